@@ -1,0 +1,35 @@
+# CUDA backend selection. OCTET_CUDA=AUTO builds it when a CUDA compiler is found,
+# ON requires it, OFF never builds it. Without it, src/backend/cuda_stub.cc is
+# compiled so callers get a clear octet::Error, never a link error.
+include(CheckLanguage)
+set(OCTET_HAVE_CUDA OFF)
+if(NOT OCTET_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      # There is no GPU on the build machines to detect; Ampere, Ada and Hopper.
+      set(CMAKE_CUDA_ARCHITECTURES 80;89;90)
+    endif()
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(OCTET_HAVE_CUDA ON)
+  elseif(OCTET_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "OCTET_CUDA=ON but no CUDA compiler was found")
+  endif()
+endif()
+message(STATUS "octet: CUDA backend ${OCTET_HAVE_CUDA}")
+
+function(octet_add_cuda_backend target)
+  if(OCTET_HAVE_CUDA)
+    file(GLOB_RECURSE cuda_sources CONFIGURE_DEPENDS
+         ${PROJECT_SOURCE_DIR}/src/kernels/cuda/*.cu ${PROJECT_SOURCE_DIR}/src/kernels/cuda/*.cc
+         ${PROJECT_SOURCE_DIR}/src/backend/cuda/*.cu ${PROJECT_SOURCE_DIR}/src/backend/cuda/*.cc)
+    target_sources(${target} PRIVATE ${cuda_sources})
+    set_target_properties(${target} PROPERTIES CUDA_SEPARABLE_COMPILATION OFF CUDA_STANDARD 20)
+    target_compile_definitions(${target} PUBLIC OCTET_WITH_CUDA=1)
+    target_link_libraries(${target} PUBLIC CUDA::cudart CUDA::cublasLt CUDA::cublas)
+  endif()
+endfunction()

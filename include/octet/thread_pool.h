@@ -1,0 +1,24 @@
+// The one thread pool of the process.
+//
+// Sized from the hardware (or set_num_threads / OCTET_NUM_THREADS). Workers
+// block on a condition variable between jobs, so they do not spin against a
+// BLAS library's own threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace octet {
+
+// Threads used by parallel_for (including the calling thread).
+int num_threads();
+// Resizes the global pool; n <= 0 means "all hardware threads".
+void set_num_threads(int n);
+
+// Splits [0, n) into at most num_threads() contiguous chunks of at least
+// `grain` items and runs fn(begin, end) on each, the caller taking one chunk.
+// Exceptions thrown by fn are rethrown in the caller (the first one wins).
+// Nested calls from inside fn run serially.
+void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn, int64_t grain = 1);
+
+}  // namespace octet

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs every Debian package octet's build, tests and benchmarks need.
+# Idempotent: packages already present are skipped by apt; safe to run twice.
+#   scripts/setup.sh          build + test dependencies
+#   scripts/setup.sh --peers  also the peer runtimes for `octet bench` (PyTorch, onnx, onnxruntime-node)
+set -euo pipefail
+
+want_peers=0
+for a in "$@"; do
+  case "$a" in
+    --peers) want_peers=1 ;;
+    *) echo "setup.sh: unknown option '$a'" >&2; exit 2 ;;
+  esac
+done
+
+build_pkgs=(
+  build-essential cmake ninja-build pkg-config git
+  libfmt-dev nlohmann-json3-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libutf8proc-dev libsentencepiece-dev
+  libopenblas-dev libopenblas0-pthread
+  libcpp-httplib-dev
+  python3-onnx python3-numpy
+)
+peer_pkgs=(python3-torch)
+# node/npm: use the machine's own when present (Debian's npm conflicts with NodeSource builds).
+command -v npm >/dev/null 2>&1 || peer_pkgs+=(nodejs npm)
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+missing=()
+for p in "${build_pkgs[@]}" $([ $want_peers = 1 ] && echo "${peer_pkgs[@]}"); do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup.sh: all Debian packages present"
+fi
+
+if [ $want_peers = 1 ]; then
+  here=$(cd "$(dirname "$0")/.." && pwd)
+  peer_dir="$here/bench/peers/node"
+  if [ ! -d "$peer_dir/node_modules/onnxruntime-node" ]; then
+    mkdir -p "$peer_dir"
+    # The plain install tries to download GPU binaries and fails without internet.
+    (cd "$peer_dir" && [ -f package.json ] || echo '{"name":"octet-peers","private":true}' > package.json;
+     ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node)
+  fi
+fi

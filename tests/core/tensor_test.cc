@@ -1,0 +1,83 @@
+#include "octet/tensor.h"
+
+#include <gtest/gtest.h>
+
+namespace octet {
+namespace {
+
+TEST(Tensor, OwningContiguous) {
+  Tensor t = Tensor::zeros({2, 3}, DType::F32);
+  EXPECT_EQ(t.numel(), 6);
+  EXPECT_EQ(t.nbytes(), 24u);
+  EXPECT_TRUE(t.is_contiguous());
+  EXPECT_TRUE(t.owns_memory());
+  EXPECT_EQ(t.strides(), (Shape{3, 1}));
+  EXPECT_EQ(t.data<float>()[5], 0.0f);
+  EXPECT_THROW(t.data<int8_t>(), Error);
+}
+
+TEST(Tensor, ViewsShareMemory) {
+  Tensor t = Tensor::from_vector<float>({0, 1, 2, 3, 4, 5}, {2, 3});
+  Tensor tt = t.transpose(0, 1);
+  EXPECT_FALSE(tt.is_contiguous());
+  Tensor c = tt.contiguous();
+  EXPECT_EQ(c.shape(), (Shape{3, 2}));
+  const float expected[] = {0, 3, 1, 4, 2, 5};
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(c.data<float>()[i], expected[i]);
+  Tensor row = t.select(1);
+  EXPECT_EQ(row.shape(), (Shape{3}));
+  EXPECT_EQ(row.data<float>()[0], 3.0f);
+  row.data<float>()[0] = 42;
+  EXPECT_EQ(t.data<float>()[3], 42.0f);
+  Tensor col = t.slice(1, 1, 3);
+  EXPECT_EQ(col.contiguous().span<float>()[2], 4.0f);
+  EXPECT_EQ(t.reshape({3, -1}).shape(), (Shape{3, 2}));
+  EXPECT_THROW(t.reshape({4, -1}), Error);
+  EXPECT_THROW(tt.reshape({6}), Error);
+  EXPECT_THROW(t.slice(0, 1, 3), Error);
+}
+
+TEST(Tensor, BorrowKeepsOwnerAlive) {
+  auto owner = std::make_shared<std::vector<int32_t>>(std::vector<int32_t>{7, 8, 9});
+  Tensor t = Tensor::borrow(owner->data(), {3}, DType::I32, owner);
+  std::weak_ptr<std::vector<int32_t>> weak = owner;
+  owner.reset();
+  EXPECT_FALSE(weak.expired());
+  EXPECT_FALSE(t.owns_memory());
+  EXPECT_EQ(t.data<int32_t>()[2], 9);
+  t = Tensor();
+  EXPECT_TRUE(weak.expired());
+}
+
+TEST(Tensor, PackedInt4) {
+  Tensor t = Tensor::zeros({4, 3}, DType::I4);
+  EXPECT_EQ(t.nbytes(), 6u);
+  EXPECT_THROW(t.transpose(0, 1), Error);
+  EXPECT_NO_THROW(t.slice(0, 2, 4));
+  EXPECT_THROW(t.slice(0, 1, 2), Error);  // starts mid-byte
+}
+
+TEST(Tensor, ConvertsFloatTypes) {
+  Tensor t = Tensor::from_vector<float>({1.0f, -2.5f, 65504.0f, 1e-8f}, {4});
+  Tensor h = t.to(DType::F16).to(DType::F32);
+  EXPECT_EQ(h.data<float>()[1], -2.5f);
+  EXPECT_EQ(h.data<float>()[2], 65504.0f);
+  EXPECT_EQ(h.data<float>()[3], 0.0f);  // below half the smallest f16 subnormal
+  Tensor i = Tensor::from_vector<int8_t>({-127, 5}, {2});
+  EXPECT_EQ(i.to(DType::F32).data<float>()[0], -127.0f);
+  EXPECT_THROW(t.to(DType::I8), Error);
+}
+
+TEST(DTypeTable, NamesRoundTrip) {
+  for (int i = 0; i < kDTypeCount; ++i) {
+    const auto d = static_cast<DType>(i);
+    EXPECT_EQ(parse_dtype(dtype_name(d)), d);
+  }
+  EXPECT_EQ(parse_dtype("F8_E4M3"), DType::F8_E4M3);
+  EXPECT_EQ(parse_dtype("BOOL"), DType::Bool);
+  EXPECT_THROW(parse_dtype("F13"), Error);
+  EXPECT_EQ(storage_bytes(DType::I4, 5), 3u);
+}
+
+}  // namespace
+}  // namespace octet

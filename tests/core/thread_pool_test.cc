@@ -1,0 +1,48 @@
+#include "octet/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <vector>
+
+namespace octet {
+namespace {
+
+TEST(ThreadPool, CoversEveryIndexOnce) {
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    std::vector<std::atomic<int>> hits(1000);
+    parallel_for(1000, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[i]++;
+    });
+    for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+  }
+  set_num_threads(0);
+}
+
+TEST(ThreadPool, RethrowsWorkerException) {
+  set_num_threads(2);
+  EXPECT_THROW(parallel_for(10, [](int64_t b, int64_t) {
+                 if (b > 0) throw std::runtime_error("boom");
+               }),
+               std::runtime_error);
+  // The pool still works afterwards.
+  std::atomic<int64_t> sum{0};
+  parallel_for(100, [&](int64_t b, int64_t e) { sum += e - b; });
+  EXPECT_EQ(sum.load(), 100);
+  set_num_threads(0);
+}
+
+TEST(ThreadPool, NestedCallsRunSerially) {
+  set_num_threads(2);
+  std::atomic<int64_t> sum{0};
+  parallel_for(4, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) parallel_for(10, [&](int64_t b2, int64_t e2) { sum += e2 - b2; });
+  });
+  EXPECT_EQ(sum.load(), 40);
+  set_num_threads(0);
+}
+
+}  // namespace
+}  // namespace octet

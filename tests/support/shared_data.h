@@ -1,0 +1,19 @@
+// Locating ../shared test data. Tests never skip silently when data is
+// missing: shared_path() throws, failing the test with the path it looked for.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace octet::testing {
+
+// $OCTET_SHARED, or the repo's ../shared.
+std::filesystem::path shared_root();
+// shared_root() / relative; throws std::runtime_error naming the path if absent.
+std::filesystem::path shared_path(const std::string& relative);
+// The repository root (for models/ and data/ copied into the repo).
+std::filesystem::path source_root();
+// A fresh, empty temporary directory unique to the calling test.
+std::filesystem::path temp_dir();
+
+}  // namespace octet::testing
