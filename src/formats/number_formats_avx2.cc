@@ -4,7 +4,6 @@
 // answer as the scalar rounding.
 #include <immintrin.h>
 
-#include <array>
 #include <cstring>
 
 #include "formats/bulk_kernels.h"
@@ -144,27 +143,44 @@ void f32_to_fp8(const float* src, uint8_t* dst, size_t n) {
   });
 }
 
-// ---- fp8 decode: gather from a 256-entry table of the scalar results ---------
-using Fp8Table = std::array<float, 256>;
-
-template <float (*Decode)(uint8_t)>
-const Fp8Table& decode_table() {
-  static const Fp8Table table = [] {
-    Fp8Table t{};
-    for (int code = 0; code < 256; ++code) t[code] = Decode(static_cast<uint8_t>(code));
-    return t;
-  }();
-  return table;
+// ---- fp8 decode: widen to f16 codes, let F16C do the rest ------------------
+// e5m2 is the top byte of an f16, so code << 8 is the same value as an f16.
+// e4m3 magnitude bits (eeee.mmm) placed at f16 bits 13..7 read as an f16 with
+// bias 15 instead of 7, i.e. the value times 2^-8, subnormals included; the
+// product with 2^8 is exact. NaN codes are replaced before widening by the f16
+// quiet NaN without payload (sign | 0x7E00), which F16C turns into
+// sign | 0x7FC00000 (multiplying by 2^8 keeps it), the scalar decoders' NaN.
+template <bool kE4M3>
+inline void fp8_to_f32_16(const uint8_t* s, float* d) {
+  const __m256i c = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s)));
+  const __m256i sign = _mm256_slli_epi16(_mm256_and_si256(c, _mm256_set1_epi16(0x80)), 8);
+  const __m256i mag = _mm256_and_si256(c, _mm256_set1_epi16(0x7F));
+  __m256i h;
+  __m256i is_nan;
+  if constexpr (kE4M3) {
+    h = _mm256_or_si256(sign, _mm256_slli_epi16(mag, 7));
+    is_nan = _mm256_cmpeq_epi16(mag, _mm256_set1_epi16(0x7F));
+  } else {
+    h = _mm256_slli_epi16(c, 8);
+    is_nan = _mm256_cmpgt_epi16(mag, _mm256_set1_epi16(0x7C));
+  }
+  h = _mm256_blendv_epi8(h, _mm256_or_si256(sign, _mm256_set1_epi16(0x7E00)), is_nan);
+  __m256 lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+  __m256 hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+  if constexpr (kE4M3) {
+    const __m256 rebias = _mm256_set1_ps(256.0f);
+    lo = _mm256_mul_ps(lo, rebias);
+    hi = _mm256_mul_ps(hi, rebias);
+  }
+  _mm256_storeu_ps(d, lo);
+  _mm256_storeu_ps(d + 8, hi);
 }
 
-template <float (*Decode)(uint8_t)>
+template <bool kE4M3>
 void fp8_to_f32(const uint8_t* src, float* dst, size_t n) {
-  const float* table = decode_table<Decode>().data();
-  for_blocks<32>(src, dst, n, [table](const uint8_t* s, float* d) {
-    for (int k = 0; k < 32; k += 8) {
-      const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s + k)));
-      _mm256_storeu_ps(d + k, _mm256_i32gather_ps(table, idx, 4));
-    }
+  for_blocks<32>(src, dst, n, [](const uint8_t* s, float* d) {
+    fp8_to_f32_16<kE4M3>(s, d);
+    fp8_to_f32_16<kE4M3>(s + 16, d + 16);
   });
 }
 
@@ -175,10 +191,10 @@ constexpr BulkKernels kAvx2Kernels{
     f32_to_bf16,
     bf16_to_f32,
     f32_to_fp8<3, 7, 0x7E, 0x7F>,
-    fp8_to_f32<fp8_e4m3_to_float>,
+    fp8_to_f32<true>,
     f32_to_fp8<2, 15, 0x7C, 0x7E>,
     f32_to_fp8<2, 15, 0x7B, 0x7E>,
-    fp8_to_f32<fp8_e5m2_to_float>,
+    fp8_to_f32<false>,
 };
 
 }  // namespace
