@@ -75,7 +75,8 @@ float f16_to_float(uint16_t bits) {
   // NaN: quiet bit set, payload kept, as F16C's vcvtph2ps does, so the SIMD
   // variant can be bit-identical to this one.
   if ((bits & 0x7C00) == 0x7C00 && (bits & 0x3FF) != 0) {
-    return float_of((static_cast<uint32_t>(bits & 0x8000) << 16) | 0x7FC00000u | (static_cast<uint32_t>(bits & 0x3FF) << 13));
+    const uint32_t sign = static_cast<uint32_t>(bits & 0x8000) << 16;
+    return float_of(sign | 0x7FC00000u | (static_cast<uint32_t>(bits & 0x3FF) << 13));
   }
   return decode_small(bits, 5, 10, 15, true);
 }
