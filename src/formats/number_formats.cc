@@ -71,11 +71,20 @@ inline uint32_t encode_small_magnitude(float ax, int mant, int bias) {
 
 }  // namespace
 
-float f16_to_float(uint16_t bits) { return decode_small(bits, 5, 10, 15, true); }
+float f16_to_float(uint16_t bits) {
+  // NaN: quiet bit set, payload kept, as F16C's vcvtph2ps does, so the SIMD
+  // variant can be bit-identical to this one.
+  if ((bits & 0x7C00) == 0x7C00 && (bits & 0x3FF) != 0) {
+    const uint32_t sign = static_cast<uint32_t>(bits & 0x8000) << 16;
+    return float_of(sign | 0x7FC00000u | (static_cast<uint32_t>(bits & 0x3FF) << 13));
+  }
+  return decode_small(bits, 5, 10, 15, true);
+}
 
 uint16_t float_to_f16(float value) {
   const uint32_t sign = (bits_of(value) >> 31) << 15;
-  if (std::isnan(value)) return static_cast<uint16_t>(sign | 0x7E00);
+  // NaN: quiet bit set, top 10 payload bits kept (as vcvtps2ph does).
+  if (std::isnan(value)) return static_cast<uint16_t>(sign | 0x7E00 | ((bits_of(value) >> 13) & 0x3FF));
   const float ax = std::fabs(value);
   if (std::isinf(ax)) return static_cast<uint16_t>(sign | 0x7C00);
   uint32_t code = encode_small_magnitude(ax, 10, 15);
@@ -121,19 +130,6 @@ uint8_t float_to_fp8_e5m2_saturate(float value) {
   if (std::isnan(value)) return float_to_fp8_e5m2(value);
   const float clamped = std::fmax(-kFp8E5M2Max, std::fmin(kFp8E5M2Max, value));
   return float_to_fp8_e5m2(clamped);
-}
-
-void convert_f32_to_f16(std::span<const float> src, std::span<uint16_t> dst) {
-  for (size_t i = 0; i < src.size() && i < dst.size(); ++i) dst[i] = float_to_f16(src[i]);
-}
-void convert_f16_to_f32(std::span<const uint16_t> src, std::span<float> dst) {
-  for (size_t i = 0; i < src.size() && i < dst.size(); ++i) dst[i] = f16_to_float(src[i]);
-}
-void convert_f32_to_bf16(std::span<const float> src, std::span<uint16_t> dst) {
-  for (size_t i = 0; i < src.size() && i < dst.size(); ++i) dst[i] = float_to_bf16(src[i]);
-}
-void convert_bf16_to_f32(std::span<const uint16_t> src, std::span<float> dst) {
-  for (size_t i = 0; i < src.size() && i < dst.size(); ++i) dst[i] = bf16_to_float(src[i]);
 }
 
 }  // namespace octet
