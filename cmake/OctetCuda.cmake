@@ -27,7 +27,10 @@ function(octet_add_cuda_backend target)
     file(GLOB_RECURSE cuda_sources CONFIGURE_DEPENDS
          ${PROJECT_SOURCE_DIR}/src/kernels/cuda/*.cu ${PROJECT_SOURCE_DIR}/src/kernels/cuda/*.cc
          ${PROJECT_SOURCE_DIR}/src/backend/cuda/*.cu ${PROJECT_SOURCE_DIR}/src/backend/cuda/*.cc)
-    target_sources(${target} PRIVATE ${cuda_sources})
+    # The stand-in backend would clash with the real one (same symbols).
+    get_target_property(host_sources ${target} SOURCES)
+    list(FILTER host_sources EXCLUDE REGEX "/src/backend/cuda_stub\\.cc$")
+    set_property(TARGET ${target} PROPERTY SOURCES ${host_sources} ${cuda_sources})
     set_target_properties(${target} PROPERTIES CUDA_SEPARABLE_COMPILATION OFF CUDA_STANDARD 20)
     target_compile_definitions(${target} PUBLIC OCTET_WITH_CUDA=1)
     target_link_libraries(${target} PUBLIC CUDA::cudart CUDA::cublasLt CUDA::cublas)

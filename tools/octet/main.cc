@@ -5,6 +5,7 @@
 
 #include "octet/error.h"
 #include "command.h"
+#include "output.h"
 
 namespace octet::cli {
 std::vector<CommandSpec>& command_registry() {
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   CLI::App app{"octet: quantize transformer models and run them fast on CPUs and GPUs"};
   app.set_version_flag("--version", std::string("octet ") + OCTET_VERSION);
   app.require_subcommand(1);
+  app.failure_message(octet::cli::format_parse_failure);
   auto& registry = octet::cli::command_registry();
   std::sort(registry.begin(), registry.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   for (auto& spec : registry) spec.setup(*app.add_subcommand(spec.name, spec.description));
