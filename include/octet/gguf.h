@@ -10,6 +10,8 @@
 // Tensor returned here use octet's row-major order, i.e. ne reversed. A ggml
 // tensor with ne = {64, 512} is shape [512, 64]: 512 rows of 64.
 //
+// The file is mmapped privately (copy-on-write: writing through a view never
+// changes the file); views keep the mapping alive.
 // The whole file is validated when opened; every failure is an Error tagged
 // "gguf" naming the file and, where there is one, the key or tensor.
 #pragma once

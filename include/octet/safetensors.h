@@ -4,8 +4,9 @@
 // ({"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}),
 // then the data section; offsets are relative to its start.
 //
-// Reading is zero-copy: the file is mmapped read-only and get() returns
-// Tensor::borrow views that keep the mapping alive. Everything in the header is
+// Reading is zero-copy: the file (opened read-only) is mmapped privately and
+// get() returns Tensor::borrow views that keep the mapping alive. The pages are
+// copy-on-write: modifying a view in place never changes the file. Everything in the header is
 // validated when the file is opened; each failure is an Error tagged
 // "safetensors" naming the file and, where there is one, the tensor.
 #pragma once

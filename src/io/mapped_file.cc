@@ -35,8 +35,10 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::filesystem::path& 
   file->path_ = path;
   file->size_ = static_cast<size_t>(st.st_size);
   // mmap rejects a zero length; an empty file simply has no bytes to view.
+  // Private (copy-on-write) pages: the file is never written, yet a caller who
+  // modifies a borrowed tensor in place changes its own copy instead of faulting.
   if (file->size_ > 0) {
-    void* p = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    void* p = ::mmap(nullptr, file->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) fail(tag, "{}: cannot map {} bytes: {}", path.string(), file->size_, std::strerror(errno));
     file->data_ = static_cast<const uint8_t*>(p);
   }

@@ -1,4 +1,6 @@
-// A read-only memory mapping of a whole file, shared by every tensor view into it.
+// A private memory mapping of a whole file (opened read-only), shared by every
+// tensor view into it. Pages are copy-on-write: writes through a view never
+// reach the file.
 //
 // Tensors borrowed from a safetensors or GGUF file hold a shared_ptr to the
 // MappedFile, so the mapping lives exactly as long as the last view.

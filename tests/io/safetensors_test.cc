@@ -183,6 +183,10 @@ TEST(Safetensors, ViewsOutliveTheFileObject) {
   Tensor view;
   { view = SafetensorsFile::open(path).get("v"); }
   EXPECT_EQ(view.span<float>()[2], 3.25f);
+  // Views are copy-on-write: writing changes this process's copy, not the file.
+  view.span<float>()[2] = 99.0f;
+  EXPECT_EQ(view.span<float>()[2], 99.0f);
+  EXPECT_EQ(SafetensorsFile::open(path).get("v").span<float>()[2], 3.25f);
 }
 
 TEST(Safetensors, MisalignedTensorIsCopiedNotViewed) {
