@@ -1,0 +1,37 @@
+// Writing a file so that readers see either the old file or the complete new
+// one: bytes go to "<path>.tmp-<pid>", which commit() flushes, fsyncs and
+// renames over `path`. Destroying an uncommitted writer removes the temporary.
+#pragma once
+
+#include <cstddef>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace octet::io {
+
+class AtomicFileWriter {
+ public:
+  // Errors are octet::Error tagged `tag`, naming `path`.
+  AtomicFileWriter(std::filesystem::path path, std::string tag);
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+  ~AtomicFileWriter();
+
+  void write(const void* data, size_t bytes);
+  void write(std::string_view bytes) { write(bytes.data(), bytes.size()); }
+  // Flushes, syncs and renames the temporary file over the destination.
+  void commit();
+
+  const std::filesystem::path& temp_path() const { return temp_path_; }
+
+ private:
+  std::filesystem::path path_;
+  std::filesystem::path temp_path_;
+  std::string tag_;
+  std::FILE* file_ = nullptr;
+  bool committed_ = false;
+};
+
+}  // namespace octet::io
