@@ -172,16 +172,17 @@ QuantLimits quant_limits(const QuantSpec& spec) {
 
 void validate_quant_spec(const QuantSpec& spec, const Shape& shape) {
   check_spec_alone(spec);
+  // Plain ifs: this runs on every op, and check() would format its message eagerly.
   const int rank = static_cast<int>(shape.size());
   if (spec.granularity == Granularity::PerTensor) return;
-  check(rank >= 1, kTag, "{} needs a tensor of rank >= 1, got a scalar", to_string(spec));
+  if (rank < 1) fail(kTag, "{} needs a tensor of rank >= 1, got a scalar", to_string(spec));
   if (spec.granularity == Granularity::PerToken) return;
   const int axis = spec.axis < 0 ? spec.axis + rank : spec.axis;
-  check(axis >= 0 && axis < rank, kTag, "{}: axis {} out of range for shape {}", to_string(spec), spec.axis,
-        shape_str(shape));
-  if (spec.granularity == Granularity::PerGroup)
-    check(shape[axis] % spec.group_size == 0, kTag, "{}: group size {} does not divide dim {} (size {}) of {}",
-          to_string(spec), spec.group_size, axis, shape[axis], shape_str(shape));
+  if (axis < 0 || axis >= rank)
+    fail(kTag, "{}: axis {} out of range for shape {}", to_string(spec), spec.axis, shape_str(shape));
+  if (spec.granularity == Granularity::PerGroup && shape[axis] % spec.group_size != 0)
+    fail(kTag, "{}: group size {} does not divide dim {} (size {}) of {}", to_string(spec), spec.group_size, axis,
+         shape[axis], shape_str(shape));
 }
 
 Shape quant_param_shape(const QuantSpec& spec, const Shape& shape) {

@@ -4,6 +4,7 @@
 // block is walked as runs with one scale (or a contiguous slice of scales),
 // handed to the kernels in quant_kernels.h. fp8 goes through octet's scalar
 // conversions element by element.
+#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -84,14 +85,14 @@ struct PreparedParams {
 PreparedParams prepare_params(const QuantParams& params, const QuantSpec& spec, const Shape& data_shape,
                               const QuantLimits& lim) {
   const Shape expected = quant_param_shape(spec, data_shape);
-  check(params.scale.defined() && params.zero_point.defined(), kTag, "{}: params are undefined", to_string(spec));
-  check(params.scale.dtype() == DType::F32 && params.zero_point.dtype() == DType::I32, kTag,
-        "{}: scale must be f32 and zero_point i32, got {} and {}", to_string(spec), params.scale.describe(),
-        params.zero_point.describe());
-  check(params.scale.shape() == expected && params.zero_point.shape() == expected, kTag,
-        "{}: params for {} must have shape {}, got scale {} and zero_point {}", to_string(spec),
-        shape_str(data_shape), shape_str(expected), shape_str(params.scale.shape()),
-        shape_str(params.zero_point.shape()));
+  if (!params.scale.defined() || !params.zero_point.defined()) fail(kTag, "{}: params are undefined", to_string(spec));
+  if (params.scale.dtype() != DType::F32 || params.zero_point.dtype() != DType::I32)
+    fail(kTag, "{}: scale must be f32 and zero_point i32, got {} and {}", to_string(spec), params.scale.describe(),
+         params.zero_point.describe());
+  if (params.scale.shape() != expected || params.zero_point.shape() != expected)
+    fail(kTag, "{}: params for {} must have shape {}, got scale {} and zero_point {}", to_string(spec),
+         shape_str(data_shape), shape_str(expected), shape_str(params.scale.shape()),
+         shape_str(params.zero_point.shape()));
   const Tensor s = params.scale.contiguous(), z = params.zero_point.contiguous();
   PreparedParams p;
   const auto ss = s.span<float>();
@@ -99,19 +100,19 @@ PreparedParams prepare_params(const QuantParams& params, const QuantSpec& spec, 
   p.scale.assign(ss.begin(), ss.end());
   p.zero_point.assign(zs.begin(), zs.end());
   p.inv_scale.resize(p.scale.size());
+  // Plain ifs: check()'s arguments (to_string) would be built for every slot.
+  const bool symmetric = lim.is_float || spec.scheme == QuantScheme::Symmetric;
   for (size_t i = 0; i < p.scale.size(); ++i) {
     const float sc = p.scale[i];
-    check(std::isfinite(sc) && sc >= std::numeric_limits<float>::min(), kTag,
-          "{}: scale {} at index {} must be finite and >= FLT_MIN", to_string(spec), sc, i);
+    if (!(std::isfinite(sc) && sc >= std::numeric_limits<float>::min()))
+      fail(kTag, "{}: scale {} at index {} must be finite and >= FLT_MIN", to_string(spec), sc, i);
     p.inv_scale[i] = 1.0f / sc;
     const int32_t zp = p.zero_point[i];
-    if (lim.is_float || spec.scheme == QuantScheme::Symmetric) {
-      check(zp == lim.symmetric_zero_point, kTag, "{}: zero point must be {} for a symmetric spec, got {}",
-            to_string(spec), lim.symmetric_zero_point, zp);
-    } else {
-      check(zp >= lim.qmin && zp <= lim.qmax, kTag, "{}: zero point {} outside [{}, {}]", to_string(spec), zp,
-            lim.qmin, lim.qmax);
-    }
+    if (symmetric && zp != lim.symmetric_zero_point)
+      fail(kTag, "{}: zero point must be {} for a symmetric spec, got {}", to_string(spec),
+           lim.symmetric_zero_point, zp);
+    if (!symmetric && (zp < lim.qmin || zp > lim.qmax))
+      fail(kTag, "{}: zero point {} outside [{}, {}]", to_string(spec), zp, lim.qmin, lim.qmax);
   }
   return p;
 }
@@ -123,9 +124,8 @@ void parallel_blocks(int64_t n, Fn&& fn) {
   parallel_for(blocks, [&](int64_t b0, int64_t b1) { fn(b0 * kQuantBlock, std::min(n, b1 * kQuantBlock)); });
 }
 
-float fp8_round_trip(float v, DType dtype) {
-  return dtype == DType::F8_E4M3 ? fp8_e4m3_to_float(float_to_fp8_e4m3(v))
-                                 : fp8_e5m2_to_float(float_to_fp8_e5m2_saturate(v));
+uint8_t fp8_encode(float v, DType dtype) {
+  return dtype == DType::F8_E4M3 ? float_to_fp8_e4m3(v) : float_to_fp8_e5m2_saturate(v);
 }
 
 // Writes int4 codes (low nibbles of `codes`) for elements [pos, pos + n) of a
@@ -146,13 +146,29 @@ void store_nibbles(uint8_t* packed, int64_t pos, const uint8_t* codes, int64_t n
 
 // Reads int4 elements [pos, pos + n) as byte codes (sign-extended when signed).
 void load_nibbles(const uint8_t* packed, int64_t pos, bool is_signed, uint8_t* codes, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t e = pos + i;
-    const uint8_t b = packed[e / 2];
-    const int v = is_signed ? ((e & 1) ? unpack_int4_hi(b) : unpack_int4_lo(b))
-                            : ((e & 1) ? unpack_uint4_hi(b) : unpack_uint4_lo(b));
-    codes[i] = static_cast<uint8_t>(v);
+  auto lo = [is_signed](uint8_t b) { return static_cast<uint8_t>(is_signed ? unpack_int4_lo(b) : unpack_uint4_lo(b)); };
+  auto hi = [is_signed](uint8_t b) { return static_cast<uint8_t>(is_signed ? unpack_int4_hi(b) : unpack_uint4_hi(b)); };
+  int64_t i = 0;
+  if (n > 0 && (pos & 1)) codes[i++] = hi(packed[pos / 2]);
+  for (; i + 1 < n; i += 2) {
+    const uint8_t b = packed[(pos + i) / 2];
+    codes[i] = lo(b);
+    codes[i + 1] = hi(b);
   }
+  if (i < n) codes[i] = lo(packed[(pos + i) / 2]);
+}
+
+// fp8 code -> float, decoded once (256 entries per format).
+const float* fp8_decode_table(DType dtype) {
+  static const auto tables = [] {
+    std::array<std::array<float, 256>, 2> t{};
+    for (int c = 0; c < 256; ++c) {
+      t[0][c] = fp8_e4m3_to_float(static_cast<uint8_t>(c));
+      t[1][c] = fp8_e5m2_to_float(static_cast<uint8_t>(c));
+    }
+    return t;
+  }();
+  return tables[dtype == DType::F8_E4M3 ? 0 : 1].data();
 }
 
 constexpr int64_t kNibbleChunk = 512;  // stack buffer for int4 codes
@@ -237,8 +253,7 @@ Tensor quantize(const Tensor& x_in, const QuantSpec& spec, const QuantParams& pa
       const RunParams rp = pp.at(slot, stride);
       if (lim.is_float) {
         for (int64_t i = 0; i < len; ++i) {
-          const float v = src[pos + i] * rp.inv_scale[i * stride];
-          dst[pos + i] = spec.dtype == DType::F8_E4M3 ? float_to_fp8_e4m3(v) : float_to_fp8_e5m2_saturate(v);
+          dst[pos + i] = fp8_encode(src[pos + i] * rp.inv_scale[i * stride], spec.dtype);
         }
       } else if (!packed) {
         k.quantize(src + pos, len, rp, lim.qmin, lim.qmax, spec.rounding, dst + pos);
@@ -266,6 +281,7 @@ Tensor dequantize(const Tensor& q_in, const QuantSpec& spec, const QuantParams& 
   Tensor out = Tensor::empty(q.shape(), DType::F32);
   const auto* src = static_cast<const uint8_t*>(q.raw_data());
   float* dst = out.data<float>();
+  const float* decode = lim.is_float ? fp8_decode_table(spec.dtype) : nullptr;
   const QuantKernels& k = quant_detail::best_quant_kernels();
   const bool packed = dtype_info(spec.dtype).is_packed;
   const bool is_signed = dtype_info(spec.dtype).is_signed;
@@ -273,11 +289,7 @@ Tensor dequantize(const Tensor& q_in, const QuantSpec& spec, const QuantParams& 
     for_each_run(layout, begin, end, [&](int64_t pos, int64_t len, int64_t slot, int64_t stride) {
       const RunParams rp = pp.at(slot, stride);
       if (lim.is_float) {
-        for (int64_t i = 0; i < len; ++i) {
-          const float v = spec.dtype == DType::F8_E4M3 ? fp8_e4m3_to_float(src[pos + i])
-                                                       : fp8_e5m2_to_float(src[pos + i]);
-          dst[pos + i] = v * rp.scale[i * stride];
-        }
+        for (int64_t i = 0; i < len; ++i) dst[pos + i] = decode[src[pos + i]] * rp.scale[i * stride];
       } else if (!packed) {
         k.dequantize(src + pos, is_signed, len, rp, dst + pos);
       } else {
@@ -301,13 +313,15 @@ Tensor fake_quantize(const Tensor& x_in, const QuantSpec& spec, const QuantParam
   Tensor out = Tensor::empty(x.shape(), DType::F32);
   const float* src = x.data<float>();
   float* dst = out.data<float>();
+  const float* decode = lim.is_float ? fp8_decode_table(spec.dtype) : nullptr;
   const QuantKernels& k = quant_detail::best_quant_kernels();
   parallel_blocks(layout.numel, [&](int64_t begin, int64_t end) {
     for_each_run(layout, begin, end, [&](int64_t pos, int64_t len, int64_t slot, int64_t stride) {
       const RunParams rp = pp.at(slot, stride);
       if (lim.is_float) {
         for (int64_t i = 0; i < len; ++i)
-          dst[pos + i] = fp8_round_trip(src[pos + i] * rp.inv_scale[i * stride], spec.dtype) * rp.scale[i * stride];
+          dst[pos + i] =
+              decode[fp8_encode(src[pos + i] * rp.inv_scale[i * stride], spec.dtype)] * rp.scale[i * stride];
       } else {
         k.fake_quantize(src + pos, len, rp, lim.qmin, lim.qmax, spec.rounding, dst + pos);
       }
