@@ -40,6 +40,9 @@ namespace octet {
 // the two sides gives the |x| histogram exactly. R is the first batch's max |x|;
 // a later batch beyond R widens it to f * R for the smallest integer f that
 // covers it, merging each f consecutive bins into one, so every count is kept.
+// (Values exactly at an old edge R sat in the old last bin, so after a merge
+// they are one bin lower than a histogram built with the final range would put
+// them.) Growth coarsens the bins: up to 2x wider than one pass over all data.
 class Histogram {
  public:
   static constexpr int kDefaultBins = 2048;

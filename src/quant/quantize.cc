@@ -243,11 +243,12 @@ Tensor quantize(const Tensor& x_in, const QuantSpec& spec, const QuantParams& pa
   const RunLayout layout = quant_detail::make_run_layout(spec, x.shape());
   const QuantLimits lim = quant_limits(spec);
   const PreparedParams pp = prepare_params(params, spec, x.shape(), lim);
-  Tensor out = Tensor::zeros(x.shape(), spec.dtype);
+  const bool packed = dtype_info(spec.dtype).is_packed;
+  // Packed outputs start zeroed: odd run boundaries update half bytes.
+  Tensor out = packed ? Tensor::zeros(x.shape(), spec.dtype) : Tensor::empty(x.shape(), spec.dtype);
   const float* src = x.data<float>();
   auto* dst = static_cast<uint8_t*>(out.raw_data());
   const QuantKernels& k = quant_detail::best_quant_kernels();
-  const bool packed = dtype_info(spec.dtype).is_packed;
   parallel_blocks(layout.numel, [&](int64_t begin, int64_t end) {
     for_each_run(layout, begin, end, [&](int64_t pos, int64_t len, int64_t slot, int64_t stride) {
       const RunParams rp = pp.at(slot, stride);

@@ -52,6 +52,8 @@ struct Row {
   ClipRange clip;
   ScaleZeroPoint qparams;
   double mse = 0, max_abs_error = 0, sqnr_db = 0;
+  double histogram_range = 0;  // R of the histogram calibrators (0 for the others)
+  int histogram_bins = 0;
 };
 
 struct Options {
@@ -88,6 +90,10 @@ Row evaluate(const std::string& label, Observer& cal, const Dataset& d, const Op
   }
   Row row;
   row.calibrator = label;
+  if (const auto* hc = dynamic_cast<const HistogramCalibrator*>(&cal)) {
+    row.histogram_range = hc->histogram().range();
+    row.histogram_bins = hc->histogram().bins();
+  }
   const QuantRanges r = cal.compute_range(spec);
   row.clip = {r.min.data<float>()[0], r.max.data<float>()[0]};
   row.qparams = qparams_for_range(row.clip.lo, row.clip.hi, spec);
@@ -142,8 +148,18 @@ void run(const Options& o) {
         skipped.push_back(fmt::format("{}: {}", e.label, err.detail()));
       }
     }
-    nlohmann::json jd = {{"name", d.name}, {"description", d.description}, {"samples", d.values.size()},
-                         {"min", lo}, {"max", hi}, {"skipped", skipped}};
+    double histogram_range = 0;
+    int histogram_bins = 0;
+    for (const Row& r : rows) {
+      if (r.histogram_bins > 0) {
+        histogram_range = r.histogram_range;
+        histogram_bins = r.histogram_bins;
+      }
+    }
+    nlohmann::json jd = {{"name", d.name},           {"description", d.description},
+                         {"samples", d.values.size()}, {"min", lo},
+                         {"max", hi},                  {"histogram_range", histogram_range},
+                         {"histogram_bins", histogram_bins}, {"skipped", skipped}};
     jd["results"] = nlohmann::json::array();
     for (const Row& r : rows)
       jd["results"].push_back({{"calibrator", r.calibrator}, {"clip_min", r.clip.lo}, {"clip_max", r.clip.hi},
@@ -163,6 +179,10 @@ void run(const Options& o) {
                  r.mse, r.max_abs_error, r.sqnr_db);
     }
     for (const std::string& s : skipped) fmt::print("  (skipped {})\n", s);
+    if (histogram_bins > 0)
+      fmt::print("  histogram: {} bins per sign over [-R, R], R = {:.3f}, bin width {:.4f} (R grows by whole\n"
+                 "  factors as batches arrive; entropy searches thresholds of >= 128 bins)\n",
+                 histogram_bins, histogram_range, histogram_range / histogram_bins);
     fmt::print("\n");
   }
   if (o.json) {
