@@ -5,7 +5,9 @@
 // handed to the kernels in quant_kernels.h. fp8 goes through octet's scalar
 // conversions element by element.
 #include <array>
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -128,6 +130,29 @@ uint8_t fp8_encode(float v, DType dtype) {
   return dtype == DType::F8_E4M3 ? float_to_fp8_e4m3(v) : float_to_fp8_e5m2_saturate(v);
 }
 
+// int4 packing, 8 codes <-> 4 bytes at a time with 64-bit SWAR (x86 is little-endian).
+static_assert(std::endian::native == std::endian::little);
+
+// Bytes c0..c7 (low nibbles used) -> 4 bytes c0 | c1 << 4, c2 | c3 << 4, ...
+inline uint32_t pack8_nibbles(uint64_t c) {
+  c &= 0x0F0F0F0F0F0F0F0FULL;
+  c = (c | (c >> 4)) & 0x00FF00FF00FF00FFULL;  // byte 2k = c_2k | c_2k+1 << 4
+  c = (c | (c >> 8)) & 0x0000FFFF0000FFFFULL;
+  return static_cast<uint32_t>(c | (c >> 16));
+}
+
+// 4 packed bytes -> 8 code bytes (sign-extended to int8 when is_signed).
+inline uint64_t unpack8_nibbles(uint32_t packed, bool is_signed) {
+  auto spread = [](uint64_t x) {  // byte k -> byte 2k
+    x = (x | (x << 16)) & 0x0000FFFF0000FFFFULL;
+    return (x | (x << 8)) & 0x00FF00FF00FF00FFULL;
+  };
+  uint64_t c = spread(packed & 0x0F0F0F0FU) | (spread((packed >> 4) & 0x0F0F0F0FU) << 8);
+  // Bit 3 set -> OR 0xF0 into that byte (8 * 30 = 0xF0: no carry between bytes).
+  if (is_signed) c |= (c & 0x0808080808080808ULL) * 30;
+  return c;
+}
+
 // Writes int4 codes (low nibbles of `codes`) for elements [pos, pos + n) of a
 // packed buffer; odd boundaries update half a byte.
 void store_nibbles(uint8_t* packed, int64_t pos, const uint8_t* codes, int64_t n) {
@@ -136,6 +161,12 @@ void store_nibbles(uint8_t* packed, int64_t pos, const uint8_t* codes, int64_t n
     uint8_t& b = packed[pos / 2];
     b = static_cast<uint8_t>((b & 0x0F) | ((codes[0] & 0x0F) << 4));
     i = 1;
+  }
+  for (; i + 8 <= n; i += 8) {
+    uint64_t c;
+    std::memcpy(&c, codes + i, 8);
+    const uint32_t out = pack8_nibbles(c);
+    std::memcpy(packed + (pos + i) / 2, &out, 4);
   }
   for (; i + 1 < n; i += 2) packed[(pos + i) / 2] = pack_int4(codes[i], codes[i + 1]);
   if (i < n) {
@@ -150,6 +181,12 @@ void load_nibbles(const uint8_t* packed, int64_t pos, bool is_signed, uint8_t* c
   auto hi = [is_signed](uint8_t b) { return static_cast<uint8_t>(is_signed ? unpack_int4_hi(b) : unpack_uint4_hi(b)); };
   int64_t i = 0;
   if (n > 0 && (pos & 1)) codes[i++] = hi(packed[pos / 2]);
+  for (; i + 8 <= n; i += 8) {
+    uint32_t b;
+    std::memcpy(&b, packed + (pos + i) / 2, 4);
+    const uint64_t c = unpack8_nibbles(b, is_signed);
+    std::memcpy(codes + i, &c, 8);
+  }
   for (; i + 1 < n; i += 2) {
     const uint8_t b = packed[(pos + i) / 2];
     codes[i] = lo(b);
