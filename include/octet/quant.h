@@ -17,7 +17,7 @@
 // Arithmetic (the scalar reference; SIMD variants match it bit for bit):
 //   q = clamp(round(x * (1/scale)) + zp, qmin, qmax)    (PyTorch's convention)
 //   dequantize(q) = float(q - zp) * scale
-// NaN quantizes to the zero point (ONNX saturating cast); +-Inf clamp to the
+// NaN quantizes to the zero point (the code of 0.0); +-Inf clamp to the
 // ends of the grid. fp8 keeps NaN (e4m3) as its conversions do.
 //
 // int4 / uint4 results are packed two per byte (octet::pack_int4): element i of
