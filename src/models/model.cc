@@ -117,10 +117,10 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& path, const LoadO
   const fs::path config_path = dir / "config.json";
   check(fs::exists(config_path), "models", "'{}' has no config.json (expected a Hugging Face model folder or a GGUF file)",
         path.string());
-  ModelSource source{path, JsonConfig::load(config_path), open_safetensors_weights(fs::is_directory(path) ? dir : path)};
-  const std::string model_type = source.config.get_or<std::string>("model_type", "");
+  JsonConfig config = JsonConfig::load(config_path);
+  const std::string model_type = config.get_or<std::string>("model_type", "");
   std::vector<std::string> archs;
-  if (source.config.has("architectures")) archs = source.config.get_string_list("architectures");
+  if (config.has("architectures")) archs = config.get_string_list("architectures");
 
   const auto& registry = architecture_registry();
   const ArchitectureEntry* entry = nullptr;
@@ -141,6 +141,8 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& path, const LoadO
     fail("models", "{}: unknown architecture (model_type '{}', architectures [{}]); supported model types: {}",
          config_path.string(), model_type, fmt::join(archs, ", "), fmt::join(known, ", "));
   }
+  // Weights are opened only once the architecture is known, so an unknown one is reported first.
+  ModelSource source{path, std::move(config), open_safetensors_weights(fs::is_directory(path) ? dir : path)};
   return entry->build(source, options);
 }
 
