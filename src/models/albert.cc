@@ -75,16 +75,19 @@ class AlbertModel final : public encoder::EncoderModel {
     const WeightSource& w = *source.weights;
     encoder::WeightTable t(w, encoder::detect_prefix(w, {"albert."}, "embeddings.word_embeddings.weight"));
     const int64_t e = s_.embedding_size, h = s_.hidden_size;
+    // Locals in HF's order (word, token type, position) so the tensor table reads naturally.
+    nn::Embedding word = t.embedding("embeddings.word_embeddings", s_.vocab_size, e);
+    std::optional<nn::Embedding> token_type;
+    if (s_.type_vocab_size > 0) token_type = t.embedding("embeddings.token_type_embeddings", s_.type_vocab_size, e);
     encoder::Embeddings emb{
-        t.embedding("embeddings.word_embeddings", s_.vocab_size, e),
-        std::nullopt,
+        std::move(word),
+        std::move(token_type),
         t.embedding("embeddings.position_embeddings", s_.max_position_embeddings, e),
         std::nullopt,
         encoder::SitedLayerNorm(t.layer_norm("embeddings.LayerNorm", e, s_.layer_norm_eps),
                                 t.full("embeddings.LayerNorm")),
         std::nullopt,
     };
-    if (s_.type_vocab_size > 0) emb.token_type = t.embedding("embeddings.token_type_embeddings", s_.type_vocab_size, e);
     // Always present in ALBERT, even when embedding_size == hidden_size.
     emb.project_after_norm = t.linear("encoder.embedding_hidden_mapping_in", h, e);
     embeddings_.emplace(std::move(emb));
@@ -97,13 +100,18 @@ class AlbertModel final : public encoder::EncoderModel {
         nn::AttentionConfig ac;
         ac.hidden_size = h;
         ac.num_heads = s_.num_heads;
-        nn::MultiHeadAttention attention(ac, t.linear(p + "attention.query", h, h), t.linear(p + "attention.key", h, h),
-                                         t.linear(p + "attention.value", h, h), t.linear(p + "attention.dense", h, h));
+        // Named locals: function arguments have no evaluation order, the tensor table has.
+        nn::Linear q = t.linear(p + "attention.query", h, h);
+        nn::Linear k = t.linear(p + "attention.key", h, h);
+        nn::Linear v = t.linear(p + "attention.value", h, h);
+        nn::Linear o = t.linear(p + "attention.dense", h, h);
+        nn::MultiHeadAttention attention(ac, std::move(q), std::move(k), std::move(v), std::move(o));
         attention.set_name(t.full(p + "attention"));
         encoder::ResidualNorm attention_norm(t.layer_norm(p + "attention.LayerNorm", h, s_.layer_norm_eps),
                                              t.full(p + "attention.dense"), t.full(p + "attention.LayerNorm"));
-        nn::MLP mlp(t.linear(p + "ffn", s_.intermediate_size, h), t.linear(p + "ffn_output", h, s_.intermediate_size),
-                    act);
+        nn::Linear fc1 = t.linear(p + "ffn", s_.intermediate_size, h);
+        nn::Linear fc2 = t.linear(p + "ffn_output", h, s_.intermediate_size);
+        nn::MLP mlp(std::move(fc1), std::move(fc2), act);
         encoder::ResidualNorm output_norm(t.layer_norm(p + "full_layer_layer_norm", h, s_.layer_norm_eps),
                                           t.full(p + "ffn_output"), t.full(p + "full_layer_layer_norm"));
         groups_[g].emplace_back(std::move(attention), std::move(attention_norm), std::move(mlp),

@@ -127,16 +127,19 @@ class BertFamilyModel final : public encoder::EncoderModel {
   void build_embeddings(encoder::WeightTable& t) {
     const BertSettings& s = settings_;
     const int64_t e = s.embedding_size;
+    // Locals in HF's order (word, token type, position) so the tensor table reads naturally.
+    nn::Embedding word = t.embedding("embeddings.word_embeddings", s.vocab_size, e);
+    std::optional<nn::Embedding> token_type;
+    if (s.type_vocab_size > 0) token_type = t.embedding("embeddings.token_type_embeddings", s.type_vocab_size, e);
     encoder::Embeddings emb{
-        t.embedding("embeddings.word_embeddings", s.vocab_size, e),
-        std::nullopt,
+        std::move(word),
+        std::move(token_type),
         t.embedding("embeddings.position_embeddings", s.max_position_embeddings, e),
         std::nullopt,
         encoder::SitedLayerNorm(t.layer_norm("embeddings.LayerNorm", e, s.layer_norm_eps),
                                 t.full("embeddings.LayerNorm")),
         std::nullopt,
     };
-    if (s.type_vocab_size > 0) emb.token_type = t.embedding("embeddings.token_type_embeddings", s.type_vocab_size, e);
     // ELECTRA projects whenever the sizes differ (HF creates embeddings_project only then).
     if (e != s.hidden_size) emb.project_after_norm = t.linear("embeddings_project", s.hidden_size, e);
     embeddings_.emplace(std::move(emb));
@@ -151,16 +154,19 @@ class BertFamilyModel final : public encoder::EncoderModel {
       nn::AttentionConfig ac;
       ac.hidden_size = h;
       ac.num_heads = s.num_heads;
-      nn::MultiHeadAttention attention(ac, t.linear(p + "attention.self.query", h, h),
-                                       t.linear(p + "attention.self.key", h, h),
-                                       t.linear(p + "attention.self.value", h, h),
-                                       t.linear(p + "attention.output.dense", h, h));
+      // Named locals: function arguments have no evaluation order, the tensor table has.
+      nn::Linear q = t.linear(p + "attention.self.query", h, h);
+      nn::Linear k = t.linear(p + "attention.self.key", h, h);
+      nn::Linear v = t.linear(p + "attention.self.value", h, h);
+      nn::Linear o = t.linear(p + "attention.output.dense", h, h);
+      nn::MultiHeadAttention attention(ac, std::move(q), std::move(k), std::move(v), std::move(o));
       attention.set_name(t.full(p + "attention.self"));
       encoder::ResidualNorm attention_norm(t.layer_norm(p + "attention.output.LayerNorm", h, s.layer_norm_eps),
                                            t.full(p + "attention.output.dense"),
                                            t.full(p + "attention.output.LayerNorm"));
-      nn::MLP mlp(t.linear(p + "intermediate.dense", s.intermediate_size, h),
-                  t.linear(p + "output.dense", h, s.intermediate_size), act);
+      nn::Linear fc1 = t.linear(p + "intermediate.dense", s.intermediate_size, h);
+      nn::Linear fc2 = t.linear(p + "output.dense", h, s.intermediate_size);
+      nn::MLP mlp(std::move(fc1), std::move(fc2), act);
       encoder::ResidualNorm output_norm(t.layer_norm(p + "output.LayerNorm", h, s.layer_norm_eps),
                                         t.full(p + "output.dense"), t.full(p + "output.LayerNorm"));
       layers_.emplace_back(std::move(attention), std::move(attention_norm), std::move(mlp), std::move(output_norm));

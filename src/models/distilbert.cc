@@ -71,12 +71,18 @@ class DistilBertModel final : public encoder::EncoderModel {
       nn::AttentionConfig ac;
       ac.hidden_size = h;
       ac.num_heads = s_.n_heads;
-      nn::MultiHeadAttention attention(ac, t.linear(p + "attention.q_lin", h, h), t.linear(p + "attention.k_lin", h, h),
-                                       t.linear(p + "attention.v_lin", h, h), t.linear(p + "attention.out_lin", h, h));
+      // Named locals: function arguments have no evaluation order, the tensor table has.
+      nn::Linear q = t.linear(p + "attention.q_lin", h, h);
+      nn::Linear k = t.linear(p + "attention.k_lin", h, h);
+      nn::Linear v = t.linear(p + "attention.v_lin", h, h);
+      nn::Linear o = t.linear(p + "attention.out_lin", h, h);
+      nn::MultiHeadAttention attention(ac, std::move(q), std::move(k), std::move(v), std::move(o));
       attention.set_name(t.full(p + "attention"));
       encoder::ResidualNorm attention_norm(t.layer_norm(p + "sa_layer_norm", h, kLayerNormEps),
                                            t.full(p + "attention.out_lin"), t.full(p + "sa_layer_norm"));
-      nn::MLP mlp(t.linear(p + "ffn.lin1", s_.hidden_dim, h), t.linear(p + "ffn.lin2", h, s_.hidden_dim), act);
+      nn::Linear fc1 = t.linear(p + "ffn.lin1", s_.hidden_dim, h);
+      nn::Linear fc2 = t.linear(p + "ffn.lin2", h, s_.hidden_dim);
+      nn::MLP mlp(std::move(fc1), std::move(fc2), act);
       encoder::ResidualNorm output_norm(t.layer_norm(p + "output_layer_norm", h, kLayerNormEps),
                                         t.full(p + "ffn.lin2"), t.full(p + "output_layer_norm"));
       layers_.emplace_back(std::move(attention), std::move(attention_norm), std::move(mlp), std::move(output_norm));
