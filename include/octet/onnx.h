@@ -201,6 +201,9 @@ struct OnnxSaveOptions {
   OnnxExternalData external_data = OnnxExternalData::Auto;
   // Smaller tensors stay inline even in an external-data model (scales, shapes).
   size_t external_min_bytes = 1024;
+  // Largest inline model: protobuf's limit (messages under 2 GiB). Lowered by
+  // tests to exercise the switch to external data without 2 GB of weights.
+  uint64_t inline_limit_bytes = (uint64_t{1} << 31) - 1;
   std::string producer_version = OCTET_VERSION;
 };
 

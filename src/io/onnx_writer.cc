@@ -23,8 +23,6 @@ using onnx_proto::length_delimited_size;
 using onnx_proto::ProtoWriter;
 
 constexpr const char* kTag = "onnx";
-// Protobuf refuses messages of 2 GiB or more (sizes are int32).
-constexpr uint64_t kProtobufLimit = (uint64_t{1} << 31) - 1;
 // External tensors start at page boundaries so runtimes can map them directly.
 constexpr uint64_t kExternalAlignment = 4096;
 
@@ -366,7 +364,7 @@ void write_model(const ModelPlan& plan, Sink& out) {
 
 std::string serialize_onnx(const OnnxGraph& graph, const OnnxSaveOptions& options) {
   const ModelPlan plan = plan_model(graph, options);
-  check(plan.model_bytes() <= kProtobufLimit, kTag,
+  check(plan.model_bytes() <= options.inline_limit_bytes, kTag,
         "graph '{}' is {} bytes inline, over protobuf's 2 GB limit: save it with external data", graph.name(),
         plan.model_bytes());
   StringSink sink;
@@ -378,7 +376,7 @@ OnnxSaveResult save_onnx(const std::filesystem::path& path, const OnnxGraph& gra
   check(!path.filename().empty(), kTag, "no file name in output path '{}'", path.string());
   ModelPlan plan = plan_model(graph, options);
   bool external = options.external_data == OnnxExternalData::Always;
-  if (plan.model_bytes() > kProtobufLimit) {
+  if (plan.model_bytes() > options.inline_limit_bytes) {
     check(options.external_data != OnnxExternalData::Never, kTag,
           "model '{}' is {} bytes inline, over protobuf's 2 GB limit, and external data is off", path.string(),
           plan.model_bytes());
@@ -393,7 +391,7 @@ OnnxSaveResult save_onnx(const std::filesystem::path& path, const OnnxGraph& gra
     const std::string location = path.filename().string() + ".data";
     // Even with 1-byte tensors kept inline the rest must fit under the limit.
     make_external(plan, location, options.external_min_bytes);
-    check(plan.model_bytes() <= kProtobufLimit, kTag,
+    check(plan.model_bytes() <= options.inline_limit_bytes, kTag,
           "model '{}' is still {} bytes with external data (lower external_min_bytes)", path.string(),
           plan.model_bytes());
     result.data_path = path.parent_path() / location;
