@@ -34,7 +34,9 @@ function readSafetensors(path) {
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const kind = DTYPES[info.dtype];
-    if (!kind) throw new Error(`${path}: tensor '${name}' has dtype ${info.dtype}, which ONNX Runtime (node) cannot take`);
+    if (!kind) {
+      throw new Error(`${path}: tensor '${name}' has dtype ${info.dtype}, which ONNX Runtime (node) cannot take`);
+    }
     const [begin, end] = info.data_offsets;
     const numel = info.shape.reduce((a, b) => a * b, 1);
     const Typed = kind[1];

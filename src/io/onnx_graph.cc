@@ -227,7 +227,8 @@ void OnnxGraph::check_quant_params(const std::string& op, const std::string& sca
   }
   const Tensor* z = zero_point.empty() ? nullptr : find_initializer(zero_point);
   if (z) {
-    check(!is_float_type(z->dtype()) && z->dtype() != DType::F64, kTag, "{}: zero point '{}' is {}: it must have the quantized type", op, zero_point, z->describe());
+    check(!is_float_type(z->dtype()) && z->dtype() != DType::F64, kTag,
+          "{}: zero point '{}' is {}: it must have the quantized type", op, zero_point, z->describe());
     if (s) check(z->shape() == s->shape(), kTag, "{}: zero point '{}' shape {} differs from scale '{}' shape {}", op,
                  zero_point, shape_str(z->shape()), scale, shape_str(s->shape()));
   }

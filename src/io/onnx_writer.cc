@@ -7,6 +7,7 @@
 // needs up front, then headers and data are written in one pass.
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -79,7 +80,7 @@ class StringSink final : public Sink {
 class AtomicFile final : public Sink {
  public:
   explicit AtomicFile(std::filesystem::path path)
-      : path_(std::move(path)), temp_(path_.string() + fmt::format(".tmp-{}", ::getpid())) {
+      : path_(std::move(path)), temp_(path_.string() + fmt::format(".tmp-{}-{}", ::getpid(), next_serial())) {
     file_ = std::fopen(temp_.c_str(), "wb");
     if (!file_) fail(kTag, "cannot create '{}': {}", temp_.string(), std::strerror(errno));
   }
@@ -121,6 +122,12 @@ class AtomicFile final : public Sink {
   }
 
  private:
+  // Distinguishes saves of the same path from several threads of one process.
+  static uint64_t next_serial() {
+    static std::atomic<uint64_t> serial{0};
+    return serial++;
+  }
+
   std::filesystem::path path_;
   std::filesystem::path temp_;
   std::FILE* file_ = nullptr;

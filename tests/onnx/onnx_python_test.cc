@@ -143,7 +143,8 @@ void expect_listing_matches(const json& listing, const OnnxGraph& g, const OnnxS
     ASSERT_EQ(attrs.size(), want.attributes.size()) << want.name;
     for (size_t a = 0; a < attrs.size(); ++a) {
       EXPECT_EQ(attrs[a]["name"], want.attributes[a].name) << want.name;
-      EXPECT_EQ(attrs[a]["value"], attribute_json(want.attributes[a].value)) << want.name << "." << want.attributes[a].name;
+      EXPECT_EQ(attrs[a]["value"], attribute_json(want.attributes[a].value))
+          << want.name << "." << want.attributes[a].name;
     }
   }
 }

@@ -70,8 +70,8 @@ OnnxTestModel make_mlp_gelu_model() {
   const auto w2 = uniform(rng, kHidden * kOut, -0.5f, 0.5f), b2 = uniform(rng, kOut, -0.1f, 0.1f);
   auto& g = m.graph;
   g.add_input("x", DType::F32, {"batch", kIn});
-  const auto h = g.add_linear("x", g.add_constant_f32(w1, {kIn, kHidden}, "w1"), g.add_constant_f32(b1, {kHidden}, "b1"),
-                              "fc1");
+  const auto h = g.add_linear("x", g.add_constant_f32(w1, {kIn, kHidden}, "w1"),
+                              g.add_constant_f32(b1, {kHidden}, "b1"), "fc1");
   const auto act = g.add_gelu_erf(h, "gelu");
   const auto y = g.add_linear(act, g.add_constant_f32(w2, {kHidden, kOut}, "w2"),
                               g.add_constant_f32(b2, {kOut}, "b2"), "fc2");
@@ -171,12 +171,15 @@ OnnxTestModel make_gather_model() {
   g.add_input("ids", DType::I64, {"batch", "seq"});
   const auto y = g.add_op("Gather", {g.add_initializer("table", Tensor::from_floats(table, {kVocab, kDim})), "ids"},
                           {{"axis", 0}}, "embed");
+  const auto rows = g.add_op("Reshape", {y, g.add_constant_i64({-1, kDim})}, {}, "rows");
   g.add_output(y, DType::F32, std::vector<OnnxDim>{"batch", "seq", kDim});
+  g.add_output(rows, DType::F32, std::vector<OnnxDim>{"tokens", kDim});
   m.inputs["ids"] = Tensor::from_vector(ids, {2, 3});
   std::vector<float> expected;
   for (int64_t id : ids)
     for (int64_t j = 0; j < kDim; ++j) expected.push_back(table[(id < 0 ? id + kVocab : id) * kDim + j]);
   m.expected[y] = exact({2, 3, kDim}, expected);
+  m.expected[rows] = exact({6, kDim}, expected);
   return m;
 }
 
@@ -294,7 +297,8 @@ OnnxTestModel make_qdq_linear_model() {
   m.inputs["x"] = Tensor::from_floats(x, {kBatch, kIn});
 
   std::vector<double> x_deq(x.size());
-  for (size_t i = 0; i < x.size(); ++i) x_deq[i] = dequantize_reference(quantize_reference(x[i], sx, zx, 0, 255), sx, zx);
+  for (size_t i = 0; i < x.size(); ++i)
+    x_deq[i] = dequantize_reference(quantize_reference(x[i], sx, zx, 0, 255), sx, zx);
   // The dequantized operands are exact floats. A float evaluation is within
   // gamma(K+1) of the exact sum; a runtime that fuses the QDQ pattern into an
   // integer matmul sums exactly and then scales by sx * sw[j] (2 more roundings).
@@ -346,7 +350,8 @@ OnnxTestModel make_int4_weight_model() {
 
   auto& g = m.graph;
   g.add_input("x", DType::F32, {"batch", kIn});
-  const auto w = g.add_dequantize(g.add_initializer("w_q", wq), g.add_initializer("w_scale", Tensor::from_floats(scale, {kOut})),
+  const auto w = g.add_dequantize(g.add_initializer("w_q", wq),
+                                  g.add_initializer("w_scale", Tensor::from_floats(scale, {kOut})),
                                   g.add_initializer("w_zero_point", zq), 1, "w");
   const auto y = g.add_matmul("x", w, "matmul");
   g.add_output(w, DType::F32, std::vector<OnnxDim>{kIn, kOut});

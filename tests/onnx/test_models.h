@@ -32,7 +32,8 @@ struct OnnxTestModel {
 OnnxTestModel make_mlp_gelu_model();
 // LayerNormalization (opset 17) then Softmax, both outputs.
 OnnxTestModel make_layernorm_softmax_model();
-// Gather rows of an embedding table by int64 ids (a negative id included).
+// Gather rows of an embedding table by int64 ids (a negative id included),
+// then Reshape to [tokens, dim] with an add_constant_i64 shape.
 OnnxTestModel make_gather_model();
 // QuantizeLinear/DequantizeLinear at opset 13: per-tensor uint8 and int8 on
 // an input with rounding ties and saturating values, per-channel int8 (axis 0)
