@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # Installs every Debian package octet's build, tests and benchmarks need.
 # Idempotent: packages already present are skipped by apt; safe to run twice.
-#   scripts/setup.sh          build + test dependencies, and onnxruntime-node when npm is present
-#                             (the ONNX export tests run models in it)
-#   scripts/setup.sh --peers  also the peer runtimes for `octet bench`: PyTorch (large), node/npm if missing
+# The peers octet is measured against are installed too, since tests check
+# parity with them: Debian's PyTorch and onnx (python3), onnxruntime-node (npm).
+#   scripts/setup.sh          (--peers is accepted for compatibility; it changes nothing)
 set -euo pipefail
 
-want_peers=0
 for a in "$@"; do
   case "$a" in
-    --peers) want_peers=1 ;;
+    --peers) ;;
     *) echo "setup.sh: unknown option '$a'" >&2; exit 2 ;;
   esac
 done
@@ -21,17 +20,16 @@ build_pkgs=(
   libutf8proc-dev libsentencepiece-dev
   libopenblas-dev libopenblas0-pthread
   libcpp-httplib-dev
-  python3-onnx python3-numpy
+  python3-onnx python3-numpy python3-torch
 )
-peer_pkgs=(python3-torch)
 # node/npm: use the machine's own when present (Debian's npm conflicts with NodeSource builds).
-command -v npm >/dev/null 2>&1 || peer_pkgs+=(nodejs npm)
+command -v npm >/dev/null 2>&1 || build_pkgs+=(nodejs npm)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
 missing=()
-for p in "${build_pkgs[@]}" $([ $want_peers = 1 ] && echo "${peer_pkgs[@]}"); do
+for p in "${build_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 
@@ -50,7 +48,7 @@ fi
 here=$(cd "$(dirname "$0")/.." && pwd)
 peer_dir="$here/bench/peers/node"
 if ! command -v npm >/dev/null 2>&1; then
-  echo "setup.sh: npm not found: onnxruntime-node not installed (ONNX Runtime tests will fail; use --peers)" >&2
+  echo "setup.sh: npm not found: onnxruntime-node not installed (ONNX Runtime tests will fail)" >&2
 elif [ -d "$peer_dir/node_modules/onnxruntime-node" ]; then
   echo "setup.sh: onnxruntime-node present"
 else
