@@ -55,13 +55,13 @@ enum class Side { Right, Left };
 struct EncodeOptions {
   bool add_special_tokens = true;
   // Length limit including special tokens; used by truncation and Padding::MaxLength.
-  std::optional<int64_t> max_length;
+  std::optional<int64_t> max_length = std::nullopt;
   Truncation truncation = Truncation::None;
   Side truncation_side = Side::Right;
   Padding padding = Padding::None;
   Side padding_side = Side::Right;
-  std::optional<int64_t> pad_to_multiple_of;
-  std::optional<int64_t> pad_id;  // overrides the tokenizer's pad token (GPT-2 and Llama have none)
+  std::optional<int64_t> pad_to_multiple_of = std::nullopt;
+  std::optional<int64_t> pad_id = std::nullopt;  // overrides the tokenizer's pad token (GPT-2 and Llama have none)
 };
 
 // A padded batch: int64 tensors of shape [batch, length].

@@ -13,7 +13,7 @@ namespace octet {
 // BERT-style WordPiece (vocab.txt). Defaults are bert-base-uncased's.
 struct WordPieceOptions {
   bool lowercase = true;                // tokenizer_config.json "do_lower_case"
-  std::optional<bool> strip_accents;    // unset: strip when lowercasing
+  std::optional<bool> strip_accents = std::nullopt;  // unset: strip when lowercasing
   bool tokenize_chinese_chars = true;
   size_t max_input_chars_per_word = 100;
   std::string continuing_subword_prefix = "##";
@@ -28,8 +28,10 @@ struct BpeOptions {
   // Special tokens matched whole in input text and skipped by decode(skip_special).
   // Those absent from the vocab are ignored. Defaults cover GPT-2 and RoBERTa.
   std::vector<std::string> special_tokens = {"<|endoftext|>", "<s>", "</s>", "<pad>", "<unk>", "<mask>"};
-  std::optional<std::string> unk_token;  // unset: unknown characters are dropped
-  std::optional<std::string> bos_token, eos_token, pad_token;
+  std::optional<std::string> unk_token = std::nullopt;  // unset: unknown characters are dropped
+  std::optional<std::string> bos_token = std::nullopt;
+  std::optional<std::string> eos_token = std::nullopt;
+  std::optional<std::string> pad_token = std::nullopt;
   // How special tokens wrap sequences: none (GPT-2), or RoBERTa's
   // "<s> A </s>" / "<s> A </s></s> B </s>" using bos_token/eos_token.
   bool roberta_template = false;
@@ -41,11 +43,13 @@ struct SentencePieceOptions {
   enum class Algorithm { Bpe, Unigram };
   Algorithm algorithm = Algorithm::Bpe;
   int64_t unk_id = 0;
-  std::optional<int64_t> bos_id = 1, eos_id = 2, pad_id;
+  std::optional<int64_t> bos_id = 1;
+  std::optional<int64_t> eos_id = 2;
+  std::optional<int64_t> pad_id = std::nullopt;
   bool add_bos = true;   // "<s> A" (Llama)
   bool add_eos = false;
   // Byte fallback is on when the table has Byte pieces, unless set here.
-  std::optional<bool> byte_fallback;
+  std::optional<bool> byte_fallback = std::nullopt;
   // SentencePiece's normalizer: ' ' -> U+2581 always; a dummy prefix ' '.
   bool add_dummy_prefix = true;
   bool remove_extra_whitespaces = false;

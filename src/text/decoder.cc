@@ -23,8 +23,39 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
   s = std::move(out);
 }
 
-// Bytes -> text, each byte of an invalid sequence becoming U+FFFD (Python's errors="replace").
-std::string decode_bytes_lossy(std::string_view bytes) {
+// Length of the longest prefix at s[pos] that could start a valid UTF-8
+// sequence (at least 1): Unicode's "maximal subpart", which Python's
+// errors="replace" and Rust's from_utf8_lossy turn into one U+FFFD.
+size_t maximal_invalid_subpart(std::string_view s, size_t pos) {
+  const auto b0 = static_cast<uint8_t>(s[pos]);
+  size_t len = 0;
+  uint8_t lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  } else {
+    return 1;
+  }
+  size_t n = 1;
+  for (; n < len && pos + n < s.size(); ++n) {
+    const auto b = static_cast<uint8_t>(s[pos + n]);
+    if (n == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) break;
+  }
+  return n;
+}
+
+enum class Lossy { PerSubpart, PerByte };
+
+// Bytes -> text with invalid UTF-8 replaced by U+FFFD, per maximal subpart
+// (ByteLevel, like Python) or per byte (ByteFallback, like tokenizers).
+std::string decode_bytes_lossy(std::string_view bytes, Lossy policy) {
   std::string out;
   out.reserve(bytes.size());
   for (size_t pos = 0; pos < bytes.size();) {
@@ -32,6 +63,7 @@ std::string decode_bytes_lossy(std::string_view bytes) {
     const char32_t cp = next_code_point(bytes, pos);
     if (cp == kReplacementChar && pos - start == 1) {
       append_utf8(out, kReplacementChar);
+      if (policy == Lossy::PerSubpart) pos = start + maximal_invalid_subpart(bytes, start);
     } else {
       out.append(bytes.substr(start, pos - start));
     }
@@ -68,7 +100,7 @@ class ByteLevelDecoder final : public Decoder {
   void decode_chain(std::vector<std::string>& tokens) const override {
     std::string bytes;
     for (const std::string& t : tokens) bytes.append(chars_to_bytes(t));
-    tokens.assign(1, decode_bytes_lossy(bytes));
+    tokens.assign(1, decode_bytes_lossy(bytes, Lossy::PerSubpart));
   }
 };
 
@@ -85,13 +117,13 @@ class ByteFallbackDecoder final : public Decoder {
         continue;
       }
       if (in_run) {
-        out.push_back(decode_bytes_lossy(pending));
+        out.push_back(decode_bytes_lossy(pending, Lossy::PerByte));
         pending.clear();
         in_run = false;
       }
       out.push_back(std::move(t));
     }
-    if (in_run) out.push_back(decode_bytes_lossy(pending));
+    if (in_run) out.push_back(decode_bytes_lossy(pending, Lossy::PerByte));
     tokens = std::move(out);
   }
 };
