@@ -53,7 +53,8 @@ struct SentencePieceOptions {
   // SentencePiece's normalizer: ' ' -> U+2581 always; a dummy prefix ' '.
   bool add_dummy_prefix = true;
   bool remove_extra_whitespaces = false;
-  bool nfkc = false;
+  bool nfkc = false;       // NFKC first (sentencepiece's nmt_nfkc / nfkc normalizers)
+  bool nmt_rules = false;  // nmt_nfkc's extra rules: drop control chars, odd whitespace -> ' '
   // transformers' LlamaTokenizer legacy flag: true adds the dummy prefix after
   // every special token in the text too; false only at the start of the text.
   bool legacy = true;

@@ -137,11 +137,34 @@ class SequenceNormalizer final : public Normalizer {
   std::vector<NormalizerPtr> parts_;
 };
 
+// sentencepiece's builder.cc adds these to NFKC to make nmt_nfkc.
+std::string apply_nmt_rules(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t start = pos;
+    const char32_t cp = next_code_point(text, pos);
+    const bool drop = (cp >= 0x01 && cp <= 0x08) || cp == 0x0B || (cp >= 0x0E && cp <= 0x1F) || cp == 0x7F ||
+                      cp == 0x8F || cp == 0x9F;
+    if (drop) continue;
+    switch (cp) {
+      case 0x09: case 0x0A: case 0x0C: case 0x0D: case 0x1680: case 0x200B:
+      case 0x200E: case 0x200F: case 0x2028: case 0x2029: case 0x2581: case 0xFEFF: case 0xFFFD:
+        out.push_back(' ');
+        break;
+      default:
+        out.append(text.substr(start, pos - start));
+    }
+  }
+  return out;
+}
+
 class SentencePieceNormalizer final : public Normalizer {
  public:
   explicit SentencePieceNormalizer(const SentencePieceNormalizerConfig& c) : c_(c) {}
   std::string normalize(std::string_view text, bool first) const override {
     std::string s = c_.nfkc ? text::normalize(text, NormalForm::NFKC) : std::string(text);
+    if (c_.nmt_rules) s = apply_nmt_rules(s);
     if (c_.remove_extra_whitespaces) {
       std::string collapsed;
       collapsed.reserve(s.size());

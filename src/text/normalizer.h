@@ -40,11 +40,15 @@ NormalizerPtr make_strip_normalizer(bool left, bool right);
 NormalizerPtr make_sequence_normalizer(std::vector<NormalizerPtr> parts);
 
 enum class PrefixScheme { Always, First, Never };
-// SentencePiece's own normalizer (without a precompiled charsmap): optional
-// NFKC, remove_extra_whitespaces (trim, collapse runs of ' '), the dummy
+// SentencePiece's own normalizer. Its precompiled charsmap is approximated by
+// NFKC plus the NMT rules, which is what sentencepiece builds nmt_nfkc from;
+// then remove_extra_whitespaces (trim, collapse runs of ' '), the dummy
 // prefix ' ' and escaping ' ' as U+2581.
 struct SentencePieceNormalizerConfig {
   bool nfkc = false;
+  // nmt_nfkc's extra rules: C0 controls (but \t \n \r), DEL, U+008F and
+  // U+009F dropped; \t \n \f \r and a few invisible separators -> ' '.
+  bool nmt_rules = false;
   bool remove_extra_whitespaces = false;
   PrefixScheme dummy_prefix = PrefixScheme::Always;
   bool escape_whitespaces = true;

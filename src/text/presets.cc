@@ -88,6 +88,7 @@ std::shared_ptr<Tokenizer::Impl> build_sentencepiece(PieceTable table, const Sen
 
   SentencePieceNormalizerConfig norm;
   norm.nfkc = o.nfkc;
+  norm.nmt_rules = o.nmt_rules;
   norm.remove_extra_whitespaces = o.remove_extra_whitespaces;
   norm.dummy_prefix = !o.add_dummy_prefix ? PrefixScheme::Never : o.legacy ? PrefixScheme::Always : PrefixScheme::First;
   impl->normalizer = make_sentencepiece_normalizer(norm);

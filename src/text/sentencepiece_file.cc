@@ -175,8 +175,13 @@ SentencePieceFile parse_sentencepiece_model(std::string_view bytes, std::string_
     o.bos_id = bos_id >= 0 ? std::optional<int64_t>(bos_id) : std::nullopt;
     o.eos_id = eos_id >= 0 ? std::optional<int64_t>(eos_id) : std::nullopt;
     o.pad_id = pad_id >= 0 ? std::optional<int64_t>(pad_id) : std::nullopt;
-    // nmt_nfkc (the default) and nfkc both start from NFKC; "identity" keeps text as is.
+    // nmt_nfkc (the default) and nfkc both start from NFKC; "identity" keeps text as is;
+    // a custom rule TSV or case folding is not reproduced.
+    // A charsmap without a name is taken as the default, nmt_nfkc.
     o.nfkc = normalizer_name.find("nfkc") != std::string::npos || (normalizer_name.empty() && has_charsmap);
+    o.nmt_rules = normalizer_name.starts_with("nmt") || (normalizer_name.empty() && has_charsmap);
+    check(!normalizer_name.ends_with("_cf"), "tokenizer", "case-folding normalizer '{}' is not supported",
+          normalizer_name);
     if (o.add_bos && !o.bos_id) o.add_bos = false;
     if (o.add_eos && !o.eos_id) o.add_eos = false;
   } catch (const Error& e) {

@@ -2,7 +2,7 @@
 // code-point boundaries), as sentencepiece's unigram_model.cc computes it.
 // A position no piece covers gets a one-character unknown node scored
 // min_score - 10 (sentencepiece's kUnkPenalty); user-defined pieces get
-// length * max_score - 0.1 so they always win; Unused pieces never match.
+// length * max_score - 0.1 so they win; Unused pieces never match.
 // Ties keep the first candidate found (shorter pieces are tried first).
 #include <algorithm>
 #include <limits>
@@ -20,14 +20,17 @@ constexpr float kUnkPenalty = 10.0f;
 class UnigramModel final : public Model {
  public:
   explicit UnigramModel(SpmTables tables) : Model(Vocab(tables.table.pieces)), t_(std::move(tables)) {
+    // sentencepiece starts max_score_ at FLT_MIN, the smallest *positive*
+    // float: with log-probability scores it stays ~0, so a user-defined piece
+    // scores ~-0.1 and always wins. Reproduced as is.
     min_score_ = std::numeric_limits<float>::max();
-    max_score_ = std::numeric_limits<float>::lowest();
+    max_score_ = std::numeric_limits<float>::min();
     for (size_t i = 0; i < t_.table.types.size(); ++i) {
       if (t_.table.types[i] != PieceType::Normal) continue;
       min_score_ = std::min(min_score_, t_.table.scores[i]);
       max_score_ = std::max(max_score_, t_.table.scores[i]);
     }
-    if (min_score_ > max_score_) min_score_ = max_score_ = 0.0f;  // no normal pieces
+    if (min_score_ > max_score_) min_score_ = 0.0f;  // no normal pieces
   }
 
   void tokenize(std::string_view text, std::vector<int32_t>& ids) const override {
