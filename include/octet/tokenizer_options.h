@@ -23,8 +23,13 @@ struct WordPieceOptions {
 
 // Byte-level BPE (GPT-2's vocab.json + merges.txt, GGUF "gpt2").
 struct BpeOptions {
+  // The regex that splits text into words before byte-level BPE (GGUF's
+  // tokenizer.ggml.pre: "gpt2", "llama-bpe", "qwen2").
+  enum class Split { Gpt2, Llama3, Qwen2 };
   bool byte_level = true;         // GPT-2 byte->char mapping and regex split
+  Split split = Split::Gpt2;
   bool add_prefix_space = false;  // prepend ' ' to text not starting with one
+  bool ignore_merges = false;     // a word found whole in the vocab is one token (Llama-3)
   // Special tokens matched whole in input text and skipped by decode(skip_special).
   // Those absent from the vocab are ignored. Defaults cover GPT-2 and RoBERTa.
   std::vector<std::string> special_tokens = {"<|endoftext|>", "<s>", "</s>", "<pad>", "<unk>", "<mask>"};

@@ -45,14 +45,22 @@ std::shared_ptr<Tokenizer::Impl> build_wordpiece(Vocab vocab, const WordPieceOpt
 
 std::shared_ptr<Tokenizer::Impl> build_bpe(Vocab vocab, const MergeList& merges, const BpeOptions& o) {
   auto impl = std::make_shared<Tokenizer::Impl>();
-  if (o.byte_level) {
+  if (o.byte_level && o.split == BpeOptions::Split::Gpt2) {
     impl->pre_tokenizer = make_byte_level_pre_tokenizer(o.add_prefix_space, true);
-    impl->decoder = make_byte_level_decoder();
+  } else if (o.byte_level) {
+    // As Llama-3's tokenizer.json: Split(regex, Isolated), then ByteLevel without its own regex.
+    std::vector<PreTokenizerPtr> steps;
+    const SplitRegex regex = o.split == BpeOptions::Split::Llama3 ? SplitRegex::Llama3 : SplitRegex::Llama3Digit;
+    steps.push_back(make_split_pre_tokenizer(regex, SplitBehavior::Isolated, false));
+    steps.push_back(make_byte_level_pre_tokenizer(o.add_prefix_space, false));
+    impl->pre_tokenizer = make_sequence_pre_tokenizer(std::move(steps));
   } else {
     impl->pre_tokenizer = make_whitespace_split_pre_tokenizer();
   }
+  if (o.byte_level) impl->decoder = make_byte_level_decoder();
   BpeConfig config;
   config.unk_token = o.unk_token;
+  config.ignore_merges = o.ignore_merges;
   impl->model = make_bpe_model(std::move(vocab), merges, config);
   for (const std::string& t : o.special_tokens) add_special(*impl, t);
   for (const auto* t : {&o.bos_token, &o.eos_token, &o.pad_token, &o.unk_token}) {

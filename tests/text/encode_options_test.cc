@@ -156,3 +156,28 @@ TEST(EncodeOptions, RobertaTemplate) {
 
 }  // namespace
 }  // namespace octet
+
+namespace octet {
+namespace {
+
+TEST(InMemoryBpe, Llama3SplitAndIgnoreMerges) {
+  // ids: 1:0 2:1 3:2 4:3 5:4 6:5 12:6 123:7 34:8 45:9 456:10 3456:11
+  const std::vector<std::string> vocab = {"1", "2", "3", "4", "5", "6", "12", "123", "34", "45", "456", "3456"};
+  const std::vector<std::pair<std::string, std::string>> merges = {{"3", "4"}, {"1", "2"}, {"12", "3"}, {"4", "5"}, {"45", "6"}};
+  BpeOptions gpt2;  // one word "123456": the top merge (3 4) crosses the digit groups
+  EXPECT_EQ(Tokenizer::from_bpe(vocab, merges, gpt2).encode("123456").ids, (Ids{6, 8, 4, 5}));
+  BpeOptions llama3;
+  llama3.split = BpeOptions::Split::Llama3;  // "123" "456"
+  EXPECT_EQ(Tokenizer::from_bpe(vocab, merges, llama3).encode("123456").ids, (Ids{7, 10}));
+  BpeOptions qwen2;
+  qwen2.split = BpeOptions::Split::Qwen2;  // one digit per word
+  EXPECT_EQ(Tokenizer::from_bpe(vocab, merges, qwen2).encode("1234").ids, (Ids{0, 1, 2, 3}));
+  // ignore_merges: a word that is itself a token is not split.
+  BpeOptions whole = gpt2;
+  whole.ignore_merges = true;
+  EXPECT_EQ(Tokenizer::from_bpe(vocab, merges, whole).encode("3456").ids, (Ids{11}));
+  EXPECT_EQ(Tokenizer::from_bpe(vocab, merges, gpt2).encode("3456").ids, (Ids{8, 4, 5}));
+}
+
+}  // namespace
+}  // namespace octet

@@ -1,5 +1,7 @@
 // Every case in fixtures/tokenizers/*/cases.json (made by transformers' slow
 // tokenizers) must encode to exactly the listed ids and tokens.
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "octet/tokenizer.h"
@@ -99,6 +101,36 @@ TEST(TokenizerFixtures, Llama2NonLegacy) {
   const Tokenizer tok = Tokenizer::from_sentencepiece_model(
       shared_path("fixtures/tokenizers/llama2_legacy_false/tokenizer.model"), llama_options(meta));
   expect_cases(tok, "llama2_legacy_false");
+}
+
+TEST(TokenizerFixtures, LegacyFlagMattersOnlyAroundSpecialTokens) {
+  // The non-legacy tokenizer on the legacy fixture: only the case with
+  // special tokens in the text differs (meta.json's cross-check says the same).
+  SentencePieceOptions o;
+  o.legacy = false;
+  const Tokenizer tok =
+      Tokenizer::from_sentencepiece_model(shared_path("fixtures/tokenizers/llama2/tokenizer.model"), o);
+  std::vector<std::string> differing;
+  for (const auto& c : load_cases("llama2")) {
+    if (tok.encode(c.text).ids != c.ids) differing.push_back(c.text);
+  }
+  EXPECT_EQ(differing, (std::vector<std::string>{"Special tokens in text: [CLS] [SEP] <s> </s> <|endoftext|> <unk>"}));
+}
+
+TEST(TokenizerFixtures, LegacyFalseFromTokenizerConfig) {
+  // load() reads "legacy" from tokenizer_config.json next to tokenizer.model.
+  const auto dir = testing::temp_dir();
+  std::filesystem::copy_file(shared_path("fixtures/tokenizers/llama2_legacy_false/tokenizer.model"),
+                             dir / "tokenizer.model");
+  std::ofstream(dir / "tokenizer_config.json") << R"({"tokenizer_class": "LlamaTokenizer", "legacy": false})";
+  expect_cases(Tokenizer::load(dir), "llama2_legacy_false");
+}
+
+TEST(TokenizerFixtures, NoSpecialTokensOnRequest) {
+  const Tokenizer llama = Tokenizer::load(shared_path("fixtures/tokenizers/llama2"));
+  EXPECT_EQ(llama.encode("Hello world!", {.add_special_tokens = false}).ids, (std::vector<int64_t>{15043, 3186, 29991}));
+  const Tokenizer bert = Tokenizer::load(shared_path("fixtures/tokenizers/bert_base_uncased/vocab.txt"));
+  EXPECT_EQ(bert.encode("Hello world!", {.add_special_tokens = false}).ids, (std::vector<int64_t>{7592, 2088, 999}));
 }
 
 }  // namespace
