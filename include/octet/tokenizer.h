@@ -126,6 +126,7 @@ class Tokenizer {
   // The truncation/padding tokenizer.json asks for (not applied by encode()).
   const EncodeOptions& configured_options() const;
 
+  // Internal: the assembled pipeline (src/text/pipeline.h), built by the loaders.
   struct Impl;
   explicit Tokenizer(std::shared_ptr<const Impl> impl);
 

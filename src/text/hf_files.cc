@@ -245,14 +245,16 @@ Tokenizer Tokenizer::load(const fs::path& folder_or_file) {
   check(fs::is_regular_file(p), "tokenizer", "{} does not exist (expected a tokenizer folder or file)", p.string());
   const HfConfig config = read_hf_config(p.parent_path());
   const std::string name = p.filename().string();
-  if (name == "vocab.txt" || p.extension() == ".txt") return load_vocab_txt(p, config);
   if (p.extension() == ".model") return load_sentencepiece(p, sentencepiece_options(config));
-  if (name == "vocab.json") {
+  if (name == "vocab.json" || name == "merges.txt") {
+    const fs::path vocab = p.parent_path() / "vocab.json";
     const fs::path merges = p.parent_path() / "merges.txt";
-    check(fs::is_regular_file(merges), "tokenizer", "{} needs {} next to it", p.string(), merges.string());
-    return load_bpe_files(p, merges, config);
+    const fs::path& other = name == "vocab.json" ? merges : vocab;
+    check(fs::is_regular_file(other), "tokenizer", "{} needs {} next to it", p.string(), other.string());
+    return load_bpe_files(vocab, merges, config);
   }
   if (p.extension() == ".json") return load_tokenizer_json(p, config);
+  if (p.extension() == ".txt") return load_vocab_txt(p, config);
   fail("tokenizer", "{}: unknown tokenizer file (expected tokenizer.json, vocab.txt, vocab.json or tokenizer.model)", p.string());
 }
 

@@ -83,6 +83,19 @@ class ReplaceNormalizer final : public Normalizer {
   std::string pattern_, content_;
 };
 
+class CollapseSpacesNormalizer final : public Normalizer {
+ public:
+  std::string normalize(std::string_view text, bool) const override {
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+      if (c == ' ' && !out.empty() && out.back() == ' ') continue;
+      out.push_back(c);
+    }
+    return out;
+  }
+};
+
 class PrependNormalizer final : public Normalizer {
  public:
   PrependNormalizer(std::string prefix, bool first_only) : prefix_(std::move(prefix)), first_only_(first_only) {}
@@ -196,6 +209,7 @@ NormalizerPtr make_strip_accents_normalizer() { return std::make_unique<StripAcc
 NormalizerPtr make_replace_normalizer(std::string pattern, std::string content) {
   return std::make_unique<ReplaceNormalizer>(std::move(pattern), std::move(content));
 }
+NormalizerPtr make_collapse_spaces_normalizer() { return std::make_unique<CollapseSpacesNormalizer>(); }
 NormalizerPtr make_prepend_normalizer(std::string prefix, bool first_only) {
   return std::make_unique<PrependNormalizer>(std::move(prefix), first_only);
 }

@@ -33,6 +33,8 @@ NormalizerPtr make_lowercase_normalizer();
 NormalizerPtr make_strip_accents_normalizer();
 // Replaces every occurrence of the literal `pattern`.
 NormalizerPtr make_replace_normalizer(std::string pattern, std::string content);
+// Replaces each run of two or more ' ' by one (the regex " {2,}").
+NormalizerPtr make_collapse_spaces_normalizer();
 // Prepends `prefix` to non-empty text (only to the first stretch when first_only).
 NormalizerPtr make_prepend_normalizer(std::string prefix, bool first_only);
 // Strips Unicode whitespace from the left and/or right.

@@ -193,14 +193,12 @@ class SplitPreTokenizer final : public PreTokenizer {
   void split(std::vector<std::string>& pieces, bool) const override {
     for_each_piece(pieces, [this](const std::string& p, size_t, std::vector<std::string>& out) {
       Ranges matches;
-      if (const auto* literal = std::get_if<std::string>(&pattern_)) {
-        if (!literal->empty()) {
-          for (size_t at = p.find(*literal); at != std::string::npos; at = p.find(*literal, at + literal->size())) {
-            matches.emplace_back(at, at + literal->size());
-          }
+      if (pattern_.regex) {
+        matches = find_matches(*pattern_.regex, p);
+      } else if (const std::string& literal = pattern_.literal; !literal.empty()) {
+        for (size_t at = p.find(literal); at != std::string::npos; at = p.find(literal, at + literal.size())) {
+          matches.emplace_back(at, at + literal.size());
         }
-      } else {
-        matches = find_matches(std::get<SplitRegex>(pattern_), p);
       }
       split_at(p, matches, behavior_, invert_, out);
     });
@@ -232,7 +230,7 @@ PreTokenizerPtr make_whitespace_split_pre_tokenizer() {
   return std::make_unique<CharClassPreTokenizer>(is_unicode_whitespace, false, SplitBehavior::Removed);
 }
 PreTokenizerPtr make_whitespace_pre_tokenizer() {
-  return std::make_unique<SplitPreTokenizer>(SplitRegex::Words, SplitBehavior::Removed, true);
+  return std::make_unique<SplitPreTokenizer>(SplitPattern{{}, SplitRegex::Words}, SplitBehavior::Removed, true);
 }
 PreTokenizerPtr make_punctuation_pre_tokenizer(SplitBehavior behavior) {
   return std::make_unique<CharClassPreTokenizer>(is_bert_punctuation, true, behavior);

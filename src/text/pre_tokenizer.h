@@ -3,7 +3,7 @@
 
 #include <memory>
 #include <string>
-#include <variant>
+#include <optional>
 #include <vector>
 
 #include "text/normalizer.h"
@@ -22,8 +22,11 @@ using PreTokenizerPtr = std::unique_ptr<PreTokenizer>;
 
 // What happens to the matched delimiters (tokenizers' SplitDelimiterBehavior).
 enum class SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };
-// A literal string or one of the known regexes.
-using SplitPattern = std::variant<std::string, SplitRegex>;
+// A literal string, or one of the known regexes when `regex` is set.
+struct SplitPattern {
+  std::string literal;
+  std::optional<SplitRegex> regex;
+};
 
 // BERT: split on whitespace (dropped) and around each punctuation char.
 PreTokenizerPtr make_bert_pre_tokenizer();

@@ -51,7 +51,7 @@ std::shared_ptr<Tokenizer::Impl> build_bpe(Vocab vocab, const MergeList& merges,
     // As Llama-3's tokenizer.json: Split(regex, Isolated), then ByteLevel without its own regex.
     std::vector<PreTokenizerPtr> steps;
     const SplitRegex regex = o.split == BpeOptions::Split::Llama3 ? SplitRegex::Llama3 : SplitRegex::Llama3Digit;
-    steps.push_back(make_split_pre_tokenizer(regex, SplitBehavior::Isolated, false));
+    steps.push_back(make_split_pre_tokenizer({"", regex}, SplitBehavior::Isolated, false));
     steps.push_back(make_byte_level_pre_tokenizer(o.add_prefix_space, false));
     impl->pre_tokenizer = make_sequence_pre_tokenizer(std::move(steps));
   } else {

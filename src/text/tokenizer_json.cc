@@ -20,18 +20,18 @@ std::string type_of(const json& j, std::string_view section) {
 
 // {"String": "x"} -> "x"; {"Regex": "..."} -> a known regex or a literal when it has no metacharacters.
 SplitPattern parse_pattern(const json& j, std::string_view where) {
-  if (j.contains("String")) return j["String"].get<std::string>();
+  if (j.contains("String")) return {j["String"].get<std::string>(), std::nullopt};
   check(j.contains("Regex"), "tokenizer", "{}: pattern must be {{\"String\": ...}} or {{\"Regex\": ...}}", where);
   const std::string regex = j["Regex"].get<std::string>();
-  if (auto known = recognize_split_regex(regex)) return *known;
-  if (regex.find_first_of("\\^$.|?*+()[]{}") == std::string::npos) return regex;
+  if (auto known = recognize_split_regex(regex)) return {"", *known};
+  if (regex.find_first_of("\\^$.|?*+()[]{}") == std::string::npos) return {regex, std::nullopt};
   fail("tokenizer", "{}: unsupported regex '{}' (octet knows the GPT-2, Llama-3 and whitespace patterns)", where, regex);
 }
 
 std::string literal_pattern(const json& j, std::string_view where) {
   SplitPattern p = parse_pattern(j, where);
-  check(std::holds_alternative<std::string>(p), "tokenizer", "{}: only literal patterns are supported here", where);
-  return std::get<std::string>(p);
+  check(!p.regex.has_value(), "tokenizer", "{}: only literal patterns are supported here", where);
+  return p.literal;
 }
 
 SplitBehavior parse_behavior(const json& j) {
@@ -71,13 +71,25 @@ NormalizerPtr parse_normalizer(const json& j) {
   if (type == "NFD") return make_unicode_normalizer(NormalForm::NFD);
   if (type == "NFKC") return make_unicode_normalizer(NormalForm::NFKC);
   if (type == "NFKD") return make_unicode_normalizer(NormalForm::NFKD);
-  // A precompiled SentencePiece charsmap is (nearly always) nmt_nfkc: NFKC is its closest normal form.
-  if (type == "Precompiled") return make_unicode_normalizer(NormalForm::NFKC);
+  // A precompiled SentencePiece charsmap is (nearly always) nmt_nfkc: NFKC plus the NMT rules.
+  if (type == "Precompiled") {
+    SentencePieceNormalizerConfig c;
+    c.nfkc = true;
+    c.nmt_rules = true;
+    c.dummy_prefix = PrefixScheme::Never;
+    c.escape_whitespaces = false;
+    return make_sentencepiece_normalizer(c);
+  }
   if (type == "StripAccents") return make_strip_accents_normalizer();
   if (type == "Strip") return make_strip_normalizer(j.value("strip_left", true), j.value("strip_right", true));
   if (type == "Prepend") return make_prepend_normalizer(j.at("prepend").get<std::string>(), false);
   if (type == "Replace") {
-    return make_replace_normalizer(literal_pattern(j.at("pattern"), "Replace normalizer"), j.at("content").get<std::string>());
+    const json& pattern = j.at("pattern");
+    // T5 and ALBERT files collapse runs of spaces with this one regex.
+    if (pattern.contains("Regex") && pattern["Regex"] == " {2,}" && j.at("content") == " ") {
+      return make_collapse_spaces_normalizer();
+    }
+    return make_replace_normalizer(literal_pattern(pattern, "Replace normalizer"), j.at("content").get<std::string>());
   }
   if (type == "Sequence") {
     std::vector<NormalizerPtr> parts;
@@ -105,7 +117,7 @@ PreTokenizerPtr parse_pre_tokenizer(const json& j) {
                                     j.value("invert", false));
   }
   if (type == "CharDelimiterSplit") {
-    return make_split_pre_tokenizer(j.at("delimiter").get<std::string>(), SplitBehavior::Removed, false);
+    return make_split_pre_tokenizer({j.at("delimiter").get<std::string>(), std::nullopt}, SplitBehavior::Removed, false);
   }
   if (type == "Punctuation") {
     return make_punctuation_pre_tokenizer(j.contains("behavior") ? parse_behavior(j["behavior"]) : SplitBehavior::Isolated);

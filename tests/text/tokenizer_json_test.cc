@@ -211,3 +211,36 @@ TEST(TokenizerJson, LlamaFastStyleBpeWithByteFallback) {
 
 }  // namespace
 }  // namespace octet
+
+namespace octet {
+namespace {
+
+TEST(TokenizerJson, T5StyleNormalizers) {
+  // Precompiled (nmt_nfkc) + Replace " {2,}" + Metaspace, as T5 / ALBERT files have.
+  // ids: <unk>0 ▁a1 ▁b2 ▁3 fi4
+  json vocab = json::array();
+  for (const auto& [piece, score] : std::vector<std::pair<std::string, double>>{
+           {"<unk>", 0.0}, {"\u2581a", -1.0}, {"\u2581b", -1.0}, {"\u2581", -2.0}, {"fi", -1.0}}) {
+    vocab.push_back(json::array({piece, score}));
+  }
+  const json j = {
+      {"normalizer", {{"type", "Sequence"},
+                      {"normalizers", {{{"type", "Precompiled"}, {"precompiled_charsmap", "ignored"}},
+                                       {{"type", "Replace"}, {"pattern", {{"Regex", " {2,}"}}}, {"content", " "}}}}}},
+      {"pre_tokenizer", {{"type", "Metaspace"}, {"replacement", "\u2581"}, {"add_prefix_space", true}}},
+      {"model", {{"type", "Unigram"}, {"unk_id", 0}, {"vocab", vocab}}}};
+  const Tokenizer tok = from_json(j);
+  // "a\t\tb" -> "a  b" (tabs -> spaces) -> "a b"; the ligature U+FB01 -> "fi" by NFKC.
+  EXPECT_EQ(tok.encode("a\t\tb").ids, (Ids{1, 2}));
+  EXPECT_EQ(tok.encode("\ufb01").ids, (Ids{3, 4}));
+}
+
+TEST(TokenizerJson, LoadAcceptsEitherBpeFile) {
+  for (const char* name : {"vocab.json", "merges.txt"}) {
+    const Tokenizer tok = Tokenizer::load(shared_path(std::string("fixtures/tokenizers/gpt2/") + name));
+    EXPECT_EQ(tok.encode("Hello world!").ids, (Ids{15496, 995, 0}));
+  }
+}
+
+}  // namespace
+}  // namespace octet
