@@ -1,0 +1,39 @@
+// Scaled dot-product attention (f32, CPU), with the masks encoder and decoder
+// models need: key padding, causal, additive position bias, GQA/MQA.
+//
+//   out[b, h] = softmax(scale * q[b, h] k[b, g]^T + bias[b, h] + masks) v[b, g],
+//   g = h / (heads / kv_heads)
+//
+// Masked positions get probability exactly 0. A query row whose keys are all
+// masked gives an output row of zeros (not NaN, not a uniform average).
+#pragma once
+
+#include <optional>
+
+#include "octet/tensor.h"
+
+namespace octet::kernels {
+
+struct AttentionParams {
+  // Multiplies q k^T; default 1 / sqrt(head_dim).
+  std::optional<float> scale;
+  // Query i (of seq_q) sees key j only if j <= i + (seq_k - seq_q): the last
+  // query lines up with the last key, as when new tokens follow a KV cache.
+  bool causal = false;
+  // [batch, seq_k] (i64, i32, u8, bool or f32): nonzero = attend; HF's attention_mask.
+  Tensor key_mask;
+  // Additive f32 [batch or 1, heads or 1, seq_q, seq_k], added after scaling
+  // (relative-position schemes: ALiBi, DeBERTa, T5).
+  Tensor bias;
+  // When non-null, receives the probabilities [batch, heads, seq_q, seq_k].
+  Tensor* probabilities = nullptr;
+};
+
+// q [batch, heads, seq_q, head_dim]; k, v [batch, kv_heads, seq_k, head_dim]
+// with kv_heads dividing heads. out [batch, heads, seq_q, head_dim] (allocated
+// if undefined). Runs as batched GEMMs (one per batch and kv head, the heads
+// sharing it stacked) with a fused mask + softmax in between.
+void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, const AttentionParams& params = {});
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& params = {});
+
+}  // namespace octet::kernels

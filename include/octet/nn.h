@@ -1,0 +1,157 @@
+// nn/ building blocks: device-neutral layers that own their weights as
+// Tensors and run f32 forward passes on the kernels of octet/kernels.h.
+// Models (models/) compose them; weights use Hugging Face layouts.
+#pragma once
+
+#include <functional>
+#include <optional>
+
+#include "octet/kernels.h"
+#include "octet/kernels_attention.h"
+#include "octet/tensor.h"
+
+namespace octet::nn {
+
+// y = x W^T + b with W [out, in] (HF Linear). Quantized variants will keep
+// this interface: forward(x) plus access to the weight.
+class Linear {
+ public:
+  Linear() = default;
+  // weight [out, in] f32; bias [out] f32 or undefined.
+  explicit Linear(Tensor weight, Tensor bias = {});
+
+  Tensor forward(const Tensor& x) const;
+  void forward(const Tensor& x, Tensor& y) const;  // y allocated when undefined
+
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
+  bool has_bias() const { return bias_.defined(); }
+  int64_t in_features() const { return weight_.dim(1); }
+  int64_t out_features() const { return weight_.dim(0); }
+
+ private:
+  Tensor weight_, bias_;
+};
+
+class LayerNorm {
+ public:
+  LayerNorm(Tensor gamma, Tensor beta, float eps = 1e-5f);
+  Tensor forward(const Tensor& x) const;
+  // layer_norm(x + residual), BERT's post-norm residual; `sum` as in kernels::add_layer_norm.
+  Tensor forward(const Tensor& x, const Tensor& residual, Tensor* sum = nullptr) const;
+
+  const Tensor& gamma() const { return gamma_; }
+  const Tensor& beta() const { return beta_; }
+  float eps() const { return eps_; }
+
+ private:
+  Tensor gamma_, beta_;
+  float eps_;
+};
+
+class RMSNorm {
+ public:
+  // unit_offset: scale by 1 + weight (Gemma checkpoints store weight - 1).
+  explicit RMSNorm(Tensor weight, float eps = 1e-6f, bool unit_offset = false);
+  Tensor forward(const Tensor& x) const;
+
+  const Tensor& weight() const { return weight_; }
+  float eps() const { return eps_; }
+  bool unit_offset() const { return unit_offset_; }
+
+ private:
+  Tensor weight_;
+  float eps_;
+  bool unit_offset_;
+};
+
+class Embedding {
+ public:
+  explicit Embedding(Tensor table);  // [vocab, hidden] f32
+  // ids (i64 or i32) [...] -> [..., hidden]; out-of-range ids throw.
+  Tensor forward(const Tensor& ids) const;
+
+  const Tensor& table() const { return table_; }
+  int64_t vocab_size() const { return table_.dim(0); }
+  int64_t hidden_size() const { return table_.dim(1); }
+
+ private:
+  Tensor table_;
+};
+
+// Feed-forward block: fc2(act(fc1(x))), or gated down(act(gate(x)) * up(x)).
+class MLP {
+ public:
+  MLP(Linear fc1, Linear fc2, kernels::Activation act);
+  static MLP gated(Linear gate, Linear up, Linear down, kernels::Activation act);
+
+  Tensor forward(const Tensor& x) const;
+
+  bool is_gated() const { return up_.has_value(); }
+  kernels::Activation activation() const { return act_; }
+  const Linear& fc1() const { return fc1_; }  // the gate projection when gated
+  const Linear& fc2() const { return fc2_; }  // the down projection when gated
+  const Linear* up() const { return up_ ? &*up_ : nullptr; }
+
+ private:
+  MLP(Linear fc1, std::optional<Linear> up, Linear fc2, kernels::Activation act);
+  Linear fc1_;
+  std::optional<Linear> up_;
+  Linear fc2_;
+  kernels::Activation act_;
+};
+
+struct AttentionConfig {
+  int64_t hidden_size = 0;
+  int64_t num_heads = 0;
+  int64_t num_kv_heads = 0;  // 0: num_heads (MHA); 1: MQA; else GQA
+  int64_t head_dim = 0;      // 0: hidden_size / num_heads
+  bool causal = false;
+  std::optional<float> scale;  // default 1 / sqrt(head_dim)
+};
+
+struct AttentionInputs {
+  Tensor attention_mask;  // [batch, seq] key padding mask, nonzero = token (HF attention_mask)
+  Tensor position_bias;   // additive [batch or 1, heads or 1, seq, seq]; overrides the bias hook
+  Tensor position_ids;    // [batch, seq], for q/k transforms such as rotary embeddings
+};
+
+// Runs on q [batch, heads, seq, head_dim] and k [batch, kv_heads, seq, head_dim]
+// after projection (where rotary embeddings go).
+using QueryKeyTransform = std::function<void(Tensor& q, Tensor& k, const AttentionInputs& inputs)>;
+// Additive position bias for (seq_q, seq_k) when the inputs carry none (ALiBi, relative buckets).
+using PositionBiasFn = std::function<Tensor(int64_t seq_q, int64_t seq_k)>;
+
+// Self-attention: projections, scaled dot-product attention, output projection.
+class MultiHeadAttention {
+ public:
+  // Separate projections: q [heads * head_dim, hidden], k and v [kv_heads * head_dim, hidden],
+  // out [hidden, heads * head_dim]. Biases follow each Linear.
+  MultiHeadAttention(const AttentionConfig& config, Linear q, Linear k, Linear v, Linear out);
+  // One fused projection [(heads + 2 kv_heads) * head_dim, hidden], rows ordered q, k, v.
+  MultiHeadAttention(const AttentionConfig& config, Linear qkv, Linear out);
+
+  // hidden [batch, seq, hidden_size] -> [batch, seq, hidden_size].
+  Tensor forward(const Tensor& hidden, const AttentionInputs& inputs = {}) const;
+
+  void set_query_key_transform(QueryKeyTransform fn) { qk_transform_ = std::move(fn); }
+  void set_position_bias(PositionBiasFn fn) { position_bias_ = std::move(fn); }
+
+  const AttentionConfig& config() const { return config_; }
+  bool fused_qkv() const { return qkv_.has_value(); }
+  const Linear* qkv_proj() const { return qkv_ ? &*qkv_ : nullptr; }
+  const Linear* q_proj() const { return q_ ? &*q_ : nullptr; }
+  const Linear* k_proj() const { return k_ ? &*k_ : nullptr; }
+  const Linear* v_proj() const { return v_ ? &*v_ : nullptr; }
+  const Linear& out_proj() const { return out_; }
+
+ private:
+  void validate();
+  AttentionConfig config_;
+  std::optional<Linear> qkv_, q_, k_, v_;
+  Linear out_;
+  QueryKeyTransform qk_transform_;
+  PositionBiasFn position_bias_;
+};
+
+}  // namespace octet::nn

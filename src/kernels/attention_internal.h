@@ -1,0 +1,44 @@
+// Attention after argument checks: the shared description the fast path
+// (kernels/attention.cc) and the naive reference (kernels/ref) both run.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "octet/kernels_attention.h"
+
+namespace octet::kernels {
+
+struct AttentionProblem {
+  int64_t batch = 0, heads = 0, kv_heads = 0, seq_q = 0, seq_k = 0, head_dim = 0;
+  float scale = 1.0f;
+  bool causal = false;
+  const float* q = nullptr;  // [batch, heads, seq_q, head_dim]
+  const float* k = nullptr;  // [batch, kv_heads, seq_k, head_dim]
+  const float* v = nullptr;
+  float* out = nullptr;            // [batch, heads, seq_q, head_dim]
+  float* probabilities = nullptr;  // [batch, heads, seq_q, seq_k] or null
+  std::vector<uint8_t> key_keep;   // [batch, seq_k], 1 = attend; empty = no mask
+  const float* bias = nullptr;     // bias[b * bias_stride_b + h * bias_stride_h + i * seq_k + j]
+  int64_t bias_stride_b = 0, bias_stride_h = 0;
+
+  // Keys j < visible_keys(i) pass the causal mask (all keys when not causal).
+  int64_t visible_keys(int64_t i) const {
+    if (!causal) return seq_k;
+    const int64_t limit = i + (seq_k - seq_q) + 1;
+    return limit < 0 ? 0 : (limit > seq_k ? seq_k : limit);
+  }
+};
+
+// Checks shapes and dtypes, allocates `out` (and *params.probabilities) when undefined.
+AttentionProblem prepare_attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
+                                   const AttentionParams& params);
+
+// The definition as loops in double, one query at a time (kernels/ref).
+void reference_attention(const AttentionProblem& problem);
+
+// prepare_attention + reference_attention, for tests.
+void attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
+                         const AttentionParams& params = {});
+
+}  // namespace octet::kernels

@@ -1,0 +1,42 @@
+#include "kernels/dispatch.h"
+
+#include "octet/cpu_features.h"
+#include "octet/error.h"
+
+namespace octet::kernels {
+namespace {
+
+thread_local const RowKernels* t_rows_override = nullptr;
+thread_local const GemmBackend* t_gemm_override = nullptr;
+
+// The best variant allowed by cpu_features(), which honours OCTET_ISA.
+const RowKernels& best_row_kernels() {
+  static const RowKernels* best = cpu_features().avx2 && cpu_features().fma ? &kAvx2RowKernels : &kRefRowKernels;
+  return *best;
+}
+
+}  // namespace
+
+bool avx2_supported() {
+  const CpuFeatures& f = cpu_features_detected();
+  return f.avx2 && f.fma;
+}
+
+const RowKernels& row_kernels() { return t_rows_override ? *t_rows_override : best_row_kernels(); }
+
+// OpenBLAS picks its own kernels from CPUID; OCTET_ISA does not reach it.
+const GemmBackend& gemm_backend() { return t_gemm_override ? *t_gemm_override : kOpenBlasGemm; }
+
+ScopedKernels::ScopedKernels(const RowKernels* rows, const GemmBackend* gemm)
+    : saved_rows_(t_rows_override), saved_gemm_(t_gemm_override) {
+  check(rows != &kAvx2RowKernels || avx2_supported(), "kernels", "AVX2 kernels requested on a CPU without AVX2+FMA");
+  if (rows) t_rows_override = rows;
+  if (gemm) t_gemm_override = gemm;
+}
+
+ScopedKernels::~ScopedKernels() {
+  t_rows_override = saved_rows_;
+  t_gemm_override = saved_gemm_;
+}
+
+}  // namespace octet::kernels

@@ -1,0 +1,33 @@
+// Which kernel variant runs: chosen once from octet::cpu_features() (so
+// OCTET_ISA=scalar selects the reference), overridable per thread for tests
+// and benchmarks that compare variants through the public API.
+#pragma once
+
+#include "kernels/gemm_backend.h"
+#include "kernels/row_kernels.h"
+
+namespace octet::kernels {
+
+// Whether the hardware can run kAvx2RowKernels (AVX2 and FMA). OCTET_ISA does
+// not change this, only what row_kernels() picks by default.
+bool avx2_supported();
+// The row kernels / GEMM backend public ops use on the calling thread.
+const RowKernels& row_kernels();
+const GemmBackend& gemm_backend();
+
+// Makes the calling thread's public ops use the given variants while alive
+// (nullptr keeps the current choice), whatever OCTET_ISA says. Throws if asked
+// for AVX2 on a CPU without it.
+class ScopedKernels {
+ public:
+  ScopedKernels(const RowKernels* rows, const GemmBackend* gemm);
+  ~ScopedKernels();
+  ScopedKernels(const ScopedKernels&) = delete;
+  ScopedKernels& operator=(const ScopedKernels&) = delete;
+
+ private:
+  const RowKernels* saved_rows_;
+  const GemmBackend* saved_gemm_;
+};
+
+}  // namespace octet::kernels

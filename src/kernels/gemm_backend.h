@@ -1,0 +1,38 @@
+// GEMM backends: the scalar reference and OpenBLAS (CUDA comes later).
+// src/kernels/gemm.cc and attention.cc check shapes, then describe the work as
+// one GemmProblem: a batch of equally shaped row-major GEMMs at constant strides.
+#pragma once
+
+#include <cstdint>
+
+namespace octet::kernels {
+
+// C_i = alpha * A_i * op(B_i) + beta * C_i + bias, for i < batch, where
+// X_i = x + i * stride_x (strides in elements; stride_b 0 shares one B).
+// A_i is [m, k] (row stride lda); B_i is [k, n], or [n, k] when trans_b (ldb);
+// C_i is [m, n] (ldc). bias (optional) is [n], added to every row.
+// beta == 0 means C is not read.
+struct GemmProblem {
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  bool trans_b = false;
+  float alpha = 1.0f, beta = 0.0f;
+  const float* a = nullptr;
+  int64_t lda = 0, stride_a = 0;
+  const float* b = nullptr;
+  int64_t ldb = 0, stride_b = 0;
+  float* c = nullptr;
+  int64_t ldc = 0, stride_c = 0;
+  const float* bias = nullptr;
+};
+
+struct GemmBackend {
+  const char* name;
+  void (*run)(const GemmProblem& problem);
+};
+
+// Triple loop with double accumulation (kernels/ref).
+extern const GemmBackend kRefGemm;
+// cblas_sgemm (kernels/cpu), threads sized to octet::num_threads().
+extern const GemmBackend kOpenBlasGemm;
+
+}  // namespace octet::kernels

@@ -1,0 +1,66 @@
+// Linear, LayerNorm, RMSNorm, Embedding: weight checks at construction, kernels in forward.
+#include "octet/error.h"
+#include "octet/nn.h"
+
+namespace octet::nn {
+namespace {
+
+void require_f32_vector(std::string_view tag, std::string_view name, const Tensor& t) {
+  check(t.defined() && t.dtype() == DType::F32 && t.rank() == 1, tag, "{} must be a 1-D f32 tensor, got {}", name,
+        t.describe());
+}
+
+}  // namespace
+
+Linear::Linear(Tensor weight, Tensor bias) : weight_(std::move(weight)), bias_(std::move(bias)) {
+  check(weight_.defined() && weight_.dtype() == DType::F32 && weight_.rank() == 2, "linear",
+        "weight must be an f32 [out, in] tensor, got {}", weight_.describe());
+  weight_ = weight_.contiguous();
+  if (bias_.defined()) {
+    require_f32_vector("linear", "bias", bias_);
+    check(bias_.dim(0) == weight_.dim(0), "linear", "bias has {} elements, weight has {} outputs", bias_.dim(0),
+          weight_.dim(0));
+    bias_ = bias_.contiguous();
+  }
+}
+
+Tensor Linear::forward(const Tensor& x) const { return kernels::linear(x, weight_, bias_); }
+
+void Linear::forward(const Tensor& x, Tensor& y) const { kernels::linear(x, weight_, bias_, y); }
+
+LayerNorm::LayerNorm(Tensor gamma, Tensor beta, float eps) : gamma_(std::move(gamma)), beta_(std::move(beta)), eps_(eps) {
+  require_f32_vector("layer_norm", "gamma", gamma_);
+  require_f32_vector("layer_norm", "beta", beta_);
+  check(gamma_.dim(0) == beta_.dim(0), "layer_norm", "gamma has {} elements, beta has {}", gamma_.dim(0),
+        beta_.dim(0));
+  check(eps_ >= 0.0f, "layer_norm", "eps must be >= 0, got {}", eps_);
+  gamma_ = gamma_.contiguous();
+  beta_ = beta_.contiguous();
+}
+
+Tensor LayerNorm::forward(const Tensor& x) const { return kernels::layer_norm(x, gamma_, beta_, eps_); }
+
+Tensor LayerNorm::forward(const Tensor& x, const Tensor& residual, Tensor* sum) const {
+  Tensor y;
+  kernels::add_layer_norm(x, residual, gamma_, beta_, eps_, y, sum);
+  return y;
+}
+
+RMSNorm::RMSNorm(Tensor weight, float eps, bool unit_offset)
+    : weight_(std::move(weight)), eps_(eps), unit_offset_(unit_offset) {
+  require_f32_vector("rms_norm", "weight", weight_);
+  check(eps_ >= 0.0f, "rms_norm", "eps must be >= 0, got {}", eps_);
+  weight_ = weight_.contiguous();
+}
+
+Tensor RMSNorm::forward(const Tensor& x) const { return kernels::rms_norm(x, weight_, eps_, unit_offset_); }
+
+Embedding::Embedding(Tensor table) : table_(std::move(table)) {
+  check(table_.defined() && table_.dtype() == DType::F32 && table_.rank() == 2, "embedding",
+        "table must be an f32 [vocab, hidden] tensor, got {}", table_.describe());
+  table_ = table_.contiguous();
+}
+
+Tensor Embedding::forward(const Tensor& ids) const { return kernels::embedding(table_, ids); }
+
+}  // namespace octet::nn
