@@ -73,10 +73,10 @@ class BenchCommand {
     std::unique_ptr<Model> loaded = load_model(opt_.model);
     info_ = loaded->info();
     fp32_ = std::shared_ptr<Model>(std::move(loaded));
+    const ModelInputs inputs = random_bench_inputs(info_, opt_.batch, opt_.seq);
     if (!opt_.data.empty()) load_data();
     make_plan_if_needed();
     make_runners();
-    const ModelInputs inputs = random_bench_inputs(info_, opt_.batch, opt_.seq);
     BenchOptions bo;
     bo.warmup = opt_.warmup;
     bo.iters = opt_.iters;
