@@ -8,6 +8,7 @@
 
 #include "octet/kernels.h"
 #include "octet/kernels_attention.h"
+#include "octet/nn_sites.h"
 #include "octet/tensor.h"
 
 namespace octet::nn {
@@ -20,6 +21,7 @@ class Linear {
   // weight [out, in] f32; bias [out] f32 or undefined.
   explicit Linear(Tensor weight, Tensor bias = {});
 
+  // Runs the input site, then the installed kernel or the fp32 GEMM.
   Tensor forward(const Tensor& x) const;
   void forward(const Tensor& x, Tensor& y) const;  // y allocated when undefined
 
@@ -29,8 +31,20 @@ class Linear {
   int64_t in_features() const { return weight_.dim(1); }
   int64_t out_features() const { return weight_.dim(0); }
 
+  // The checkpoint module path ("bert.encoder.layer.0.attention.self.query");
+  // also names the input site.
+  const std::string& name() const { return input_site_.name(); }
+  void set_name(std::string name) { input_site_.set_name(std::move(name)); }
+  const ActivationSite& input_site() const { return input_site_; }
+  ActivationSite& input_site() { return input_site_; }
+  // Replaces the fp32 GEMM (quantized execution); nullptr restores it.
+  void set_kernel(std::shared_ptr<const LinearKernel> kernel) { kernel_ = std::move(kernel); }
+  const LinearKernel* kernel() const { return kernel_.get(); }
+
  private:
   Tensor weight_, bias_;
+  ActivationSite input_site_{"", SiteKind::LinearInput};
+  std::shared_ptr<const LinearKernel> kernel_;
 };
 
 class LayerNorm {
@@ -92,6 +106,12 @@ class MLP {
   const Linear& fc1() const { return fc1_; }  // the gate projection when gated
   const Linear& fc2() const { return fc2_; }  // the down projection when gated
   const Linear* up() const { return up_ ? &*up_ : nullptr; }
+  // fc1 (gate), up, fc2 (down), for quantization.
+  void visit_linears(const std::function<void(Linear&)>& fn) {
+    fn(fc1_);
+    if (up_) fn(*up_);
+    fn(fc2_);
+  }
 
  private:
   MLP(Linear fc1, std::optional<Linear> up, Linear fc2, kernels::Activation act);
@@ -145,6 +165,13 @@ class MultiHeadAttention {
   const Linear* v_proj() const { return v_ ? &*v_ : nullptr; }
   const Linear& out_proj() const { return out_; }
 
+  // Every projection (q, k, v or the fused qkv, then out) for quantization.
+  void visit_linears(const std::function<void(Linear&)>& fn);
+  // The query/key/value sites (after projection and any q/k transform).
+  void visit_sites(const std::function<void(ActivationSite&)>& fn);
+  // Names the sites "<prefix>:query" etc.; Linear names are set by the builder.
+  void set_name(const std::string& prefix);
+
  private:
   void validate();
   AttentionConfig config_;
@@ -152,6 +179,9 @@ class MultiHeadAttention {
   Linear out_;
   QueryKeyTransform qk_transform_;
   PositionBiasFn position_bias_;
+  ActivationSite query_site_{"", SiteKind::AttentionQuery};
+  ActivationSite key_site_{"", SiteKind::AttentionKey};
+  ActivationSite value_site_{"", SiteKind::AttentionValue};
 };
 
 }  // namespace octet::nn

@@ -104,6 +104,9 @@ Tensor MultiHeadAttention::forward(const Tensor& hidden, const AttentionInputs& 
     v = split_heads(v_->forward(hidden), 0, kvh, d);
   }
   if (qk_transform_) qk_transform_(q, k, inputs);
+  if (query_site_.active()) q = query_site_.apply(q);
+  if (key_site_.active()) k = key_site_.apply(k);
+  if (value_site_.active()) v = value_site_.apply(v);
 
   kernels::AttentionParams params;
   params.scale = c.scale;
@@ -115,6 +118,28 @@ Tensor MultiHeadAttention::forward(const Tensor& hidden, const AttentionInputs& 
     params.bias = position_bias_(q.dim(2), k.dim(2));
   const Tensor context = kernels::attention(q, k, v, params);
   return out_.forward(merge_heads(context));
+}
+
+}  // namespace octet::nn
+
+namespace octet::nn {
+
+void MultiHeadAttention::set_name(const std::string& prefix) {
+  query_site_.set_name(prefix + ":query");
+  key_site_.set_name(prefix + ":key");
+  value_site_.set_name(prefix + ":value");
+}
+
+void MultiHeadAttention::visit_linears(const std::function<void(Linear&)>& fn) {
+  for (auto* p : {&qkv_, &q_, &k_, &v_})
+    if (*p) fn(**p);
+  fn(out_);
+}
+
+void MultiHeadAttention::visit_sites(const std::function<void(ActivationSite&)>& fn) {
+  fn(query_site_);
+  fn(key_site_);
+  fn(value_site_);
 }
 
 }  // namespace octet::nn

@@ -24,9 +24,19 @@ Linear::Linear(Tensor weight, Tensor bias) : weight_(std::move(weight)), bias_(s
   }
 }
 
-Tensor Linear::forward(const Tensor& x) const { return kernels::linear(x, weight_, bias_); }
+Tensor Linear::forward(const Tensor& x) const {
+  const Tensor in = input_site_.active() ? input_site_.apply(x) : x;
+  if (kernel_) return kernel_->forward(in);
+  return kernels::linear(in, weight_, bias_);
+}
 
-void Linear::forward(const Tensor& x, Tensor& y) const { kernels::linear(x, weight_, bias_, y); }
+void Linear::forward(const Tensor& x, Tensor& y) const {
+  if (kernel_ || input_site_.active()) {
+    y = forward(x);
+    return;
+  }
+  kernels::linear(x, weight_, bias_, y);
+}
 
 LayerNorm::LayerNorm(Tensor gamma, Tensor beta, float eps) : gamma_(std::move(gamma)), beta_(std::move(beta)), eps_(eps) {
   require_f32_vector("layer_norm", "gamma", gamma_);

@@ -1,0 +1,67 @@
+// Activation sites and swappable Linear kernels: how quantization reaches into
+// a model without the model builders knowing about it.
+//
+// An ActivationSite is a named point of a forward pass (the input of a Linear,
+// the query/key/value/probabilities of attention, a residual add, a norm
+// input). Calibration installs an observer there; simulated quantization
+// installs a transform (fake-quantize). With nothing installed, apply() is
+// free: it returns its input.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "octet/tensor.h"
+
+namespace octet::nn {
+
+enum class SiteKind {
+  LinearInput,
+  AttentionQuery,   // q after projection (and rotary), before q k^T
+  AttentionKey,     // k after projection (and rotary)
+  AttentionValue,   // v after projection
+  AttentionProbs,   // softmax output, before probs * v
+  ResidualAdd,      // the branch output added to the residual stream
+  NormInput,        // the input of a layer/RMS norm
+};
+std::string_view site_kind_name(SiteKind kind);
+
+class ActivationSite {
+ public:
+  using Observer = std::function<void(const ActivationSite& site, const Tensor& x)>;
+  using Transform = std::function<Tensor(const Tensor& x)>;
+
+  ActivationSite();
+  ActivationSite(std::string name, SiteKind kind);
+
+  const std::string& name() const;
+  SiteKind kind() const;
+  // Observes x (when an observer is set), then returns transform(x) (when a
+  // transform is set) or x itself.
+  Tensor apply(const Tensor& x) const;
+  bool active() const;
+
+  void set_name(std::string name);
+  void set_observer(Observer observer);
+  void set_transform(Transform transform);
+  const Transform& transform() const;
+  void clear();
+
+ private:
+  struct State;
+  // Shared so that copies of a block (blocks are values) act on the same site.
+  std::shared_ptr<State> state_;
+};
+
+// What a quantized Linear runs instead of the fp32 GEMM (simulated QDQ weights,
+// native int8, ...). forward() gets the input after the Linear's input site.
+class LinearKernel {
+ public:
+  virtual ~LinearKernel() = default;
+  virtual Tensor forward(const Tensor& x) const = 0;
+  // "f32", "int8-simulated", "int8", ... (inspect / reports).
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace octet::nn

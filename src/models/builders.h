@@ -1,0 +1,18 @@
+// Builder entry points of the architecture families (one per src/models/<family>.cc).
+#pragma once
+
+#include <memory>
+
+#include "octet/model.h"
+
+namespace octet {
+
+// Encoders (bert.cc: BERT, RoBERTa, XLM-RoBERTa, ELECTRA; distilbert.cc; albert.cc; deberta_v2.cc).
+std::unique_ptr<Model> build_bert(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_roberta(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_electra(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_distilbert(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_albert(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_deberta_v2(const ModelSource& source, const LoadOptions& options);
+
+}  // namespace octet
