@@ -61,6 +61,8 @@ LatencyStats latency_stats(std::vector<double> ms);
 // once, activations quantized per tensor with the plan's scales. Throws
 // Error("bench") for what the native kernels do not run (int8 only).
 void install_native_int8(Model& model, const QdqPlan& plan);
+// Whether this build has the int8 GEMM install_native_int8 needs.
+bool native_int8_available();
 
 // ---- runners -----------------------------------------------------------------
 
