@@ -137,6 +137,22 @@ TEST(Fp32Export, OpsetsAndFixedShapes) {
   }
 }
 
+// Above 2 GB the weights go to "<file>.data" (ONNX external data); forced here on a small model.
+TEST(Fp32Export, ExternalDataRunsInOnnxRuntime) {
+  const auto model = load_model(shared_path("fixtures/hf/bert"));
+  const ModelInputs in = reference_inputs("bert");
+  OnnxExportOptions options;
+  options.external_data = OnnxExternalData::Always;
+  const auto path = temp_dir() / "bert-external.onnx";
+  const OnnxSaveResult r = export_onnx(*model, path, options);
+  ASSERT_TRUE(r.data_path.has_value());
+  EXPECT_TRUE(std::filesystem::exists(*r.data_path));
+  EXPECT_GT(r.data_bytes, r.model_bytes);
+  check_onnx(path);
+  const auto ort = run_onnxruntime(path, feeds(in));
+  EXPECT_LE(max_abs_diff(ort.at("logits"), model->forward(in).at("logits")), kFixtureBound);
+}
+
 TEST(Fp32Export, SharedAlbertLayersAreStoredOnce) {
   const auto model = load_model(shared_path("fixtures/hf/albert"));
   const OnnxGraph graph = build_onnx_graph(*model);
