@@ -15,6 +15,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "octet/cuda.h"
 #include "octet/device.h"
@@ -77,5 +78,27 @@ inline Tensor download_f32(const DeviceTensor& t, const Stream& stream) {
 // element with the largest error relative to its tolerance.
 void expect_within(const Tensor& actual, const Tensor& expected, const std::function<double(int64_t)>& tolerance,
                    const std::string& what);
+
+// A reference result in double with, per element, a bound on how far the
+// GPU's f32 computation of it may be (before the output is stored).
+struct Reference {
+  Shape shape;
+  std::vector<double> value, tol;
+  int64_t cols() const { return shape.back(); }
+  int64_t rows() const { return int64_t(value.size()) / cols(); }
+};
+
+// A float output: |gpu - value| <= tol + u_out (|value| + tol), u_out the
+// roundoff of storing as `dtype`.
+void expect_float_output(const DeviceTensor& y, const Reference& ref, const Stream& stream, const std::string& what);
+
+// Per-token scales: amax / levels is monotonic in amax, so each row's scale
+// lies between the scales of max(|value| - tol) and max(|value| + tol).
+void expect_row_scales(const Tensor& scales, DType dtype, const Reference& ref, const std::string& what);
+
+// Quantized codes: quantization (x * (1/scale), round, clamp or saturate) is
+// monotonic in x, so each code lies between the codes of value - tol and
+// value + tol under the scale the GPU used (row_scales: one per row, or one).
+void expect_codes(const Tensor& codes, const Tensor& row_scales, const Reference& ref, const std::string& what);
 
 }  // namespace octet::cuda::testing
