@@ -35,8 +35,10 @@ struct RowOut {
   const float* amax = nullptr;
 };
 
-// Largest row the shared-memory row kernels take (one f32 per element, 48 KiB).
-inline constexpr int64_t kMaxRowElements = 12288;
+// Largest row the shared-memory row kernels take: one f32 per element in
+// dynamic shared memory, which with the reductions' static 128 bytes must
+// stay within the default 48 KiB per block (12288 floats would not).
+inline constexpr int64_t kMaxRowElements = 12000;
 
 void launch_add_layer_norm(Operand x, Operand residual, Operand gamma, Operand beta, float eps, int64_t rows,
                            int64_t cols, RowOut out, cudaStream_t stream);
