@@ -7,6 +7,15 @@ namespace octet {
 const std::vector<ArchitectureEntry>& architecture_registry() {
   static const std::vector<ArchitectureEntry> registry = {
       // {model_type, {HF class names}, builder},
+      {"llama", {"LlamaForCausalLM", "LlamaModel"}, build_llama},
+      {"mistral", {"MistralForCausalLM", "MistralModel"}, build_llama},
+      {"qwen2", {"Qwen2ForCausalLM", "Qwen2Model"}, build_llama},
+      {"gpt2", {"GPT2LMHeadModel", "GPT2Model"}, build_gpt2},
+      {"gptj", {"GPTJForCausalLM", "GPTJModel"}, build_gptj},
+      {"gpt_neox", {"GPTNeoXForCausalLM", "GPTNeoXModel"}, build_gpt_neox},
+      {"opt", {"OPTForCausalLM", "OPTModel"}, build_opt},
+      {"falcon", {"FalconForCausalLM", "FalconModel"}, build_falcon},
+      {"phi", {"PhiForCausalLM", "PhiModel"}, build_phi},
   };
   return registry;
 }
