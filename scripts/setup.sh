@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs every Debian package octet's build, tests and benchmarks need.
 # Idempotent: packages already present are skipped by apt; safe to run twice.
-#   scripts/setup.sh          build + test dependencies
-#   scripts/setup.sh --peers  also the peer runtimes for `octet bench` (PyTorch, onnx, onnxruntime-node)
+# The peers octet is measured against are installed too, since tests check
+# parity with them: Debian's PyTorch and onnx (python3), onnxruntime-node (npm).
+#   scripts/setup.sh          (--peers is accepted for compatibility; it changes nothing)
 set -euo pipefail
 
-want_peers=0
 for a in "$@"; do
   case "$a" in
-    --peers) want_peers=1 ;;
+    --peers) ;;
     *) echo "setup.sh: unknown option '$a'" >&2; exit 2 ;;
   esac
 done
@@ -20,17 +20,16 @@ build_pkgs=(
   libutf8proc-dev libsentencepiece-dev
   libopenblas-dev libopenblas0-pthread
   libcpp-httplib-dev
-  python3-onnx python3-numpy
+  python3-onnx python3-numpy python3-torch
 )
-peer_pkgs=(python3-torch)
 # node/npm: use the machine's own when present (Debian's npm conflicts with NodeSource builds).
-command -v npm >/dev/null 2>&1 || peer_pkgs+=(nodejs npm)
+command -v npm >/dev/null 2>&1 || build_pkgs+=(nodejs npm)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
 missing=()
-for p in "${build_pkgs[@]}" $([ $want_peers = 1 ] && echo "${peer_pkgs[@]}"); do
+for p in "${build_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 
@@ -42,13 +41,22 @@ else
   echo "setup.sh: all Debian packages present"
 fi
 
-if [ $want_peers = 1 ]; then
-  here=$(cd "$(dirname "$0")/.." && pwd)
-  peer_dir="$here/bench/peers/node"
-  if [ ! -d "$peer_dir/node_modules/onnxruntime-node" ]; then
-    mkdir -p "$peer_dir"
-    # The plain install tries to download GPU binaries and fails without internet.
-    (cd "$peer_dir" && [ -f package.json ] || echo '{"name":"octet-peers","private":true}' > package.json;
-     ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node)
+# onnxruntime-node for the ONNX tests and the ORT peer (bench/peers/ort_run.js), in
+# bench/peers/node/node_modules. ONNXRUNTIME_NODE_INSTALL=skip: the package's install
+# script would otherwise try to download GPU binaries and fail offline; the CPU
+# binaries ship inside the npm package.
+here=$(cd "$(dirname "$0")/.." && pwd)
+peer_dir="$here/bench/peers/node"
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup.sh: npm not found: onnxruntime-node not installed (ONNX Runtime tests will fail)" >&2
+elif [ -d "$peer_dir/node_modules/onnxruntime-node" ]; then
+  echo "setup.sh: onnxruntime-node present"
+else
+  mkdir -p "$peer_dir"
+  [ -f "$peer_dir/package.json" ] ||
+    echo '{"name":"octet-peers","private":true,"dependencies":{"onnxruntime-node":"^1.30.0"}}' > "$peer_dir/package.json"
+  echo "setup.sh: installing onnxruntime-node into $peer_dir"
+  if ! (cd "$peer_dir" && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --prefer-offline); then
+    echo "setup.sh: npm install onnxruntime-node failed (offline with an empty npm cache?)" >&2
   fi
 fi

@@ -1,0 +1,123 @@
+// Bad input: one clear Error tagged "tokenizer" that names the file.
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "octet/error.h"
+#include "octet/tokenizer.h"
+#include "text/text_test_util.h"
+
+namespace octet {
+namespace {
+
+namespace fs = std::filesystem;
+
+void write(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+// Runs `f`, which must throw Error("tokenizer"); returns its message.
+template <typename F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.tag(), "tokenizer");
+    return e.what();
+  }
+  ADD_FAILURE() << "no error thrown";
+  return "";
+}
+
+void expect_contains(const std::string& message, const std::string& part) {
+  EXPECT_NE(message.find(part), std::string::npos) << "message: " << message << "\nexpected to contain: " << part;
+}
+
+const char* kWordLevel = R"({"type": "WordLevel", "vocab": {"a": 0, "[UNK]": 1}, "unk_token": "[UNK]"})";
+
+std::string json_with_model(const std::string& model) {
+  return std::string(R"({"version": "1.0", "added_tokens": [], "normalizer": null, "pre_tokenizer": null,
+                       "post_processor": null, "decoder": null, "model": )") + model + "}";
+}
+
+TEST(TokenizerErrors, MalformedTokenizerJson) {
+  const fs::path dir = testing::temp_dir();
+  const fs::path file = dir / "tokenizer.json";
+  struct Case {
+    std::string json, expected;
+  };
+  const std::vector<Case> cases = {
+      {"{\"model\": {\"type\": \"BPE\", ", "invalid JSON"},
+      {R"({"version": "1.0", "added_tokens": []})", "has no \"model\""},
+      {json_with_model(R"({"type": "Mystery", "vocab": {}})"), "unknown model type 'Mystery'"},
+      {json_with_model(R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b", "a c"]})"),
+       "merge 2 'a c' refers to 'c', which is not in the vocabulary"},
+      {json_with_model(R"({"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]})"), "makes 'ab'"},
+      {json_with_model(R"({"type": "WordPiece", "vocab": {"a": 0}, "unk_token": "[UNK]"})"), "unk token '[UNK]'"},
+      {json_with_model(R"({"type": "BPE", "vocab": {"a": "zero"}, "merges": []})"), "type must be number"},
+      {R"({"model": )" + std::string(kWordLevel) + R"(, "normalizer": {"type": "Fancy"}})", "normalizer type 'Fancy'"},
+      {R"({"model": )" + std::string(kWordLevel) +
+           R"(, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "[a-z]+"}, "behavior": "Isolated"}})",
+       "unsupported regex '[a-z]+'"},
+      {R"({"model": )" + std::string(kWordLevel) + R"(, "decoder": {"type": "Fancy"}})", "decoder type 'Fancy'"},
+  };
+  for (const Case& c : cases) {
+    write(file, c.json);
+    const std::string via_load = error_of([&] { Tokenizer::load(dir); });
+    expect_contains(via_load, file.string());
+    expect_contains(via_load, c.expected);
+    expect_contains(error_of([&] { Tokenizer::from_tokenizer_json(file); }), file.string());
+  }
+}
+
+TEST(TokenizerErrors, FolderWithoutTokenizerFiles) {
+  const fs::path dir = testing::temp_dir();
+  const std::string none = error_of([&] { Tokenizer::load(dir); });
+  expect_contains(none, dir.string());
+  for (const char* name : {"tokenizer.json", "vocab.txt", "vocab.json + merges.txt", "tokenizer.model"}) {
+    expect_contains(none, name);
+  }
+  write(dir / "vocab.json", R"({"a": 0})");
+  expect_contains(error_of([&] { Tokenizer::load(dir); }), "merges.txt is missing");
+  expect_contains(error_of([&] { Tokenizer::load(dir / "missing"); }), "does not exist");
+}
+
+TEST(TokenizerErrors, BadSlowTokenizerFiles) {
+  const fs::path dir = testing::temp_dir();
+  write(dir / "vocab.json", R"({"a": 0, "b": 1})");
+  write(dir / "merges.txt", "#version: 0.2\na b\n");
+  expect_contains(error_of([&] { Tokenizer::load(dir); }), (dir / "merges.txt").string());
+  write(dir / "merges.txt", "#version: 0.2\na b c\n");
+  expect_contains(error_of([&] { Tokenizer::load(dir); }), "line 2");
+  write(dir / "vocab.json", "[1, 2");
+  expect_contains(error_of([&] { Tokenizer::load(dir); }), (dir / "vocab.json").string());
+  const fs::path bert = testing::temp_dir();
+  write(bert / "vocab.txt", "a\nb\n");  // no [UNK]
+  expect_contains(error_of([&] { Tokenizer::load(bert); }), "unk token '[UNK]'");
+  write(bert / "tokenizer_config.json", "{not json");
+  expect_contains(error_of([&] { Tokenizer::load(bert); }), (bert / "tokenizer_config.json").string());
+}
+
+TEST(TokenizerErrors, TruncatedSentencePieceModel) {
+  const std::string model = testing::read_text(testing::shared_path("fixtures/tokenizers/llama2/tokenizer.model"));
+  const fs::path dir = testing::temp_dir();
+  write(dir / "tokenizer.model", model.substr(0, model.size() / 2));
+  const std::string message = error_of([&] { Tokenizer::load(dir); });
+  expect_contains(message, (dir / "tokenizer.model").string());
+  expect_contains(message, "malformed SentencePiece model");
+  write(dir / "tokenizer.model", "");
+  expect_contains(error_of([&] { Tokenizer::load(dir); }), "no pieces");
+}
+
+TEST(TokenizerErrors, BadInMemoryTables) {
+  EXPECT_THROW(Tokenizer::from_sentencepiece_vocab({"<unk>", "a"}, {0.0f}, {2, 1}), Error);
+  EXPECT_THROW(Tokenizer::from_sentencepiece_vocab({"<unk>", "a"}, {0, 0}, {2, 9}), Error);
+  SentencePieceOptions o;
+  o.unk_id = 5;
+  EXPECT_THROW(Tokenizer::from_sentencepiece_vocab({"<unk>", "a"}, {0, 0}, {2, 1}, o), Error);
+  EXPECT_THROW(Tokenizer::from_wordpiece({"a", "b"}), Error);
+}
+
+}  // namespace
+}  // namespace octet
