@@ -22,8 +22,11 @@
 
 #include "octet/model.h"
 #include "octet/nn.h"
+#include "octet/tokenizer.h"
 
 namespace octet {
+
+class GgufFile;
 
 // One nn::AttentionCache per attention layer, for `batch` sequences of up to
 // `capacity` tokens; all layers hold the same number of tokens.
@@ -68,6 +71,14 @@ class CausalLM : public Model {
 
 // load_model() for a decoder; throws Error("generate") when the model is not a causal LM.
 std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& path);
+
+// The tokenizer that comes with a model: a GGUF file's tokenizer.ggml.*
+// tables, else Tokenizer::load() of the Hugging Face folder.
+Tokenizer load_model_tokenizer(const std::filesystem::path& path);
+// From a GGUF file's metadata: tokenizer.ggml.model "llama" (SentencePiece
+// pieces, scores and token types, with byte fallback) or "gpt2" (byte-level
+// BPE vocab + merges; tokenizer.ggml.pre picks the split regex).
+Tokenizer tokenizer_from_gguf(const GgufFile& file);
 
 // Installs, on every Linear that has no kernel yet, the f32 kernel that runs
 // few-row inputs (decoding) as a threaded GEMV streaming the weights once

@@ -14,12 +14,16 @@
 // permutation applied to both.)
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <map>
+#include <optional>
 
 #include "models/decoder_common.h"
 #include "octet/error.h"
+#include "octet/generate.h"
 #include "octet/gguf.h"
 #include "octet/model.h"
+#include "octet/tokenizer.h"
 
 namespace octet {
 namespace {
@@ -101,7 +105,91 @@ int64_t token_id_key(const GgufFile& f, const char* key) {
   return id == kNoToken ? -1 : static_cast<int64_t>(id);
 }
 
+std::optional<int64_t> optional_id(const GgufFile& f, const char* key) {
+  const int64_t id = token_id_key(f, key);
+  return id >= 0 ? std::optional<int64_t>(id) : std::nullopt;
+}
+
 }  // namespace
+
+Tokenizer tokenizer_from_gguf(const GgufFile& f) {
+  const std::string where = f.path().string();
+  const GgufValue* model = f.find("tokenizer.ggml.model");
+  check(model != nullptr, "tokenizer", "{}: no tokenizer inside (tokenizer.ggml.model missing)", where);
+  const std::string kind = model->as_string("tokenizer.ggml.model");
+  std::vector<std::string> tokens = f.get_string_array("tokenizer.ggml.tokens");
+  std::vector<int32_t> types;
+  if (const GgufValue* t = f.find("tokenizer.ggml.token_type"))
+    for (int64_t v : t->as_int_list("tokenizer.ggml.token_type")) types.push_back(static_cast<int32_t>(v));
+  else
+    types.assign(tokens.size(), 1);
+  check(types.size() == tokens.size(), "tokenizer", "{}: {} token types for {} tokens", where, types.size(),
+        tokens.size());
+  const GgufValue* add_bos = f.find("tokenizer.ggml.add_bos_token");
+  const GgufValue* add_eos = f.find("tokenizer.ggml.add_eos_token");
+  if (kind == "llama") {
+    std::vector<float> scores = f.find("tokenizer.ggml.scores")
+                                    ? f.find("tokenizer.ggml.scores")->as_float_list("tokenizer.ggml.scores")
+                                    : std::vector<float>(tokens.size(), 0.0f);
+    SentencePieceOptions o;
+    o.unk_id = token_id_key(f, "tokenizer.ggml.unknown_token_id") >= 0 ? token_id_key(f, "tokenizer.ggml.unknown_token_id") : 0;
+    o.bos_id = optional_id(f, "tokenizer.ggml.bos_token_id");
+    o.eos_id = optional_id(f, "tokenizer.ggml.eos_token_id");
+    o.pad_id = optional_id(f, "tokenizer.ggml.padding_token_id");
+    o.add_bos = add_bos ? add_bos->as_bool() : true;  // llama.cpp's default for SPM vocabularies
+    o.add_eos = add_eos ? add_eos->as_bool() : false;
+    if (const GgufValue* v = f.find("tokenizer.ggml.add_space_prefix")) o.add_dummy_prefix = v->as_bool();
+    return Tokenizer::from_sentencepiece_vocab(std::move(tokens), std::move(scores), std::move(types), o);
+  }
+  if (kind == "gpt2") {
+    std::vector<std::pair<std::string, std::string>> merges;
+    for (const std::string& m : f.get_string_array("tokenizer.ggml.merges")) {
+      const size_t space = m.find(' ');
+      check(space != std::string::npos && space > 0 && space + 1 < m.size(), "tokenizer",
+            "{}: merge '{}' is not two tokens separated by a space", where, m);
+      merges.emplace_back(m.substr(0, space), m.substr(space + 1));
+    }
+    BpeOptions o;
+    const std::string pre = f.get_or<std::string>("tokenizer.ggml.pre", "gpt2");
+    if (pre == "llama-bpe" || pre == "llama3") {
+      o.split = BpeOptions::Split::Llama3, o.ignore_merges = true;
+    } else if (pre == "qwen2") {
+      o.split = BpeOptions::Split::Qwen2;
+    } else {
+      check(pre == "gpt2" || pre == "default", "tokenizer",
+            "{}: tokenizer.ggml.pre '{}' is not supported (gpt2, llama-bpe, qwen2)", where, pre);
+    }
+    // Control and user-defined tokens match whole in the input text.
+    o.special_tokens.clear();
+    for (size_t i = 0; i < tokens.size(); ++i)
+      if (types[i] == 3 || types[i] == 4) o.special_tokens.push_back(tokens[i]);
+    auto name_of = [&](const char* key) -> std::optional<std::string> {
+      const int64_t id = token_id_key(f, key);
+      if (id < 0) return std::nullopt;
+      check(id < int64_t(tokens.size()), "tokenizer", "{}: {} = {} is outside the vocabulary", where, key, id);
+      return tokens[size_t(id)];
+    };
+    o.bos_token = name_of("tokenizer.ggml.bos_token_id");
+    o.eos_token = name_of("tokenizer.ggml.eos_token_id");
+    o.pad_token = name_of("tokenizer.ggml.padding_token_id");
+    o.unk_token = name_of("tokenizer.ggml.unknown_token_id");
+    o.add_bos = add_bos ? add_bos->as_bool() : false;
+    return Tokenizer::from_bpe(std::move(tokens), std::move(merges), o);
+  }
+  fail("tokenizer", "{}: tokenizer.ggml.model '{}' is not supported (llama, gpt2)", where, kind);
+}
+
+Tokenizer load_model_tokenizer(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  check(fs::exists(path), "tokenizer", "'{}' does not exist", path.string());
+  if (fs::is_regular_file(path)) {
+    std::ifstream in(path, std::ios::binary);
+    char magic[4] = {};
+    if (in.read(magic, 4) && std::string_view(magic, 4) == "GGUF") return tokenizer_from_gguf(GgufFile::open(path));
+    return Tokenizer::load(path.parent_path());
+  }
+  return Tokenizer::load(path);
+}
 
 std::unique_ptr<Model> load_gguf_model(const std::filesystem::path& path, const LoadOptions& options) {
   GgufFile file = GgufFile::open(path);
