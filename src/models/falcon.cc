@@ -75,12 +75,14 @@ std::unique_ptr<Model> build_falcon(const ModelSource& src, const LoadOptions& o
     nn::AttentionConfig ac = causal_attention(hidden, heads, kvh, 0);
     // Blocked [q, k, v] only for multi-query in the old layout; else grouped per kv head.
     ac.qkv_layout = (!new_arch && multi_query) ? nn::QkvLayout::Blocked : nn::QkvLayout::Grouped;
-    l.attention.emplace(ac, w.linear(pre + "self_attention.query_key_value", (heads + 2 * kvh) * d, hidden, b),
-                        w.linear(pre + "self_attention.dense", hidden, hidden, b));
+    nn::Linear qkv = w.linear(pre + "self_attention.query_key_value", (heads + 2 * kvh) * d, hidden, b);
+    nn::Linear dense = w.linear(pre + "self_attention.dense", hidden, hidden, b);
+    l.attention.emplace(ac, std::move(qkv), std::move(dense));
     l.attention->set_rotary(p.rotary);
     l.attention->set_name(pre + "self_attention");
-    l.mlp.emplace(w.linear(pre + "mlp.dense_h_to_4h", ffn, hidden, b), w.linear(pre + "mlp.dense_4h_to_h", hidden, ffn, b),
-                  act);
+    nn::Linear up = w.linear(pre + "mlp.dense_h_to_4h", ffn, hidden, b);
+    nn::Linear down = w.linear(pre + "mlp.dense_4h_to_h", hidden, ffn, b);
+    l.mlp.emplace(std::move(up), std::move(down), act);
     l.name_residuals(pre + "self_attention", pre + "mlp");
     p.layers.push_back(std::move(l));
   }

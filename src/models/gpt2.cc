@@ -44,10 +44,14 @@ std::unique_ptr<Model> build_gpt2(const ModelSource& src, const LoadOptions& opt
     float scale = scale_weights ? 1.0f / std::sqrt(static_cast<float>(d)) : 1.0f;
     if (scale_by_layer) scale /= static_cast<float>(i + 1);
     ac.scale = scale;
-    l.attention.emplace(ac, w.conv1d(pre + "attn.c_attn", 3 * hidden, hidden), w.conv1d(pre + "attn.c_proj", hidden, hidden));
+    nn::Linear qkv = w.conv1d(pre + "attn.c_attn", 3 * hidden, hidden);
+    nn::Linear proj = w.conv1d(pre + "attn.c_proj", hidden, hidden);
+    l.attention.emplace(ac, std::move(qkv), std::move(proj));
     l.attention->set_name(pre + "attn");
     l.norm2 = Norm(w.layer_norm(pre + "ln_2", hidden, eps), pre + "ln_2");
-    l.mlp.emplace(w.conv1d(pre + "mlp.c_fc", inner, hidden), w.conv1d(pre + "mlp.c_proj", hidden, inner), act);
+    nn::Linear fc = w.conv1d(pre + "mlp.c_fc", inner, hidden);
+    nn::Linear fc_proj = w.conv1d(pre + "mlp.c_proj", hidden, inner);
+    l.mlp.emplace(std::move(fc), std::move(fc_proj), act);
     l.name_residuals(pre + "attn", pre + "mlp");
     p.layers.push_back(std::move(l));
   }

@@ -53,13 +53,15 @@ std::unique_ptr<Model> build_gpt_neox(const ModelSource& src, const LoadOptions&
     l.norm1 = Norm(w.layer_norm(pre + "input_layernorm", hidden, eps), pre + "input_layernorm");
     nn::AttentionConfig ac = causal_attention(hidden, heads, heads, 0);
     ac.qkv_layout = nn::QkvLayout::Grouped;
-    l.attention.emplace(ac, w.linear(pre + "attention.query_key_value", 3 * hidden, hidden, ab),
-                        w.linear(pre + "attention.dense", hidden, hidden, ab));
+    nn::Linear qkv = w.linear(pre + "attention.query_key_value", 3 * hidden, hidden, ab);
+    nn::Linear dense = w.linear(pre + "attention.dense", hidden, hidden, ab);
+    l.attention.emplace(ac, std::move(qkv), std::move(dense));
     l.attention->set_rotary(p.rotary);
     l.attention->set_name(pre + "attention");
     l.norm2 = Norm(w.layer_norm(pre + "post_attention_layernorm", hidden, eps), pre + "post_attention_layernorm");
-    l.mlp.emplace(w.linear(pre + "mlp.dense_h_to_4h", inter, hidden, Bias::Required),
-                  w.linear(pre + "mlp.dense_4h_to_h", hidden, inter, Bias::Required), act);
+    nn::Linear up = w.linear(pre + "mlp.dense_h_to_4h", inter, hidden, Bias::Required);
+    nn::Linear down = w.linear(pre + "mlp.dense_4h_to_h", hidden, inter, Bias::Required);
+    l.mlp.emplace(std::move(up), std::move(down), act);
     l.name_residuals(pre + "attention", pre + "mlp");
     p.layers.push_back(std::move(l));
   }

@@ -43,14 +43,16 @@ std::unique_ptr<Model> build_gptj(const ModelSource& src, const LoadOptions& opt
     DecoderLayer l;
     l.layout = BlockLayout::Parallel;
     l.norm1 = Norm(w.layer_norm(pre + "ln_1", hidden, eps), pre + "ln_1");
-    l.attention.emplace(causal_attention(hidden, heads, heads, 0), w.linear(pre + "attn.q_proj", hidden, hidden, Bias::None),
-                        w.linear(pre + "attn.k_proj", hidden, hidden, Bias::None),
-                        w.linear(pre + "attn.v_proj", hidden, hidden, Bias::None),
-                        w.linear(pre + "attn.out_proj", hidden, hidden, Bias::None));
+    nn::Linear q = w.linear(pre + "attn.q_proj", hidden, hidden, Bias::None);
+    nn::Linear k = w.linear(pre + "attn.k_proj", hidden, hidden, Bias::None);
+    nn::Linear v = w.linear(pre + "attn.v_proj", hidden, hidden, Bias::None);
+    nn::Linear o = w.linear(pre + "attn.out_proj", hidden, hidden, Bias::None);
+    l.attention.emplace(causal_attention(hidden, heads, heads, 0), std::move(q), std::move(k), std::move(v), std::move(o));
     l.attention->set_rotary(p.rotary);
     l.attention->set_name(pre + "attn");
-    l.mlp.emplace(w.linear(pre + "mlp.fc_in", inner, hidden, Bias::Required),
-                  w.linear(pre + "mlp.fc_out", hidden, inner, Bias::Required), act);
+    nn::Linear fc_in = w.linear(pre + "mlp.fc_in", inner, hidden, Bias::Required);
+    nn::Linear fc_out = w.linear(pre + "mlp.fc_out", hidden, inner, Bias::Required);
+    l.mlp.emplace(std::move(fc_in), std::move(fc_out), act);
     l.name_residuals(pre + "attn", pre + "mlp");
     p.layers.push_back(std::move(l));
   }

@@ -65,19 +65,21 @@ std::unique_ptr<Model> build_llama_model(const LlamaSettings& s, ModelInfo info,
     l.norm1 = Norm(w.rms_norm(pre + "input_layernorm", hidden, s.rms_norm_eps), pre + "input_layernorm");
     nn::AttentionConfig ac = causal_attention(hidden, heads, kvh, d);
     ac.sliding_window = s.sliding_window;
-    l.attention.emplace(ac, w.linear(pre + "self_attn.q_proj", heads * d, hidden, qkv_bias),
-                        w.linear(pre + "self_attn.k_proj", kvh * d, hidden, qkv_bias),
-                        w.linear(pre + "self_attn.v_proj", kvh * d, hidden, qkv_bias),
-                        w.linear(pre + "self_attn.o_proj", hidden, heads * d,
-                                 s.attention_bias ? Bias::Required : Bias::None));
+    // One statement per tensor: reads (and parameters()) in checkpoint order.
+    nn::Linear q = w.linear(pre + "self_attn.q_proj", heads * d, hidden, qkv_bias);
+    nn::Linear k = w.linear(pre + "self_attn.k_proj", kvh * d, hidden, qkv_bias);
+    nn::Linear v = w.linear(pre + "self_attn.v_proj", kvh * d, hidden, qkv_bias);
+    nn::Linear o = w.linear(pre + "self_attn.o_proj", hidden, heads * d, s.attention_bias ? Bias::Required : Bias::None);
+    l.attention.emplace(ac, std::move(q), std::move(k), std::move(v), std::move(o));
     l.attention->set_rotary(p.rotary);
     l.attention->set_name(pre + "self_attn");
     l.norm2 = Norm(w.rms_norm(pre + "post_attention_layernorm", hidden, s.rms_norm_eps),
                    pre + "post_attention_layernorm");
     const Bias mb = s.mlp_bias ? Bias::Required : Bias::None;
-    l.mlp = nn::MLP::gated(w.linear(pre + "mlp.gate_proj", inter, hidden, mb),
-                           w.linear(pre + "mlp.up_proj", inter, hidden, mb),
-                           w.linear(pre + "mlp.down_proj", hidden, inter, mb), act);
+    nn::Linear gate = w.linear(pre + "mlp.gate_proj", inter, hidden, mb);
+    nn::Linear up = w.linear(pre + "mlp.up_proj", inter, hidden, mb);
+    nn::Linear down = w.linear(pre + "mlp.down_proj", hidden, inter, mb);
+    l.mlp = nn::MLP::gated(std::move(gate), std::move(up), std::move(down), act);
     l.name_residuals(pre + "self_attn", pre + "mlp");
     p.layers.push_back(std::move(l));
   }

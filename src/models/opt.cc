@@ -59,13 +59,16 @@ std::unique_ptr<Model> build_opt(const ModelSource& src, const LoadOptions& opti
     DecoderLayer l;
     l.layout = pre_norm ? BlockLayout::Sequential : BlockLayout::PostNorm;
     l.norm1 = norm(pre + "self_attn_layer_norm");
-    l.attention.emplace(causal_attention(hidden, heads, heads, 0), w.linear(pre + "self_attn.q_proj", hidden, hidden, b),
-                        w.linear(pre + "self_attn.k_proj", hidden, hidden, b),
-                        w.linear(pre + "self_attn.v_proj", hidden, hidden, b),
-                        w.linear(pre + "self_attn.out_proj", hidden, hidden, b));
+    nn::Linear q = w.linear(pre + "self_attn.q_proj", hidden, hidden, b);
+    nn::Linear k = w.linear(pre + "self_attn.k_proj", hidden, hidden, b);
+    nn::Linear v = w.linear(pre + "self_attn.v_proj", hidden, hidden, b);
+    nn::Linear o = w.linear(pre + "self_attn.out_proj", hidden, hidden, b);
+    l.attention.emplace(causal_attention(hidden, heads, heads, 0), std::move(q), std::move(k), std::move(v), std::move(o));
     l.attention->set_name(pre + "self_attn");
     l.norm2 = norm(pre + "final_layer_norm");
-    l.mlp.emplace(w.linear(pre + "fc1", ffn, hidden, b), w.linear(pre + "fc2", hidden, ffn, b), act);
+    nn::Linear fc1 = w.linear(pre + "fc1", ffn, hidden, b);
+    nn::Linear fc2 = w.linear(pre + "fc2", hidden, ffn, b);
+    l.mlp.emplace(std::move(fc1), std::move(fc2), act);
     // OPT has no MLP module; the residual site is named after fc2's layer.
     l.name_residuals(pre + "self_attn", pre + "mlp");
     p.layers.push_back(std::move(l));

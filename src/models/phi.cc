@@ -52,11 +52,11 @@ std::unique_ptr<Model> build_phi(const ModelSource& src, const LoadOptions& opti
     DecoderLayer l;
     l.layout = BlockLayout::Parallel;
     l.norm1 = Norm(w.layer_norm(pre + "input_layernorm", hidden, eps), pre + "input_layernorm");
-    l.attention.emplace(causal_attention(hidden, heads, kvh, 0),
-                        w.linear(pre + "self_attn.q_proj", heads * d, hidden, Bias::Required),
-                        w.linear(pre + "self_attn.k_proj", kvh * d, hidden, Bias::Required),
-                        w.linear(pre + "self_attn.v_proj", kvh * d, hidden, Bias::Required),
-                        w.linear(pre + "self_attn.dense", hidden, heads * d, Bias::Required));
+    nn::Linear q = w.linear(pre + "self_attn.q_proj", heads * d, hidden, Bias::Required);
+    nn::Linear k = w.linear(pre + "self_attn.k_proj", kvh * d, hidden, Bias::Required);
+    nn::Linear v = w.linear(pre + "self_attn.v_proj", kvh * d, hidden, Bias::Required);
+    nn::Linear dense = w.linear(pre + "self_attn.dense", hidden, heads * d, Bias::Required);
+    l.attention.emplace(causal_attention(hidden, heads, kvh, 0), std::move(q), std::move(k), std::move(v), std::move(dense));
     if (qk_layernorm) {
       // LayerNorm over each head's values, before rotary.
       auto qn = std::make_shared<nn::LayerNorm>(w.layer_norm(pre + "self_attn.q_layernorm", d, eps));
@@ -68,8 +68,9 @@ std::unique_ptr<Model> build_phi(const ModelSource& src, const LoadOptions& opti
     }
     l.attention->set_rotary(p.rotary);
     l.attention->set_name(pre + "self_attn");
-    l.mlp.emplace(w.linear(pre + "mlp.fc1", inter, hidden, Bias::Required),
-                  w.linear(pre + "mlp.fc2", hidden, inter, Bias::Required), act);
+    nn::Linear fc1 = w.linear(pre + "mlp.fc1", inter, hidden, Bias::Required);
+    nn::Linear fc2 = w.linear(pre + "mlp.fc2", hidden, inter, Bias::Required);
+    l.mlp.emplace(std::move(fc1), std::move(fc2), act);
     l.name_residuals(pre + "self_attn", pre + "mlp");
     p.layers.push_back(std::move(l));
   }
