@@ -7,6 +7,14 @@
 
 namespace octet {
 
+// Encoders (bert.cc: BERT, RoBERTa, XLM-RoBERTa, ELECTRA; distilbert.cc; albert.cc; deberta_v2.cc).
+std::unique_ptr<Model> build_bert(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_roberta(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_electra(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_distilbert(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_albert(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_deberta_v2(const ModelSource& source, const LoadOptions& options);
+
 // Decoder LLMs (src/models/<family>.cc, on src/models/decoder_common.h).
 std::unique_ptr<Model> build_llama(const ModelSource& source, const LoadOptions& options);  // also mistral, qwen2
 std::unique_ptr<Model> build_gpt2(const ModelSource& source, const LoadOptions& options);

@@ -7,6 +7,13 @@ namespace octet {
 const std::vector<ArchitectureEntry>& architecture_registry() {
   static const std::vector<ArchitectureEntry> registry = {
       // {model_type, {HF class names}, builder},
+      {"bert", {"BertModel", "BertForSequenceClassification"}, build_bert},
+      {"roberta", {"RobertaModel", "RobertaForSequenceClassification"}, build_roberta},
+      {"xlm-roberta", {"XLMRobertaModel", "XLMRobertaForSequenceClassification"}, build_roberta},
+      {"electra", {"ElectraModel", "ElectraForSequenceClassification"}, build_electra},
+      {"distilbert", {"DistilBertModel", "DistilBertForSequenceClassification"}, build_distilbert},
+      {"albert", {"AlbertModel", "AlbertForSequenceClassification"}, build_albert},
+      {"deberta-v2", {"DebertaV2Model", "DebertaV2ForSequenceClassification"}, build_deberta_v2},
       {"llama", {"LlamaForCausalLM", "LlamaModel"}, build_llama},
       {"mistral", {"MistralForCausalLM", "MistralModel"}, build_llama},
       {"qwen2", {"Qwen2ForCausalLM", "Qwen2Model"}, build_llama},

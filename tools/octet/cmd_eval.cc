@@ -1,0 +1,99 @@
+// `octet eval MODEL --task glue --data FILE.tsv`: classification accuracy over a TSV file.
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "octet/error.h"
+#include "octet/eval.h"
+#include "octet/model.h"
+#include "octet/tokenizer.h"
+#include "output.h"
+
+namespace octet::cli {
+namespace {
+
+struct EvalCommandOptions {
+  std::string model;
+  std::string task = "glue";
+  std::string data;
+  TsvColumns columns;
+  int64_t batch_size = 32;
+  int64_t limit = 0;
+  bool json = false;
+};
+
+std::string percent(double fraction) { return fmt::format("{:.2f}%", 100.0 * fraction); }
+
+void eval_command(const EvalCommandOptions& opt) {
+  check(opt.task == "glue", "eval", "unknown task '{}' (supported: glue)", opt.task);
+  check(opt.batch_size > 0, "eval", "--batch-size must be > 0, got {}", opt.batch_size);
+  check(opt.limit >= 0, "eval", "--limit must be >= 0, got {}", opt.limit);
+  // The data file is checked before the (slower) model load.
+  const ClassificationDataset data = load_tsv_dataset(opt.data, opt.columns);
+  const auto model = load_model(opt.model);
+  const std::filesystem::path model_path(opt.model);
+  const Tokenizer tokenizer =
+      Tokenizer::load(std::filesystem::is_directory(model_path) ? model_path : model_path.parent_path());
+  EvalOptions options;
+  options.batch_size = opt.batch_size;
+  if (opt.limit > 0) options.limit = opt.limit;
+  const ClassificationResult r = evaluate_classification(*model, tokenizer, data, options);
+
+  if (opt.json) {
+    nlohmann::json classes = nlohmann::json::array();
+    for (const auto& c : r.per_class)
+      classes.push_back(
+          {{"label", c.label}, {"support", c.support}, {"correct", c.correct}, {"predicted", c.predicted}});
+    print_json({{"task", opt.task},
+                {"model", opt.model},
+                {"data", opt.data},
+                {"examples", r.total},
+                {"correct", r.correct},
+                {"accuracy", r.accuracy},
+                {"seconds", r.seconds},
+                {"examples_per_second", r.seconds > 0 ? double(r.total) / r.seconds : 0.0},
+                {"batch_size", opt.batch_size},
+                {"per_class", classes}});
+    return;
+  }
+  print_table({"metric", "value"},
+              {{"examples", std::to_string(r.total)},
+               {"correct", std::to_string(r.correct)},
+               {"accuracy", percent(r.accuracy)},
+               {"time", format_duration(r.seconds)},
+               {"throughput", fmt::format("{:.1f} ex/s", r.seconds > 0 ? double(r.total) / r.seconds : 0.0)}});
+  std::vector<TableRow> rows;
+  for (const auto& c : r.per_class)
+    rows.push_back({c.label, std::to_string(c.support), std::to_string(c.correct), std::to_string(c.predicted),
+                    c.support ? percent(double(c.correct) / double(c.support)) : "-"});
+  fmt::print("\n");
+  print_table({"class", "support", "correct", "predicted", "recall"}, rows);
+}
+
+const CommandRegistration registration({
+    "eval",
+    "Evaluate a classifier on a TSV dataset (accuracy, per-class counts)",
+    [](CLI::App& sub) {
+      auto opt = std::make_shared<EvalCommandOptions>();
+      sub.add_option("model", opt->model, "Hugging Face model folder (with its tokenizer files)")->required();
+      sub.add_option("--task", opt->task, "Task: glue (sentence / sentence-pair classification)")
+          ->capture_default_str();
+      sub.add_option("--data", opt->data, "TSV file with a header row")->required();
+      sub.add_option("--text-column", opt->columns.text, "Text column: header name or 0-based index")
+          ->capture_default_str();
+      sub.add_option("--pair-column", opt->columns.pair, "Second-sentence column (pair tasks)");
+      sub.add_option("--label-column", opt->columns.label, "Label column (class ids or label names)")
+          ->capture_default_str();
+      sub.add_option("--batch-size", opt->batch_size, "Sentences per forward pass")->capture_default_str();
+      sub.add_option("--limit", opt->limit, "Evaluate the first N examples only (0: all)");
+      sub.add_flag("--json", opt->json, "Print JSON");
+      add_common_options(sub);
+      sub.callback([opt] { eval_command(*opt); });
+    },
+});
+
+}  // namespace
+}  // namespace octet::cli
