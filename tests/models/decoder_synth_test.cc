@@ -49,6 +49,10 @@ TEST(Synth, BertMatchesTransformersNamesAndShapes) {
   synthesize({.arch = "bert", .size = "tiny"}, dir);
   const auto fixture = shapes_of(testing::shared_path("fixtures/hf/bert/model.safetensors"));
   EXPECT_EQ(shapes_of(dir / "model.safetensors"), fixture);
+  // And the encoders' builder (merged from main) loads it as a classifier.
+  const auto bert = load_model(dir);
+  const Tensor logits = bert->forward({Tensor::from_vector<int64_t>({2, 40, 41, 3}, {1, 4}), {}, {}, {}}).at("logits");
+  EXPECT_EQ(logits.shape(), Shape({1, 2}));
   const JsonConfig cfg = JsonConfig::load(dir / "config.json");
   EXPECT_EQ(cfg.get_string_list("architectures"), std::vector<std::string>{"BertForSequenceClassification"});
   EXPECT_EQ(cfg.get<std::string>("model_type"), "bert");
