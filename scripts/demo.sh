@@ -19,4 +19,4 @@ echo "== one sentence"
 "$octet" run "$model" --text "a gorgeous, witty, seductive movie."
 echo
 echo "== an LLM: greedy generation from the built-in stories260K.gguf (LLaMA architecture, GGUF)"
-"$octet" generate "$here/models/stories260K.gguf" --max-new-tokens 40
+"$octet" generate "$here/models/stories260K.gguf" --prompt "" --max-new-tokens 40
