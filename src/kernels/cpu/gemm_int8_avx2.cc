@@ -32,42 +32,84 @@ inline __m256i broadcast_a(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-// The last, partial group of 4 k: zero-fill so we never read past the row.
-inline __m256i broadcast_a_tail(const int8_t* p, int64_t count) {
-  int32_t v = 0;
-  std::memcpy(&v, p, static_cast<size_t>(count));
-  return _mm256_set1_epi32(v);
+
+// The tile's int32 sums, written out once at the end of the k loop.
+template <int MR, int NP>
+struct Acc {
+  alignas(32) int32_t v[MR][NP][kPw];
+};
+
+// acc += the 8 int32 column sums of one group of 4 k (see the exactness
+// note): vpsignb, vpmaddubsw, vpmaddwd with ones, vpaddd. Inline asm ties the
+// accumulator to its register: from intrinsics GCC 12 adds a register copy
+// per add and spills three accumulators on every iteration.
+inline void madd_signed(__m256i& acc, __m256i a_abs, __m256i a, __m256i b, __m256i ones) {
+  __m256i t;
+  __asm__(
+      "vpsignb %[a], %[b], %[t]\n\t"
+      "vpmaddubsw %[t], %[a_abs], %[t]\n\t"
+      "vpmaddwd %[ones], %[t], %[t]\n\t"
+      "vpaddd %[t], %[acc], %[acc]"
+      : [acc] "+x"(acc), [t] "=&x"(t)
+      : [a] "x"(a), [b] "x"(b), [a_abs] "x"(a_abs), [ones] "x"(ones));
 }
 
-template <int MR, int NP>
-inline void madd_group(const __m256i (&av)[MR], const int8_t* bg, int64_t panel_stride, __m256i (&acc)[MR][NP]) {
+// Accumulators are named variables c<row><panel>, not an array: GCC 12 keeps
+// an array of vectors in memory (stored back on every iteration); the names a
+// smaller tile does not use are dropped.
+#define OCTET_FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define OCTET_FOR_PANELS(X, r) X(r, 0) X(r, 1)
+
+// out (+)= the sums over `groups` groups of 4 k.
+template <int MR, int NP, bool kAdd>
+inline void accumulate_groups(const int8_t* a, int64_t lda, int64_t groups, const int8_t* b, int64_t panel_stride,
+                              Acc<MR, NP>& out) {
+  static_assert(MR <= 8 && NP <= 2);
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i bv[NP];
-  for (int j = 0; j < NP; ++j) bv[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(bg + j * panel_stride));
-  for (int r = 0; r < MR; ++r) {
-    const __m256i a_abs = _mm256_abs_epi8(av[r]);
-    for (int j = 0; j < NP; ++j) {
-      const __m256i pairs = _mm256_maddubs_epi16(a_abs, _mm256_sign_epi8(bv[j], av[r]));
-      acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(pairs, ones));
-    }
+#define OCTET_DECLARE(r, j)                                  \
+  [[maybe_unused]] __m256i c##r##j = _mm256_setzero_si256(); \
+  if constexpr (kAdd && r < MR && j < NP) c##r##j = _mm256_load_si256(reinterpret_cast<const __m256i*>(out.v[r][j]));
+#define OCTET_DECLARE_ROW(r) OCTET_FOR_PANELS(OCTET_DECLARE, r)
+  OCTET_FOR_ROWS(OCTET_DECLARE_ROW)
+  for (int64_t g = 0; g < groups; ++g) {
+    const int8_t* bg = b + g * kGroupBytes;
+    [[maybe_unused]] const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bg));
+    [[maybe_unused]] const __m256i b1 =
+        NP > 1 ? _mm256_load_si256(reinterpret_cast<const __m256i*>(bg + panel_stride)) : b0;
+#define OCTET_MADD(r, j) \
+  if constexpr (j < NP) madd_signed(c##r##j, a_abs, av, b##j, ones);
+#define OCTET_MADD_ROW(r)                                   \
+  if constexpr (r < MR) {                                   \
+    const __m256i av = broadcast_a(a + r * lda + 4 * g);    \
+    const __m256i a_abs = _mm256_abs_epi8(av);              \
+    OCTET_FOR_PANELS(OCTET_MADD, r)                         \
   }
+    OCTET_FOR_ROWS(OCTET_MADD_ROW)
+  }
+#define OCTET_STORE(r, j) \
+  if constexpr (r < MR && j < NP) _mm256_store_si256(reinterpret_cast<__m256i*>(out.v[r][j]), c##r##j);
+#define OCTET_STORE_ROW(r) OCTET_FOR_PANELS(OCTET_STORE, r)
+  OCTET_FOR_ROWS(OCTET_STORE_ROW)
+#undef OCTET_DECLARE
+#undef OCTET_DECLARE_ROW
+#undef OCTET_MADD
+#undef OCTET_MADD_ROW
+#undef OCTET_STORE
+#undef OCTET_STORE_ROW
 }
+#undef OCTET_FOR_ROWS
+#undef OCTET_FOR_PANELS
 
 template <int MR, int NP>
 inline void accumulate(const int8_t* a, int64_t lda, int64_t k, const int8_t* b, int64_t panel_stride,
-                       __m256i (&acc)[MR][NP]) {
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NP; ++j) acc[r][j] = _mm256_setzero_si256();
+                       Acc<MR, NP>& out) {
   const int64_t groups = k / 4;
-  for (int64_t g = 0; g < groups; ++g) {
-    __m256i av[MR];
-    for (int r = 0; r < MR; ++r) av[r] = broadcast_a(a + r * lda + 4 * g);
-    madd_group<MR, NP>(av, b + g * kGroupBytes, panel_stride, acc);
-  }
+  accumulate_groups<MR, NP, false>(a, lda, groups, b, panel_stride, out);
   if (const int64_t rest = k - 4 * groups; rest > 0) {
-    __m256i av[MR];
-    for (int r = 0; r < MR; ++r) av[r] = broadcast_a_tail(a + r * lda + 4 * groups, rest);
-    madd_group<MR, NP>(av, b + groups * kGroupBytes, panel_stride, acc);
+    // The last partial group from a zero-padded copy, never reading past a row.
+    int8_t tail[MR][4] = {};
+    for (int r = 0; r < MR; ++r) std::memcpy(tail[r], a + r * lda + 4 * groups, static_cast<size_t>(rest));
+    accumulate_groups<MR, NP, true>(&tail[0][0], 4, 1, b + groups * kGroupBytes, panel_stride, out);
   }
 }
 
@@ -157,7 +199,7 @@ inline __m256i lane_mask(int64_t count) {
 }
 
 template <int MR, int NP>
-void store_tile(const GemmCall& call, int64_t m, int64_t n0, const __m256i (&acc)[MR][NP]) {
+void store_tile(const GemmCall& call, int64_t m, int64_t n0, const Acc<MR, NP>& acc) {
   const PackedInt8Weights& w = *call.w;
   const int64_t valid = w.n() - n0;  // > 0: tiles start inside [0, N)
   // Remove zp * rowsum(W) (int32 wrap-around is exact modulo 2^32).
@@ -173,7 +215,7 @@ void store_tile(const GemmCall& call, int64_t m, int64_t n0, const __m256i (&acc
       if (cols <= 0) break;
       const int64_t col = n0 + j * kPw;
       const __m256i mask = lane_mask(cols);
-      const __m256i v = _mm256_sub_epi32(acc[r][j], comp[j]);
+      const __m256i v = _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(acc.v[r][j])), comp[j]);
       if (call.out == OutKind::S32) {
         int32_t* dst = static_cast<int32_t*>(call.c) + row * call.ldc + col;
         if (cols == kPw) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), v);
@@ -205,7 +247,7 @@ template <int MR, int NP>
 void tile(const GemmCall& call, int64_t m, int64_t panel) {
   const PackedInt8Weights& w = *call.w;
   const int64_t panel_stride = w.k_padded() * kPw;
-  __m256i acc[MR][NP];
+  Acc<MR, NP> acc;
   accumulate<MR, NP>(call.a + m * call.lda, call.lda, w.k(), w.data() + panel * panel_stride, panel_stride, acc);
   store_tile<MR, NP>(call, m, panel * kPw, acc);
 }

@@ -35,32 +35,80 @@ inline __m512i broadcast_a_unsigned(int32_t four_bytes) {
   return _mm512_xor_si512(_mm512_set1_epi32(four_bytes), _mm512_set1_epi32(static_cast<int32_t>(0x80808080u)));
 }
 
+// The tile's int32 sums, written out once at the end of the k loop.
+template <int MR, int NP>
+struct Acc {
+  alignas(64) int32_t v[MR][NP][kPw];
+};
+
+// acc += dot4(a_u8, b_s8) per int32 lane. Inline asm ties the accumulator to
+// the destination register: with the intrinsic, GCC 12 copies the accumulator
+// around every use.
+inline void dpbusd(__m512i& acc, __m512i a_u8, __m512i b_s8) {
+  __asm__("vpdpbusd %[b], %[a], %[acc]" : [acc] "+v"(acc) : [a] "v"(a_u8), [b] "v"(b_s8));
+}
+
+inline __m512i load_a_u8(const int8_t* p) {
+  int32_t four;
+  std::memcpy(&four, p, 4);
+  return broadcast_a_unsigned(four);
+}
+
+// Accumulators are named variables c<row><panel>, not an array: GCC 12 does
+// not keep a 1.5 KB array of vectors in registers (it stores it back on every
+// iteration, 3x slower); the names a smaller tile does not use are dropped.
+#define OCTET_FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define OCTET_FOR_PANELS(X, r) X(r, 0) X(r, 1) X(r, 2)
+
+// out (+)= the sums over `groups` groups of 4 k.
+template <int MR, int NP, bool kAdd>
+inline void accumulate_groups(const int8_t* a, int64_t lda, int64_t groups, const int8_t* b, int64_t panel_stride,
+                              Acc<MR, NP>& out) {
+  static_assert(MR <= kMaxRows && NP <= kMaxPanels);
+#define OCTET_DECLARE(r, j)                                                  \
+  [[maybe_unused]] __m512i c##r##j = _mm512_setzero_si512();                 \
+  if constexpr (kAdd && r < MR && j < NP) c##r##j = _mm512_load_si512(out.v[r][j]);
+#define OCTET_DECLARE_ROW(r) OCTET_FOR_PANELS(OCTET_DECLARE, r)
+  OCTET_FOR_ROWS(OCTET_DECLARE_ROW)
+  for (int64_t g = 0; g < groups; ++g) {
+    const int8_t* bg = b + g * kGroupBytes;
+    [[maybe_unused]] const __m512i b0 = _mm512_load_si512(bg);
+    [[maybe_unused]] const __m512i b1 = NP > 1 ? _mm512_load_si512(bg + panel_stride) : b0;
+    [[maybe_unused]] const __m512i b2 = NP > 2 ? _mm512_load_si512(bg + 2 * panel_stride) : b0;
+#define OCTET_DOT(r, j) \
+  if constexpr (j < NP) dpbusd(c##r##j, av, b##j);
+#define OCTET_DOT_ROW(r)                                   \
+  if constexpr (r < MR) {                                  \
+    const __m512i av = load_a_u8(a + r * lda + 4 * g);     \
+    OCTET_FOR_PANELS(OCTET_DOT, r)                         \
+  }
+    OCTET_FOR_ROWS(OCTET_DOT_ROW)
+  }
+#define OCTET_STORE(r, j) \
+  if constexpr (r < MR && j < NP) _mm512_store_si512(out.v[r][j], c##r##j);
+#define OCTET_STORE_ROW(r) OCTET_FOR_PANELS(OCTET_STORE, r)
+  OCTET_FOR_ROWS(OCTET_STORE_ROW)
+#undef OCTET_DECLARE
+#undef OCTET_DECLARE_ROW
+#undef OCTET_DOT
+#undef OCTET_DOT_ROW
+#undef OCTET_STORE
+#undef OCTET_STORE_ROW
+}
+#undef OCTET_FOR_ROWS
+#undef OCTET_FOR_PANELS
+
 template <int MR, int NP>
 inline void accumulate(const int8_t* a, int64_t lda, int64_t k, const int8_t* b, int64_t panel_stride,
-                       __m512i (&acc)[MR][NP]) {
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NP; ++j) acc[r][j] = _mm512_setzero_si512();
+                       Acc<MR, NP>& out) {
   const int64_t groups = k / 4;
-  for (int64_t g = 0; g < groups; ++g) {
-    __m512i bv[NP];
-    for (int j = 0; j < NP; ++j) bv[j] = _mm512_load_si512(b + j * panel_stride + g * kGroupBytes);
-    for (int r = 0; r < MR; ++r) {
-      int32_t four;
-      std::memcpy(&four, a + r * lda + 4 * g, 4);
-      const __m512i av = broadcast_a_unsigned(four);
-      for (int j = 0; j < NP; ++j) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], av, bv[j]);
-    }
-  }
+  accumulate_groups<MR, NP, false>(a, lda, groups, b, panel_stride, out);
   if (const int64_t rest = k - 4 * groups; rest > 0) {
-    // Zero-filled tail: the padded weights are 0, so the padded a + 128 adds nothing.
-    __m512i bv[NP];
-    for (int j = 0; j < NP; ++j) bv[j] = _mm512_load_si512(b + j * panel_stride + groups * kGroupBytes);
-    for (int r = 0; r < MR; ++r) {
-      int32_t four = 0;
-      std::memcpy(&four, a + r * lda + 4 * groups, static_cast<size_t>(rest));
-      const __m512i av = broadcast_a_unsigned(four);
-      for (int j = 0; j < NP; ++j) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], av, bv[j]);
-    }
+    // The last partial group from a zero-padded copy (never reading past a
+    // row): the padded weights are 0, so the padded a + 128 adds nothing.
+    int8_t tail[MR][4] = {};
+    for (int r = 0; r < MR; ++r) std::memcpy(tail[r], a + r * lda + 4 * groups, static_cast<size_t>(rest));
+    accumulate_groups<MR, NP, true>(&tail[0][0], 4, 1, b + groups * kGroupBytes, panel_stride, out);
   }
 }
 
@@ -140,7 +188,7 @@ inline __m512 rounded(__m512 x) {
 }
 
 template <int MR, int NP>
-void store_tile(const GemmCall& call, int64_t m, int64_t n0, const __m512i (&acc)[MR][NP]) {
+void store_tile(const GemmCall& call, int64_t m, int64_t n0, const Acc<MR, NP>& acc) {
   const PackedInt8Weights& w = *call.w;
   const int64_t valid = w.n() - n0;
   __m512i comp[NP];
@@ -155,7 +203,7 @@ void store_tile(const GemmCall& call, int64_t m, int64_t n0, const __m512i (&acc
       if (cols <= 0) break;
       const int64_t col = n0 + j * kPw;
       const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1u);
-      const __m512i v = _mm512_sub_epi32(acc[r][j], comp[j]);
+      const __m512i v = _mm512_sub_epi32(_mm512_load_si512(acc.v[r][j]), comp[j]);
       if (call.out == OutKind::S32) {
         _mm512_mask_storeu_epi32(static_cast<int32_t*>(call.c) + row * call.ldc + col, mask, v);
         continue;
@@ -178,7 +226,7 @@ template <int MR, int NP>
 void tile(const GemmCall& call, int64_t m, int64_t panel) {
   const PackedInt8Weights& w = *call.w;
   const int64_t panel_stride = w.k_padded() * kPw;
-  __m512i acc[MR][NP];
+  Acc<MR, NP> acc;
   accumulate<MR, NP>(call.a + m * call.lda, call.lda, w.k(), w.data() + panel * panel_stride, panel_stride, acc);
   store_tile<MR, NP>(call, m, panel * kPw, acc);
 }
