@@ -25,6 +25,9 @@ constexpr int kPw = 8;               // columns per panel
 constexpr int kGroupBytes = 4 * kPw;  // one k-group of a panel
 // Weights of one block of panels kept in L2 while all rows of A pass over them.
 constexpr int64_t kChunkBytes = 256 * 1024;
+// Software prefetch distance along each weight panel (32 groups of 4 k), for
+// decode-sized M streaming weights from DRAM.
+constexpr int64_t kPrefetch = 1024;
 
 inline __m256i broadcast_a(const int8_t* p) {
   int32_t v;
@@ -73,6 +76,8 @@ inline void accumulate_groups(const int8_t* a, int64_t lda, int64_t groups, cons
   OCTET_FOR_ROWS(OCTET_DECLARE_ROW)
   for (int64_t g = 0; g < groups; ++g) {
     const int8_t* bg = b + g * kGroupBytes;
+    _mm_prefetch(reinterpret_cast<const char*>(bg + kPrefetch), _MM_HINT_T0);
+    if constexpr (NP > 1) _mm_prefetch(reinterpret_cast<const char*>(bg + panel_stride + kPrefetch), _MM_HINT_T0);
     [[maybe_unused]] const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bg));
     [[maybe_unused]] const __m256i b1 =
         NP > 1 ? _mm256_load_si256(reinterpret_cast<const __m256i*>(bg + panel_stride)) : b0;
