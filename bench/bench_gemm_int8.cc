@@ -5,10 +5,18 @@
 //  (c) OpenBLAS cblas_sgemm on the same shapes (the fp32 baseline);
 //  (d) small M (1..8, decode): GB/s of weights streamed from DRAM;
 //  (e) activation quantization throughput.
+// Rates are reported twice: from wall time ("GOP/s") and from per-thread CPU
+// time ("GOP/s_cpu": for the peak, the sum over threads of ops / thread CPU
+// time; for GEMMs, ops / the calling thread's CPU time, which does an equal
+// share of the work). On a shared machine the CPU-time rates are the ones to
+// read: they do not count time the threads were descheduled.
 // Run: build/bench/bench_gemm_int8 [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 
+#include <time.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -67,38 +75,72 @@ __attribute__((target("avx512f,avx512vnni"), noinline)) int64_t dpbusd_loop(int6
   return sink;
 }
 
-// Runs `loop(iters)` on `threads` threads at once; returns seconds of wall time.
-double run_on_threads(int64_t (*loop)(int64_t), int64_t iters, int threads) {
+double thread_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+struct PeakRun {
+  double wall_seconds = 0;
+  double ops_per_cpu_second = 0;  // summed over threads
+};
+
+// Runs `loop(iters)` on `threads` threads at once.
+PeakRun run_on_threads(int64_t (*loop)(int64_t), int64_t iters, int threads, double ops_per_thread) {
   std::vector<std::thread> pool;
+  std::vector<double> cpu(threads);
   const auto t0 = std::chrono::steady_clock::now();
-  for (int t = 0; t < threads; ++t) pool.emplace_back([=] { benchmark::DoNotOptimize(loop(iters)); });
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([=, &cpu] {
+      const double c0 = thread_cpu_seconds();
+      benchmark::DoNotOptimize(loop(iters));
+      cpu[t] = thread_cpu_seconds() - c0;
+    });
   for (auto& th : pool) th.join();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  PeakRun r;
+  r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (double c : cpu) r.ops_per_cpu_second += ops_per_thread / c;
+  return r;
 }
 
 constexpr int64_t kPeakIters = 2'000'000;  // 24M instructions per thread
 constexpr double kOpsPerMaddubs = 64;      // 32 u8 x s8 multiplies, 2 ops each
 constexpr double kOpsPerDpbusd = 128;      // 64 multiplies (zmm)
 
+struct Peak {
+  double wall_gops = 0, cpu_gops = 0;
+};
+
 // The 2-thread vpmaddubsw peak in GOP/s, measured once (best of 5).
-double maddubs_peak_gops() {
-  static const double peak = [] {
-    double best = 0;
+const Peak& maddubs_peak() {
+  static const Peak peak = [] {
+    Peak best;
+    const double ops = kPeakIters * 12.0 * kOpsPerMaddubs;
     for (int rep = 0; rep < 5; ++rep) {
-      const double s = run_on_threads(maddubs_loop, kPeakIters, kBenchThreads);
-      best = std::max(best, kPeakIters * 12.0 * kOpsPerMaddubs * kBenchThreads / s / 1e9);
+      const PeakRun r = run_on_threads(maddubs_loop, kPeakIters, kBenchThreads, ops);
+      best.wall_gops = std::max(best.wall_gops, ops * kBenchThreads / r.wall_seconds / 1e9);
+      best.cpu_gops = std::max(best.cpu_gops, r.ops_per_cpu_second / 1e9);
     }
     return best;
   }();
   return peak;
 }
 
-void BM_PeakVpmaddubsw(benchmark::State& state) {
+void report_peak(benchmark::State& state, int64_t (*loop)(int64_t), double ops_per_inst) {
   const int threads = static_cast<int>(state.range(0));
-  double seconds = 0;
-  for (auto _ : state) seconds += run_on_threads(maddubs_loop, kPeakIters, threads);
-  state.counters["GOP/s"] = state.iterations() * kPeakIters * 12.0 * kOpsPerMaddubs * threads / seconds / 1e9;
+  const double ops = kPeakIters * 12.0 * ops_per_inst;
+  double wall = 0, cpu_rate = 0;
+  for (auto _ : state) {
+    const PeakRun r = run_on_threads(loop, kPeakIters, threads, ops);
+    wall += r.wall_seconds;
+    cpu_rate = std::max(cpu_rate, r.ops_per_cpu_second);
+  }
+  state.counters["GOP/s"] = state.iterations() * ops * threads / wall / 1e9;
+  state.counters["GOP/s_cpu"] = cpu_rate / 1e9;
 }
+
+void BM_PeakVpmaddubsw(benchmark::State& state) { report_peak(state, maddubs_loop, kOpsPerMaddubs); }
 BENCHMARK(BM_PeakVpmaddubsw)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_PeakVpdpbusdZmm(benchmark::State& state) {
@@ -106,14 +148,24 @@ void BM_PeakVpdpbusdZmm(benchmark::State& state) {
     state.SkipWithError("no AVX-512 VNNI on this CPU");
     return;
   }
-  const int threads = static_cast<int>(state.range(0));
-  double seconds = 0;
-  for (auto _ : state) seconds += run_on_threads(dpbusd_loop, kPeakIters, threads);
-  state.counters["GOP/s"] = state.iterations() * kPeakIters * 12.0 * kOpsPerDpbusd * threads / seconds / 1e9;
+  report_peak(state, dpbusd_loop, kOpsPerDpbusd);
 }
 BENCHMARK(BM_PeakVpdpbusdZmm)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // ---- shared inputs ----------------------------------------------------------------
+
+// Wall and calling-thread CPU seconds of a timed region, accumulated.
+struct Timer {
+  double wall = 0, cpu = 0;
+  template <typename Fn>
+  void time(Fn&& fn) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = thread_cpu_seconds();
+    fn();
+    cpu += thread_cpu_seconds() - c0;
+    wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+};
 
 std::vector<int8_t> random_int8(size_t n, int lo, int hi, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -158,16 +210,16 @@ void BM_GemmInt8Bert(benchmark::State& state) {
   octet::Int8Epilogue ep;
   ep.a_scale = 0.01f;
   ep.bias = bias.data();
-  double seconds = 0;
+  Timer timer;
   for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    octet::gemm_int8(a.data(), m, k, 0, packed, ep, c.data(), n);
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    timer.time([&] { octet::gemm_int8(a.data(), m, k, 0, packed, ep, c.data(), n); });
     benchmark::ClobberMemory();
   }
-  const double gops = 2.0 * m * n * k * state.iterations() / seconds / 1e9;
-  state.counters["GOP/s"] = gops;
-  state.counters["pct_maddubs_peak"] = 100.0 * gops / maddubs_peak_gops();
+  const double ops = 2.0 * m * n * k * state.iterations();
+  state.counters["GOP/s"] = ops / timer.wall / 1e9;
+  state.counters["GOP/s_cpu"] = ops / timer.cpu / 1e9;
+  state.counters["pct_peak"] = 100.0 * ops / timer.wall / 1e9 / maddubs_peak().wall_gops;
+  state.counters["pct_peak_cpu"] = 100.0 * ops / timer.cpu / 1e9 / maddubs_peak().cpu_gops;
   state.SetLabel(std::string(octet::int8_isa_name(isa)));
 }
 BENCHMARK(BM_GemmInt8Bert)
@@ -185,17 +237,19 @@ void BM_SgemmOpenBlasBert(benchmark::State& state) {
   const auto a = random_float(m * k, 1);
   const auto w = random_float(n * k, 2);
   std::vector<float> c(m * n);
-  double seconds = 0;
+  Timer timer;
   for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
     // C[M,N] = A[M,K] * W[N,K]^T, the Linear layout.
-    cblas_sgemm(kCblasRowMajor, kCblasNoTrans, kCblasTrans, static_cast<int>(m), static_cast<int>(n),
-                static_cast<int>(k), 1.0f, a.data(), static_cast<int>(k), w.data(), static_cast<int>(k), 0.0f,
-                c.data(), static_cast<int>(n));
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    timer.time([&] {
+      cblas_sgemm(kCblasRowMajor, kCblasNoTrans, kCblasTrans, static_cast<int>(m), static_cast<int>(n),
+                  static_cast<int>(k), 1.0f, a.data(), static_cast<int>(k), w.data(), static_cast<int>(k), 0.0f,
+                  c.data(), static_cast<int>(n));
+    });
     benchmark::ClobberMemory();
   }
-  state.counters["GFLOP/s"] = 2.0 * m * n * k * state.iterations() / seconds / 1e9;
+  const double flops = 2.0 * m * n * k * state.iterations();
+  state.counters["GFLOP/s"] = flops / timer.wall / 1e9;
+  state.counters["GFLOP/s_cpu"] = flops / timer.cpu / 1e9;
 }
 BENCHMARK(BM_SgemmOpenBlasBert)
     ->Apply([](benchmark::internal::Benchmark* b) { bert_shapes(b, {0}); })
@@ -223,15 +277,15 @@ void BM_GemmInt8SmallM(benchmark::State& state) {
   std::vector<float> c(m * n);
   octet::Int8Epilogue ep;
   int64_t next = 0;
-  double seconds = 0;
+  Timer timer;
   for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    octet::gemm_int8(a.data(), m, k, 0, packed[next], ep, c.data(), n);
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    timer.time([&] { octet::gemm_int8(a.data(), m, k, 0, packed[next], ep, c.data(), n); });
     next = (next + 1) % copies;
   }
-  state.counters["GB/s"] = static_cast<double>(k * n) * state.iterations() / seconds / 1e9;
-  state.counters["GOP/s"] = 2.0 * m * n * k * state.iterations() / seconds / 1e9;
+  const double bytes = static_cast<double>(k * n) * state.iterations();
+  state.counters["GB/s"] = bytes / timer.wall / 1e9;
+  state.counters["GB/s_cpu"] = bytes / timer.cpu / 1e9;
+  state.counters["GOP/s"] = 2.0 * m * bytes / timer.wall / 1e9;
   state.SetLabel(std::string(octet::int8_isa_name(isa)));
 }
 BENCHMARK(BM_GemmInt8SmallM)
