@@ -94,7 +94,7 @@ std::vector<Int8Epilogue> scale_bias_epilogues(const Problem& p, Int8Activation 
 const std::vector<std::array<int64_t, 3>> kShapes = {{1, 33, 17}, {5, 100, 37}, {13, 64, 50}, {64, 768, 96}, {9, 3, 130}};
 
 TEST(GemmInt8Epilogue, ScaleBiasReluIsBitIdenticalAcrossVariants) {
-  ASSERT_FALSE(simd_isas().empty());
+  OCTET_REQUIRE_SIMD_INT8();
   uint32_t seed = 10;
   for (const auto& [m, k, n] : kShapes) {
     const Problem p = make_problem(m, k, n, seed += 10);

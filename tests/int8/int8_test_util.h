@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <string_view>
@@ -21,6 +22,17 @@ inline std::vector<Int8Isa> simd_isas() {
     if (int8_isa_available(isa)) out.push_back(isa);
   return out;
 }
+
+// In a test body: skips (loudly) when OCTET_ISA deliberately disables every
+// SIMD variant, fails when the CPU has none.
+#define OCTET_REQUIRE_SIMD_INT8()                                                                  \
+  do {                                                                                             \
+    if (::octet::testing::simd_isas().empty()) {                                                   \
+      const char* isa_env = std::getenv("OCTET_ISA");                                              \
+      if (isa_env && *isa_env) GTEST_SKIP() << "OCTET_ISA=" << isa_env << " disables SIMD variants"; \
+      FAIL() << "no SIMD INT8 variant available on this CPU";                                      \
+    }                                                                                              \
+  } while (0)
 
 inline std::vector<Int8Isa> all_isas() {
   std::vector<Int8Isa> out{Int8Isa::Scalar};

@@ -49,7 +49,7 @@ TEST(QuantizeInt8, PerTensorKnownAnswers) {
 }
 
 TEST(QuantizeInt8, PerTensorSimdEqualsScalar) {
-  ASSERT_FALSE(simd_isas().empty());
+  OCTET_REQUIRE_SIMD_INT8();
   uint32_t seed = 1;
   for (int32_t zp : {0, -128, 5, 127}) {
     for (float scale : {0.25f, 0.0371f, 1.0f}) {
@@ -121,7 +121,7 @@ TEST(QuantizeInt8, PerTokenFollowsTheRule) {
 }
 
 TEST(QuantizeInt8, PerTokenSimdEqualsScalar) {
-  ASSERT_FALSE(simd_isas().empty());
+  OCTET_REQUIRE_SIMD_INT8();
   uint32_t seed = 50;
   for (int64_t cols : {1, 15, 16, 17, 32, 33, 768, 1001}) {
     const int64_t rows = 4;
