@@ -121,7 +121,7 @@ inline void accumulate(const int8_t* a, int64_t lda, int64_t k, const int8_t* b,
   }
 }
 
-// ---- epilogue (same operations as the AVX2 one, 16 lanes) --------------------
+// ---- epilogue (same operations and approximations as the AVX2 one, 16 lanes) ----
 
 inline __m512 horner(__m512 x, std::initializer_list<float> coeffs) {
   auto it = coeffs.begin();
