@@ -17,3 +17,6 @@ echo "== fp32 accuracy of $model on the SST-2 dev set (872 sentences)"
 echo
 echo "== one sentence"
 "$octet" run "$model" --text "a gorgeous, witty, seductive movie."
+echo
+echo "== an LLM: greedy generation from the built-in stories260K.gguf (LLaMA architecture, GGUF)"
+"$octet" generate "$here/models/stories260K.gguf" --prompt "" --max-new-tokens 40
