@@ -5,7 +5,7 @@
 #
 #   scripts/bench_table.sh [--model DIR] [--out DIR] [--repeats N] [--build DIR] [-- octet bench options]
 #
-# Defaults: a BERT-base made by bench/peers/synth_bert.py in $out/bert-base, 3
+# Defaults: a BERT-base made by `octet synth --arch bert --size base` in $out/bert-base, 3
 # repeats of `octet bench --batch 8 --seq 128 --threads 2 --warmup 3 --iters 12
 # --rounds 4`, results in $out (run-<i>.json, table.md). The median over the
 # repeats of each runner's p50 is the headline; every repeat is listed too.
@@ -35,8 +35,7 @@ octet="$build/bin/octet"
 mkdir -p "$out"
 if [ -z "$model" ]; then
   model="$out/bert-base"
-  [ -f "$model/model.safetensors" ] ||
-    /usr/bin/python3 "$here/bench/peers/synth_bert.py" "$model" --size base --tokenizer "$here/models/sst2-bert-mini"
+  [ -f "$model/model.safetensors" ] || "$octet" synth --arch bert --size base -o "$model" >&2
 fi
 
 for i in $(seq 1 "$repeats"); do
