@@ -29,7 +29,7 @@ namespace octet {
 
 // Static quantization of one activation: QuantizeLinear -> DequantizeLinear
 // with a per-tensor scale and zero point (int8 or uint8, any scheme).
-struct ActivationQuant {
+struct QdqActivation {
   QuantSpec spec;  // per tensor
   ScaleZeroPoint params;
 };
@@ -38,7 +38,7 @@ struct ActivationQuant {
 // codes and their scale / zero point, per output channel (per_channel(0)) or
 // per tensor. Exported as the integer initializer (transposed to [in, out]) +
 // DequantizeLinear along axis 1.
-struct WeightQuant {
+struct QdqWeight {
   QuantSpec spec;
   Tensor codes;        // spec.dtype (I8 / U8) [out, in]
   QuantParams params;  // shaped by quant_param_shape(spec, codes.shape())
@@ -49,8 +49,8 @@ struct WeightQuant {
 // other sites are "<module>:residual", "<module>:input", "<prefix>:query", ...).
 // Anything not named stays fp32.
 struct QdqPlan {
-  std::map<std::string, WeightQuant> weights;
-  std::map<std::string, ActivationQuant> activations;
+  std::map<std::string, QdqWeight> weights;
+  std::map<std::string, QdqActivation> activations;
   bool empty() const { return weights.empty() && activations.empty(); }
 };
 
@@ -94,6 +94,6 @@ QdqPlan calibrate_minmax_plan(Model& model, const std::vector<ModelInputs>& batc
 // what the QDQ graph computes. Replaces what was installed before.
 void install_simulated_plan(Model& model, const QdqPlan& plan);
 // Removes site transforms and Linear kernels (back to fp32).
-void clear_quantization(Model& model);
+void clear_qdq_plan(Model& model);
 
 }  // namespace octet

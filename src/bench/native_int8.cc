@@ -30,7 +30,7 @@ constexpr const char* kTag = "bench";
 #ifdef OCTET_HAVE_GEMM_INT8
 class NativeInt8Linear final : public nn::LinearKernel {
  public:
-  NativeInt8Linear(const nn::Linear& linear, const WeightQuant& w, const ActivationQuant& a)
+  NativeInt8Linear(const nn::Linear& linear, const QdqWeight& w, const QdqActivation& a)
       : n_(linear.out_features()), k_(linear.in_features()), bias_(linear.bias()) {
     check(w.spec.dtype == DType::I8 && w.spec.scheme == QuantScheme::Symmetric, kTag,
           "Linear '{}': native int8 needs symmetric int8 weights, got {}", linear.name(), to_string(w.spec));
@@ -101,7 +101,7 @@ void install_native_int8(Model& model, const QdqPlan& plan) {
       linear.input_site().set_transform({});
     });
   } catch (...) {
-    clear_quantization(model);
+    clear_qdq_plan(model);
     throw;
   }
 #else

@@ -63,7 +63,7 @@ std::string QdqNodes::activation(const std::string& x, const std::string& site, 
   if (!plan_) return x;
   const auto it = plan_->activations.find(site);
   if (it == plan_->activations.end()) return x;
-  const ActivationQuant& q = it->second;
+  const QdqActivation& q = it->second;
   check(q.spec.granularity == Granularity::PerTensor, kTag,
         "site '{}': {} activations have no static QDQ form (export static per-tensor quantization)", site,
         to_string(q.spec));
@@ -84,7 +84,7 @@ std::string QdqNodes::activation(const std::string& x, const std::string& site, 
 std::string QdqNodes::weight(const nn::Linear& linear, const std::string& scope) {
   const std::string& name = linear.name();
   if (const auto it = weights_.find(name); it != weights_.end()) return it->second;
-  const WeightQuant* wq = nullptr;
+  const QdqWeight* wq = nullptr;
   if (plan_)
     if (const auto it = plan_->weights.find(name); it != plan_->weights.end()) wq = &it->second;
   std::string value;

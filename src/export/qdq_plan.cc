@@ -52,9 +52,9 @@ class SimulatedLinearKernel final : public nn::LinearKernel {
   nn::Linear linear_;  // a fresh Linear: no site, no kernel
 };
 
-WeightQuant quantize_weight(const nn::Linear& linear, const QuantSpec& spec) {
+QdqWeight quantize_weight(const nn::Linear& linear, const QuantSpec& spec) {
   validate_quant_spec(spec, linear.weight().shape());
-  WeightQuant w;
+  QdqWeight w;
   w.spec = spec;
   w.params = compute_qparams(linear.weight(), spec);
   w.codes = quantize(linear.weight(), spec, w.params);
@@ -87,12 +87,12 @@ QdqPlan calibrate_minmax_plan(Model& model, const std::vector<ModelInputs>& batc
   for (const auto& [name, observer] : observers) {
     check(observer->batches() > 0, kTag, "Linear '{}' saw no input during calibration", name);
     const QuantParams p = observer->compute_qparams();
-    plan.activations[name] = ActivationQuant{options.activation_spec, {p.scale.data<float>()[0], p.zero_point.data<int32_t>()[0]}};
+    plan.activations[name] = QdqActivation{options.activation_spec, {p.scale.data<float>()[0], p.zero_point.data<int32_t>()[0]}};
   }
   return plan;
 }
 
-void clear_quantization(Model& model) {
+void clear_qdq_plan(Model& model) {
   model.visit_linears([](nn::Linear& linear) {
     linear.set_kernel(nullptr);
     linear.input_site().set_transform({});
@@ -101,12 +101,12 @@ void clear_quantization(Model& model) {
 }
 
 void install_simulated_plan(Model& model, const QdqPlan& plan) {
-  clear_quantization(model);
+  clear_qdq_plan(model);
   size_t weights = 0, sites = 0;
   auto install_site = [&](nn::ActivationSite& site) {
     const auto it = plan.activations.find(site.name());
     if (it == plan.activations.end()) return;
-    const ActivationQuant& q = it->second;
+    const QdqActivation& q = it->second;
     check(q.spec.granularity == Granularity::PerTensor, kTag, "site '{}': static activations are per tensor, got {}",
           site.name(), to_string(q.spec));
     const QuantParams params = per_tensor_params(q.params);
@@ -117,7 +117,7 @@ void install_simulated_plan(Model& model, const QdqPlan& plan) {
     install_site(linear.input_site());
     const auto it = plan.weights.find(linear.name());
     if (it == plan.weights.end()) return;
-    const WeightQuant& w = it->second;
+    const QdqWeight& w = it->second;
     check(w.codes.shape() == linear.weight().shape(), kTag, "Linear '{}': codes {} for a weight {}", linear.name(),
           w.codes.describe(), linear.weight().describe());
     linear.set_kernel(std::make_shared<SimulatedLinearKernel>(dequantize(w.codes, w.spec, w.params), linear.bias()));
@@ -125,7 +125,7 @@ void install_simulated_plan(Model& model, const QdqPlan& plan) {
   });
   model.visit_sites(install_site);
   if (weights != plan.weights.size() || sites != plan.activations.size()) {
-    clear_quantization(model);
+    clear_qdq_plan(model);
     fail(kTag, "the QDQ plan names {} weights and {} sites; the model has {} and {} of them", plan.weights.size(),
          plan.activations.size(), weights, sites);
   }

@@ -108,7 +108,7 @@ TEST_F(Sst2Qdq, EveryLinearMapsToInt8WeightsAndActivationQdq) {
   s.model->visit_linears([&](nn::Linear& linear) {
     ++linears;
     SCOPED_TRACE(linear.name());
-    const WeightQuant& w = s.plan.weights.at(linear.name());
+    const QdqWeight& w = s.plan.weights.at(linear.name());
     // The weight: int8 codes transposed to [in, out], per-output-channel scale and zero point on axis 1.
     const Tensor* codes = g.find_initializer(linear.name() + ".weight_t_quantized");
     const Tensor* scale = g.find_initializer(linear.name() + ".weight_scale");
@@ -127,7 +127,7 @@ TEST_F(Sst2Qdq, EveryLinearMapsToInt8WeightsAndActivationQdq) {
       EXPECT_EQ(zp->data<int8_t>()[o], 0);
     }
     // The activation: QuantizeLinear with the calibrated scale / zero point.
-    const ActivationQuant& a = s.plan.activations.at(linear.name());
+    const QdqActivation& a = s.plan.activations.at(linear.name());
     const Tensor* a_scale = g.find_initializer(linear.name() + ".scale");
     const Tensor* a_zp = g.find_initializer(linear.name() + ".zero_point");
     ASSERT_TRUE(a_scale && a_zp);
@@ -229,7 +229,7 @@ TEST(QdqExport, AffineUint8ActivationsAndPerTensorWeights) {
   // The fixture's logits are ~0.01: the single-code flips of the bound above
   // scale with them; 1e-3 is 10% of the logit range.
   EXPECT_LE(max_abs_diff(ort.at("logits"), sim), 1e-3);
-  clear_quantization(*model);
+  clear_qdq_plan(*model);
 }
 
 TEST(QdqExport, ExcludedLinearsStayFp32) {
