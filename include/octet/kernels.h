@@ -4,7 +4,8 @@
 // over the last dimension. Output parameters follow one convention: an
 // undefined `out` Tensor is allocated with the right shape; a defined one must
 // already have that shape (it is reused, so hot loops need not allocate).
-// Outputs may alias inputs of the same shape (in-place use).
+// Row and elementwise ops may write over an input of the same shape (in
+// place); GEMM outputs must not overlap their inputs.
 //
 // Errors are octet::Error tagged with the op name ("[layer_norm] gamma has 63
 // elements, hidden size is 64"). The fastest variant the CPU supports is used

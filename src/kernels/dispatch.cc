@@ -9,15 +9,16 @@ namespace {
 thread_local const RowKernels* t_rows_override = nullptr;
 thread_local const GemmBackend* t_gemm_override = nullptr;
 
+// The best variant allowed by cpu_features(), which honours OCTET_ISA.
 const RowKernels& best_row_kernels() {
-  static const RowKernels* best = avx2_supported() ? &kAvx2RowKernels : &kRefRowKernels;
+  static const RowKernels* best = cpu_features().avx2 && cpu_features().fma ? &kAvx2RowKernels : &kRefRowKernels;
   return *best;
 }
 
 }  // namespace
 
 bool avx2_supported() {
-  const CpuFeatures& f = cpu_features();
+  const CpuFeatures& f = cpu_features_detected();
   return f.avx2 && f.fma;
 }
 

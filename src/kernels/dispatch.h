@@ -8,14 +8,16 @@
 
 namespace octet::kernels {
 
-// Whether this CPU runs kAvx2RowKernels (AVX2 and FMA, as capped by OCTET_ISA).
+// Whether the hardware can run kAvx2RowKernels (AVX2 and FMA). OCTET_ISA does
+// not change this, only what row_kernels() picks by default.
 bool avx2_supported();
 // The row kernels / GEMM backend public ops use on the calling thread.
 const RowKernels& row_kernels();
 const GemmBackend& gemm_backend();
 
 // Makes the calling thread's public ops use the given variants while alive
-// (nullptr keeps the current choice). Throws if asked for AVX2 on a CPU without it.
+// (nullptr keeps the current choice), whatever OCTET_ISA says. Throws if asked
+// for AVX2 on a CPU without it.
 class ScopedKernels {
  public:
   ScopedKernels(const RowKernels* rows, const GemmBackend* gemm);

@@ -11,6 +11,7 @@
 #include "kernel_test_util.h"
 #include "kernels/attention_internal.h"
 #include "octet/kernels_attention.h"
+#include "parity_fixture.h"
 #include "row_ops_bounds.h"
 
 namespace octet::kernels {
@@ -278,6 +279,26 @@ TEST(Attention, CausalAlignsTheLastQueryWithTheLastKey) {
             EXPECT_EQ(p > 0.0f, visible) << "reference " << reference << " b" << b << " h" << h << " i" << i << " j" << j;
           }
   }
+}
+
+TEST(Attention, TorchParityGqaCausalPadding) {
+  // HF-style attention in torch float64: repeat_interleave of kv heads, -inf
+  // masks, softmax (tests/data/gen_kernels_parity.py).
+  const auto& c = testing::parity_case("attention");
+  Inputs in;
+  in.q = testing::parity_tensor(c, "q");
+  in.k = testing::parity_tensor(c, "k");
+  in.v = testing::parity_tensor(c, "v");
+  in.params.causal = true;
+  in.params.key_mask = testing::parity_tensor(c, "key_mask");  // f32 0/1
+  const Tensor expected = testing::parity_tensor(c, "out"), expected_probs = testing::parity_tensor(c, "probs");
+  Tensor out, probs;
+  AttentionParams params = in.params;
+  params.probabilities = &probs;
+  attention(in.q, in.k, in.v, out, params);
+  const AttnTolerance tol = attention_tolerance(in, expected, expected_probs);
+  testing::expect_within(out, expected, [&](int64_t i) { return tol.out[i]; }, "attention vs torch");
+  testing::expect_within(probs, expected_probs, [&](int64_t i) { return tol.probs[i]; }, "probabilities vs torch");
 }
 
 TEST(Attention, ArgumentErrors) {

@@ -172,6 +172,25 @@ TEST(GemmBatched, ManySmallProblemsSpreadOverThePool) {
   set_num_threads(0);
 }
 
+TEST(GemmBatched, RowBlocksWithRaggedLastBlockAndBias) {
+  // n * k = 4096: OpenBLAS stays single-threaded for 64-row blocks, so these
+  // are cut into 64-row tasks (the last one shorter) over the pool.
+  set_num_threads(2);
+  const Tensor a = random_tensor({3, 300, 64}, 35), b = random_tensor({3, 64, 64}, 36);
+  Tensor fast, ref;
+  testing::with_variant(testing::fast_variants()[0], [&] { gemm_batched(a, b, fast, {.transpose_b = true}); });
+  testing::with_reference([&] { gemm_batched(a, b, ref, {.transpose_b = true}); });
+  expect_within(fast, ref, [&](int64_t) { return gamma_n(64 + 3) * 64; }, "row blocks");
+  // A single tall GEMM with bias takes the same path.
+  const Tensor x = random_tensor({1000, 64}, 37), w = random_tensor({64, 64}, 38), bias = random_tensor({64}, 39);
+  Tensor y_fast, y_ref;
+  testing::with_variant(testing::fast_variants()[0], [&] { linear(x, w, bias, y_fast); });
+  testing::with_reference([&] { linear(x, w, bias, y_ref); });
+  const auto tol = gemm_tolerance(x, w, true, 1.0f, 0.0f, Tensor(), bias, y_ref);
+  expect_within(y_fast, y_ref, [&](int64_t i) { return tol[i]; }, "tall linear");
+  set_num_threads(0);
+}
+
 TEST(Linear, MatchesGemmWithTransposedWeightOnRank3Input) {
   const Tensor x = random_tensor({2, 3, 10}, 41), w = random_tensor({7, 10}, 42), bias = random_tensor({7}, 43);
   const Tensor y = linear(x, w, bias);

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "kernel_test_util.h"
+#include "octet/cpu_features.h"
 #include "octet/kernels.h"
 #include "octet/thread_pool.h"
 
@@ -92,6 +93,19 @@ TEST(Elementwise, TrailingBroadcastAndInPlace) {
   for (int64_t i = 0; i < a.numel(); ++i) EXPECT_EQ(inplace.data<float>()[i], expected.data<float>()[i]);
   EXPECT_THROW(add(a, random_tensor({4}, 13)), Error);
   EXPECT_THROW(add(a, random_tensor({3, 1, 5}, 14)), Error);  // only trailing broadcast
+}
+
+TEST(Dispatch, FollowsCpuFeaturesAndScopes) {
+  // cpu_features() is capped by OCTET_ISA, so OCTET_ISA=scalar lands on the reference.
+  const bool avx2 = cpu_features().avx2 && cpu_features().fma;
+  EXPECT_EQ(&row_kernels(), avx2 ? &kAvx2RowKernels : &kRefRowKernels);
+  EXPECT_EQ(&gemm_backend(), &kOpenBlasGemm);
+  {
+    ScopedKernels scope(&kRefRowKernels, &kRefGemm);
+    EXPECT_EQ(&row_kernels(), &kRefRowKernels);
+    EXPECT_EQ(&gemm_backend(), &kRefGemm);
+  }
+  EXPECT_EQ(&gemm_backend(), &kOpenBlasGemm);
 }
 
 TEST(NormErrors, NameTheOpAndTheSizes) {

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "kernels/kernel_test_util.h"
+#include "kernels/parity_fixture.h"
 #include "kernels/row_ops_bounds.h"
 #include "octet/nn.h"
 
@@ -242,6 +243,37 @@ INSTANTIATE_TEST_SUITE_P(Cases, AttentionBlock,
                                            BlockCase{"mqa_bias_padding", 40, 4, 1, 10, false, true, true},
                                            BlockCase{"head_dim_not_hidden_over_heads", 30, 4, 2, 6, true, true, true}),
                          [](const auto& info) { return std::string(info.param.name); });
+
+TEST(AttentionBlockTorchParity, MultiheadAttentionWithPadding) {
+  // torch.nn.MultiheadAttention in float64 (fused in_proj rows q, k, v), see
+  // tests/data/gen_kernels_parity.py.
+  const auto& c = kernels::testing::parity_case("mha_block");
+  auto t = [&](const char* name) { return kernels::testing::parity_tensor(c, name); };
+  const Tensor hidden = t("hidden"), in_w = t("in_proj_weight"), in_b = t("in_proj_bias");
+  const int64_t e = hidden.dim(2);
+  Block blk;
+  blk.config = {e, 4, 4, e / 4, false, std::nullopt};
+  auto rows = [&](int64_t part) {
+    return Linear(in_w.slice(0, part * e, (part + 1) * e).contiguous(), in_b.slice(0, part * e, (part + 1) * e).contiguous());
+  };
+  blk.q = rows(0), blk.k = rows(1), blk.v = rows(2);
+  blk.out = Linear(t("out_proj_weight"), t("out_proj_bias"));
+  const MultiHeadAttention mha(blk.config, Linear(in_w, in_b), blk.out);
+  AttentionInputs in;
+  in.attention_mask = t("attention_mask");  // f32 0/1, as a caller may pass it
+  const Tensor y = mha.forward(hidden, in);
+
+  std::vector<int64_t> mask_i64;
+  for (float v : in.attention_mask.span<float>()) mask_i64.push_back(v != 0.0f);
+  const Expected ex = block_exact(blk, hidden, Tensor::from_vector(mask_i64, in.attention_mask.shape()), Tensor(), 1.0);
+  // Two independent float64 evaluations agree (to the 12 digits stored)...
+  const std::vector<double> torch = kernels::testing::parity_values(c, "out");
+  for (size_t i = 0; i < torch.size(); ++i) ASSERT_NEAR(ex.value[i], torch[i], 1e-11 * std::fabs(torch[i]) + 1e-14) << i;
+  // ...and octet's f32 block is within its propagated bound of torch's answer.
+  ASSERT_EQ(y.numel(), static_cast<int64_t>(torch.size()));
+  for (int64_t i = 0; i < y.numel(); ++i)
+    ASSERT_LE(std::fabs(y.data<float>()[i] - torch[i]), kernels::testing::kSecondOrder * ex.error[i]) << i;
+}
 
 TEST(AttentionBlockConfig, RejectsInconsistentShapes) {
   const Block blk = make_block(32, 4, 2, 8, false, 1);

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "kernels/kernel_test_util.h"
+#include "kernels/parity_fixture.h"
 #include "kernels/row_ops_bounds.h"
 #include "octet/nn.h"
 
@@ -164,6 +165,23 @@ TEST(MLP, PlainAndGatedMatchDoubleWithinBound) {
     const Bounded m = mul_exact(g, linear_exact(exact(x), *gated.up()));
     expect_bounded(gated.forward(x), linear_exact(m, gated.fc2()),
                    "gated mlp " + std::string(kernels::activation_name(act)));
+  }
+}
+
+TEST(MLP, TorchParityGatedSilu) {
+  // LLaMA's down(silu(gate(x)) * up(x)) in torch float64 (tests/data/gen_kernels_parity.py).
+  const auto& c = kernels::testing::parity_case("gated_mlp");
+  auto t = [&](const char* name) { return kernels::testing::parity_tensor(c, name); };
+  const Tensor x = t("x");
+  const MLP mlp = MLP::gated(Linear(t("gate")), Linear(t("up")), Linear(t("down")), kernels::parse_activation("silu"));
+  const Bounded g = activation_exact(linear_exact(exact(x), mlp.fc1()), Activation::Silu);
+  const Bounded e = linear_exact(mul_exact(g, linear_exact(exact(x), *mlp.up())), mlp.fc2());
+  const Tensor y = mlp.forward(x);
+  const std::vector<double> torch_values = kernels::testing::parity_values(c, "y");
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    const double torch = torch_values[i];
+    ASSERT_NEAR(e.value[i], torch, 1e-11 * std::fabs(torch) + 1e-14) << i;  // independent double evaluations agree
+    ASSERT_LE(std::fabs(y.data<float>()[i] - torch), kernels::testing::kSecondOrder * e.error[i]) << i;
   }
 }
 

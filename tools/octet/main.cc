@@ -1,8 +1,12 @@
 // octet command-line entry point. Subcommands register themselves (command.h).
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <exception>
 
+#include "octet/cpu_features.h"
 #include "octet/error.h"
 #include "command.h"
 #include "output.h"
@@ -14,7 +18,27 @@ std::vector<CommandSpec>& command_registry() {
 }
 }  // namespace octet::cli
 
+namespace {
+
+// OpenBLAS 0.3.21 (Debian 12) does not recognise Zen 4/5 and falls back to its
+// AVX2 "Haswell" kernels, about half the fp32 GEMM speed of its AVX-512
+// "SkylakeX" kernels on those CPUs (docs/kernels.md). It reads
+// OPENBLAS_CORETYPE only when the library loads, before main(), so when the
+// CPU has AVX-512 and the user set nothing, re-execute once with it set.
+void select_openblas_core(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") || std::getenv("OCTET_NO_REEXEC")) return;
+  const auto& cpu = octet::cpu_features_detected();
+  if (!(cpu.avx512f && cpu.avx512bw && cpu.avx512vl)) return;
+  ::setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+  ::setenv("OCTET_NO_REEXEC", "1", 1);
+  ::execv("/proc/self/exe", argv);
+  // exec failed: carry on with the kernels OpenBLAS picked.
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  select_openblas_core(argv);
   CLI::App app{"octet: quantize transformer models and run them fast on CPUs and GPUs"};
   app.set_version_flag("--version", std::string("octet ") + OCTET_VERSION);
   app.require_subcommand(1);

@@ -1,0 +1,114 @@
+// Transformer row ops and attention at BERT-base size (batch 8, seq 128,
+// hidden 768, 12 heads), scalar reference vs AVX2. Run with
+// OCTET_NUM_THREADS=2 for the figures in docs/kernels.md.
+#include <benchmark/benchmark.h>
+
+#include <random>
+
+#include "kernels/dispatch.h"
+#include "octet/kernels.h"
+#include "octet/kernels_attention.h"
+#include "octet/thread_pool.h"
+
+namespace {
+
+using namespace octet;
+using namespace octet::kernels;
+
+constexpr int64_t kBatch = 8, kSeq = 128, kHidden = 768, kHeads = 12, kHeadDim = 64, kFfn = 3072;
+
+Tensor random(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  Tensor t = Tensor::empty(std::move(shape), DType::F32);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  for (float& v : t.span<float>()) v = dist(rng);
+  return t;
+}
+
+// Arg 0: the scalar reference kernels; 1: AVX2. GEMMs stay on OpenBLAS.
+const RowKernels* variant(benchmark::State& state) {
+  const bool avx2 = state.range(0) == 1;
+  state.SetLabel(std::string(avx2 ? "avx2" : "scalar") + " threads " + std::to_string(num_threads()));
+  return avx2 ? &kAvx2RowKernels : &kRefRowKernels;
+}
+
+// Bytes moved per iteration (inputs read + outputs written), for GB/s.
+void set_bytes(benchmark::State& state, int64_t bytes) {
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(bytes) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_LayerNorm(benchmark::State& state) {
+  ScopedKernels scope(variant(state), nullptr);
+  const Tensor x = random({kBatch * kSeq, kHidden}, 1), g = random({kHidden}, 2), b = random({kHidden}, 3);
+  Tensor y = Tensor::empty(x.shape(), DType::F32);
+  for (auto _ : state) layer_norm(x, g, b, 1e-12f, y);
+  set_bytes(state, 2 * x.numel() * 4);
+}
+
+void BM_AddLayerNorm(benchmark::State& state) {
+  ScopedKernels scope(variant(state), nullptr);
+  const Tensor x = random({kBatch * kSeq, kHidden}, 1), r = random({kBatch * kSeq, kHidden}, 4);
+  const Tensor g = random({kHidden}, 2), b = random({kHidden}, 3);
+  Tensor y = Tensor::empty(x.shape(), DType::F32);
+  for (auto _ : state) add_layer_norm(x, r, g, b, 1e-12f, y);
+  set_bytes(state, 3 * x.numel() * 4);
+}
+
+void BM_Gelu(benchmark::State& state) {
+  ScopedKernels scope(variant(state), nullptr);
+  const Tensor x = random({kBatch * kSeq, kFfn}, 5, -5.0f, 5.0f);
+  Tensor y = Tensor::empty(x.shape(), DType::F32);
+  for (auto _ : state) activation(Activation::Gelu, x, y);
+  set_bytes(state, 2 * x.numel() * 4);
+}
+
+void BM_GeluTanh(benchmark::State& state) {
+  ScopedKernels scope(variant(state), nullptr);
+  const Tensor x = random({kBatch * kSeq, kFfn}, 5, -5.0f, 5.0f);
+  Tensor y = Tensor::empty(x.shape(), DType::F32);
+  for (auto _ : state) activation(Activation::GeluTanh, x, y);
+  set_bytes(state, 2 * x.numel() * 4);
+}
+
+// Attention scores [B, H, S, S] with an HF-style padding mask [B, 1, 1, S].
+void BM_Softmax(benchmark::State& state) {
+  ScopedKernels scope(variant(state), nullptr);
+  const Tensor x = random({kBatch, kHeads, kSeq, kSeq}, 6, -8.0f, 8.0f);
+  const Tensor mask = random({kBatch, 1, 1, kSeq}, 7, -1.0f, 0.0f);
+  Tensor y = Tensor::empty(x.shape(), DType::F32);
+  for (auto _ : state) softmax(x, y, 0.125f, mask);
+  set_bytes(state, 2 * x.numel() * 4);
+}
+
+// q, k, v [8, 12, 128, 64] with padding (batch b keeps 128 - 8b keys).
+void BM_Attention(benchmark::State& state) {
+  ScopedKernels scope(variant(state), nullptr);
+  const Tensor q = random({kBatch, kHeads, kSeq, kHeadDim}, 8), k = random({kBatch, kHeads, kSeq, kHeadDim}, 9),
+               v = random({kBatch, kHeads, kSeq, kHeadDim}, 10);
+  std::vector<int64_t> mask(kBatch * kSeq);
+  for (int64_t b = 0; b < kBatch; ++b)
+    for (int64_t j = 0; j < kSeq; ++j) mask[b * kSeq + j] = j < kSeq - 8 * b;
+  AttentionParams params;
+  params.key_mask = Tensor::from_vector(mask, {kBatch, kSeq});
+  Tensor out = Tensor::empty(q.shape(), DType::F32);
+  for (auto _ : state) attention(q, k, v, out, params);
+  // Two GEMMs of 2 S^2 D flops per (batch, head).
+  state.counters["GFLOP/s"] = benchmark::Counter(4.0 * kBatch * kHeads * kSeq * kSeq * kHeadDim * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void variants(benchmark::internal::Benchmark* b) {
+  b->ArgName("avx2")->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond)->MinTime(0.5);
+}
+
+BENCHMARK(BM_LayerNorm)->Apply(variants);
+BENCHMARK(BM_AddLayerNorm)->Apply(variants);
+BENCHMARK(BM_Gelu)->Apply(variants);
+BENCHMARK(BM_GeluTanh)->Apply(variants);
+BENCHMARK(BM_Softmax)->Apply(variants);
+BENCHMARK(BM_Attention)->Apply(variants);
+
+}  // namespace
+
+BENCHMARK_MAIN();
