@@ -1,0 +1,264 @@
+// AVX-512 VNNI INT8 GEMM microkernel (vpdpbusd) and its fused epilogue.
+// Selected only when CPUID reports AVX-512 F/BW/VL + VNNI (see int8_isa_available).
+//
+// Exactness: vpdpbusd multiplies u8 x s8 and adds 4 products into an int32
+// lane without intermediate saturation (the "s" variant, vpdpbusds, would
+// saturate; we do not use it). A is made unsigned by a + 128 (xor 0x80), so
+// acc = sum_k (a + 128) * w = sum_k a*w + 128 * rowsum(W); the epilogue
+// subtracts (128 + a_zero_point) * rowsum(W). Everything wraps modulo 2^32 and
+// the driver bounds the true result below 2^31, so the result is exact.
+//
+// Layout: panels of 16 columns; one 64-byte load covers 16 columns x 4 k.
+// Tile: up to 8 rows x 3 panels (24 zmm accumulators + 3 weights + 2 temporaries).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <initializer_list>
+
+#include "kernels/gemm_int8_internal.h"
+
+// GCC 12's AVX-512 intrinsics start from `__m512 __Y = __Y;` (_mm512_undefined_*),
+// which -Wmaybe-uninitialized reports at every inlined use: a known false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace octet::int8_detail {
+namespace {
+
+constexpr int kPw = 16;
+constexpr int kGroupBytes = 4 * kPw;
+constexpr int kMaxRows = 8;
+constexpr int kMaxPanels = 3;
+constexpr int64_t kChunkBytes = 384 * 1024;
+// Software prefetch distance along each weight panel (32 groups of 4 k).
+// Decode-sized M streams weights from DRAM: M = 8 went from ~14 to ~20 GB/s
+// (one thread); large M (weights in L2) is unchanged.
+constexpr int64_t kPrefetch = 2048;
+
+inline __m512i broadcast_a_unsigned(int32_t four_bytes) {
+  return _mm512_xor_si512(_mm512_set1_epi32(four_bytes), _mm512_set1_epi32(static_cast<int32_t>(0x80808080u)));
+}
+
+// The tile's int32 sums, written out once at the end of the k loop.
+template <int MR, int NP>
+struct Acc {
+  alignas(64) int32_t v[MR][NP][kPw];
+};
+
+// acc += dot4(a_u8, b_s8) per int32 lane. Inline asm ties the accumulator to
+// the destination register: with the intrinsic, GCC 12 copies the accumulator
+// around every use.
+inline void dpbusd(__m512i& acc, __m512i a_u8, __m512i b_s8) {
+  __asm__("vpdpbusd %[b], %[a], %[acc]" : [acc] "+v"(acc) : [a] "v"(a_u8), [b] "v"(b_s8));
+}
+
+inline __m512i load_a_u8(const int8_t* p) {
+  int32_t four;
+  std::memcpy(&four, p, 4);
+  return broadcast_a_unsigned(four);
+}
+
+// Accumulators are named variables c<row><panel>, not an array: GCC 12 does
+// not keep a 1.5 KB array of vectors in registers (it stores it back on every
+// iteration, 3x slower); the names a smaller tile does not use are dropped.
+#define OCTET_FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define OCTET_FOR_PANELS(X, r) X(r, 0) X(r, 1) X(r, 2)
+
+// out (+)= the sums over `groups` groups of 4 k.
+template <int MR, int NP, bool kAdd>
+inline void accumulate_groups(const int8_t* a, int64_t lda, int64_t groups, const int8_t* b, int64_t panel_stride,
+                              Acc<MR, NP>& out) {
+  static_assert(MR <= kMaxRows && NP <= kMaxPanels);
+#define OCTET_DECLARE(r, j)                                                  \
+  [[maybe_unused]] __m512i c##r##j = _mm512_setzero_si512();                 \
+  if constexpr (kAdd && r < MR && j < NP) c##r##j = _mm512_load_si512(out.v[r][j]);
+#define OCTET_DECLARE_ROW(r) OCTET_FOR_PANELS(OCTET_DECLARE, r)
+  OCTET_FOR_ROWS(OCTET_DECLARE_ROW)
+  for (int64_t g = 0; g < groups; ++g) {
+    const int8_t* bg = b + g * kGroupBytes;
+    {
+      _mm_prefetch(reinterpret_cast<const char*>(bg + kPrefetch), _MM_HINT_T0);
+      if constexpr (NP > 1) _mm_prefetch(reinterpret_cast<const char*>(bg + panel_stride + kPrefetch), _MM_HINT_T0);
+      if constexpr (NP > 2) _mm_prefetch(reinterpret_cast<const char*>(bg + 2 * panel_stride + kPrefetch), _MM_HINT_T0);
+    }
+    [[maybe_unused]] const __m512i b0 = _mm512_load_si512(bg);
+    [[maybe_unused]] const __m512i b1 = NP > 1 ? _mm512_load_si512(bg + panel_stride) : b0;
+    [[maybe_unused]] const __m512i b2 = NP > 2 ? _mm512_load_si512(bg + 2 * panel_stride) : b0;
+#define OCTET_DOT(r, j) \
+  if constexpr (j < NP) dpbusd(c##r##j, av, b##j);
+#define OCTET_DOT_ROW(r)                                   \
+  if constexpr (r < MR) {                                  \
+    const __m512i av = load_a_u8(a + r * lda + 4 * g);     \
+    OCTET_FOR_PANELS(OCTET_DOT, r)                         \
+  }
+    OCTET_FOR_ROWS(OCTET_DOT_ROW)
+  }
+#define OCTET_STORE(r, j) \
+  if constexpr (r < MR && j < NP) _mm512_store_si512(out.v[r][j], c##r##j);
+#define OCTET_STORE_ROW(r) OCTET_FOR_PANELS(OCTET_STORE, r)
+  OCTET_FOR_ROWS(OCTET_STORE_ROW)
+#undef OCTET_DECLARE
+#undef OCTET_DECLARE_ROW
+#undef OCTET_DOT
+#undef OCTET_DOT_ROW
+#undef OCTET_STORE
+#undef OCTET_STORE_ROW
+}
+#undef OCTET_FOR_ROWS
+#undef OCTET_FOR_PANELS
+
+template <int MR, int NP>
+inline void accumulate(const int8_t* a, int64_t lda, int64_t k, const int8_t* b, int64_t panel_stride,
+                       Acc<MR, NP>& out) {
+  const int64_t groups = k / 4;
+  accumulate_groups<MR, NP, false>(a, lda, groups, b, panel_stride, out);
+  if (const int64_t rest = k - 4 * groups; rest > 0) {
+    // The last partial group from a zero-padded copy (never reading past a
+    // row): the padded weights are 0, so the padded a + 128 adds nothing.
+    int8_t tail[MR][4] = {};
+    for (int r = 0; r < MR; ++r) std::memcpy(tail[r], a + r * lda + 4 * groups, static_cast<size_t>(rest));
+    accumulate_groups<MR, NP, true>(&tail[0][0], 4, 1, b + groups * kGroupBytes, panel_stride, out);
+  }
+}
+
+// ---- epilogue (same operations and approximations as the AVX2 one, 16 lanes) ----
+
+inline __m512 horner(__m512 x, std::initializer_list<float> coeffs) {
+  auto it = coeffs.begin();
+  __m512 p = _mm512_set1_ps(*it++);
+  for (; it != coeffs.end(); ++it) p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(*it));
+  return p;
+}
+
+inline __m512 with_sign_of(__m512 magnitude, __m512 x) {
+  return _mm512_castsi512_ps(_mm512_or_si512(
+      _mm512_castps_si512(magnitude), _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN))));
+}
+
+inline __m512 erf_approx(__m512 x) {
+  const __m512 limit = _mm512_set1_ps(4.0f);
+  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-4.0f)), limit);
+  const __m512 x2 = _mm512_mul_ps(xc, xc);
+  const __m512 p = _mm512_mul_ps(xc, horner(x2, {-2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f,
+                                                 -5.69250639462346e-05f, -7.34990630326855e-04f,
+                                                 -2.95459980854025e-03f, -1.60960333262415e-02f}));
+  const __m512 q = horner(x2, {-1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f,
+                               -7.37332916720468e-03f, -1.42647390514189e-02f});
+  const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(x), limit, _CMP_GE_OQ);
+  return _mm512_mask_blend_ps(big, _mm512_div_ps(p, q), with_sign_of(_mm512_set1_ps(1.0f), x));
+}
+
+inline __m512 tanh_approx(__m512 x) {
+  const __m512 clamp = _mm512_set1_ps(7.90531110763549805f);
+  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-7.90531110763549805f)), clamp);
+  const __m512 x2 = _mm512_mul_ps(xc, xc);
+  const __m512 p = _mm512_mul_ps(xc, horner(x2, {-2.76076847742355e-16f, 2.00018790482477e-13f, -8.60467152213735e-11f,
+                                                 5.12229709037114e-08f, 1.48572235717979e-05f, 6.37261928875436e-04f,
+                                                 4.89352455891786e-03f}));
+  const __m512 q = horner(x2, {1.19825839466702e-06f, 1.18534705686654e-04f, 2.26843463243900e-03f,
+                               4.89352518554385e-03f});
+  const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(9.0f), _CMP_GE_OQ);
+  return _mm512_mask_blend_ps(big, _mm512_div_ps(p, q), with_sign_of(_mm512_set1_ps(1.0f), x));
+}
+
+inline __m512 activate(__m512 y, Int8Activation act) {
+  const __m512 half = _mm512_set1_ps(0.5f);
+  const __m512 one = _mm512_set1_ps(1.0f);
+  switch (act) {
+    case Int8Activation::None: return y;
+    case Int8Activation::Relu: return _mm512_max_ps(y, _mm512_setzero_ps());
+    case Int8Activation::GeluErf: {
+      const __m512 e = erf_approx(_mm512_mul_ps(y, _mm512_set1_ps(kInvSqrt2)));
+      return _mm512_mul_ps(_mm512_mul_ps(half, y), _mm512_add_ps(one, e));
+    }
+    case Int8Activation::GeluTanh: {
+      const __m512 cube = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(kGeluTanhCubic), y), y), y);
+      const __m512 t = tanh_approx(_mm512_mul_ps(_mm512_set1_ps(kSqrt2OverPi), _mm512_add_ps(y, cube)));
+      return _mm512_mul_ps(_mm512_mul_ps(half, y), _mm512_add_ps(one, t));
+    }
+  }
+  return y;
+}
+
+inline __m128i quantize16(__m512 y, const Int8OutputQuant& oq) {
+  __m512 v = _mm512_div_ps(y, _mm512_set1_ps(oq.scale));
+  v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);  // NaN -> 0
+  v = _mm512_add_ps(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                    _mm512_set1_ps(static_cast<float>(oq.zero_point)));
+  v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-128.0f)), _mm512_set1_ps(127.0f));
+  return _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(v));
+}
+
+// GCC contracts mul + add into FMA even in ISO mode; this empty asm keeps the
+// product rounded, as in the scalar reference (no FMA there).
+inline __m512 rounded(__m512 x) {
+  __asm__("" : "+v"(x));
+  return x;
+}
+
+template <int MR, int NP>
+void store_tile(const GemmCall& call, int64_t m, int64_t n0, const Acc<MR, NP>& acc) {
+  const PackedInt8Weights& w = *call.w;
+  const int64_t valid = w.n() - n0;
+  __m512i comp[NP];
+  const __m512i offset = _mm512_set1_epi32(128 + call.a_zero_point);
+  for (int j = 0; j < NP; ++j)
+    comp[j] = _mm512_mullo_epi32(_mm512_load_si512(w.row_sums().data() + n0 + j * kPw), offset);
+  for (int r = 0; r < MR; ++r) {
+    const int64_t row = m + r;
+    const float a_scale = call.ep.a_row_scales ? call.ep.a_row_scales[row] : call.ep.a_scale;
+    for (int j = 0; j < NP; ++j) {
+      const int64_t cols = std::min<int64_t>(kPw, valid - j * kPw);
+      if (cols <= 0) break;
+      const int64_t col = n0 + j * kPw;
+      const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1u);
+      const __m512i v = _mm512_sub_epi32(_mm512_load_si512(acc.v[r][j]), comp[j]);
+      if (call.out == OutKind::S32) {
+        _mm512_mask_storeu_epi32(static_cast<int32_t*>(call.c) + row * call.ldc + col, mask, v);
+        continue;
+      }
+      __m512 y = _mm512_cvtepi32_ps(v);
+      y = _mm512_mul_ps(y, _mm512_set1_ps(a_scale));
+      y = rounded(_mm512_mul_ps(y, _mm512_load_ps(w.scales().data() + col)));
+      if (call.ep.bias) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, call.ep.bias + col));
+      y = activate(y, call.ep.activation);
+      if (call.out == OutKind::F32) {
+        _mm512_mask_storeu_ps(static_cast<float*>(call.c) + row * call.ldc + col, mask, y);
+      } else {
+        _mm_mask_storeu_epi8(static_cast<int8_t*>(call.c) + row * call.ldc + col, mask, quantize16(y, call.oq));
+      }
+    }
+  }
+}
+
+template <int MR, int NP>
+void tile(const GemmCall& call, int64_t m, int64_t panel) {
+  const PackedInt8Weights& w = *call.w;
+  const int64_t panel_stride = w.k_padded() * kPw;
+  Acc<MR, NP> acc;
+  accumulate<MR, NP>(call.a + m * call.lda, call.lda, w.k(), w.data() + panel * panel_stride, panel_stride, acc);
+  store_tile<MR, NP>(call, m, panel * kPw, acc);
+}
+
+using TileFn = void (*)(const GemmCall&, int64_t, int64_t);
+
+template <int MR>
+constexpr TileFn kRow[kMaxPanels] = {tile<MR, 1>, tile<MR, 2>, tile<MR, 3>};
+constexpr const TileFn* kTiles[kMaxRows] = {kRow<1>, kRow<2>, kRow<3>, kRow<4>, kRow<5>, kRow<6>, kRow<7>, kRow<8>};
+
+}  // namespace
+
+void gemm_block_avx512(const GemmCall& call, int64_t m_begin, int64_t m_end, int64_t p_begin, int64_t p_end) {
+  const int64_t panel_bytes = call.w->k_padded() * kPw;
+  const int64_t chunk = std::max<int64_t>(kMaxPanels, kChunkBytes / panel_bytes / kMaxPanels * kMaxPanels);
+  for (int64_t pc = p_begin; pc < p_end; pc += chunk) {
+    const int64_t pc_end = std::min(p_end, pc + chunk);
+    for (int64_t m = m_begin; m < m_end; m += kMaxRows) {
+      const int64_t mr = std::min<int64_t>(kMaxRows, m_end - m);
+      for (int64_t p = pc; p < pc_end; p += kMaxPanels)
+        kTiles[mr - 1][std::min<int64_t>(kMaxPanels, pc_end - p) - 1](call, m, p);
+    }
+  }
+}
+
+}  // namespace octet::int8_detail

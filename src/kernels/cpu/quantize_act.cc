@@ -1,0 +1,79 @@
+// Activation quantization f32 -> int8: the scalar reference row kernels, the
+// argument checks and the dispatch to the AVX2 variant.
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/gemm_int8_internal.h"
+#include "octet/error.h"
+
+namespace octet {
+namespace int8_detail {
+
+void quantize_row_scalar(const float* x, int64_t n, float scale, float zero_point, float qmin, float qmax, int8_t* q) {
+  for (int64_t i = 0; i < n; ++i) q[i] = quantize_one(x[i], scale, zero_point, qmin, qmax);
+}
+
+float absmax_scalar(const float* x, int64_t n) {
+  float m = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float a = std::fabs(x[i]);
+    m = a > m ? a : m;  // NaN compares false: ignored
+  }
+  return m;
+}
+
+}  // namespace int8_detail
+
+namespace {
+
+constexpr std::string_view kTag = "quantize_int8";
+
+bool use_avx2(Int8Isa isa) {
+  check(int8_isa_available(isa), kTag, "variant {} is not available on this CPU", int8_isa_name(isa));
+  return isa != Int8Isa::Scalar;  // the AVX-512 machine runs the AVX2 code
+}
+
+void check_shape(const float* x, int64_t rows, int64_t cols, int64_t ldx, const int8_t* q, int64_t ldq) {
+  check(rows >= 0 && cols >= 0, kTag, "shape [{}, {}] is negative", rows, cols);
+  check(ldx >= cols && ldq >= cols, kTag, "leading dimensions ldx = {}, ldq = {} smaller than cols = {}", ldx, ldq, cols);
+  check(rows == 0 || cols == 0 || (x != nullptr && q != nullptr), kTag, "null input or output pointer");
+}
+
+}  // namespace
+
+void quantize_int8_per_tensor(const float* x, int64_t rows, int64_t cols, int64_t ldx, float scale,
+                              int32_t zero_point, int8_t* q, int64_t ldq) {
+  quantize_int8_per_tensor(x, rows, cols, ldx, scale, zero_point, q, ldq, int8_default_isa());
+}
+
+void quantize_int8_per_tensor(const float* x, int64_t rows, int64_t cols, int64_t ldx, float scale,
+                              int32_t zero_point, int8_t* q, int64_t ldq, Int8Isa isa) {
+  check_shape(x, rows, cols, ldx, q, ldq);
+  check(std::isfinite(scale) && scale > 0.0f, kTag, "scale {} must be positive and finite", scale);
+  check(zero_point >= -128 && zero_point <= 127, kTag, "zero point {} outside [-128, 127]", zero_point);
+  const auto row_fn = use_avx2(isa) ? int8_detail::quantize_row_avx2 : int8_detail::quantize_row_scalar;
+  const float zp = static_cast<float>(zero_point);
+  for (int64_t r = 0; r < rows; ++r) row_fn(x + r * ldx, cols, scale, zp, -128.0f, 127.0f, q + r * ldq);
+}
+
+void quantize_int8_per_token(const float* x, int64_t rows, int64_t cols, int64_t ldx, int8_t* q, int64_t ldq,
+                             float* scales) {
+  quantize_int8_per_token(x, rows, cols, ldx, q, ldq, scales, int8_default_isa());
+}
+
+void quantize_int8_per_token(const float* x, int64_t rows, int64_t cols, int64_t ldx, int8_t* q, int64_t ldq,
+                             float* scales, Int8Isa isa) {
+  check_shape(x, rows, cols, ldx, q, ldq);
+  check(rows == 0 || scales != nullptr, kTag, "null scales pointer");
+  const bool avx2 = use_avx2(isa);
+  const auto row_fn = avx2 ? int8_detail::quantize_row_avx2 : int8_detail::quantize_row_scalar;
+  const auto absmax_fn = avx2 ? int8_detail::absmax_avx2 : int8_detail::absmax_scalar;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float absmax = absmax_fn(x + r * ldx, cols);
+    const float scale = absmax > 0.0f ? absmax / 127.0f : 1.0f;
+    scales[r] = scale;
+    row_fn(x + r * ldx, cols, scale, 0.0f, -127.0f, 127.0f, q + r * ldq);
+  }
+}
+
+}  // namespace octet

@@ -1,0 +1,226 @@
+// INT8 GEMM: weight packing, argument checks, variant dispatch and threading.
+// The arithmetic lives in the per-ISA block functions (see gemm_int8_internal.h).
+#include "octet/gemm_int8.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "kernels/gemm_int8_internal.h"
+#include "octet/cpu_features.h"
+#include "octet/error.h"
+#include "octet/thread_pool.h"
+
+namespace octet {
+namespace {
+
+constexpr std::string_view kTag = "gemm_int8";
+constexpr size_t kAlignment = 64;
+
+template <typename T>
+T* allocate_zeroed(int64_t count) {
+  const size_t bytes = static_cast<size_t>(count) * sizeof(T);
+  const size_t rounded = std::max(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
+  void* p = std::aligned_alloc(kAlignment, rounded);
+  check(p != nullptr, kTag, "out of memory allocating {} bytes of packed weights", rounded);
+  std::memset(p, 0, rounded);
+  return static_cast<T*>(p);
+}
+
+int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+int8_detail::BlockFn block_fn(Int8Isa isa) {
+  switch (isa) {
+    case Int8Isa::Avx2: return int8_detail::gemm_block_avx2;
+    case Int8Isa::Avx512Vnni: return int8_detail::gemm_block_avx512;
+    case Int8Isa::Scalar: break;
+  }
+  return int8_detail::gemm_block_scalar;
+}
+
+// Rows of one microkernel tile; threads split M in multiples of it.
+int64_t tile_rows(Int8Isa isa) { return isa == Int8Isa::Avx512Vnni ? 8 : 4; }
+
+void check_common(const int8_t* a, int64_t m, int64_t lda, int32_t a_zero_point, const PackedInt8Weights& w,
+                  const void* c, int64_t ldc) {
+  check(!w.empty(), kTag, "weights are not packed");
+  check(int8_isa_available(w.isa()), kTag, "weights were packed for {}, which this CPU cannot run",
+        int8_isa_name(w.isa()));
+  check(m >= 0, kTag, "m = {} is negative", m);
+  check(lda >= w.k(), kTag, "lda = {} is smaller than k = {}", lda, w.k());
+  check(ldc >= w.n(), kTag, "ldc = {} is smaller than n = {}", ldc, w.n());
+  check(m == 0 || (a != nullptr && c != nullptr), kTag, "null A or C pointer");
+  // |sum_k (a - zp) * w| <= K * 127 * (128 + |zp|) must fit int32 for the
+  // accumulation (wrapping int32 arithmetic) to give the exact result.
+  const double bound = static_cast<double>(w.k()) * 127.0 * (128.0 + std::fabs(static_cast<double>(a_zero_point)));
+  check(bound <= static_cast<double>(std::numeric_limits<int32_t>::max()), kTag,
+        "k = {} with a_zero_point = {} could overflow the int32 accumulator", w.k(), a_zero_point);
+}
+
+void check_epilogue(const Int8Epilogue& ep) {
+  check(ep.a_row_scales != nullptr || std::isfinite(ep.a_scale), kTag, "a_scale {} is not finite", ep.a_scale);
+  const int act = static_cast<int>(ep.activation);
+  check(act >= 0 && act <= static_cast<int>(Int8Activation::GeluTanh), kTag, "unknown activation {}", act);
+}
+
+void run(const int8_detail::GemmCall& call) {
+  if (call.m == 0) return;
+  const PackedInt8Weights& w = *call.w;
+  const int8_detail::BlockFn fn = block_fn(w.isa());
+  const int64_t panels = w.n_padded() / w.panel_width();
+  const int64_t threads = num_threads();
+  const int64_t mr = tile_rows(w.isa());
+  // Split columns when there are enough of them (each thread then streams only
+  // its share of the weights, once); otherwise split rows. Small M (decode)
+  // always splits columns: the weights are the traffic.
+  const bool split_columns = call.m <= 8 || panels >= 4 * threads;
+  if (split_columns) {
+    parallel_for(panels, [&](int64_t p0, int64_t p1) { fn(call, 0, call.m, p0, p1); }, std::max<int64_t>(1, 16 / w.panel_width()));
+  } else {
+    const int64_t row_tiles = (call.m + mr - 1) / mr;
+    parallel_for(row_tiles, [&](int64_t t0, int64_t t1) { fn(call, t0 * mr, std::min(call.m, t1 * mr), 0, panels); });
+  }
+}
+
+}  // namespace
+
+void PackedInt8Weights::FreeDeleter::operator()(void* p) const { std::free(p); }
+
+PackedInt8Weights::PackedInt8Weights() = default;
+PackedInt8Weights::PackedInt8Weights(PackedInt8Weights&&) noexcept = default;
+PackedInt8Weights& PackedInt8Weights::operator=(PackedInt8Weights&&) noexcept = default;
+PackedInt8Weights::~PackedInt8Weights() = default;
+
+std::string_view int8_isa_name(Int8Isa isa) {
+  switch (isa) {
+    case Int8Isa::Scalar: return "scalar";
+    case Int8Isa::Avx2: return "avx2";
+    case Int8Isa::Avx512Vnni: return "avx512_vnni";
+  }
+  return "unknown";
+}
+
+bool int8_isa_available(Int8Isa isa) {
+  const CpuFeatures& f = cpu_features();
+  switch (isa) {
+    case Int8Isa::Scalar: return true;
+    case Int8Isa::Avx2: return f.avx2 && f.fma;
+    case Int8Isa::Avx512Vnni: return f.avx2 && f.fma && f.avx512f && f.avx512bw && f.avx512vl && f.avx512_vnni;
+  }
+  return false;
+}
+
+Int8Isa int8_default_isa() {
+  static const Int8Isa best = int8_isa_available(Int8Isa::Avx512Vnni) ? Int8Isa::Avx512Vnni
+                              : int8_isa_available(Int8Isa::Avx2)    ? Int8Isa::Avx2
+                                                                      : Int8Isa::Scalar;
+  return best;
+}
+
+PackedInt8Weights pack_int8_weights(const int8_t* w, int64_t n, int64_t k, const float* w_scales) {
+  return pack_int8_weights(w, n, k, w_scales, int8_default_isa());
+}
+
+PackedInt8Weights pack_int8_weights(const int8_t* w, int64_t n, int64_t k, const float* w_scales, Int8Isa isa) {
+  check(n > 0 && k > 0, kTag, "weight shape [{}, {}] must be positive", n, k);
+  // Beyond this even a_zero_point = 0 could overflow the int32 accumulator.
+  constexpr int64_t kMaxK = std::numeric_limits<int32_t>::max() / (127 * 128);
+  check(k <= kMaxK, kTag, "k = {} exceeds {}, the largest k whose int32 accumulation is exact", k, kMaxK);
+  check(n <= std::numeric_limits<int32_t>::max(), kTag, "n = {} too large", n);
+  check(w != nullptr, kTag, "null weight pointer");
+  check(int8_isa_available(isa), kTag, "cannot pack for {}: this CPU does not support it", int8_isa_name(isa));
+
+  PackedInt8Weights p;
+  p.n_ = n;
+  p.k_ = k;
+  p.isa_ = isa;
+  p.panel_width_ = int8_detail::panel_width_for(isa);
+  const int64_t pw = p.panel_width_;
+  p.n_padded_ = round_up(n, pw);
+  p.k_padded_ = isa == Int8Isa::Scalar ? k : round_up(k, 4);
+  p.data_.reset(allocate_zeroed<int8_t>(p.n_padded_ * p.k_padded_));
+  p.scales_.reset(allocate_zeroed<float>(p.n_padded_));
+  p.row_sums_.reset(allocate_zeroed<int32_t>(p.n_padded_));
+
+  int8_t* dst = p.data_.get();
+  const int64_t kp = p.k_padded_;
+  for (int64_t col = 0; col < n; ++col) {
+    const int8_t* row = w + col * k;
+    int32_t sum = 0;  // |sum| <= 127 * kMaxK < 2^31
+    int8_t* panel = dst + (col / pw) * (kp * pw) + (col % pw) * 4;
+    for (int64_t i = 0; i < k; ++i) {
+      const int8_t v = row[i];
+      // -128 has no negation in int8: the sign trick (vpsignb) would leave it
+      // at -128 and break exactness, and the symmetric scheme never produces it.
+      if (v == -128) fail(kTag, "weight [{}, {}] is -128: symmetric int8 weights must lie in [-127, 127]", col, i);
+      sum += v;
+      if (pw == 1) {
+        dst[col * kp + i] = v;
+      } else {
+        panel[(i / 4) * (4 * pw) + i % 4] = v;
+      }
+    }
+    p.row_sums_[col] = sum;
+    const float s = w_scales ? w_scales[col] : 1.0f;
+    check(std::isfinite(s), kTag, "weight scale [{}] = {} is not finite", col, s);
+    p.scales_[col] = s;
+  }
+  return p;
+}
+
+void gemm_int8_s32(const int8_t* a, int64_t m, int64_t lda, int32_t a_zero_point, const PackedInt8Weights& w,
+                   int32_t* c, int64_t ldc) {
+  check_common(a, m, lda, a_zero_point, w, c, ldc);
+  int8_detail::GemmCall call;
+  call.a = a;
+  call.m = m;
+  call.lda = lda;
+  call.a_zero_point = a_zero_point;
+  call.w = &w;
+  call.out = int8_detail::OutKind::S32;
+  call.c = c;
+  call.ldc = ldc;
+  run(call);
+}
+
+void gemm_int8(const int8_t* a, int64_t m, int64_t lda, int32_t a_zero_point, const PackedInt8Weights& w,
+               const Int8Epilogue& ep, float* c, int64_t ldc) {
+  check_common(a, m, lda, a_zero_point, w, c, ldc);
+  check_epilogue(ep);
+  int8_detail::GemmCall call;
+  call.a = a;
+  call.m = m;
+  call.lda = lda;
+  call.a_zero_point = a_zero_point;
+  call.w = &w;
+  call.out = int8_detail::OutKind::F32;
+  call.ep = ep;
+  call.c = c;
+  call.ldc = ldc;
+  run(call);
+}
+
+void gemm_int8_requantize(const int8_t* a, int64_t m, int64_t lda, int32_t a_zero_point, const PackedInt8Weights& w,
+                          const Int8Epilogue& ep, const Int8OutputQuant& out, int8_t* c, int64_t ldc) {
+  check_common(a, m, lda, a_zero_point, w, c, ldc);
+  check_epilogue(ep);
+  check(std::isfinite(out.scale) && out.scale > 0.0f, kTag, "output scale {} must be positive and finite", out.scale);
+  check(out.zero_point >= -128 && out.zero_point <= 127, kTag, "output zero point {} outside [-128, 127]",
+        out.zero_point);
+  int8_detail::GemmCall call;
+  call.a = a;
+  call.m = m;
+  call.lda = lda;
+  call.a_zero_point = a_zero_point;
+  call.w = &w;
+  call.out = int8_detail::OutKind::S8;
+  call.ep = ep;
+  call.oq = out;
+  call.c = c;
+  call.ldc = ldc;
+  run(call);
+}
+
+}  // namespace octet
