@@ -7,8 +7,10 @@
 #
 # Calibration uses CALIB (training data; never DEV). Prints a Markdown table:
 # accuracy and its change vs fp32 in points, native (int8 kernels) and
-# simulated (fp32 QDQ), and the eval wall time of each run (a shared machine
-# makes single times noisy; see docs/accuracy.md for a best-of-N timing).
+# simulated (fp32 QDQ); and, label free, how closely the native model follows
+# fp32 on HELDOUT (the last 2000 rows of CALIB by default, so choosing a
+# default recipe never looks at DEV): predictions that change and the relative
+# L2 error of the logits.
 set -euo pipefail
 
 OCTET=${OCTET:-build/bin/octet}
@@ -19,6 +21,10 @@ SAMPLES=${SAMPLES:-256}
 THREADS=${THREADS:-2}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+if [[ -z "${HELDOUT:-}" ]]; then
+  HELDOUT="$WORK/heldout.tsv"
+  { head -n 1 "$CALIB"; tail -n 2000 "$CALIB"; } > "$HELDOUT"
+fi
 
 # "<correct> <accuracy> <seconds>" of one eval.
 eval_model() {
@@ -29,18 +35,20 @@ read -r fp32_correct fp32_acc fp32_s < <(eval_model "$MODEL")
 points() { awk -v a="$1" -v b="$fp32_acc" 'BEGIN { printf "%+.2f", 100 * (a - b) }'; }
 pct() { awk -v a="$1" 'BEGIN { printf "%.2f", 100 * a }'; }
 
-echo "| recipe | calibrator | native acc (correct) | native vs fp32 | simulated acc (correct) | simulated vs fp32 | native eval s | simulated eval s |"
+echo "| recipe | calibrator | native acc (correct) | native vs fp32 | simulated acc (correct) | simulated vs fp32 | held-out changed preds (native) | held-out logit error (native) |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
-echo "| fp32 | - | $(pct "$fp32_acc") ($fp32_correct) | - | - | - | $(printf '%.2f' "$fp32_s") | - |"
+echo "| fp32 | - | $(pct "$fp32_acc") ($fp32_correct) | - | - | - | - | - |"
 
 row() {
   local label=$1 calibrator=$2
   shift 2
   local out="$WORK/q"
-  "$OCTET" quantize "$MODEL" -o "$out" --force --samples "$SAMPLES" --threads "$THREADS" "$@" > /dev/null
-  read -r nc na ns < <(eval_model "$out" --exec native)
-  read -r sc sa ss < <(eval_model "$out" --exec simulated)
-  echo "| $label | $calibrator | $(pct "$na") ($nc) | $(points "$na") | $(pct "$sa") ($sc) | $(points "$sa") | $(printf '%.2f' "$ns") | $(printf '%.2f' "$ss") |"
+  read -r changed rows err < <("$OCTET" quantize "$MODEL" -o "$out" --force --samples "$SAMPLES" --threads "$THREADS" \
+    --compare "$HELDOUT" --compare-samples 2000 --json "$@" |
+    jq -r '.compare.native | "\(.changed_predictions) \(.rows) \(.relative_error)"')
+  read -r nc na _ < <(eval_model "$out" --exec native)
+  read -r sc sa _ < <(eval_model "$out" --exec simulated)
+  echo "| $label | $calibrator | $(pct "$na") ($nc) | $(points "$na") | $(pct "$sa") ($sc) | $(points "$sa") | $changed / $rows | $(printf '%.4f' "$err") |"
 }
 
 row "int8 static" "minmax" --calib "$CALIB" --calibrator minmax

@@ -139,6 +139,18 @@ struct QuantizeReport {
 QuantizationConfig quantize_model(Model& model, const std::vector<ModelInputs>& calibration,
                                   const QuantizeOptions& options, QuantizeReport* report = nullptr);
 
+// How close a quantized model stays to fp32 on some inputs (label free).
+struct OutputFidelity {
+  double relative_error = 0;  // ||y_q - y|| / ||y|| over all outputs (logits, else last_hidden_state)
+  double max_abs_error = 0;   // max |y_q - y|
+  int64_t rows = 0;           // classification rows compared (0 for base models)
+  int64_t changed = 0;        // of those, predictions (argmax) that differ from fp32
+  double agreement() const { return rows ? 1.0 - double(changed) / double(rows) : 1.0; }
+};
+// Runs `batches` in fp32 and with `config` applied in `exec`; leaves the model in fp32.
+OutputFidelity compare_to_fp32(Model& model, const QuantizationConfig& config, QuantExecution exec,
+                               const std::vector<ModelInputs>& batches);
+
 // Whether `name` matches a glob pattern ('*' and '?').
 bool glob_match(std::string_view pattern, std::string_view name);
 

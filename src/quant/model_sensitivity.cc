@@ -50,13 +50,14 @@ class OutputComparison {
 
   struct Result {
     double error = 0;      // relative L2 over all batches
+    double max_abs = 0;
     int64_t changes = 0;   // argmax changes (classification)
     int64_t rows = 0;
     double disagreement() const { return rows ? double(changes) / double(rows) : 0.0; }
   };
 
-  Result run(const QuantizationConfig& config) {
-    apply_quantization(model_, config, QuantExecution::Simulated);
+  Result run(const QuantizationConfig& config, QuantExecution exec = QuantExecution::Simulated) {
+    apply_quantization(model_, config, exec);
     Result r;
     double num = 0, den = 0;
     for (size_t i = 0; i < batches_.size(); ++i) {
@@ -65,6 +66,7 @@ class OutputComparison {
       for (size_t k = 0; k < a.size(); ++k) {
         num += (double(a[k]) - e[k]) * (double(a[k]) - e[k]);
         den += double(e[k]) * e[k];
+        r.max_abs = std::max(r.max_abs, std::fabs(double(a[k]) - e[k]));
       }
       if (classify_) {
         const int64_t classes = out.dim(-1), rows = out.numel() / classes;
@@ -88,6 +90,13 @@ class OutputComparison {
 };
 
 }  // namespace
+
+OutputFidelity compare_to_fp32(Model& model, const QuantizationConfig& config, QuantExecution exec,
+                               const std::vector<ModelInputs>& batches) {
+  OutputComparison compare(model, batches);
+  const auto r = compare.run(config, exec);
+  return {r.error, r.max_abs, r.rows, r.changes};
+}
 
 void measure_output_errors(Model& model, const QuantizationConfig& config, const std::vector<ModelInputs>& batches,
                            QuantizeReport& report) {

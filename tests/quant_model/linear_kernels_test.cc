@@ -84,6 +84,8 @@ struct LinearCase {
   bool dynamic, affine, per_channel, bias;
 };
 
+void PrintTo(const LinearCase& c, std::ostream* os) { *os << "m=" << c.m << " k=" << c.k << " n=" << c.n; }
+
 QuantizedLinear random_linear(const LinearCase& c, uint64_t seed) {
   const Tensor w = Tensor::from_floats(testing::random_floats(size_t(c.n * c.k), seed, 0.2f), {c.n, c.k});
   QuantizedLinear q;
@@ -155,7 +157,13 @@ INSTANTIATE_TEST_SUITE_P(Shapes, QuantizedLinearKernels,
                                            LinearCase{7, 256, 33, false, true, true, true},
                                            LinearCase{33, 1024, 64, false, false, false, false},
                                            LinearCase{5, 300, 17, true, false, true, true},
-                                           LinearCase{16, 1024, 256, true, false, false, true}));
+                                           LinearCase{16, 1024, 256, true, false, false, true}),
+                         [](const ::testing::TestParamInfo<LinearCase>& info) {
+                           const LinearCase& c = info.param;
+                           return fmt::format("m{}_k{}_n{}_{}{}{}", c.m, c.k, c.n,
+                                              c.dynamic ? "dynamic" : c.affine ? "affine" : "symmetric",
+                                              c.per_channel ? "_per_channel" : "_per_tensor", c.bias ? "_bias" : "");
+                         });
 
 TEST(QuantizedLinearKernel, RejectsInconsistentParameters) {
   QuantizedLinear q = random_linear({1, 16, 4, false, false, true, false}, 3);

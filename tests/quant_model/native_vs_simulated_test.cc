@@ -65,7 +65,7 @@ TEST(NativeVsSimulated, EveryLinearOfSst2WithinTheDerivedBound) {
     QuantizeOptions o;
     o.recipe = recipe_preset(recipe);
     o.progress = false;
-    const auto calibration = testing::sst2_calibration(*model, 64);
+    const auto calibration = testing::sst2_calibration(*model, 32);
     const QuantizationConfig q = quantize_model(*model, calibration, o);
     std::map<std::string, nn::Linear*> linears;
     model->visit_linears([&](nn::Linear& l) { linears[l.name()] = &l; });
@@ -103,7 +103,7 @@ TEST(NativeVsSimulated, EndToEndLogitsOnDevSentences) {
   QuantizeOptions o;
   o.recipe = recipe_preset("int8");
   o.progress = false;
-  const QuantizationConfig q = quantize_model(*model, testing::sst2_calibration(*model, 64), o);
+  const QuantizationConfig q = quantize_model(*model, testing::sst2_calibration(*model, 32), o);
   const auto dev = load_tsv_dataset(testing::sst2_dev());
   const auto tok = Tokenizer::load(testing::sst2_model());
   EvalOptions eo;

@@ -2,6 +2,7 @@
 // calibration ranges, exclusions, warnings, dynamic recipes, bad activations.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <set>
 
@@ -180,36 +181,77 @@ TEST(QuantizeModel, NanActivationNamesTheSite) {
   model->visit_linears([](nn::Linear& l) { EXPECT_FALSE(l.input_site().active()); });
 }
 
-TEST(QuantizeModel, SensitivityAndFallbackOnSst2) {
+TEST(QuantizeModel, SensitivityOnSst2CountsChangedPredictions) {
   const auto model = load_model(testing::sst2_model());
-  const auto batches = testing::sst2_calibration(*model, 64);
+  const auto batches = testing::sst2_calibration(*model, 16);
   QuantizeOptions o = options_for("int8", "minmax");
   o.sensitivity = true;
   QuantizeReport report;
-  const QuantizationConfig q = quantize_model(*model, batches, o, &report);
+  quantize_model(*model, batches, o, &report);
   ASSERT_TRUE(report.model_error && report.disagreement);
+  EXPECT_GT(*report.model_error, 0.0);
+  EXPECT_LT(*report.model_error, 0.05);
   for (const auto& l : report.layers) {
-    ASSERT_TRUE(l.model_error.has_value()) << l.name;
+    ASSERT_TRUE(l.model_error && l.prediction_changes) << l.name;
     EXPECT_GT(*l.model_error, 0.0) << l.name;
+    EXPECT_LE(*l.prediction_changes, 16) << l.name;
   }
-  // A zero budget forces layers back to fp32 until no calibration prediction changes (or all are fp32).
-  o.recipe.fallback_budget = 0.0;
+}
+
+// The fallback on the fixture as a base model (budget = relative error of last_hidden_state):
+// the most sensitive Linears go back to fp32 first, until the error is within the budget.
+TEST(QuantizeModel, FallbackKeepsTheMostSensitiveLayersInFp32) {
+  LoadOptions base;
+  base.head = ModelHead::Base;
+  const auto model = load_model(testing::bert_fixture(), base);
+  const auto batches = testing::fixture_calibration(testing::bert_fixture());
+  QuantizeOptions o = options_for("int8", "minmax");
+  o.sensitivity = true;
+  QuantizeReport full;
+  const QuantizationConfig all = quantize_model(*model, batches, o, &full);
+  ASSERT_TRUE(full.model_error.has_value());
+  EXPECT_FALSE(full.disagreement.has_value());  // not a classifier
+
+  o.recipe.fallback_budget = *full.model_error / 2;
   QuantizeReport fb;
-  const QuantizationConfig qf = quantize_model(*model, batches, o, &fb);
-  ASSERT_TRUE(fb.disagreement.has_value());
-  EXPECT_EQ(*fb.disagreement, 0.0);
-  EXPECT_EQ(qf.linears.size() + qf.excluded.size(), q.linears.size());
-  for (const auto& e : qf.excluded) EXPECT_NE(e.reason.find("sensitivity fallback"), std::string::npos);
-  // Re-check the claim independently: no changed prediction on the calibration batches.
+  const QuantizationConfig half = quantize_model(*model, batches, o, &fb);
+  ASSERT_TRUE(fb.model_error.has_value());
+  EXPECT_LE(*fb.model_error, *o.recipe.fallback_budget);
+  ASSERT_FALSE(half.excluded.empty());
+  EXPECT_FALSE(half.linears.empty());
+  EXPECT_EQ(half.linears.size() + half.excluded.size(), all.linears.size());
+  // The first layer excluded is the one with the largest error when quantized alone.
+  double worst = 0;
+  std::string worst_name;
+  for (const auto& l : full.layers)
+    if (*l.model_error > worst) {
+      worst = *l.model_error;
+      worst_name = l.name;
+    }
+  EXPECT_EQ(half.excluded[0].name, worst_name);
+  EXPECT_NE(half.excluded[0].reason.find("sensitivity fallback"), std::string::npos);
+  // Independently: the simulated model's error really is within the budget.
+  double num = 0, den = 0;
   for (const ModelInputs& b : batches) {
     clear_quantization(*model);
-    const Tensor ref = model->forward(b).at("logits");
-    apply_quantization(*model, qf, QuantExecution::Simulated);
-    const Tensor y = model->forward(b).at("logits");
-    for (int64_t r = 0; r < ref.dim(0); ++r)
-      EXPECT_EQ(ref.data<float>()[2 * r] < ref.data<float>()[2 * r + 1], y.data<float>()[2 * r] < y.data<float>()[2 * r + 1]);
+    const Tensor ref = model->forward(b).at("last_hidden_state");
+    apply_quantization(*model, half, QuantExecution::Simulated);
+    const Tensor y = model->forward(b).at("last_hidden_state");
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      num += std::pow(double(y.data<float>()[i]) - ref.data<float>()[i], 2);
+      den += std::pow(double(ref.data<float>()[i]), 2);
+    }
   }
+  EXPECT_NEAR(std::sqrt(num / den), *fb.model_error, 1e-9);
   clear_quantization(*model);
+
+  // Budget 0: every Linear that reaches last_hidden_state ends in fp32; the
+  // pooler does not change it, so it stays quantized.
+  o.recipe.fallback_budget = 0.0;
+  const QuantizationConfig none = quantize_model(*model, batches, o);
+  ASSERT_EQ(none.linears.size(), 1u);
+  EXPECT_EQ(none.linears[0].name, "bert.pooler.dense");
+  EXPECT_EQ(none.excluded.size(), all.linears.size() - 1);
 }
 
 }  // namespace

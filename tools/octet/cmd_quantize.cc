@@ -44,6 +44,8 @@ struct QuantizeCommandOptions {
   std::optional<double> fallback_budget;  // percent
   bool sensitivity = false;
   int64_t batch_size = 32;
+  std::string compare;            // TSV whose texts compare the quantized model with fp32
+  int64_t compare_samples = 1000;
   bool force = false;
   bool json = false;
 };
@@ -72,7 +74,25 @@ QuantRecipe make_recipe(const QuantizeCommandOptions& o) {
   return r;
 }
 
-void print_report(const QuantizationConfig& config, const QuantizeReport& report, const QuantizeCommandOptions& o) {
+// Fidelity of both executions on the --compare texts.
+struct Comparison {
+  std::string source;
+  int64_t sequences = 0;
+  OutputFidelity native, simulated;
+};
+
+nlohmann::json fidelity_json(const OutputFidelity& f) {
+  nlohmann::json j = {{"relative_error", f.relative_error}, {"max_abs_error", f.max_abs_error}};
+  if (f.rows) {
+    j["rows"] = f.rows;
+    j["changed_predictions"] = f.changed;
+    j["agreement"] = f.agreement();
+  }
+  return j;
+}
+
+void print_report(const QuantizationConfig& config, const QuantizeReport& report, const QuantizeCommandOptions& o,
+                  const std::optional<Comparison>& cmp) {
   if (o.json) {
     nlohmann::json layers = nlohmann::json::array();
     for (const LayerReport& l : report.layers) {
@@ -96,6 +116,11 @@ void print_report(const QuantizationConfig& config, const QuantizeReport& report
                           {"layers", layers}};
     if (report.model_error) doc["model_error"] = *report.model_error;
     if (report.disagreement) doc["calibration_disagreement"] = *report.disagreement;
+    if (cmp)
+      doc["compare"] = {{"source", cmp->source},
+                        {"sequences", cmp->sequences},
+                        {"native", fidelity_json(cmp->native)},
+                        {"simulated", fidelity_json(cmp->simulated)}};
     print_json(doc);
     return;
   }
@@ -136,6 +161,13 @@ void print_report(const QuantizationConfig& config, const QuantizeReport& report
   if (report.model_error) summary.push_back({"model output error (calibration)", sci(*report.model_error)});
   if (report.disagreement)
     summary.push_back({"prediction changes (calibration)", fmt::format("{:.2f}%", 100 * *report.disagreement)});
+  if (cmp) {
+    for (const auto& [name, f] : {std::pair{"native", cmp->native}, std::pair{"simulated", cmp->simulated}}) {
+      std::string value = fmt::format("output error {} (max {})", sci(f.relative_error), sci(f.max_abs_error));
+      if (f.rows) value += fmt::format(", {} of {} predictions changed", f.changed, f.rows);
+      summary.push_back({fmt::format("vs fp32 on {} ({})", cmp->source, name), value});
+    }
+  }
   print_table({"field", "value"}, summary);
 }
 
@@ -152,14 +184,19 @@ void quantize_command(const QuantizeCommandOptions& o) {
   check(o.force || !std::filesystem::exists(o.output), "quantize", "'{}' already exists (pass --force to replace it)",
         o.output);
 
-  std::optional<CalibrationTexts> texts;
-  if (!o.calib.empty()) {
-    CalibrationTextOptions to;
-    to.column = o.text_column;
-    to.samples = o.samples;
-    to.sampling = o.sampling == "first" ? CalibrationSampling::First : CalibrationSampling::Random;
-    to.seed = o.seed;
-    texts = read_calibration_texts(o.calib, to);  // checked before the (slower) model load
+  CalibrationTextOptions to;
+  to.column = o.text_column;
+  to.samples = o.samples;
+  to.sampling = o.sampling == "first" ? CalibrationSampling::First : CalibrationSampling::Random;
+  to.seed = o.seed;
+  // Text files are checked before the (slower) model load.
+  std::optional<CalibrationTexts> texts, compare_texts;
+  if (!o.calib.empty()) texts = read_calibration_texts(o.calib, to);
+  if (!o.compare.empty()) {
+    CalibrationTextOptions co = to;
+    co.samples = o.compare_samples;
+    co.sampling = CalibrationSampling::First;
+    compare_texts = read_calibration_texts(o.compare, co);
   }
   const auto model = load_model(o.model);
   std::vector<ModelInputs> batches;
@@ -172,8 +209,16 @@ void quantize_command(const QuantizeCommandOptions& o) {
   QuantizeReport report;
   const QuantizationConfig config = quantize_model(*model, batches, qo, &report);
   if (texts && texts->warning) report.warnings.insert(report.warnings.begin(), *texts->warning);
+  std::optional<Comparison> cmp;
+  if (compare_texts) {
+    const auto compare_batches =
+        make_calibration_batches(*model, Tokenizer::load(o.model), compare_texts->texts, o.batch_size);
+    cmp = Comparison{o.compare, int64_t(compare_texts->texts.size()),
+                     compare_to_fp32(*model, config, QuantExecution::Native, compare_batches),
+                     compare_to_fp32(*model, config, QuantExecution::Simulated, compare_batches)};
+  }
   save_quantized_model(*model, config, o.model, o.output, o.force);
-  print_report(config, report, o);
+  print_report(config, report, o, cmp);
 }
 
 const CommandRegistration registration({
@@ -210,6 +255,10 @@ const CommandRegistration registration({
                      "change (relative output error in % for base models)");
       sub.add_flag("--sensitivity", o->sensitivity, "Measure each Linear quantized alone (model error, changes)");
       sub.add_option("--batch-size", o->batch_size, "Calibration sequences per forward pass")->capture_default_str();
+      sub.add_option("--compare", o->compare,
+                     "TSV (same text column) whose first --compare-samples texts compare both executions with fp32 "
+                     "(prediction agreement and output error; no labels needed)");
+      sub.add_option("--compare-samples", o->compare_samples, "Texts of --compare to use")->capture_default_str();
       sub.add_flag("--force", o->force, "Replace the output folder if it exists");
       sub.add_flag("--json", o->json, "Print JSON");
       add_common_options(sub);
