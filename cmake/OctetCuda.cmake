@@ -31,7 +31,20 @@ function(octet_add_cuda_backend target)
     get_target_property(host_sources ${target} SOURCES)
     list(FILTER host_sources EXCLUDE REGEX "/src/backend/cuda_stub\\.cc$")
     set_property(TARGET ${target} PROPERTY SOURCES ${host_sources} ${cuda_sources})
-    set_target_properties(${target} PROPERTIES CUDA_SEPARABLE_COMPILATION OFF CUDA_STANDARD 20)
+    # CMake 3.25 has no C++20 flag for nvcc 13: the kernels are C++17 (they
+    # include only C-like octet headers).
+    set_target_properties(${target} PROPERTIES CUDA_SEPARABLE_COMPILATION OFF CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON)
+    # The target's warning flags are GCC's; nvcc gets them through -Xcompiler
+    # for host code, and its own warnings become errors too.
+    get_target_property(options ${target} COMPILE_OPTIONS)
+    if(options)
+      set_property(TARGET ${target} PROPERTY COMPILE_OPTIONS "$<$<COMPILE_LANGUAGE:CXX>:${options}>")
+      string(REPLACE ";" "," host_options "${options}")
+      target_compile_options(${target} PRIVATE "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${host_options}>")
+      if("-Werror" IN_LIST options)
+        target_compile_options(${target} PRIVATE "$<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings>")
+      endif()
+    endif()
     target_compile_definitions(${target} PUBLIC OCTET_WITH_CUDA=1)
     target_link_libraries(${target} PUBLIC CUDA::cudart CUDA::cublasLt CUDA::cublas)
   endif()

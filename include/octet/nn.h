@@ -9,6 +9,7 @@
 #include "octet/kernels.h"
 #include "octet/kernels_attention.h"
 #include "octet/nn_sites.h"
+#include "octet/rotary.h"
 #include "octet/tensor.h"
 
 namespace octet::nn {
@@ -121,6 +122,14 @@ class MLP {
   kernels::Activation act_;
 };
 
+// How a fused qkv projection orders its output rows.
+enum class QkvLayout {
+  Blocked,  // all q heads, then all k heads, then all v heads
+  // Per kv head g: its heads / kv_heads query heads, then k, then v
+  // (GPT-NeoX and Falcon-RW with kv_heads == heads: q, k, v per head; Falcon-40B's groups).
+  Grouped,
+};
+
 struct AttentionConfig {
   int64_t hidden_size = 0;
   int64_t num_heads = 0;
@@ -128,12 +137,33 @@ struct AttentionConfig {
   int64_t head_dim = 0;      // 0: hidden_size / num_heads
   bool causal = false;
   std::optional<float> scale;  // default 1 / sqrt(head_dim)
+  QkvLayout qkv_layout = QkvLayout::Blocked;
+  // > 0 (causal only): a query at sequence index i sees keys j with i - W <= j
+  // (transformers' Mistral mask: the token itself and W before it).
+  int64_t sliding_window = 0;
+};
+
+// Keys and values of the tokens already seen, for incremental decoding: one
+// per attention layer. k, v are f32 [batch, kv_heads, capacity, head_dim]
+// (after rotary); positions [0, length) along the third axis are filled.
+struct AttentionCache {
+  Tensor k, v;
+  int64_t length = 0;
+  int64_t capacity() const { return k.defined() ? k.dim(2) : 0; }
 };
 
 struct AttentionInputs {
-  Tensor attention_mask;  // [batch, seq] key padding mask, nonzero = token (HF attention_mask)
+  // [batch, seq] key padding mask, nonzero = token (HF attention_mask); with a
+  // cache it covers the cached tokens too: [batch, cache->length + seq].
+  Tensor attention_mask;
   Tensor position_bias;   // additive [batch or 1, heads or 1, seq, seq]; overrides the bias hook
   Tensor position_ids;    // [batch, seq], for q/k transforms such as rotary embeddings
+  // Rotary cos/sin for position_ids, when the caller computed them once for
+  // all layers; else the block computes them from position_ids.
+  RotaryTables rotary;
+  // When set, the new keys/values are appended to it (length advances by seq)
+  // and the queries attend to all cached keys, read in place.
+  AttentionCache* cache = nullptr;
 };
 
 // Runs on q [batch, heads, seq, head_dim] and k [batch, kv_heads, seq, head_dim]
@@ -156,6 +186,11 @@ class MultiHeadAttention {
 
   void set_query_key_transform(QueryKeyTransform fn) { qk_transform_ = std::move(fn); }
   void set_position_bias(PositionBiasFn fn) { position_bias_ = std::move(fn); }
+  // Rotary embeddings on q and k (after the q/k transform, before the sites).
+  void set_rotary(RotaryEmbedding rotary) { rotary_ = std::move(rotary); }
+  const RotaryEmbedding& rotary() const { return rotary_; }
+  // An empty cache for `batch` sequences of up to `capacity` tokens.
+  AttentionCache make_cache(int64_t batch, int64_t capacity) const;
 
   const AttentionConfig& config() const { return config_; }
   bool fused_qkv() const { return qkv_.has_value(); }
@@ -174,11 +209,16 @@ class MultiHeadAttention {
 
  private:
   void validate();
+  // Attention of q over k, v (the keys of this call only).
+  Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionInputs& inputs) const;
+  // Attention of q (the last q.dim(2) tokens) over every key in `cache`, in place.
+  Tensor attend_cache(const Tensor& q, const AttentionCache& cache, int64_t past, const Tensor& key_mask) const;
   AttentionConfig config_;
   std::optional<Linear> qkv_, q_, k_, v_;
   Linear out_;
   QueryKeyTransform qk_transform_;
   PositionBiasFn position_bias_;
+  RotaryEmbedding rotary_;
   ActivationSite query_site_{"", SiteKind::AttentionQuery};
   ActivationSite key_site_{"", SiteKind::AttentionKey};
   ActivationSite value_site_{"", SiteKind::AttentionValue};

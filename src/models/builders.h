@@ -15,4 +15,13 @@ std::unique_ptr<Model> build_distilbert(const ModelSource& source, const LoadOpt
 std::unique_ptr<Model> build_albert(const ModelSource& source, const LoadOptions& options);
 std::unique_ptr<Model> build_deberta_v2(const ModelSource& source, const LoadOptions& options);
 
+// Decoder LLMs (src/models/<family>.cc, on src/models/decoder_common.h).
+std::unique_ptr<Model> build_llama(const ModelSource& source, const LoadOptions& options);  // also mistral, qwen2
+std::unique_ptr<Model> build_gpt2(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_gptj(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_gpt_neox(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_opt(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_falcon(const ModelSource& source, const LoadOptions& options);
+std::unique_ptr<Model> build_phi(const ModelSource& source, const LoadOptions& options);
+
 }  // namespace octet

@@ -14,6 +14,15 @@ const std::vector<ArchitectureEntry>& architecture_registry() {
       {"distilbert", {"DistilBertModel", "DistilBertForSequenceClassification"}, build_distilbert},
       {"albert", {"AlbertModel", "AlbertForSequenceClassification"}, build_albert},
       {"deberta-v2", {"DebertaV2Model", "DebertaV2ForSequenceClassification"}, build_deberta_v2},
+      {"llama", {"LlamaForCausalLM", "LlamaModel"}, build_llama},
+      {"mistral", {"MistralForCausalLM", "MistralModel"}, build_llama},
+      {"qwen2", {"Qwen2ForCausalLM", "Qwen2Model"}, build_llama},
+      {"gpt2", {"GPT2LMHeadModel", "GPT2Model"}, build_gpt2},
+      {"gptj", {"GPTJForCausalLM", "GPTJModel"}, build_gptj},
+      {"gpt_neox", {"GPTNeoXForCausalLM", "GPTNeoXModel"}, build_gpt_neox},
+      {"opt", {"OPTForCausalLM", "OPTModel"}, build_opt},
+      {"falcon", {"FalconForCausalLM", "FalconModel"}, build_falcon},
+      {"phi", {"PhiForCausalLM", "PhiModel"}, build_phi},
   };
   return registry;
 }

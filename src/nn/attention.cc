@@ -1,5 +1,9 @@
 // Self-attention block: project, split heads, attend, merge heads, project.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
+#include <vector>
 
 #include "octet/error.h"
 #include "octet/nn.h"
@@ -8,8 +12,15 @@
 namespace octet::nn {
 namespace {
 
-// Copies heads [first_col, first_col + heads * d) of x [B, S, cols] into [B, heads, S, d].
-Tensor split_heads(const Tensor& x, int64_t first_col, int64_t heads, int64_t d) {
+// Where head h's d columns start in a projection's output row:
+// first + (h / group) * group_stride + (h % group) * d.
+struct HeadColumns {
+  int64_t first = 0, group = 1, group_stride = 0;
+  int64_t column(int64_t h, int64_t d) const { return first + (h / group) * group_stride + (h % group) * d; }
+};
+
+// Copies `heads` heads of x [B, S, cols] (placed as `cols_of` says) into [B, heads, S, d].
+Tensor split_heads(const Tensor& x, HeadColumns cols_of, int64_t heads, int64_t d) {
   const int64_t batch = x.dim(0), seq = x.dim(1), cols = x.dim(2);
   Tensor out = Tensor::empty({batch, heads, seq, d}, DType::F32);
   const float* src = x.data<float>();
@@ -20,12 +31,16 @@ Tensor split_heads(const Tensor& x, int64_t first_col, int64_t heads, int64_t d)
         for (int64_t bs = begin; bs < end; ++bs) {
           const int64_t b = bs / seq, s = bs % seq;
           for (int64_t h = 0; h < heads; ++h)
-            std::memcpy(dst + ((b * heads + h) * seq + s) * d, src + bs * cols + first_col + h * d, sizeof(float) * d);
+            std::memcpy(dst + ((b * heads + h) * seq + s) * d, src + bs * cols + cols_of.column(h, d),
+                        sizeof(float) * d);
         }
       },
       64);
   return out;
 }
+
+// Consecutive heads of a separate projection (or one block of a fused one).
+HeadColumns contiguous_heads(int64_t first, int64_t heads) { return {first, heads, 0}; }
 
 // [B, H, S, d] -> [B, S, H * d].
 Tensor merge_heads(const Tensor& x) {
@@ -46,6 +61,60 @@ Tensor merge_heads(const Tensor& x) {
   return out;
 }
 
+// -inf where key j is more than `window` tokens before query i (queries are
+// the last seq_q of seq_k positions), 0 elsewhere: [1, 1, seq_q, seq_k].
+Tensor sliding_window_bias(int64_t seq_q, int64_t seq_k, int64_t window) {
+  Tensor bias = Tensor::zeros({1, 1, seq_q, seq_k}, DType::F32);
+  float* b = bias.data<float>();
+  for (int64_t i = 0; i < seq_q; ++i) {
+    const int64_t first_visible = i + (seq_k - seq_q) - window;
+    for (int64_t j = 0; j < std::min(first_visible, seq_k); ++j)
+      b[i * seq_k + j] = -std::numeric_limits<float>::infinity();
+  }
+  return bias;
+}
+
+// 1 where the key may be attended: [batch, seq_k] from any HF mask dtype.
+std::vector<uint8_t> key_keep(const Tensor& mask, int64_t batch, int64_t seq_k) {
+  std::vector<uint8_t> keep(static_cast<size_t>(batch * seq_k), 1);
+  if (!mask.defined()) return keep;
+  check(mask.rank() == 2 && mask.dim(0) == batch && mask.dim(1) == seq_k, "multi_head_attention",
+        "with a KV cache attention_mask must cover cached and new tokens: [{}, {}], got {}", batch, seq_k,
+        mask.describe());
+  const Tensor m = mask.contiguous();
+  for (size_t i = 0; i < keep.size(); ++i) {
+    switch (m.dtype()) {
+      case DType::I64: keep[i] = m.data<int64_t>()[i] != 0; break;
+      case DType::I32: keep[i] = m.data<int32_t>()[i] != 0; break;
+      case DType::U8: keep[i] = m.data<uint8_t>()[i] != 0; break;
+      case DType::Bool: keep[i] = m.data<bool>()[i]; break;
+      case DType::F32: keep[i] = m.data<float>()[i] != 0.0f; break;
+      default: fail("multi_head_attention", "attention_mask must be i64, i32, u8, bool or f32, got {}", m.describe());
+    }
+  }
+  return keep;
+}
+
+// Copies k, v [B, KVH, S, d] into the cache at [length, length + S) and advances it.
+void append_to_cache(const Tensor& k, const Tensor& v, AttentionCache& cache) {
+  const int64_t batch = k.dim(0), kvh = k.dim(1), seq = k.dim(2), d = k.dim(3);
+  check(cache.k.defined() && cache.v.defined(), "multi_head_attention", "the KV cache is not allocated");
+  check(cache.k.dim(0) == batch && cache.k.dim(1) == kvh && cache.k.dim(3) == d, "multi_head_attention",
+        "KV cache is {} but this batch needs [{}, {}, *, {}]", cache.k.describe(), batch, kvh, d);
+  const int64_t cap = cache.capacity();
+  check(cache.length + seq <= cap, "multi_head_attention",
+        "KV cache full: {} cached + {} new tokens exceed its capacity of {}", cache.length, seq, cap);
+  const float* ks = k.data<float>();
+  const float* vs = v.data<float>();
+  float* kd = cache.k.data<float>();
+  float* vd = cache.v.data<float>();
+  for (int64_t bg = 0; bg < batch * kvh; ++bg) {
+    std::memcpy(kd + (bg * cap + cache.length) * d, ks + bg * seq * d, sizeof(float) * seq * d);
+    std::memcpy(vd + (bg * cap + cache.length) * d, vs + bg * seq * d, sizeof(float) * seq * d);
+  }
+  cache.length += seq;
+}
+
 void check_projection(const Linear& p, std::string_view name, int64_t out, int64_t in) {
   check(p.weight().defined(), "multi_head_attention", "{} projection has no weight", name);
   check(p.out_features() == out && p.in_features() == in, "multi_head_attention",
@@ -62,6 +131,59 @@ MultiHeadAttention::MultiHeadAttention(const AttentionConfig& config, Linear q, 
 MultiHeadAttention::MultiHeadAttention(const AttentionConfig& config, Linear qkv, Linear out)
     : config_(config), qkv_(std::move(qkv)), out_(std::move(out)) {
   validate();
+}
+
+AttentionCache MultiHeadAttention::make_cache(int64_t batch, int64_t capacity) const {
+  check(batch > 0 && capacity > 0, "multi_head_attention", "cache batch ({}) and capacity ({}) must be > 0", batch,
+        capacity);
+  const Shape shape{batch, config_.num_kv_heads, capacity, config_.head_dim};
+  return {Tensor::zeros(shape, DType::F32), Tensor::zeros(shape, DType::F32), 0};
+}
+
+// Per (batch, kv head): the group of query heads sharing it is one [group * S, d]
+// block of q and the cached keys one [total, d] block of the cache, so
+//   scores = scale * Q K^T, masks, softmax, out = P V
+// are two GEMMs on views: the cache is read where it lies, never copied.
+Tensor MultiHeadAttention::attend_cache(const Tensor& q, const AttentionCache& cache, int64_t past,
+                                        const Tensor& key_mask) const {
+  const AttentionConfig& c = config_;
+  const int64_t batch = q.dim(0), heads = q.dim(1), seq = q.dim(2), d = q.dim(3);
+  const int64_t kvh = c.num_kv_heads, group = heads / kvh, rows = group * seq;
+  const int64_t total = cache.length, cap = cache.capacity();
+  const std::vector<uint8_t> keep = key_keep(key_mask, batch, total);
+  const float scale = c.scale.value_or(1.0f / std::sqrt(static_cast<float>(d)));
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  Tensor out = Tensor::empty({batch, heads, seq, d}, DType::F32);
+  auto one_group = [&](int64_t bg) {
+    const int64_t b = bg / kvh;
+    const Tensor qg = Tensor::borrow(q.data<float>() + bg * rows * d, {rows, d}, DType::F32);
+    const Tensor kg = Tensor::borrow(cache.k.data<float>() + bg * cap * d, {total, d}, DType::F32);
+    const Tensor vg = Tensor::borrow(cache.v.data<float>() + bg * cap * d, {total, d}, DType::F32);
+    Tensor og = Tensor::borrow(out.data<float>() + bg * rows * d, {rows, d}, DType::F32);
+    Tensor scores;
+    kernels::gemm(qg, kg, scores, {.transpose_b = true, .alpha = scale});
+    float* sc = scores.data<float>();
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t qpos = past + r % seq;  // the query's index among all tokens
+      const int64_t last = c.causal ? qpos : total - 1;
+      const int64_t first = c.causal && c.sliding_window > 0 ? qpos - c.sliding_window : 0;
+      float* row = sc + r * total;
+      for (int64_t j = 0; j < total; ++j)
+        if (j < first || j > last || !keep[static_cast<size_t>(b * total + j)]) row[j] = neg_inf;
+    }
+    kernels::softmax(scores, scores);  // a row with every key masked becomes zeros
+    kernels::gemm(scores, vg, og);
+  };
+  // One token per sequence: many small GEMMs, spread over the pool; else each
+  // GEMM is big enough for OpenBLAS's own threads.
+  if (seq == 1) {
+    parallel_for(batch * kvh, [&](int64_t begin, int64_t end) {
+      for (int64_t bg = begin; bg < end; ++bg) one_group(bg);
+    });
+  } else {
+    for (int64_t bg = 0; bg < batch * kvh; ++bg) one_group(bg);
+  }
+  return out;
 }
 
 void MultiHeadAttention::validate() {
@@ -85,6 +207,9 @@ void MultiHeadAttention::validate() {
     check_projection(*v_, "v", kv_cols, c.hidden_size);
   }
   check_projection(out_, "out", c.hidden_size, q_cols);
+  check(c.qkv_layout == QkvLayout::Blocked || qkv_, "multi_head_attention", "a grouped qkv layout needs a fused projection");
+  check(c.sliding_window >= 0 && (c.sliding_window == 0 || c.causal), "multi_head_attention",
+        "a sliding window ({}) needs causal attention", c.sliding_window);
 }
 
 Tensor MultiHeadAttention::forward(const Tensor& hidden, const AttentionInputs& inputs) const {
@@ -95,29 +220,60 @@ Tensor MultiHeadAttention::forward(const Tensor& hidden, const AttentionInputs& 
   Tensor q, k, v;
   if (qkv_) {
     const Tensor qkv = qkv_->forward(hidden);
-    q = split_heads(qkv, 0, h, d);
-    k = split_heads(qkv, h * d, kvh, d);
-    v = split_heads(qkv, (h + kvh) * d, kvh, d);
+    if (c.qkv_layout == QkvLayout::Grouped) {
+      const int64_t per_group = h / kvh, stride = (per_group + 2) * d;
+      q = split_heads(qkv, {0, per_group, stride}, h, d);
+      k = split_heads(qkv, {per_group * d, 1, stride}, kvh, d);
+      v = split_heads(qkv, {(per_group + 1) * d, 1, stride}, kvh, d);
+    } else {
+      q = split_heads(qkv, contiguous_heads(0, h), h, d);
+      k = split_heads(qkv, contiguous_heads(h * d, kvh), kvh, d);
+      v = split_heads(qkv, contiguous_heads((h + kvh) * d, kvh), kvh, d);
+    }
   } else {
-    q = split_heads(q_->forward(hidden), 0, h, d);
-    k = split_heads(k_->forward(hidden), 0, kvh, d);
-    v = split_heads(v_->forward(hidden), 0, kvh, d);
+    q = split_heads(q_->forward(hidden), contiguous_heads(0, h), h, d);
+    k = split_heads(k_->forward(hidden), contiguous_heads(0, kvh), kvh, d);
+    v = split_heads(v_->forward(hidden), contiguous_heads(0, kvh), kvh, d);
   }
   if (qk_transform_) qk_transform_(q, k, inputs);
+  if (rotary_.defined()) {
+    check(inputs.rotary.cos.defined() || inputs.position_ids.defined(), "multi_head_attention",
+          "rotary embeddings need position_ids");
+    const RotaryTables tables = inputs.rotary.cos.defined() ? inputs.rotary : rotary_.tables(inputs.position_ids);
+    rotary_.apply(q, tables);
+    rotary_.apply(k, tables);
+  }
   if (query_site_.active()) q = query_site_.apply(q);
   if (key_site_.active()) k = key_site_.apply(k);
   if (value_site_.active()) v = value_site_.apply(v);
 
+  Tensor context;
+  if (inputs.cache) {
+    check(!inputs.position_bias.defined() && !position_bias_, "multi_head_attention",
+          "additive position biases are not supported with a KV cache");
+    const int64_t past = inputs.cache->length;
+    append_to_cache(k, v, *inputs.cache);
+    // From an empty cache the new keys are all the keys: the batched kernel, as without a cache.
+    context = past == 0 ? attend(q, k, v, inputs) : attend_cache(q, *inputs.cache, past, inputs.attention_mask);
+  } else {
+    context = attend(q, k, v, inputs);
+  }
+  return out_.forward(merge_heads(context));
+}
+
+Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const AttentionInputs& inputs) const {
   kernels::AttentionParams params;
-  params.scale = c.scale;
-  params.causal = c.causal;
+  params.scale = config_.scale;
+  params.causal = config_.causal;
   params.key_mask = inputs.attention_mask;
   if (inputs.position_bias.defined())
     params.bias = inputs.position_bias;
   else if (position_bias_)
     params.bias = position_bias_(q.dim(2), k.dim(2));
-  const Tensor context = kernels::attention(q, k, v, params);
-  return out_.forward(merge_heads(context));
+  else if (config_.sliding_window > 0 && k.dim(2) - 1 > config_.sliding_window)
+    params.bias = sliding_window_bias(q.dim(2), k.dim(2), config_.sliding_window);
+  return kernels::attention(q, k, v, params);
 }
 
 }  // namespace octet::nn

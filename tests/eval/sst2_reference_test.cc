@@ -16,7 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "octet/eval.h"
 #include "octet/model.h"
+#include "octet/tokenizer.h"
 #include "support/shared_data.h"
 
 namespace octet {
@@ -78,6 +80,75 @@ TEST(Sst2Reference, LogitsOfAllDevSentencesFromReferenceIds) {
       }
   }
   RecordProperty("max_abs_logit_error", std::to_string(worst));
+}
+
+// The repo's tokenizer files give HF's token ids for every dev sentence.
+TEST(Sst2Reference, TokenIdsOfAllDevSentences) {
+  const auto rows = read_reference();
+  const auto model = load_model(repo_model());
+  const auto tokenizer = Tokenizer::load(repo_model());
+  const auto data = load_tsv_dataset(testing::source_root() / "data/sst2/dev.tsv");
+  ASSERT_EQ(data.size(), rows.size());
+  int mismatches = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    ASSERT_EQ(data.texts[i], rows[i].sentence) << "line " << i + 2;
+    ASSERT_EQ(data.labels[i], std::to_string(rows[i].label)) << "line " << i + 2;
+    const ModelInputs in = encode_inputs(*model, tokenizer, data.texts[i]);
+    const auto ids = in.input_ids.span<int64_t>();
+    const bool same = std::vector<int64_t>(ids.begin(), ids.end()) == rows[i].input_ids;
+    EXPECT_TRUE(same) << "sentence " << i << ": " << rows[i].sentence;
+    mismatches += !same;
+    // One sentence: no padding, token types all 0 (single sequence).
+    for (const int64_t m : in.attention_mask.span<int64_t>()) EXPECT_EQ(m, 1);
+    for (const int64_t t : in.token_type_ids.span<int64_t>()) EXPECT_EQ(t, 0);
+  }
+  EXPECT_EQ(mismatches, 0);
+}
+
+// evaluate_classification (tokenize, length-sorted padded batches, scatter back
+// to dataset order) gives HF's logits for every dev sentence, and the card's accuracy.
+TEST(Sst2Reference, EvaluateClassificationMatchesReferenceLogits) {
+  const auto rows = read_reference();
+  const auto model = load_model(repo_model());
+  const auto tokenizer = Tokenizer::load(repo_model());
+  const auto data = load_tsv_dataset(testing::source_root() / "data/sst2/dev.tsv");
+  EvalOptions options;
+  options.progress = false;
+  const ClassificationResult r = evaluate_classification(*model, tokenizer, data, options);
+  ASSERT_EQ(r.logits.shape(), (Shape{872, 2}));
+  int64_t correct = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    for (size_t c = 0; c < 2; ++c)
+      EXPECT_NEAR(r.logits.data<float>()[i * 2 + c], rows[i].logits[c], 1e-4) << "sentence " << i;
+    const int64_t ref_pred = rows[i].logits[1] > rows[i].logits[0] ? 1 : 0;
+    correct += ref_pred == rows[i].label;
+  }
+  // The reference's own predictions score what the model card states (710 / 872).
+  EXPECT_EQ(r.correct, correct);
+  EXPECT_EQ(r.total, 872);
+  RecordProperty("seconds", std::to_string(r.seconds));
+
+  // A limit evaluates a prefix; batch size changes nothing but rounding.
+  options.limit = 100;
+  options.batch_size = 5;
+  const Tensor prefix = classification_logits(*model, tokenizer, data, options);
+  ASSERT_EQ(prefix.shape(), (Shape{100, 2}));
+  for (int64_t i = 0; i < 200; ++i) EXPECT_NEAR(prefix.data<float>()[i], r.logits.data<float>()[i], 1e-4);
+}
+
+TEST(Sst2Reference, ClassificationNeedsAClassifier) {
+  LoadOptions base;
+  base.head = ModelHead::Base;
+  const auto model = load_model(repo_model(), base);
+  const auto tokenizer = Tokenizer::load(repo_model());
+  const auto data = load_tsv_dataset(testing::source_root() / "data/sst2/dev.tsv");
+  try {
+    classification_logits(*model, tokenizer, data);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.tag(), "eval");
+    EXPECT_NE(std::string(e.what()).find("sequence-classification"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -1,0 +1,151 @@
+// Decode speed against its memory-bandwidth bound.
+//
+// Decoding one token reads every weight once (M = 1 GEMVs), so tokens/s is
+// bounded by bandwidth / bytes-of-weights-per-token. This measures:
+//   BM_ReadBandwidth   STREAM-like read of a 1 GiB array (>> L3) on the pool's threads
+//   BM_Gemv            octet's GEMV on 12 TinyLlama MLP matrices (553 MB): bytes/s
+//   BM_SgemmM1         the same through kernels::linear: OpenBLAS sgemm with M = 1
+//   BM_Decode          decode steps of a synth llama (default: the 1b model,
+//                      TinyLlama-1.1B shapes, f32 = 4.4 GB), with counters for
+//                      the weight bytes per token, the bound from the measured
+//                      bandwidth and the fraction of it reached.
+// The decode model is $OCTET_DECODE_MODEL, else /tmp/octet-synth-1b (written
+// by `octet synth --arch llama --size 1b` on first use; delete it afterwards).
+// Threads: octet's pool (OCTET_NUM_THREADS or all hardware threads).
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <vector>
+
+#include "octet/generate.h"
+#include "octet/kernels.h"
+#include "octet/synth.h"
+#include "octet/thread_pool.h"
+#include "runtime/gemv.h"
+
+namespace {
+
+using octet::Tensor;
+
+std::atomic<double> g_bandwidth{0.0};  // bytes/s from BM_ReadBandwidth
+
+void BM_ReadBandwidth(benchmark::State& state) {
+  const int64_t words = int64_t{1} << 27;  // 1 GiB of uint64
+  std::vector<uint64_t> data(static_cast<size_t>(words));
+  octet::parallel_for(words, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) data[size_t(i)] = uint64_t(i) * 0x9E3779B97F4A7C15ull;
+  });
+  uint64_t sink = 0;
+  for (auto _ : state) {
+    std::atomic<uint64_t> total{0};
+    octet::parallel_for(words, [&](int64_t b, int64_t e) {
+      // Four independent sums: the loop is limited by memory, not by add latency.
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      int64_t i = b;
+      for (; i + 4 <= e; i += 4) s0 += data[size_t(i)], s1 += data[size_t(i + 1)], s2 += data[size_t(i + 2)], s3 += data[size_t(i + 3)];
+      for (; i < e; ++i) s0 += data[size_t(i)];
+      total += s0 + s1 + s2 + s3;
+    });
+    sink += total.load();
+  }
+  benchmark::DoNotOptimize(sink);
+  const double bytes = double(words) * 8.0 * double(state.iterations());
+  state.SetBytesProcessed(int64_t(bytes));
+  state.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
+  state.counters["threads"] = octet::num_threads();
+}
+BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+
+// 12 matrices of [5632, 2048] (TinyLlama's gate_proj): 553 MB, far beyond L3.
+const std::vector<Tensor>& mlp_matrices() {
+  static const std::vector<Tensor> m = [] {
+    std::vector<Tensor> out;
+    for (int i = 0; i < 12; ++i) out.push_back(Tensor::full({5632, 2048}, 0.01f * float(i + 1)));
+    return out;
+  }();
+  return m;
+}
+
+void matrix_counters(benchmark::State& state) {
+  const double bytes = 12.0 * 5632 * 2048 * 4 * double(state.iterations());
+  state.SetBytesProcessed(int64_t(bytes));
+  state.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
+}
+
+void BM_Gemv(benchmark::State& state) {
+  const auto& ws = mlp_matrices();
+  const Tensor x = Tensor::full({1, 2048}, 1.0f);
+  Tensor y;
+  for (auto _ : state)
+    for (const Tensor& w : ws) octet::runtime::gemv(x, w, {}, y);
+  matrix_counters(state);
+}
+BENCHMARK(BM_Gemv)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_SgemmM1(benchmark::State& state) {
+  const auto& ws = mlp_matrices();
+  const Tensor x = Tensor::full({1, 2048}, 1.0f);
+  Tensor y = Tensor::empty({1, 5632}, octet::DType::F32);
+  for (auto _ : state)
+    for (const Tensor& w : ws) octet::kernels::linear(x, w, {}, y);
+  matrix_counters(state);
+}
+BENCHMARK(BM_SgemmM1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+std::filesystem::path decode_model() {
+  if (const char* p = std::getenv("OCTET_DECODE_MODEL"); p && *p) return p;
+  const std::filesystem::path dir = "/tmp/octet-synth-1b";
+  if (!std::filesystem::exists(dir / "model.safetensors")) octet::synthesize({.arch = "llama", .size = "1b"}, dir);
+  return dir;
+}
+
+void BM_Decode(benchmark::State& state) {
+  const auto model = octet::load_causal_lm(decode_model());
+  octet::use_decode_kernels(*model);
+  // Bytes read per token: every Linear weight (+ bias), one embedding row, the norms.
+  double bytes = 0;
+  model->visit_linears([&](octet::nn::Linear& l) { bytes += double(l.weight().nbytes() + l.bias().nbytes()); });
+  const auto& info = model->info();
+  bytes += double(info.hidden_size) * 4.0 * double(2 * info.num_layers + 2);
+  const int64_t prompt_len = 16, steps = 32;
+  octet::Generator gen(*model, 1, prompt_len + steps + 1);
+  std::vector<int64_t> prompt(prompt_len);
+  for (int64_t i = 0; i < prompt_len; ++i) prompt[size_t(i)] = 1 + (i * 7919) % (info.vocab_size - 1);
+  gen.prefill({prompt});
+  int64_t token = 42;
+  for (auto _ : state) {
+    const Tensor logits = gen.decode_step(std::span<const int64_t>(&token, 1));
+    benchmark::DoNotOptimize(logits.data<float>());
+  }
+  const double bandwidth = g_bandwidth.load();
+  state.counters["tokens/s"] = benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["GB/token"] = bytes / 1e9;
+  if (bandwidth > 0) state.counters["bound_tokens/s"] = bandwidth / bytes;
+  state.SetBytesProcessed(int64_t(bytes * double(state.iterations())));
+}
+BENCHMARK(BM_Decode)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(32);
+
+}  // namespace
+
+// Runs the bandwidth benchmark first and keeps its result for BM_Decode's bound.
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  class Capture : public benchmark::ConsoleReporter {
+   public:
+    void ReportRuns(const std::vector<Run>& runs) override {
+      for (const Run& r : runs)
+        if (r.benchmark_name().starts_with("BM_ReadBandwidth") && r.run_type == Run::RT_Iteration) {
+          const auto it = r.counters.find("GB/s");
+          if (it != r.counters.end()) g_bandwidth = double(it->second) * 1e9;
+        }
+      ConsoleReporter::ReportRuns(runs);
+    }
+  } reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}

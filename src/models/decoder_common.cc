@@ -1,0 +1,275 @@
+// The shared decoder trunk (see decoder_common.h).
+#include "models/decoder_common.h"
+
+#include <algorithm>
+
+#include "octet/error.h"
+#include "octet/kernels.h"
+
+namespace octet::models {
+
+// ---- WeightReader ---------------------------------------------------------------
+
+std::string WeightReader::resolve(const std::string& name) const {
+  if (base_prefix_.empty() || source_.contains(name) || !name.starts_with(base_prefix_)) return name;
+  std::string bare = name.substr(base_prefix_.size());
+  return source_.contains(bare) ? bare : name;
+}
+
+Tensor WeightReader::require(const std::string& name, const Shape& shape) {
+  const std::string stored = resolve(name);
+  Tensor t = source_.require(stored, shape);
+  parameters_.emplace_back(stored, t);
+  return t;
+}
+
+Tensor WeightReader::optional(const std::string& name, const Shape& shape) {
+  return contains(name) ? require(name, shape) : Tensor();
+}
+
+nn::Linear WeightReader::linear(const std::string& path, int64_t out, int64_t in, Bias bias) {
+  Tensor w = require(path + ".weight", {out, in});
+  Tensor b;
+  if (bias == Bias::Required) b = require(path + ".bias", {out});
+  if (bias == Bias::Optional) b = optional(path + ".bias", {out});
+  nn::Linear l(std::move(w), std::move(b));
+  l.set_name(path);
+  return l;
+}
+
+nn::Linear WeightReader::conv1d(const std::string& path, int64_t out, int64_t in) {
+  Tensor w = require(path + ".weight", {in, out});
+  nn::Linear l(w.transpose(0, 1).contiguous(), require(path + ".bias", {out}));
+  l.set_name(path);
+  return l;
+}
+
+nn::LayerNorm WeightReader::layer_norm(const std::string& path, int64_t dim, float eps, bool bias) {
+  Tensor g = require(path + ".weight", {dim});
+  Tensor b = bias ? require(path + ".bias", {dim}) : Tensor::zeros({dim}, DType::F32);
+  return nn::LayerNorm(std::move(g), std::move(b), eps);
+}
+
+nn::RMSNorm WeightReader::rms_norm(const std::string& path, int64_t dim, float eps) {
+  return nn::RMSNorm(require(path + ".weight", {dim}), eps);
+}
+
+nn::Embedding WeightReader::embedding(const std::string& name, int64_t rows, int64_t dim) {
+  return nn::Embedding(require(name, {rows, dim}));
+}
+
+// ---- Norm and layers --------------------------------------------------------------
+
+Norm::Norm(nn::LayerNorm norm, const std::string& path) : norm_(std::move(norm)) { site_.set_name(path + ":input"); }
+Norm::Norm(nn::RMSNorm norm, const std::string& path) : norm_(std::move(norm)) { site_.set_name(path + ":input"); }
+
+Tensor Norm::forward(const Tensor& x) const {
+  const Tensor in = site_.active() ? site_.apply(x) : x;
+  if (const auto* ln = std::get_if<nn::LayerNorm>(&norm_)) return ln->forward(in);
+  if (const auto* rms = std::get_if<nn::RMSNorm>(&norm_)) return rms->forward(in);
+  fail("models", "norm '{}' is not set", site_.name());
+}
+
+void DecoderLayer::name_residuals(const std::string& attention_path, const std::string& mlp_path) {
+  attention_residual.set_name(attention_path + ":residual");
+  mlp_residual.set_name(mlp_path + ":residual");
+}
+
+namespace {
+
+Tensor through(const nn::ActivationSite& site, Tensor x) { return site.active() ? site.apply(x) : x; }
+
+// x += branch, in place (x is always a tensor this forward pass owns).
+void add_into(Tensor& x, const Tensor& branch) { kernels::add(x, branch, x); }
+
+Tensor run_layer(const DecoderLayer& l, Tensor x, const nn::AttentionInputs& ai) {
+  switch (l.layout) {
+    case BlockLayout::Sequential: {
+      add_into(x, through(l.attention_residual, l.attention->forward(l.norm1.forward(x), ai)));
+      add_into(x, through(l.mlp_residual, l.mlp->forward(l.norm2.forward(x))));
+      return x;
+    }
+    case BlockLayout::Parallel: {
+      const Tensor h = l.norm1.forward(x);
+      Tensor a = through(l.attention_residual, l.attention->forward(h, ai));
+      const Tensor m = through(l.mlp_residual, l.mlp->forward(l.norm2.defined() ? l.norm2.forward(x) : h));
+      // (attn + mlp) + residual: the order every parallel family sums in.
+      add_into(a, m);
+      add_into(a, x);
+      return a;
+    }
+    case BlockLayout::PostNorm: {
+      add_into(x, through(l.attention_residual, l.attention->forward(x, ai)));
+      x = l.norm1.forward(x);
+      add_into(x, through(l.mlp_residual, l.mlp->forward(x)));
+      return l.norm2.forward(x);
+    }
+  }
+  fail("models", "unknown block layout");
+}
+
+const int64_t* i64_data(const Tensor& t) { return t.data<int64_t>(); }
+
+Tensor as_i64(const Tensor& t, std::string_view what) {
+  check(t.dtype() == DType::I64 || t.dtype() == DType::I32, "models", "{} must be i64 or i32, got {}", what,
+        t.describe());
+  if (t.dtype() == DType::I64) return t.contiguous();
+  const Tensor src = t.contiguous();
+  Tensor out = Tensor::empty(src.shape(), DType::I64);
+  std::copy_n(src.data<int32_t>(), src.numel(), out.data<int64_t>());
+  return out;
+}
+
+}  // namespace
+
+// ---- DecoderModel -------------------------------------------------------------------
+
+DecoderModel::DecoderModel(DecoderParts parts) : p_(std::move(parts)) {
+  info_ = p_.info;
+  info_.is_decoder = true;
+  check(p_.tokens.has_value(), "models", "decoder has no token embedding");
+  for (const auto& l : p_.layers) check(l.attention && l.mlp, "models", "decoder layer without attention or MLP");
+  if (info_.head == ModelHead::CausalLM) check(p_.lm_head.has_value(), "models", "causal LM without lm_head");
+}
+
+Tensor DecoderModel::run(const ModelInputs& in, KVCache* cache) const {
+  check(in.input_ids.defined() && in.input_ids.rank() == 2, "models", "input_ids must be [batch, seq], got {}",
+        in.input_ids.describe());
+  const Tensor ids = as_i64(in.input_ids, "input_ids");
+  const int64_t batch = ids.dim(0), seq = ids.dim(1);
+  const int64_t past = cache ? cache->length() : 0, total = past + seq;
+  check(seq > 0, "models", "input_ids has no tokens");
+  if (cache) {
+    check(int64_t(cache->layers().size()) == int64_t(p_.layers.size()), "models",
+          "KV cache has {} layers, the model {}", cache->layers().size(), p_.layers.size());
+    check(cache->batch() == batch, "models", "KV cache is for batch {}, input_ids has {}", cache->batch(), batch);
+    check(total <= cache->capacity(), "models", "{} cached + {} new tokens exceed the KV cache capacity of {}", past,
+          seq, cache->capacity());
+  }
+  Tensor mask;
+  if (in.attention_mask.defined()) {
+    mask = as_i64(in.attention_mask, "attention_mask");
+    check(mask.rank() == 2 && mask.dim(0) == batch && mask.dim(1) == total, "models",
+          "attention_mask is {}, expected [{}, {}] (cached + new tokens)", mask.describe(), batch, total);
+  }
+  // Position ids: given, else cumsum(mask) - 1 with padding at 1 (transformers' generate()).
+  Tensor pos;
+  if (in.position_ids.defined()) {
+    pos = as_i64(in.position_ids, "position_ids");
+    check(pos.shape() == ids.shape(), "models", "position_ids is {}, input_ids {}", pos.describe(), ids.describe());
+  } else {
+    pos = Tensor::empty({batch, seq}, DType::I64);
+    for (int64_t b = 0; b < batch; ++b) {
+      int64_t count = 0;
+      for (int64_t s = 0; s < total; ++s) {
+        const bool real = !mask.defined() || i64_data(mask)[b * total + s] != 0;
+        count += real;
+        if (s >= past) pos.data<int64_t>()[b * seq + s - past] = real ? count - 1 : 1;
+      }
+    }
+  }
+  const int64_t* pp = i64_data(pos);
+  for (int64_t i = 0; i < pos.numel(); ++i)
+    check(pp[i] >= 0 && (info_.max_positions <= 0 || !p_.positions || pp[i] < info_.max_positions), "models",
+          "position id {} is outside the model's {} positions", pp[i], info_.max_positions);
+
+  Tensor hidden = p_.tokens->forward(ids);
+  if (p_.project_in) hidden = p_.project_in->forward(hidden);
+  if (p_.positions) {
+    Tensor rows = Tensor::empty({batch, seq}, DType::I64);
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t s = 0; s < seq; ++s) {
+        const bool padded = p_.positions_from_mask && mask.defined() && i64_data(mask)[b * total + past + s] == 0;
+        rows.data<int64_t>()[b * seq + s] = padded ? p_.position_offset - 1 : pp[b * seq + s] + p_.position_offset;
+      }
+    add_into(hidden, p_.positions->forward(rows));
+  }
+  nn::AttentionInputs ai;
+  ai.attention_mask = mask;
+  ai.position_ids = pos;
+  if (p_.rotary.defined()) ai.rotary = p_.rotary.tables(pos);
+  for (size_t i = 0; i < p_.layers.size(); ++i) {
+    ai.cache = cache ? &cache->layers()[i] : nullptr;
+    hidden = run_layer(p_.layers[i], std::move(hidden), ai);
+  }
+  if (p_.final_norm.defined()) hidden = p_.final_norm.forward(hidden);
+  if (p_.project_out) hidden = p_.project_out->forward(hidden);
+  return hidden;
+}
+
+NamedTensors DecoderModel::forward(const ModelInputs& inputs) const {
+  NamedTensors out;
+  Tensor hidden = run(inputs, nullptr);
+  if (p_.lm_head) out["logits"] = p_.lm_head->forward(hidden);
+  out["last_hidden_state"] = std::move(hidden);
+  return out;
+}
+
+Tensor DecoderModel::forward_cached(const ModelInputs& inputs, KVCache& cache, bool last_only) const {
+  check(p_.lm_head.has_value(), "models", "{} was loaded without its LM head", info_.model_type);
+  Tensor hidden = run(inputs, &cache);
+  if (last_only && hidden.dim(1) > 1) hidden = hidden.slice(1, hidden.dim(1) - 1, hidden.dim(1)).contiguous();
+  return p_.lm_head->forward(hidden);
+}
+
+nn::AttentionCache DecoderModel::make_layer_cache(int64_t layer, int64_t batch, int64_t capacity) const {
+  return p_.layers[size_t(layer)].attention->make_cache(batch, capacity);
+}
+
+void DecoderModel::visit_linears(const std::function<void(nn::Linear&)>& fn) {
+  if (p_.project_in) fn(*p_.project_in);
+  for (auto& l : p_.layers) {
+    l.attention->visit_linears(fn);
+    l.mlp->visit_linears(fn);
+  }
+  if (p_.project_out) fn(*p_.project_out);
+  if (p_.lm_head) fn(*p_.lm_head);
+}
+
+void DecoderModel::visit_sites(const std::function<void(nn::ActivationSite&)>& fn) {
+  for (auto& l : p_.layers) {
+    if (l.layout != BlockLayout::PostNorm && l.norm1.defined()) fn(l.norm1.input_site());
+    l.attention->visit_sites(fn);
+    fn(l.attention_residual);
+    if (l.layout == BlockLayout::PostNorm) fn(l.norm1.input_site());
+    if (l.norm2.defined() && l.layout != BlockLayout::PostNorm) fn(l.norm2.input_site());
+    fn(l.mlp_residual);
+    if (l.layout == BlockLayout::PostNorm) fn(l.norm2.input_site());
+  }
+  if (p_.final_norm.defined()) fn(p_.final_norm.input_site());
+}
+
+// ---- builder helpers -----------------------------------------------------------------
+
+void check_heads(const JsonConfig& config, int64_t hidden, int64_t heads, int64_t kv_heads, int64_t head_dim) {
+  const std::string& src = config.source();
+  check(hidden > 0 && heads > 0, "models", "{}: hidden size ({}) and attention heads ({}) must be > 0", src, hidden,
+        heads);
+  check(kv_heads > 0 && kv_heads <= heads && heads % kv_heads == 0, "models",
+        "{}: {} attention heads cannot be shared by {} key/value heads (must divide)", src, heads, kv_heads);
+  check(head_dim > 0 || hidden % heads == 0, "models", "{}: hidden size {} is not a multiple of {} attention heads",
+        src, hidden, heads);
+}
+
+nn::AttentionConfig causal_attention(int64_t hidden, int64_t heads, int64_t kv_heads, int64_t head_dim) {
+  nn::AttentionConfig c;
+  c.hidden_size = hidden;
+  c.num_heads = heads;
+  c.num_kv_heads = kv_heads;
+  c.head_dim = head_dim > 0 ? head_dim : hidden / heads;
+  c.causal = true;
+  return c;
+}
+
+std::optional<nn::Linear> read_lm_head(WeightReader& w, const ModelInfo& info, const std::string& name,
+                                       const nn::Embedding& tokens, bool tied, bool bias) {
+  if (info.head != ModelHead::CausalLM) return std::nullopt;
+  // Tied: the embedding table itself (already recorded under its own name).
+  nn::Linear head = tied ? nn::Linear(tokens.table(), bias ? w.require(name + ".bias", {info.vocab_size}) : Tensor())
+                         : w.linear(name, info.vocab_size, tokens.hidden_size(),
+                                    bias ? WeightReader::Bias::Required : WeightReader::Bias::None);
+  head.set_name(name);
+  return head;
+}
+
+}  // namespace octet::models

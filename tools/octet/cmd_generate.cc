@@ -1,0 +1,160 @@
+// `octet generate MODEL --prompt TEXT`: text generation with the KV cache.
+// Tokens stream to stdout as they are chosen; prefill and decode speed go to
+// stderr; --json prints the ids and text instead.
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "octet/error.h"
+#include "octet/generate.h"
+#include "octet/log.h"
+#include "output.h"
+
+namespace octet::cli {
+namespace {
+
+struct Options {
+  std::string model;
+  std::vector<std::string> prompts;
+  std::string prompt_ids;
+  int64_t max_new_tokens = 32;
+  SamplingOptions sampling;
+  std::vector<std::string> stop;
+  bool json = false;
+};
+
+std::vector<int64_t> parse_ids(const std::string& text) {
+  std::vector<int64_t> ids;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      size_t used = 0;
+      ids.push_back(std::stoll(item, &used));
+      check(used == item.size(), "cli", "--prompt-ids: '{}' is not an integer", item);
+    } catch (const std::logic_error&) {
+      fail("cli", "--prompt-ids: '{}' is not an integer", item);
+    }
+  }
+  check(!ids.empty(), "cli", "--prompt-ids is empty");
+  return ids;
+}
+
+// Ends with U+FFFD: the last token left a UTF-8 sequence incomplete; wait for more.
+bool ends_incomplete(const std::string& s) { return s.size() >= 3 && s.compare(s.size() - 3, 3, "\xEF\xBF\xBD") == 0; }
+
+void run(const Options& o) {
+  check(!o.prompts.empty() || !o.prompt_ids.empty(), "cli", "give --prompt TEXT or --prompt-ids 1,2,3");
+  check(o.prompts.empty() || o.prompt_ids.empty(), "cli", "give either --prompt or --prompt-ids, not both");
+  const auto model = load_causal_lm(o.model);
+  use_decode_kernels(*model);
+  std::optional<Tokenizer> tok;
+  try {
+    tok = load_model_tokenizer(o.model);
+  } catch (const Error& e) {
+    check(o.prompts.empty() && o.stop.empty(), "cli", "{} (a tokenizer is needed for --prompt and --stop)", e.what());
+    log_info("no tokenizer ({}); printing token ids", e.what());
+  }
+  std::vector<std::vector<int64_t>> prompts;
+  if (!o.prompt_ids.empty()) prompts.push_back(parse_ids(o.prompt_ids));
+  for (const auto& p : o.prompts) {
+    std::vector<int64_t> ids = tok->encode(p).ids;
+    if (ids.empty() && model->info().bos_token_id >= 0) ids.push_back(model->info().bos_token_id);
+    check(!ids.empty(), "cli", "the prompt '{}' encodes to no tokens", p);
+    prompts.push_back(std::move(ids));
+  }
+
+  GenerationOptions g;
+  g.max_new_tokens = o.max_new_tokens;
+  g.sampling = o.sampling;
+  g.stop_strings = o.stop;
+  if (tok) g.detokenize = [&](std::span<const int64_t> ids) { return tok->decode(ids); };
+  // Streaming (one prompt, not --json): the prompt, then the text as it grows.
+  // Decoding prompt + new tokens together keeps SentencePiece's word-initial
+  // spaces, which decoding the new tokens alone would strip.
+  const bool stream = !o.json && prompts.size() == 1;
+  std::vector<int64_t> all = prompts.front();
+  std::string printed;
+  if (stream && tok) {
+    printed = tok->decode(all);
+    std::fwrite(printed.data(), 1, printed.size(), stdout);
+    std::fflush(stdout);
+  }
+  auto print_growth = [&] {
+    const std::string text = tok->decode(all);
+    if (ends_incomplete(text) || text.size() < printed.size() || text.compare(0, printed.size(), printed) != 0) return;
+    std::fwrite(text.data() + printed.size(), 1, text.size() - printed.size(), stdout);
+    printed = text;
+  };
+  if (stream) {
+    g.on_token = [&](int64_t, int64_t token) {
+      all.push_back(token);
+      if (tok)
+        print_growth();
+      else
+        std::printf("%lld ", static_cast<long long>(token));
+      std::fflush(stdout);
+    };
+  }
+  const GenerationResult r = generate(*model, prompts, g);
+  if (stream) {
+    std::printf("\n");
+  } else if (!o.json) {
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      const std::string text =
+          tok ? tok->decode(r.new_tokens[i]) : fmt::format("{}", fmt::join(r.new_tokens[i], " "));
+      std::printf("[%zu] %s\n", i, text.c_str());
+    }
+  }
+  std::fflush(stdout);
+  const double prefill_rate = r.prefill_seconds > 0 ? double(r.prompt_tokens) / r.prefill_seconds : 0.0;
+  const double decode_rate = r.decode_seconds > 0 ? double(r.decode_steps * int64_t(prompts.size())) / r.decode_seconds : 0.0;
+  std::fprintf(stderr, "prefill: %lld tokens in %s (%.1f tokens/s); decode: %lld steps x %zu in %s (%.2f tokens/s)\n",
+               static_cast<long long>(r.prompt_tokens), format_duration(r.prefill_seconds).c_str(), prefill_rate,
+               static_cast<long long>(r.decode_steps), prompts.size(), format_duration(r.decode_seconds).c_str(),
+               decode_rate);
+  if (o.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      nlohmann::json s{{"prompt_ids", prompts[i]},
+                       {"generated_ids", r.new_tokens[i]},
+                       {"finish_reason", finish_reason_name(r.finish_reasons[i])}};
+      if (tok) s["text"] = tok->decode(r.new_tokens[i]);
+      out.push_back(std::move(s));
+    }
+    print_json({{"model", o.model},
+                {"sequences", out},
+                {"prefill_seconds", r.prefill_seconds},
+                {"decode_seconds", r.decode_seconds},
+                {"prefill_tokens_per_second", prefill_rate},
+                {"decode_tokens_per_second", decode_rate}});
+  }
+}
+
+const CommandRegistration registration{{
+    "generate",
+    "Generate text with a decoder LLM (Hugging Face folder or GGUF file)",
+    [](CLI::App& sub) {
+      auto o = std::make_shared<Options>();
+      sub.add_option("model", o->model, "Model folder (config.json + safetensors) or .gguf file")->required();
+      sub.add_option("--prompt", o->prompts, "Prompt text (repeat for a batch; tokenized with the model's tokenizer)");
+      sub.add_option("--prompt-ids", o->prompt_ids, "Prompt as token ids, e.g. 1,5,9");
+      sub.add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate")->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+      sub.add_option("--temperature", o->sampling.temperature, "0 = greedy; else sample from logits / T")->capture_default_str();
+      sub.add_option("--top-k", o->sampling.top_k, "Sample among the k most likely tokens (0 = all)")->capture_default_str();
+      sub.add_option("--top-p", o->sampling.top_p, "Nucleus sampling mass")->capture_default_str();
+      sub.add_option("--repetition-penalty", o->sampling.repetition_penalty, "Penalty on tokens already seen (transformers' rule)")->capture_default_str();
+      sub.add_option("--seed", o->sampling.seed, "Seed of the sampler (std::mt19937_64)")->capture_default_str();
+      sub.add_option("--stop", o->stop, "Stop when the generated text contains this string (repeatable)");
+      sub.add_flag("--json", o->json, "Print ids, text and speed as JSON instead of streaming");
+      add_common_options(sub);
+      sub.callback([o] { run(*o); });
+    },
+}};
+
+}  // namespace
+}  // namespace octet::cli
