@@ -9,6 +9,8 @@ additive mask of torch.finfo(float32).min), so fp32 outputs match HF's.
       IN holds input_ids (int, [B, S]) and optionally attention_mask, token_type_ids.
       OUT gets last_hidden_state, pooler_output (when the model has a pooler) and
       logits (when it has a sequence-classification head).
+  torch_bert.py serve --model DIR [--threads T] [--precision fp32|int8-dynamic]
+      keeps the model loaded and answers JSON-line requests on stdin (octet bench).
   torch_bert.py bench --model DIR --batch B --seq S [--threads T] [--warmup W] [--iters N]
                       [--precision fp32|int8-dynamic] [--json]
       times forward passes on random token ids (attention mask all ones) and prints
@@ -307,6 +309,80 @@ def bench(args):
               f"mean {stats['mean_ms']:.3f} ms  ({args.iters} iters, {args.threads} threads)")
 
 
+def serve(args):
+    """JSON lines on stdin -> one JSON reply line each on stdout (octet bench drives this).
+
+    {"op": "inputs", "path": IN}           load the inputs the timed passes use
+    {"op": "time", "iters": N}             N timed passes -> {"ms": [...]}
+    {"op": "run", "inputs": IN, "outputs": OUT}  one pass, outputs written as safetensors
+    Every reply has "ok"; failures carry "error". EOF ends the process. The model is
+    loaded (and for int8-dynamic quantized) once, before the first reply
+    {"ok": true, "ready": true, ...}.
+    """
+    import torch
+    from torch import nn
+
+    def reply(obj):
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    t0 = time.perf_counter()
+    try:
+        model, _ = build_model(args.model)
+        if args.precision == "int8-dynamic":
+            model = torch.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+    except BaseException as e:  # SystemExit from build_model included: report it on the protocol
+        reply({"ok": False, "error": str(e)})
+        return
+    reply({"ok": True, "ready": True, "runtime": "pytorch", "version": torch.__version__,
+           "precision": args.precision, "threads": torch.get_num_threads(), "load_s": time.perf_counter() - t0,
+           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+           "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+           "omp_num_threads": os.environ.get("OMP_NUM_THREADS")})
+
+    def load(path):
+        t = read_safetensors(path)
+        if "input_ids" not in t:
+            raise ValueError(f"{path} has no input_ids")
+        ids = torch.from_numpy(t["input_ids"].astype(np.int64))
+        mask = torch.from_numpy(t["attention_mask"].astype(np.int64)) if "attention_mask" in t \
+            else torch.ones_like(ids)
+        types = torch.from_numpy(t["token_type_ids"].astype(np.int64)) if "token_type_ids" in t \
+            else torch.zeros_like(ids)
+        return ids, mask, types
+
+    feeds = None
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            req = json.loads(line)
+            op = req.get("op")
+            if op == "inputs":
+                feeds = load(req["path"])
+                reply({"ok": True})
+            elif op == "time":
+                if feeds is None:
+                    raise ValueError("no inputs loaded")
+                ms = []
+                with torch.inference_mode():
+                    for _ in range(int(req["iters"])):
+                        t0 = time.perf_counter()
+                        model(*feeds)
+                        ms.append((time.perf_counter() - t0) * 1e3)
+                reply({"ok": True, "ms": ms})
+            elif op == "run":
+                with torch.inference_mode():
+                    out = model(*load(req["inputs"]))
+                write_safetensors(req["outputs"], {k: v.numpy().astype(np.float32) for k, v in out.items()})
+                reply({"ok": True})
+            else:
+                raise ValueError(f"unknown op {op!r}")
+        except Exception as e:  # noqa: BLE001 - every failure becomes a reply
+            reply({"ok": False, "error": f"{type(e).__name__}: {e}"})
+
+
 def positive(text):
     value = int(text)
     if value < 1:
@@ -315,6 +391,15 @@ def positive(text):
 
 
 def parse(argv):
+    if argv and argv[0] == "serve":
+        p = argparse.ArgumentParser(prog="torch_bert.py serve", description=serve.__doc__,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--model", required=True)
+        p.add_argument("--threads", type=positive, default=1)
+        p.add_argument("--precision", choices=["fp32", "int8-dynamic"], default="fp32")
+        args = p.parse_args(argv[1:])
+        args.mode = "serve"
+        return args
     if argv and argv[0] == "bench":
         p = argparse.ArgumentParser(prog="torch_bert.py bench", description="time forward passes")
         p.add_argument("--model", required=True)
@@ -347,7 +432,7 @@ def main():
     import torch
 
     torch.set_num_threads(args.threads)
-    (bench if args.mode == "bench" else run)(args)
+    {"bench": bench, "serve": serve, "run": run}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -139,6 +139,14 @@ class AlbertModel final : public encoder::EncoderModel {
     }
     return x;
   }
+  // Shared layers appear once per use, in encode()'s order.
+  std::optional<encoder::EncoderLayout> layout() const override {
+    encoder::EncoderLayout l{&*embeddings_, {}, false, 0};
+    const double layers_per_group = double(s_.num_layers) / double(s_.num_groups);
+    for (int64_t i = 0; i < s_.num_layers; ++i)
+      for (const auto& layer : groups_[static_cast<size_t>(double(i) / layers_per_group)]) l.layers.push_back(&layer);
+    return l;
+  }
   void visit_trunk_linears(const std::function<void(nn::Linear&)>& fn) override {
     embeddings_->visit_linears(fn);
     for (auto& group : groups_)

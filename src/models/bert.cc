@@ -114,6 +114,12 @@ class BertFamilyModel final : public encoder::EncoderModel {
     return pos;
   }
 
+  std::optional<encoder::EncoderLayout> layout() const override {
+    encoder::EncoderLayout l{&*embeddings_, {}, settings_.variant == Variant::Roberta, settings_.pad_token_id};
+    for (const auto& layer : layers_) l.layers.push_back(&layer);
+    return l;
+  }
+
   void visit_trunk_linears(const std::function<void(nn::Linear&)>& fn) override {
     embeddings_->visit_linears(fn);
     for (auto& layer : layers_) layer.visit_linears(fn);

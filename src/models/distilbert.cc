@@ -104,6 +104,11 @@ class DistilBertModel final : public encoder::EncoderModel {
     for (const auto& layer : layers_) x = layer.forward(x, attention);
     return x;
   }
+  std::optional<encoder::EncoderLayout> layout() const override {
+    encoder::EncoderLayout l{&*embeddings_, {}, false, 0};
+    for (const auto& layer : layers_) l.layers.push_back(&layer);
+    return l;
+  }
   void visit_trunk_linears(const std::function<void(nn::Linear&)>& fn) override {
     for (auto& layer : layers_) layer.visit_linears(fn);
   }

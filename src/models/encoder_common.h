@@ -61,6 +61,9 @@ class ResidualNorm {
   ResidualNorm(nn::LayerNorm norm, const std::string& branch_module, const std::string& norm_module);
   Tensor forward(const Tensor& branch, const Tensor& residual) const;
   void visit_sites(const std::function<void(nn::ActivationSite&)>& fn);
+  const nn::LayerNorm& norm() const { return norm_; }
+  const nn::ActivationSite& residual_site() const { return residual_site_; }
+  const nn::ActivationSite& norm_site() const { return norm_site_; }
 
  private:
   nn::LayerNorm norm_;
@@ -74,6 +77,8 @@ class SitedLayerNorm {
   SitedLayerNorm(nn::LayerNorm norm, const std::string& norm_module);
   Tensor forward(const Tensor& x) const;
   void visit_sites(const std::function<void(nn::ActivationSite&)>& fn) { fn(site_); }
+  const nn::LayerNorm& norm() const { return norm_; }
+  const nn::ActivationSite& site() const { return site_; }
 
  private:
   nn::LayerNorm norm_;
@@ -88,6 +93,10 @@ class PostNormLayer {
   Tensor forward(const Tensor& x, const nn::AttentionInputs& inputs) const;
   void visit_linears(const std::function<void(nn::Linear&)>& fn);
   void visit_sites(const std::function<void(nn::ActivationSite&)>& fn);
+  const nn::MultiHeadAttention& attention() const { return attention_; }
+  const ResidualNorm& attention_norm() const { return attention_norm_; }
+  const nn::MLP& mlp() const { return mlp_; }
+  const ResidualNorm& output_norm() const { return output_norm_; }
 
  private:
   nn::MultiHeadAttention attention_;
@@ -139,6 +148,16 @@ struct EncoderInputs {
   int64_t batch = 0, seq = 0;
 };
 
+// The blocks of a post-norm encoder in execution order, for exporters
+// (src/export): embeddings, then each layer (a shared layer appears once
+// per use), with the family's position numbering.
+struct EncoderLayout {
+  const Embeddings* embeddings = nullptr;
+  std::vector<const PostNormLayer*> layers;
+  bool padding_aware_positions = false;  // RoBERTa: cumsum(id != pad) * (id != pad) + pad
+  int64_t pad_token_id = 0;
+};
+
 // The Model base of the encoder families. A family implements encode()
 // (embeddings + layers -> last_hidden_state) and default_positions(); the
 // base checks inputs and runs the pooler / classifier:
@@ -152,6 +171,14 @@ class EncoderModel : public Model {
   void visit_linears(const std::function<void(nn::Linear&)>& fn) override;
   void visit_sites(const std::function<void(nn::ActivationSite&)>& fn) override;
   std::vector<std::pair<std::string, Tensor>> parameters() const override { return parameters_; }
+
+  // The trunk's blocks for export; nullopt for families whose blocks are not
+  // post-norm layers (DeBERTa's disentangled attention).
+  virtual std::optional<EncoderLayout> layout() const { return std::nullopt; }
+  const std::optional<ClsProjection>& pooler() const { return pooler_; }
+  bool pooler_is_output() const { return pooler_is_output_; }
+  const std::optional<nn::Linear>& classifier() const { return classifier_; }
+  int64_t type_vocab_size() const { return type_vocab_size_; }
 
  protected:
   virtual Tensor encode(const EncoderInputs& inputs) const = 0;
