@@ -94,6 +94,6 @@ QdqPlan calibrate_minmax_plan(Model& model, const std::vector<ModelInputs>& batc
 // what the QDQ graph computes. Replaces what was installed before.
 void install_simulated_plan(Model& model, const QdqPlan& plan);
 // Removes site transforms and Linear kernels (back to fp32).
-void clear_qdq_plan(Model& model);
+void remove_installed_quantization(Model& model);
 
 }  // namespace octet

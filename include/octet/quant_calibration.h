@@ -47,6 +47,11 @@ class Histogram {
  public:
   static constexpr int kDefaultBins = 2048;
   explicit Histogram(int bins = kDefaultBins);
+  // Starts with R = `range` (> 0) instead of the first batch's max |x|. With R
+  // known in advance (a first min/max pass over the same data: two-pass
+  // calibration, as TensorRT does) bins never merge, so every batch gets the
+  // final resolution. Data beyond `range` still grows it as above.
+  Histogram(int bins, double range);
 
   // Adds the values of an f32 tensor. Throws Error("quant") on an empty
   // tensor or NaN / Inf (nothing is added then).
@@ -157,8 +162,9 @@ enum class HistogramMethod : uint8_t { Percentile, Entropy, Mse };
 // Per-tensor histogram calibrators.
 class HistogramCalibrator : public Observer {
  public:
+  // range > 0: the histogram's fixed initial range (see Histogram(bins, range)).
   HistogramCalibrator(HistogramMethod method, const QuantSpec& spec = {}, int bins = Histogram::kDefaultBins,
-                      double percentile = 99.99);
+                      double percentile = 99.99, double range = 0);
   std::string name() const override;
   void observe(const Tensor& x) override;
   const Histogram& histogram() const { return histogram_; }
@@ -177,11 +183,14 @@ struct CalibratorOptions {
   double momentum = 0.9;      // ema
   double percentile = 99.99;  // percentile
   int bins = Histogram::kDefaultBins;  // histogram bins per sign
+  // Histogram methods: > 0 fixes the histogram's initial range R (the max |x|
+  // of a first min/max pass), 0 takes the first batch's.
+  double histogram_range = 0;
 };
 
 // name: minmax | ema | percentile | entropy | mse. Throws Error("quant") for
 // other names or options that do not fit (per-token specs, percentile outside
-// (0, 100], momentum outside [0, 1), bins < 1).
+// (0, 100], momentum outside [0, 1), bins < 1, a negative or non-finite histogram_range).
 std::unique_ptr<Observer> make_calibrator(std::string_view name, const CalibratorOptions& options = {});
 // The names make_calibrator accepts.
 std::vector<std::string> calibrator_names();

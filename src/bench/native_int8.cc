@@ -101,7 +101,7 @@ void install_native_int8(Model& model, const QdqPlan& plan) {
       linear.input_site().set_transform({});
     });
   } catch (...) {
-    clear_qdq_plan(model);
+    remove_installed_quantization(model);
     throw;
   }
 #else

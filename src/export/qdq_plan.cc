@@ -92,7 +92,7 @@ QdqPlan calibrate_minmax_plan(Model& model, const std::vector<ModelInputs>& batc
   return plan;
 }
 
-void clear_qdq_plan(Model& model) {
+void remove_installed_quantization(Model& model) {
   model.visit_linears([](nn::Linear& linear) {
     linear.set_kernel(nullptr);
     linear.input_site().set_transform({});
@@ -101,7 +101,7 @@ void clear_qdq_plan(Model& model) {
 }
 
 void install_simulated_plan(Model& model, const QdqPlan& plan) {
-  clear_qdq_plan(model);
+  remove_installed_quantization(model);
   size_t weights = 0, sites = 0;
   auto install_site = [&](nn::ActivationSite& site) {
     const auto it = plan.activations.find(site.name());
@@ -125,7 +125,7 @@ void install_simulated_plan(Model& model, const QdqPlan& plan) {
   });
   model.visit_sites(install_site);
   if (weights != plan.weights.size() || sites != plan.activations.size()) {
-    clear_qdq_plan(model);
+    remove_installed_quantization(model);
     fail(kTag, "the QDQ plan names {} weights and {} sites; the model has {} and {} of them", plan.weights.size(),
          plan.activations.size(), weights, sites);
   }

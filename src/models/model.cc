@@ -3,6 +3,7 @@
 
 #include "octet/error.h"
 #include "octet/model.h"
+#include "octet/quantized_model.h"
 #include "octet/safetensors.h"
 
 namespace octet {
@@ -112,6 +113,8 @@ bool has_gguf_magic(const std::filesystem::path& path) {
 std::unique_ptr<Model> load_model(const std::filesystem::path& path, const LoadOptions& options) {
   namespace fs = std::filesystem;
   check(fs::exists(path), "models", "'{}' does not exist", path.string());
+  // A folder written by `octet quantize` (quantization_config.json): int8 kernels, native execution.
+  if (is_quantized_model(path)) return load_quantized_model(path, QuantExecution::Native, options);
   if (fs::is_regular_file(path) && has_gguf_magic(path)) return load_gguf_model(path, options);
   const fs::path dir = fs::is_directory(path) ? path : path.parent_path();
   const fs::path config_path = dir / "config.json";

@@ -122,6 +122,11 @@ Histogram::Histogram(int bins)
   negative_.assign(static_cast<size_t>(bins), 0);
 }
 
+Histogram::Histogram(int bins, double range) : Histogram(bins) {
+  check(std::isfinite(range) && range > 0, kTag, "histogram range must be positive and finite, got {}", range);
+  range_ = range;
+}
+
 float Histogram::amax() const { return total_ == 0 ? 0.0f : std::max(std::fabs(min_), std::fabs(max_)); }
 
 void Histogram::add(const Tensor& x) {

@@ -106,8 +106,10 @@ QuantRanges MovingAverageMinMaxObserver::range_for(const QuantSpec&) const { ret
 
 // ---- histogram calibrators ------------------------------------------------------
 
-HistogramCalibrator::HistogramCalibrator(HistogramMethod method, const QuantSpec& spec, int bins, double percentile)
-    : Observer(spec), method_(method), percentile_(percentile), histogram_(bins) {
+HistogramCalibrator::HistogramCalibrator(HistogramMethod method, const QuantSpec& spec, int bins, double percentile,
+                                         double range)
+    : Observer(spec), method_(method), percentile_(percentile), histogram_(range > 0 ? Histogram(bins, range) : Histogram(bins)) {
+  check(std::isfinite(range) && range >= 0, kTag, "histogram range must be >= 0 and finite, got {}", range);
   check(spec.granularity == Granularity::PerTensor, kTag, "{}: histogram calibrators give per-tensor ranges, not {}",
         name(), to_string(spec));
   if (method == HistogramMethod::Percentile)
@@ -147,10 +149,11 @@ std::vector<std::string> calibrator_names() { return {"minmax", "ema", "percenti
 std::unique_ptr<Observer> make_calibrator(std::string_view name, const CalibratorOptions& o) {
   if (name == "minmax") return std::make_unique<MinMaxObserver>(o.spec);
   if (name == "ema") return std::make_unique<MovingAverageMinMaxObserver>(o.spec, o.momentum);
+  const double r = o.histogram_range;
   if (name == "percentile")
-    return std::make_unique<HistogramCalibrator>(HistogramMethod::Percentile, o.spec, o.bins, o.percentile);
-  if (name == "entropy") return std::make_unique<HistogramCalibrator>(HistogramMethod::Entropy, o.spec, o.bins);
-  if (name == "mse") return std::make_unique<HistogramCalibrator>(HistogramMethod::Mse, o.spec, o.bins);
+    return std::make_unique<HistogramCalibrator>(HistogramMethod::Percentile, o.spec, o.bins, o.percentile, r);
+  if (name == "entropy") return std::make_unique<HistogramCalibrator>(HistogramMethod::Entropy, o.spec, o.bins, 99.99, r);
+  if (name == "mse") return std::make_unique<HistogramCalibrator>(HistogramMethod::Mse, o.spec, o.bins, 99.99, r);
   fail(kTag, "unknown calibrator '{}' (minmax, ema, percentile, entropy, mse)", name);
 }
 

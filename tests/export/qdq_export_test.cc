@@ -229,7 +229,7 @@ TEST(QdqExport, AffineUint8ActivationsAndPerTensorWeights) {
   // The fixture's logits are ~0.01: the single-code flips of the bound above
   // scale with them; 1e-3 is 10% of the logit range.
   EXPECT_LE(max_abs_diff(ort.at("logits"), sim), 1e-3);
-  clear_qdq_plan(*model);
+  remove_installed_quantization(*model);
 }
 
 TEST(QdqExport, ExcludedLinearsStayFp32) {

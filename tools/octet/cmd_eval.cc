@@ -9,6 +9,7 @@
 #include "octet/error.h"
 #include "octet/eval.h"
 #include "octet/model.h"
+#include "octet/quantized_model.h"
 #include "octet/tokenizer.h"
 #include "output.h"
 
@@ -22,6 +23,7 @@ struct EvalCommandOptions {
   TsvColumns columns;
   int64_t batch_size = 32;
   int64_t limit = 0;
+  std::string exec;  // quantized models: simulated | native (default native)
   bool json = false;
 };
 
@@ -33,7 +35,8 @@ void eval_command(const EvalCommandOptions& opt) {
   check(opt.limit >= 0, "eval", "--limit must be >= 0, got {}", opt.limit);
   // The data file is checked before the (slower) model load.
   const ClassificationDataset data = load_tsv_dataset(opt.data, opt.columns);
-  const auto model = load_model(opt.model);
+  const auto model = opt.exec.empty() ? load_model(opt.model)
+                                      : load_model_for_execution(opt.model, parse_execution(opt.exec));
   const std::filesystem::path model_path(opt.model);
   const Tokenizer tokenizer =
       Tokenizer::load(std::filesystem::is_directory(model_path) ? model_path : model_path.parent_path());
@@ -89,6 +92,7 @@ const CommandRegistration registration({
           ->capture_default_str();
       sub.add_option("--batch-size", opt->batch_size, "Sentences per forward pass")->capture_default_str();
       sub.add_option("--limit", opt->limit, "Evaluate the first N examples only (0: all)");
+      sub.add_option("--exec", opt->exec, "Quantized models: native (int8 kernels, default) or simulated (fp32 QDQ)");
       sub.add_flag("--json", opt->json, "Print JSON");
       add_common_options(sub);
       sub.callback([opt] { eval_command(*opt); });

@@ -20,6 +20,7 @@
 #include "octet/error.h"
 #include "octet/eval.h"
 #include "octet/model.h"
+#include "octet/quantized_model.h"
 #include "octet/safetensors.h"
 #include "octet/tokenizer.h"
 #include "output.h"
@@ -35,6 +36,7 @@ struct RunOptions {
   std::string pooling = "mean";
   std::string head;  // empty: the head config.json implies
   std::string save_outputs;
+  std::string exec;  // quantized models: simulated | native (default native)
   bool json = false;
 };
 
@@ -142,6 +144,11 @@ void save_outputs(const NamedTensors& outputs, const RunOptions& opt) {
   save_safetensors(opt.save_outputs, tensors, {{"model", std::filesystem::path(opt.model).filename().string()}});
 }
 
+std::unique_ptr<Model> load(const RunOptions& opt, const LoadOptions& options) {
+  if (opt.exec.empty()) return load_model(opt.model, options);
+  return load_model_for_execution(opt.model, parse_execution(opt.exec), options);
+}
+
 LoadOptions load_options(const RunOptions& opt) {
   LoadOptions options;
   if (opt.head.empty()) return options;
@@ -159,13 +166,13 @@ void run_command(const RunOptions& opt) {
   if (!opt.inputs.empty()) {
     // Inputs are read before the model is built, so a bad input file fails fast.
     const ModelInputs inputs = read_inputs(opt.inputs);
-    const auto model = load_model(opt.model, load_options(opt));
+    const auto model = load(opt, load_options(opt));
     const NamedTensors outputs = model->forward(inputs);
     if (!opt.save_outputs.empty()) save_outputs(outputs, opt);
     print_outputs(outputs, opt);
     return;
   }
-  const auto model = load_model(opt.model, load_options(opt));
+  const auto model = load(opt, load_options(opt));
   const Tokenizer tokenizer = Tokenizer::load(tokenizer_folder(opt.model));
   const ModelInputs inputs = encode_inputs(*model, tokenizer, *opt.text, opt.text_pair.value_or(""));
   const NamedTensors outputs = model->forward(inputs);
@@ -197,6 +204,7 @@ const CommandRegistration registration({
                      "safetensors file with input_ids [batch, seq] (and attention_mask, token_type_ids, position_ids)");
       sub.add_option("--save-outputs", opt->save_outputs,
                      "Write the outputs (logits, last_hidden_state, pooler_output) to this safetensors file");
+      sub.add_option("--exec", opt->exec, "Quantized models: native (int8 kernels, default) or simulated (fp32 QDQ)");
       sub.add_flag("--json", opt->json, "Print JSON");
       add_common_options(sub);
       sub.callback([opt] { run_command(*opt); });

@@ -1,0 +1,82 @@
+// Loading a quantized folder: the registry builds the model from a weight
+// source that dequantizes the int8 Linear weights, then the quantization is applied.
+#include <map>
+
+#include "octet/error.h"
+#include "octet/quantized_model.h"
+#include "octet/safetensors.h"
+
+namespace octet {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr std::string_view kTag = "quantized";
+
+// The folder's model.safetensors, where "<linear>.weight" of a quantized
+// Linear reads as q_w * s_w (f32) and everything else as in a plain checkpoint.
+class QuantizedWeights final : public WeightSource {
+ public:
+  QuantizedWeights(Checkpoint checkpoint, const QuantizationConfig& config) : checkpoint_(std::move(checkpoint)) {
+    for (const QuantizedLinear& q : config.linears) quantized_.emplace(q.name + ".weight", q);
+  }
+
+  std::string describe() const override { return checkpoint_.source().string(); }
+  bool contains(const std::string& name) const override { return checkpoint_.contains(name); }
+  std::vector<std::string> names() const override { return checkpoint_.names(); }
+
+  Tensor require(const std::string& name, const Shape& shape) const override {
+    const auto it = quantized_.find(name);
+    if (it != quantized_.end()) {
+      const Tensor& codes = it->second.weight;
+      check(codes.shape() == shape, kTag, "{}: tensor '{}' has shape {}, config.json expects {}", describe(), name,
+            shape_str(codes.shape()), shape_str(shape));
+      return dequantized_weight(it->second);
+    }
+    Tensor t = checkpoint_.require(name, shape);
+    if (t.dtype() == DType::F32) return t;
+    check(dtype_info(t.dtype()).is_float, kTag, "{}: tensor '{}' is {}, a float type is needed", describe(), name,
+          dtype_name(t.dtype()));
+    return t.to(DType::F32);
+  }
+
+ private:
+  Checkpoint checkpoint_;
+  std::map<std::string, QuantizedLinear> quantized_;  // by weight name; tensors share storage
+};
+
+// The registry entry for a config (architectures[0] first, then model_type), as load_model picks it.
+const ArchitectureEntry& find_architecture(const JsonConfig& config) {
+  const std::string model_type = config.get_or<std::string>("model_type", "");
+  std::vector<std::string> archs;
+  if (config.has("architectures")) archs = config.get_string_list("architectures");
+  const auto& registry = architecture_registry();
+  if (!archs.empty())
+    for (const auto& e : registry)
+      for (const auto& a : e.architectures)
+        if (a == archs.front()) return e;
+  for (const auto& e : registry)
+    if (e.model_type == model_type) return e;
+  fail("models", "{}: unknown architecture (model_type '{}')", config.source(), model_type);
+}
+
+}  // namespace
+
+std::unique_ptr<Model> load_quantized_model(const fs::path& folder, QuantExecution exec, const LoadOptions& options) {
+  const QuantizationConfig config = read_quantization_config(folder);
+  const fs::path config_path = folder / "config.json";
+  check(fs::exists(config_path), kTag, "{}: no config.json", folder.string());
+  JsonConfig json = JsonConfig::load(config_path);
+  const ArchitectureEntry& entry = find_architecture(json);
+  ModelSource source{folder, std::move(json), std::make_shared<QuantizedWeights>(Checkpoint::open(folder), config)};
+  std::unique_ptr<Model> model = entry.build(source, options);
+  apply_quantization(*model, config, exec);
+  return model;
+}
+
+std::unique_ptr<Model> load_model_for_execution(const fs::path& path, QuantExecution exec,
+                                                const LoadOptions& options) {
+  if (is_quantized_model(path)) return load_quantized_model(path, exec, options);
+  return load_model(path, options);
+}
+
+}  // namespace octet
