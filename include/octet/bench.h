@@ -57,13 +57,6 @@ struct LatencyStats {
 // Percentiles interpolate linearly between order statistics (numpy's default).
 LatencyStats latency_stats(std::vector<double> ms);
 
-// Native INT8 execution of `plan` on `model`: int8 GEMMs with weights packed
-// once, activations quantized per tensor with the plan's scales. Throws
-// Error("bench") for what the native kernels do not run (int8 only).
-void install_native_int8(Model& model, const QdqPlan& plan);
-// Whether this build has the int8 GEMM install_native_int8 needs.
-bool native_int8_available();
-
 // ---- runners -----------------------------------------------------------------
 
 class BenchRunner {

@@ -76,6 +76,16 @@ OnnxSaveResult export_onnx(const Model& model, const std::filesystem::path& path
 
 // ---- QDQ plans from octet itself ------------------------------------------------
 
+struct QuantizationConfig;  // octet/quantized_model.h
+
+// The plan of a quantized model (octet quantize / a quantized folder): its
+// int8 weights and scales, and each static activation's scale / zero point.
+// Dynamic (per-token) activations have no QDQ form: Error("export").
+// ONNX's QuantizeLinear saturates at -128 where octet's symmetric activation
+// grid stops at -127, so values below the calibrated range can differ by one
+// step (see tests/export/qdq_export_test.cc).
+QdqPlan qdq_plan_from_quantization(const QuantizationConfig& config);
+
 struct MinMaxPlanOptions {
   QuantSpec weight_spec{DType::I8, QuantScheme::Symmetric, Granularity::PerChannel, 0};
   QuantSpec activation_spec{DType::I8, QuantScheme::Symmetric, Granularity::PerTensor};

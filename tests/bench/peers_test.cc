@@ -154,7 +154,7 @@ TEST(BenchCli, JsonRunWithPeersAndAccuracy) {
   EXPECT_EQ(j["threads"], 1);
   EXPECT_EQ(j["data"]["examples"], 64);
   EXPECT_TRUE(j["environment"].contains("OPENBLAS_CORETYPE"));
-  EXPECT_NE(std::string(j["int8_calibration"]).find("32 texts"), std::string::npos);
+  EXPECT_NE(std::string(j["int8_quantization"]).find("32 texts of"), std::string::npos) << j.dump();
   std::map<std::string, nlohmann::json> rows;
   for (const auto& row : j["results"]) rows[std::string(row["framework"]) + "/" + std::string(row["precision"])] = row;
   for (const char* key : {"octet/fp32", "octet/int8-sim", "pytorch/fp32", "pytorch/int8-dynamic", "onnxruntime/fp32",
@@ -176,12 +176,32 @@ TEST(BenchCli, JsonRunWithPeersAndAccuracy) {
   // The same QDQ plan in octet's simulation and ORT.
   EXPECT_NEAR(rows["octet/int8-sim"]["accuracy"].get<double>(), rows["onnxruntime/int8-qdq"]["accuracy"].get<double>(),
               2.0 / 64);
-  // Native int8: measured when the int8 GEMM is built in, else an error row saying why.
+  // Native int8 (octet's quantized model) runs the plan ORT runs: the same predictions up to a flip or two.
   ASSERT_TRUE(rows.contains("octet/int8"));
-  if (rows["octet/int8"].contains("error"))
-    EXPECT_NE(std::string(rows["octet/int8"]["error"]).find("int8"), std::string::npos);
-  else
-    EXPECT_TRUE(rows["octet/int8"].contains("accuracy"));
+  ASSERT_FALSE(rows["octet/int8"].contains("error")) << rows["octet/int8"].dump();
+  EXPECT_NEAR(rows["octet/int8"]["accuracy"].get<double>(), rows["onnxruntime/int8-qdq"]["accuracy"].get<double>(),
+              2.0 / 64);
+}
+
+// A folder written by `octet quantize` benchmarks like any model: int8 from its
+// own quantization, fp32 and the PyTorch peer on its dequantized weights.
+TEST(BenchCli, QuantizedFolderAsModel) {
+  const auto dir = temp_dir();
+  const auto model_dir = source_root() / "models" / "sst2-bert-mini";
+  const auto quantized = dir / "sst2-int8";
+  const Shell q = shell(std::string(OCTET_CLI_PATH) + " quantize " + quote(model_dir.string()) + " -o " +
+                        quote(quantized.string()) + " --calib " +
+                        quote((source_root() / "data/sst2/train.tsv").string()) + " --samples 32");
+  ASSERT_EQ(q.code, 0) << q.out;
+  const Shell r = shell(std::string(OCTET_CLI_PATH) + " bench " + quote(quantized.string()) +
+                        " --batch 2 --seq 16 --threads 1 --warmup 0 --iters 2 --rounds 1 --precision fp32,int8"
+                        " --peers torch,ort-int8 --work-dir " + quote((dir / "work").string()) + " --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  EXPECT_NE(std::string(j["int8_quantization"]).find(quantized.string()), std::string::npos) << j.dump();
+  ASSERT_EQ(j["results"].size(), 4u);
+  for (const auto& row : j["results"]) EXPECT_FALSE(row.contains("error")) << row.dump();
+  EXPECT_TRUE(std::filesystem::exists(dir / "work" / "fp32-dequantized" / "model.safetensors"));
 }
 
 TEST(BenchCli, TableAndBadArguments) {

@@ -2,14 +2,17 @@
 //
 //   octet bench MODEL [--batch 8] [--seq 128] [--threads 2] [--warmup 5] [--iters 20] [--rounds 4]
 //                     [--precision fp32,int8] [--peers torch,torch-int8,ort,ort-int8]
-//                     [--data dev.tsv [--limit N]] [--calib train.tsv [--calib-samples 128]] [--json]
+//                     [--data dev.tsv [--limit N]] [--calib train.tsv [--calib-samples 128]]
+//                     [--recipe int8|int8-dynamic] [--calibrator NAME] [--json]
 //
 // octet runs in process; PyTorch (bench/peers/torch_bert.py) and ONNX Runtime
 // (bench/peers/ort_run.js, on octet's own fp32 / QDQ export) run as subprocesses
 // that keep their model loaded, and all take turns in rounds (octet/bench.h).
-// INT8 everywhere but PyTorch's dynamic quantization uses one QdqPlan: int8
-// per-channel weights, int8 per-tensor activations calibrated by min / max over
-// --calib texts (or random token ids when none is given).
+// octet int8 is octet's quantized model (octet/quantize_model.h) run natively;
+// ORT int8-qdq runs the QDQ export of the very same quantization. MODEL is an
+// fp32 Hugging Face folder (quantized here: --calib texts, else random token
+// ids) or a folder written by `octet quantize` (its fp32 row and the PyTorch
+// peers then run its dequantized weights).
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,6 +32,9 @@
 #include "octet/export_onnx.h"
 #include "octet/log.h"
 #include "octet/model.h"
+#include "octet/quantize_model.h"
+#include "octet/quantized_model.h"
+#include "octet/safetensors.h"
 #include "octet/thread_pool.h"
 #include "octet/tokenizer.h"
 #include "output.h"
@@ -48,6 +54,8 @@ struct BenchCommandOptions {
   int64_t eval_batch = 32;
   std::string calib;
   int64_t calib_samples = 128;
+  std::string recipe = "int8";
+  std::string calibrator;  // empty: the recipe's
   std::string work_dir;
   std::string peers_dir;
   bool json = false;
@@ -70,12 +78,16 @@ class BenchCommand {
   void run() {
     validate();
     set_num_threads(opt_.threads);
-    std::unique_ptr<Model> loaded = load_model(opt_.model);
+    quantized_input_ = is_quantized_model(opt_.model);
+    // fp32: the model itself, or a quantized folder's dequantized weights with the quantization removed.
+    std::unique_ptr<Model> loaded = quantized_input_ ? load_model_for_execution(opt_.model, QuantExecution::Simulated)
+                                                     : load_model(opt_.model);
+    if (quantized_input_) clear_quantization(*loaded);
     info_ = loaded->info();
     fp32_ = std::shared_ptr<Model>(std::move(loaded));
     const ModelInputs inputs = random_bench_inputs(info_, opt_.batch, opt_.seq);
     if (!opt_.data.empty()) load_data();
-    make_plan_if_needed();
+    if (needs_quantization()) make_quantization();
     make_runners();
     BenchOptions bo;
     bo.warmup = opt_.warmup;
@@ -106,7 +118,7 @@ class BenchCommand {
   bool wants(const std::vector<std::string>& list, const std::string& x) const {
     return std::find(list.begin(), list.end(), x) != list.end();
   }
-  bool needs_plan() const {
+  bool needs_quantization() const {
     return wants(opt_.precisions, "int8") || wants(opt_.precisions, "int8-sim") || wants(opt_.peers, "ort-int8");
   }
   std::filesystem::path tokenizer_folder() const {
@@ -130,28 +142,41 @@ class BenchCommand {
                              opt_.limit > 0 ? std::optional<int64_t>(opt_.limit) : std::nullopt);
   }
 
-  void make_plan_if_needed() {
-    if (!needs_plan()) return;
+  // The quantization octet int8 runs and ORT's QDQ graph holds: a quantized
+  // folder's own, or octet quantize's recipe calibrated here.
+  void make_quantization() {
+    if (quantized_input_) {
+      config_ = read_quantization_config(opt_.model);
+      quantization_ = fmt::format("{} ({}) from {}", config_.recipe, config_.calibrator, opt_.model);
+      return;
+    }
+    QuantizeOptions qo;
+    qo.recipe = recipe_preset(opt_.recipe);
+    if (!opt_.calibrator.empty()) qo.recipe.calibrator = opt_.calibrator;
+    qo.progress = false;
     std::vector<ModelInputs> batches;
-    if (!opt_.calib.empty()) {
-      TsvColumns columns;
-      columns.label = columns.text;
-      ClassificationDataset texts = load_tsv_dataset(opt_.calib, columns);
-      texts.labels.clear();
-      const Tokenizer tokenizer = Tokenizer::load(tokenizer_folder());
-      batches = tokenize_batches(*fp32_, tokenizer, texts, 16, opt_.calib_samples).batches;
-      calibration_ = fmt::format("min/max over {} texts of {}", std::min<int64_t>(opt_.calib_samples,
-                                                                                 int64_t(texts.size())), opt_.calib);
-    } else {
+    if (!qo.recipe.dynamic && !opt_.calib.empty()) {
+      CalibrationTextOptions co;
+      co.samples = opt_.calib_samples;
+      const CalibrationTexts texts = read_calibration_texts(opt_.calib, co);
+      batches = make_calibration_batches(*fp32_, Tokenizer::load(tokenizer_folder()), texts.texts, 16);
+      qo.calibration_source = opt_.calib;
+      quantization_ = fmt::format("{} ({}) calibrated on {} texts of {}", qo.recipe.name, calibrator_label(qo.recipe),
+                                  texts.texts.size(), opt_.calib);
+    } else if (!qo.recipe.dynamic) {
       for (int64_t done = 0, i = 0; done < opt_.calib_samples; done += opt_.batch, ++i)
         batches.push_back(random_bench_inputs(info_, std::min(opt_.batch, opt_.calib_samples - done), opt_.seq,
                                               uint64_t(1000 + i)));
-      calibration_ = fmt::format("min/max over {} random-id rows of length {}", opt_.calib_samples, opt_.seq);
+      quantization_ = fmt::format("{} ({}) calibrated on {} random-id rows of length {}", qo.recipe.name,
+                                  calibrator_label(qo.recipe), opt_.calib_samples, opt_.seq);
+    } else {
+      quantization_ = qo.recipe.name + " (activations per token at run time)";
     }
-    plan_ = calibrate_minmax_plan(*fp32_, batches);
+    config_ = quantize_model(*fp32_, batches, qo);
   }
 
-  void add(const std::string& framework, const std::string& precision, const std::function<std::unique_ptr<BenchRunner>()>& make) {
+  void add(const std::string& framework, const std::string& precision,
+           const std::function<std::unique_ptr<BenchRunner>()>& make) {
     try {
       runners_.push_back(make());
     } catch (const std::exception& e) {
@@ -163,13 +188,23 @@ class BenchCommand {
     }
   }
 
-  std::shared_ptr<Model> quantized_copy(bool native) {
+  std::shared_ptr<Model> quantized_copy(QuantExecution exec) {
+    if (quantized_input_) return std::shared_ptr<Model>(load_model_for_execution(opt_.model, exec).release());
     std::shared_ptr<Model> m(load_model(opt_.model).release());
-    if (native)
-      install_native_int8(*m, plan_);
-    else
-      install_simulated_plan(*m, plan_);
+    apply_quantization(*m, config_, exec);
     return m;
+  }
+
+  // The Hugging Face folder the PyTorch peer reads: MODEL, or for a quantized
+  // folder a copy of its config.json with the dequantized fp32 weights.
+  std::filesystem::path fp32_folder() {
+    if (!quantized_input_) return opt_.model;
+    const auto dir = work_dir() / "fp32-dequantized";
+    std::filesystem::create_directories(dir);
+    std::filesystem::copy_file(std::filesystem::path(opt_.model) / "config.json", dir / "config.json",
+                               std::filesystem::copy_options::overwrite_existing);
+    save_safetensors(dir / "model.safetensors", fp32_->parameters());
+    return dir;
   }
 
   void make_runners() {
@@ -179,12 +214,20 @@ class BenchCommand {
     if (!opt_.peers_dir.empty()) peer.peers_dir = opt_.peers_dir;
     for (const auto& p : opt_.precisions) {
       if (p == "fp32") add("octet", p, [&] { return make_octet_runner(fp32_, "fp32"); });
-      if (p == "int8") add("octet", p, [&] { return make_octet_runner(quantized_copy(true), "int8"); });
-      if (p == "int8-sim") add("octet", p, [&] { return make_octet_runner(quantized_copy(false), "int8-sim"); });
+      if (p == "int8")
+        add("octet", p, [&] { return make_octet_runner(quantized_copy(QuantExecution::Native), "int8"); });
+      if (p == "int8-sim")
+        add("octet", p, [&] { return make_octet_runner(quantized_copy(QuantExecution::Simulated), "int8-sim"); });
     }
-    if (wants(opt_.peers, "torch")) add("pytorch", "fp32", [&] { return make_torch_runner(opt_.model, "fp32", peer); });
+    std::filesystem::path torch_model;
+    auto torch_folder = [&] {
+      if (torch_model.empty()) torch_model = fp32_folder();
+      return torch_model;
+    };
+    if (wants(opt_.peers, "torch"))
+      add("pytorch", "fp32", [&] { return make_torch_runner(torch_folder(), "fp32", peer); });
     if (wants(opt_.peers, "torch-int8"))
-      add("pytorch", "int8-dynamic", [&] { return make_torch_runner(opt_.model, "int8-dynamic", peer); });
+      add("pytorch", "int8-dynamic", [&] { return make_torch_runner(torch_folder(), "int8-dynamic", peer); });
     OnnxExportOptions onnx;
     if (wants(opt_.peers, "ort"))
       add("onnxruntime", "fp32", [&] {
@@ -194,8 +237,9 @@ class BenchCommand {
       });
     if (wants(opt_.peers, "ort-int8"))
       add("onnxruntime", "int8-qdq", [&] {
+        const QdqPlan plan = qdq_plan_from_quantization(config_);
         const auto path = work_dir() / "model-int8-qdq.onnx";
-        export_onnx(*fp32_, path, onnx, &plan_);
+        export_onnx(*fp32_, path, onnx, &plan);
         return make_ort_runner(path, "int8-qdq", peer);
       });
   }
@@ -241,7 +285,7 @@ class BenchCommand {
       nlohmann::json out{{"model", opt_.model},     {"batch", opt_.batch},   {"seq", opt_.seq},
                          {"threads", opt_.threads}, {"warmup", opt_.warmup}, {"iters", opt_.iters},
                          {"rounds", opt_.rounds},   {"environment", env},    {"results", rows}};
-      if (!calibration_.empty()) out["int8_calibration"] = calibration_;
+      if (!quantization_.empty()) out["int8_quantization"] = quantization_;
       if (data_) out["data"] = {{"file", opt_.data}, {"examples", data_->size()}};
       print_json(out);
       return;
@@ -264,7 +308,7 @@ class BenchCommand {
     fmt::print("environment: OPENBLAS_CORETYPE={} OMP_WAIT_POLICY={} (peers get PASSIVE) isa={} load {}\n",
                env.at("OPENBLAS_CORETYPE"), env.at("OMP_WAIT_POLICY"), env.at("isa"),
                env.count("loadavg") ? env.at("loadavg") : "?");
-    if (!calibration_.empty()) fmt::print("int8 activations: {}\n", calibration_);
+    if (!quantization_.empty()) fmt::print("int8: {}\n", quantization_);
     if (data_) fmt::print("accuracy: {} examples of {}\n", data_->size(), opt_.data);
   }
 
@@ -272,8 +316,9 @@ class BenchCommand {
   ModelInfo info_;
   std::shared_ptr<Model> fp32_;
   std::optional<TokenizedBatches> data_;
-  QdqPlan plan_;
-  std::string calibration_;
+  bool quantized_input_ = false;
+  QuantizationConfig config_;
+  std::string quantization_;
   std::vector<std::unique_ptr<BenchRunner>> runners_;
   std::vector<BenchResult> setup_errors_;
   std::filesystem::path work_dir_;
@@ -303,6 +348,9 @@ const CommandRegistration registration({
       sub.add_option("--calib", opt->calib, "TSV file whose texts calibrate int8 activations");
       sub.add_option("--calib-samples", opt->calib_samples, "Calibration texts (or random rows)")
           ->capture_default_str();
+      sub.add_option("--recipe", opt->recipe, "octet quantize recipe for int8: int8 | int8-dynamic")
+          ->capture_default_str();
+      sub.add_option("--calibrator", opt->calibrator, "minmax | ema | percentile | entropy | mse (default: the recipe's)");
       sub.add_option("--work-dir", opt->work_dir, "Where ONNX exports and peer files go (default: a temp dir)");
       sub.add_option("--peers-dir", opt->peers_dir, "bench/peers (default: found from the executable)");
       sub.add_flag("--json", opt->json, "Print JSON");

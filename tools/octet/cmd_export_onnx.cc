@@ -2,9 +2,12 @@
 //
 //   octet export-onnx MODEL -o model.onnx [--opset 17] [--dynamic-axes | --batch N --seq N]
 //       the fp32 graph (inputs input_ids / attention_mask [/ token_type_ids], int64)
-//   octet export-onnx MODEL -o model-int8.onnx --int8 --calib train.tsv [--samples 128] [--exclude GLOB,...]
-//       the QDQ graph: int8 per-channel weights, int8 per-tensor activations
-//       calibrated by min / max over the first N texts of the TSV file
+//   octet export-onnx QUANTIZED -o model-int8.onnx
+//       a folder written by `octet quantize`: the QDQ graph of its quantization
+//   octet export-onnx MODEL -o model-int8.onnx --int8 --calib train.tsv [--samples 256]
+//                     [--calibrator percentile] [--exclude GLOB,...]
+//       quantizes first (octet quantize's static int8 recipe: int8 per-channel
+//       weights, int8 per-tensor activations calibrated on the TSV's texts)
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -13,11 +16,12 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "octet/bench.h"
 #include "octet/error.h"
 #include "octet/eval.h"
 #include "octet/export_onnx.h"
 #include "octet/model.h"
+#include "octet/quantize_model.h"
+#include "octet/quantized_model.h"
 #include "octet/tokenizer.h"
 #include "output.h"
 
@@ -33,7 +37,8 @@ struct ExportCommandOptions {
   bool int8 = false;
   std::string calib;
   std::string text_column = "sentence";
-  int64_t samples = 128;
+  int64_t samples = 256;
+  std::string calibrator;  // empty: the int8 recipe's default
   std::vector<std::string> exclude;
   bool json = false;
 };
@@ -47,9 +52,14 @@ void export_command(const ExportCommandOptions& opt) {
         "--dynamic-axes and a fixed --batch / --seq contradict each other");
   check(opt.batch >= 0 && opt.seq >= 0, "export", "--batch and --seq must be > 0");
   check(!opt.int8 || !opt.calib.empty(), "export", "--int8 needs calibration text: --calib FILE.tsv");
-  check(opt.int8 || opt.calib.empty(), "export", "--calib is only used with --int8");
+  check(opt.int8 || (opt.calib.empty() && opt.calibrator.empty() && opt.exclude.empty()), "export",
+        "--calib, --calibrator and --exclude are only used with --int8");
   check(opt.samples > 0, "export", "--samples must be > 0, got {}", opt.samples);
-  std::unique_ptr<Model> model = load_model(opt.model);
+  const bool quantized = is_quantized_model(opt.model);
+  check(!(quantized && opt.int8), "export", "{} is already quantized: drop --int8", opt.model);
+  // A quantized folder loads with its dequantized weights (the fp32 parts of the graph use them).
+  std::unique_ptr<Model> model =
+      quantized ? load_model_for_execution(opt.model, QuantExecution::Simulated) : load_model(opt.model);
   const std::string why = onnx_export_unsupported(*model);
   check(why.empty(), "export", "{}", why);
 
@@ -58,19 +68,22 @@ void export_command(const ExportCommandOptions& opt) {
   if (opt.batch > 0) options.batch = opt.batch;
   if (opt.seq > 0) options.seq = opt.seq;
   QdqPlan plan;
+  if (quantized) plan = qdq_plan_from_quantization(read_quantization_config(opt.model));
   if (opt.int8) {
-    // Texts only: the label column is read as the text column and dropped.
-    TsvColumns columns;
-    columns.text = columns.label = opt.text_column;
-    ClassificationDataset texts = load_tsv_dataset(opt.calib, columns);
-    texts.labels.clear();
+    CalibrationTextOptions co;
+    co.column = opt.text_column;
+    co.samples = opt.samples;
+    const CalibrationTexts texts = read_calibration_texts(opt.calib, co);
     const Tokenizer tokenizer = Tokenizer::load(tokenizer_folder(opt.model));
-    MinMaxPlanOptions plan_options;
-    plan_options.exclude = opt.exclude;
-    const TokenizedBatches batches = tokenize_batches(*model, tokenizer, texts, 16, opt.samples);
-    plan = calibrate_minmax_plan(*model, batches.batches, plan_options);
+    QuantizeOptions qo;
+    qo.recipe = recipe_preset("int8");
+    if (!opt.calibrator.empty()) qo.recipe.calibrator = opt.calibrator;
+    qo.recipe.exclude = opt.exclude;
+    qo.calibration_source = opt.calib;
+    plan = qdq_plan_from_quantization(
+        quantize_model(*model, make_calibration_batches(*model, tokenizer, texts.texts), qo));
   }
-  const OnnxGraph graph = build_onnx_graph(*model, options, opt.int8 ? &plan : nullptr);
+  const OnnxGraph graph = build_onnx_graph(*model, options, plan.empty() ? nullptr : &plan);
   OnnxSaveOptions save;
   save.opset = opt.opset;
   const OnnxSaveResult r = save_onnx(opt.output, graph, save);
@@ -109,7 +122,7 @@ void export_command(const ExportCommandOptions& opt) {
 
 const CommandRegistration registration({
     "export-onnx",
-    "Export a model as ONNX (fp32, or QDQ int8 with --int8)",
+    "Export a model as ONNX (fp32; QDQ int8 for a quantized folder or with --int8)",
     [](CLI::App& sub) {
       auto opt = std::make_shared<ExportCommandOptions>();
       sub.add_option("model", opt->model, "Hugging Face model folder")->required();
@@ -122,6 +135,7 @@ const CommandRegistration registration({
       sub.add_option("--calib", opt->calib, "TSV file whose texts calibrate the activations (with --int8)");
       sub.add_option("--text-column", opt->text_column, "Text column of --calib")->capture_default_str();
       sub.add_option("--samples", opt->samples, "Calibration texts")->capture_default_str();
+      sub.add_option("--calibrator", opt->calibrator, "minmax | ema | percentile | entropy | mse (default: percentile)");
       sub.add_option("--exclude", opt->exclude, "Linear names (globs) kept fp32")->delimiter(',');
       sub.add_flag("--json", opt->json, "Print JSON");
       add_common_options(sub);
