@@ -8,6 +8,7 @@
 // masked gives an output row of zeros (not NaN, not a uniform average).
 #pragma once
 
+#include <functional>
 #include <optional>
 
 #include "octet/tensor.h"
@@ -27,6 +28,12 @@ struct AttentionParams {
   Tensor bias;
   // When non-null, receives the probabilities [batch, heads, seq_q, seq_k].
   Tensor* probabilities = nullptr;
+  // When set, called on each block of probabilities (a contiguous f32
+  // [groups, heads per kv head * seq_q, seq_k] view, groups = (batch, kv head)
+  // pairs in order) after the softmax and before they multiply v; it may
+  // change them in place. Quantization observes / fake-quantizes the softmax
+  // output here. Called from the calling thread, one block at a time.
+  std::function<void(Tensor& probabilities)> transform_probabilities;
 };
 
 // q [batch, heads, seq_q, head_dim]; k, v [batch, kv_heads, seq_k, head_dim]

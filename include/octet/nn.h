@@ -202,7 +202,8 @@ class MultiHeadAttention {
 
   // Every projection (q, k, v or the fused qkv, then out) for quantization.
   void visit_linears(const std::function<void(Linear&)>& fn);
-  // The query/key/value sites (after projection and any q/k transform).
+  // The query/key/value sites (after projection and any q/k transform) and
+  // the probabilities site (softmax output, before it multiplies v).
   void visit_sites(const std::function<void(ActivationSite&)>& fn);
   // Names the sites "<prefix>:query" etc.; Linear names are set by the builder.
   void set_name(const std::string& prefix);
@@ -222,6 +223,7 @@ class MultiHeadAttention {
   ActivationSite query_site_{"", SiteKind::AttentionQuery};
   ActivationSite key_site_{"", SiteKind::AttentionKey};
   ActivationSite value_site_{"", SiteKind::AttentionValue};
+  ActivationSite probs_site_{"", SiteKind::AttentionProbs};
 };
 
 }  // namespace octet::nn

@@ -40,6 +40,8 @@ class ActivationSite {
   // Observes x (when an observer is set), then returns transform(x) (when a
   // transform is set) or x itself.
   Tensor apply(const Tensor& x) const;
+  // apply(), with the result written back into x (a contiguous f32 tensor).
+  void apply_in_place(Tensor& x) const;
   bool active() const;
 
   void set_name(std::string name);

@@ -78,7 +78,7 @@ struct QuantRecipe {
   QuantScheme activation_scheme = QuantScheme::Symmetric;  // static activations: symmetric or affine
   // Glob patterns ('*' any run, '?' one character) over Linear names; matches stay fp32.
   std::vector<std::string> exclude;
-  bool attention_sites = false;  // also quantize attention q, k, v (static only)
+  bool attention_sites = false;  // also quantize attention q, k, v and softmax probabilities (static only)
   bool residual_sites = false;   // also quantize the branch outputs added to the residual stream
   bool norm_sites = false;       // also quantize layer-norm inputs
   // Automatic fallback: while the quantized model (simulated) disagrees with

@@ -214,7 +214,8 @@ class EncoderExporter {
     scores = c.scale ? op("Mul", {scores, scalar(*c.scale)}, scope + "/scores/Mul")
                      : op("Div", {scores, scalar(float(std::sqrt(double(d))))}, scope + "/scores/Div");
     scores = op("Add", {scores, mask_add}, scope + "/scores/AddMask");
-    const std::string probs = op("Softmax", {scores}, scope + "/Softmax", {{"axis", int64_t{-1}}});
+    std::string probs = op("Softmax", {scores}, scope + "/Softmax", {{"axis", int64_t{-1}}});
+    if (const nn::ActivationSite* s = find_site(nn::SiteKind::AttentionProbs)) probs = site(probs, *s, scope + "/probs");
     const std::string context = op("MatMul", {probs, v}, scope + "/context/MatMul");
     const std::string t = op("Transpose", {context}, scope + "/context/Transpose", {{"perm", {0, 2, 1, 3}}});
     const std::string merged = op("Reshape", {t, ints({0, 0, heads * d}, "merge_heads_shape")}, scope + "/context/Reshape");

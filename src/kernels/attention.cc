@@ -129,6 +129,11 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, c
       }
     });
 
+    if (params.transform_probabilities) {
+      Tensor block = Tensor::borrow(scores, {ng, rows_per_group, sk}, DType::F32);
+      params.transform_probabilities(block);
+    }
+
     GemmProblem pv;
     pv.batch = ng, pv.m = rows_per_group, pv.n = d, pv.k = sk;
     pv.a = scores, pv.lda = sk, pv.stride_a = group_scores;

@@ -151,6 +151,7 @@ struct DisentangledAttention {
   nn::ActivationSite query_site{"", nn::SiteKind::AttentionQuery};
   nn::ActivationSite key_site{"", nn::SiteKind::AttentionKey};
   nn::ActivationSite value_site{"", nn::SiteKind::AttentionValue};
+  nn::ActivationSite probs_site{"", nn::SiteKind::AttentionProbs};
 
   void visit_linears(const std::function<void(nn::Linear&)>& fn) {
     fn(query);
@@ -229,6 +230,7 @@ class DebertaV2Model final : public encoder::EncoderModel {
       fn(layer.attention.query_site);
       fn(layer.attention.key_site);
       fn(layer.attention.value_site);
+      fn(layer.attention.probs_site);
       layer.attention_norm.visit_sites(fn);
       layer.output_norm.visit_sites(fn);
     }
@@ -272,6 +274,7 @@ class DebertaV2Model final : public encoder::EncoderModel {
       attention.query_site.set_name(self + ":query");
       attention.key_site.set_name(self + ":key");
       attention.value_site.set_name(self + ":value");
+      attention.probs_site.set_name(self + ":probs");
       encoder::ResidualNorm attention_norm(t.layer_norm(p + "attention.output.LayerNorm", h, s_.layer_norm_eps),
                                            t.full(p + "attention.output.dense"),
                                            t.full(p + "attention.output.LayerNorm"));
@@ -322,6 +325,8 @@ class DebertaV2Model final : public encoder::EncoderModel {
     params.scale = 1.0f / scale;
     params.key_mask = in.attention_mask;
     if (s_.relative_attention && (s_.c2p || s_.p2c)) params.bias = relative_bias(a, q, k, scale, c2p_index, p2c_index);
+    if (a.probs_site.active())
+      params.transform_probabilities = [&a](Tensor& probs) { a.probs_site.apply_in_place(probs); };
     const Tensor context = kernels::attention(q, k, v, params);
     return a.out.forward(encoder::merge_heads(context));
   }

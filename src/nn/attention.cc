@@ -172,6 +172,9 @@ Tensor MultiHeadAttention::attend_cache(const Tensor& q, const AttentionCache& c
         if (j < first || j > last || !keep[static_cast<size_t>(b * total + j)]) row[j] = neg_inf;
     }
     kernels::softmax(scores, scores);  // a row with every key masked becomes zeros
+    // Fake quantization is pure, so this may run on pool threads; observers
+    // (calibration) run on forward passes without a cache, i.e. in attend().
+    if (probs_site_.active()) scores = probs_site_.apply(scores);
     kernels::gemm(scores, vg, og);
   };
   // One token per sequence: many small GEMMs, spread over the pool; else each
@@ -273,6 +276,8 @@ Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor
     params.bias = position_bias_(q.dim(2), k.dim(2));
   else if (config_.sliding_window > 0 && k.dim(2) - 1 > config_.sliding_window)
     params.bias = sliding_window_bias(q.dim(2), k.dim(2), config_.sliding_window);
+  if (probs_site_.active())
+    params.transform_probabilities = [this](Tensor& probs) { probs_site_.apply_in_place(probs); };
   return kernels::attention(q, k, v, params);
 }
 
@@ -284,6 +289,7 @@ void MultiHeadAttention::set_name(const std::string& prefix) {
   query_site_.set_name(prefix + ":query");
   key_site_.set_name(prefix + ":key");
   value_site_.set_name(prefix + ":value");
+  probs_site_.set_name(prefix + ":probs");
 }
 
 void MultiHeadAttention::visit_linears(const std::function<void(Linear&)>& fn) {
@@ -296,6 +302,7 @@ void MultiHeadAttention::visit_sites(const std::function<void(ActivationSite&)>&
   fn(query_site_);
   fn(key_site_);
   fn(value_site_);
+  fn(probs_site_);
 }
 
 }  // namespace octet::nn

@@ -41,6 +41,11 @@ Tensor ActivationSite::apply(const Tensor& x) const {
   return x;
 }
 
+void ActivationSite::apply_in_place(Tensor& x) const {
+  const Tensor y = apply(x);
+  if (y.data<float>() != x.data<float>()) x.copy_from(y);
+}
+
 void ActivationSite::set_name(std::string name) { state_->name = std::move(name); }
 void ActivationSite::set_observer(Observer observer) { state_->observer = std::move(observer); }
 void ActivationSite::set_transform(Transform transform) { state_->transform = std::move(transform); }

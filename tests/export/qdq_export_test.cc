@@ -251,6 +251,44 @@ TEST(QdqExport, AffineUint8ActivationsAndPerTensorWeights) {
   remove_installed_quantization(*model);
 }
 
+// Every optional site of octet quantize (attention q/k/v and softmax
+// probabilities, residual branches, norm inputs) becomes a QuantizeLinear /
+// DequantizeLinear pair at the same place in the graph, and ONNX Runtime
+// agrees with octet's simulated execution of the same config.
+TEST(QdqExport, AttentionResidualAndNormSites) {
+  auto model = load_model(shared_path("fixtures/hf/bert"));
+  const ModelInputs in = bert_fixture_inputs();
+  QuantizeOptions qo;
+  qo.recipe = recipe_preset("int8");
+  qo.recipe.calibrator = "minmax";
+  qo.recipe.attention_sites = qo.recipe.residual_sites = qo.recipe.norm_sites = true;
+  qo.progress = false;
+  const QuantizationConfig config = quantize_model(*model, {in}, qo);
+  size_t probs_sites = 0;
+  for (const auto& s : config.sites) probs_sites += s.kind == nn::SiteKind::AttentionProbs;
+  EXPECT_EQ(probs_sites, 2u);  // one per layer of the fixture
+  const QdqPlan plan = qdq_plan_from_quantization(config);
+  const OnnxGraph g = build_onnx_graph(*model, {}, &plan);
+  size_t softmax_qdq = 0;
+  for (const auto& n : g.nodes()) {
+    if (n.op_type != "QuantizeLinear") continue;
+    const OnnxNode* producer = node_producing(g, n.inputs.at(0));
+    softmax_qdq += producer && producer->op_type == "Softmax";
+  }
+  EXPECT_EQ(softmax_qdq, 2u);
+  const auto path = temp_dir() / "bert-sites.onnx";
+  export_onnx(*model, path, {}, &plan);
+  check_onnx(path);
+  apply_quantization(*model, config, QuantExecution::Simulated);
+  const Tensor sim = model->forward(in).at("logits");
+  clear_quantization(*model);
+  const Tensor fp32 = model->forward(in).at("logits");
+  const auto ort = run_onnxruntime(path, feeds(in));
+  // As above: single-code flips scaled by the fixture's ~0.01 logits.
+  EXPECT_LE(max_abs_diff(ort.at("logits"), sim), 1e-3);
+  EXPECT_GT(max_abs_diff(sim, fp32), 0.0);  // the sites did quantize
+}
+
 TEST(QdqExport, ExcludedLinearsStayFp32) {
   const auto model = load_model(shared_path("fixtures/hf/bert"));
   const ModelInputs in = bert_fixture_inputs();

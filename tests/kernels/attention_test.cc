@@ -236,6 +236,51 @@ TEST(Attention, MaskedKeysDoNotInfluenceTheOutput) {
   EXPECT_NE(a.contiguous().data<float>()[9 * 8], b.contiguous().data<float>()[9 * 8]);
 }
 
+// The quantization hook sees every probability row once, after the softmax
+// (rows sum to 1 or, fully masked, 0), and what it writes is what multiplies v.
+TEST(Attention, TransformProbabilitiesSeesSoftmaxRowsBeforeTheValues) {
+  for (const AttnCase& c : attention_cases()) {
+    if (c.name != std::string("gqa_padding") && c.name != std::string("long_chunked")) continue;
+    Inputs in = make_inputs(c);
+    const Tensor plain = attention(in.q, in.k, in.v, in.params);
+    int64_t rows_seen = 0;
+    in.params.transform_probabilities = [&](Tensor& p) {
+      ASSERT_EQ(p.rank(), 3);
+      ASSERT_EQ(p.dim(1), (c.heads / c.kv_heads) * c.seq_q);
+      ASSERT_EQ(p.dim(2), c.seq_k);
+      for (int64_t r = 0; r < p.dim(0) * p.dim(1); ++r) {
+        double sum = 0;
+        for (int64_t j = 0; j < c.seq_k; ++j) sum += p.data<float>()[r * c.seq_k + j];
+        ASSERT_TRUE(std::fabs(sum - 1) < 1e-5 || sum == 0) << c.name << " row " << r << " sums to " << sum;
+      }
+      rows_seen += p.dim(0) * p.dim(1);
+    };
+    const Tensor observed = attention(in.q, in.k, in.v, in.params);
+    EXPECT_EQ(rows_seen, c.batch * c.heads * c.seq_q) << c.name;
+    for (int64_t i = 0; i < plain.numel(); ++i) ASSERT_EQ(plain.data<float>()[i], observed.data<float>()[i]) << i;
+
+    // Uniform probabilities over all keys: every output row is the mean of its
+    // kv head's values, within the f32 dot product bound gamma_(seq_k + 1) * sum |p v| (|v| <= 2).
+    const double tol = gamma_n(double(c.seq_k + 1)) * 2.0;
+    in.params.transform_probabilities = [&](Tensor& p) {
+      for (float& x : p.span<float>()) x = 1.0f / float(c.seq_k);
+    };
+    const Tensor uniform = attention(in.q, in.k, in.v, in.params);
+    const int64_t group = c.heads / c.kv_heads;
+    for (int64_t b = 0; b < c.batch; ++b)
+      for (int64_t h = 0; h < c.heads; ++h)
+        for (int64_t t = 0; t < c.head_dim; ++t) {
+          double mean = 0;
+          for (int64_t j = 0; j < c.seq_k; ++j)
+            mean += in.v.data<float>()[((b * c.kv_heads + h / group) * c.seq_k + j) * c.head_dim + t];
+          mean /= double(c.seq_k);
+          for (int64_t i = 0; i < c.seq_q; ++i)
+            ASSERT_NEAR(uniform.data<float>()[((b * c.heads + h) * c.seq_q + i) * c.head_dim + t], mean, tol)
+                << c.name;
+        }
+  }
+}
+
 TEST(Attention, ReferenceKnownAnswer) {
   // One query [1, 0] against keys [1, 0] and [0, 1], scale 1: scores [1, 0],
   // probabilities [e, 1] / (e + 1); values [2, 0] and [0, 4].

@@ -119,8 +119,14 @@ TEST(QuantizeModel, ExtraSitesAffineActivationsAndPerTensorWeights) {
   EXPECT_EQ(q.sites.size(), sites);
   std::set<nn::SiteKind> kinds;
   for (const auto& s : q.sites) kinds.insert(s.kind);
-  EXPECT_TRUE(kinds.count(nn::SiteKind::AttentionQuery) && kinds.count(nn::SiteKind::ResidualAdd) &&
-              kinds.count(nn::SiteKind::NormInput));
+  EXPECT_TRUE(kinds.count(nn::SiteKind::AttentionQuery) && kinds.count(nn::SiteKind::AttentionProbs) &&
+              kinds.count(nn::SiteKind::ResidualAdd) && kinds.count(nn::SiteKind::NormInput));
+  for (const auto& s : q.sites)
+    if (s.kind == nn::SiteKind::AttentionProbs) {
+      // Softmax outputs lie in [0, 1]: the affine grid spans at most that.
+      EXPECT_LE(s.quant.scale, 1.0f / 255 + 1e-7f) << s.name;
+      EXPECT_GT(s.quant.scale, 0.0f) << s.name;
+    }
   bool some_nonzero_zp = false;
   for (const auto& l : q.linears) {
     EXPECT_EQ(l.input.spec.scheme, QuantScheme::Affine);

@@ -247,7 +247,7 @@ const CommandRegistration registration({
       sub.add_flag("--per-tensor", o->per_tensor, "One weight scale per weight tensor");
       sub.add_flag("--symmetric", o->symmetric, "Symmetric activations, zero point 0 (default)");
       sub.add_flag("--affine", o->affine, "Affine activations (scale and zero point)");
-      sub.add_flag("--quantize-attention", o->attention, "Also quantize attention q, k, v (simulated QDQ)");
+      sub.add_flag("--quantize-attention", o->attention, "Also quantize attention q, k, v and the softmax probabilities (simulated QDQ)");
       sub.add_flag("--quantize-residual", o->residual, "Also quantize the branch outputs of residual adds");
       sub.add_flag("--quantize-norm", o->norm, "Also quantize layer-norm inputs");
       sub.add_option("--fallback-budget", o->fallback_budget,
