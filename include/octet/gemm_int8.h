@@ -89,10 +89,12 @@ struct Int8Epilogue {
 };
 
 // Requantization of the epilogue's f32 output to int8:
-//   q = clamp(round_half_even(y / scale) + zero_point, -128, 127), NaN -> zero_point.
+//   q = clamp(round_half_even(y / scale) + zero_point, qmin, 127), NaN -> zero_point.
+// qmin = -127 gives octet's symmetric activation grid (the next Linear's input).
 struct Int8OutputQuant {
   float scale = 1.0f;
   int32_t zero_point = 0;
+  int32_t qmin = -128;
 };
 
 // C[m,n] (f32, leading dimension ldc) = epilogue(exact int32 accumulation).
@@ -118,6 +120,11 @@ void quantize_int8_per_tensor(const float* x, int64_t rows, int64_t cols, int64_
                               int32_t zero_point, int8_t* q, int64_t ldq);
 void quantize_int8_per_tensor(const float* x, int64_t rows, int64_t cols, int64_t ldx, float scale,
                               int32_t zero_point, int8_t* q, int64_t ldq, Int8Isa isa);
+// The same with the codes clamped to [qmin, 127] (qmin in [-128, 127]):
+// octet's symmetric activation grid stops at -127 (octet/quant.h).
+void quantize_int8_per_tensor_clamped(const float* x, int64_t rows, int64_t cols, int64_t ldx, float scale,
+                                      int32_t zero_point, int32_t qmin, int8_t* q, int64_t ldq,
+                                      Int8Isa isa = int8_default_isa());
 
 // Dynamic per-token, symmetric: scales[r] = absmax(row r) / 127 (NaN ignored;
 // 1 for an all-zero row), q = clamp(round_half_even(x / scales[r]), -127, 127).

@@ -25,6 +25,14 @@ class Linear {
   // Runs the input site, then the installed kernel or the fp32 GEMM.
   Tensor forward(const Tensor& x) const;
   void forward(const Tensor& x, Tensor& y) const;  // y allocated when undefined
+  // act(forward(x)), the activation fused into the kernel when it can.
+  Tensor forward_activated(const Tensor& x, kernels::Activation act) const;
+  // next.forward(act(forward(x))), with the kernels' fusions: the first one's
+  // epilogue may quantize straight into the second's input format.
+  static Tensor forward_pair(const Linear& first, kernels::Activation act, const Linear& next, const Tensor& x);
+  // forward(x) of several Linears on one input (q, k, v; gate and up): kernels
+  // with the same input format convert x once.
+  static std::vector<Tensor> forward_shared(const std::vector<const Linear*>& linears, const Tensor& x);
 
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }

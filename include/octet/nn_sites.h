@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "octet/kernels.h"
 #include "octet/tensor.h"
 
 namespace octet::nn {
@@ -56,14 +57,35 @@ class ActivationSite {
   std::shared_ptr<State> state_;
 };
 
+// An input converted to a kernel's own format (int8 codes and scales), so
+// that kernels reading the same format convert it once.
+struct PreparedInput {
+  virtual ~PreparedInput() = default;
+  Shape shape;  // of the f32 input it stands for
+};
+
 // What a quantized Linear runs instead of the fp32 GEMM (simulated QDQ weights,
 // native int8, ...). forward() gets the input after the Linear's input site.
+// The other hooks are optional fusions; their defaults do without.
 class LinearKernel {
  public:
   virtual ~LinearKernel() = default;
   virtual Tensor forward(const Tensor& x) const = 0;
   // "f32", "int8-simulated", "int8", ... (inspect / reports).
   virtual std::string describe() const = 0;
+
+  // act(forward(x)); kernels that can apply act in their epilogue do.
+  virtual Tensor forward_activated(const Tensor& x, kernels::Activation act) const;
+  // How the kernel converts its input: kernels with equal non-empty formats
+  // accept each other's prepare_input(). "" (the default): no conversion.
+  virtual std::string input_format() const { return {}; }
+  virtual std::shared_ptr<const PreparedInput> prepare_input(const Tensor& x) const;
+  virtual Tensor forward_prepared(const PreparedInput& input) const;
+  // act(forward(x)) delivered directly in `next`'s input format (the
+  // epilogue requantizes for the next Linear); nullptr when this kernel
+  // cannot, and the caller runs the unfused steps.
+  virtual std::shared_ptr<const PreparedInput> forward_activated_for(const Tensor& x, kernels::Activation act,
+                                                                     const LinearKernel& next) const;
 };
 
 }  // namespace octet::nn

@@ -209,6 +209,7 @@ void gemm_int8_requantize(const int8_t* a, int64_t m, int64_t lda, int32_t a_zer
   check(std::isfinite(out.scale) && out.scale > 0.0f, kTag, "output scale {} must be positive and finite", out.scale);
   check(out.zero_point >= -128 && out.zero_point <= 127, kTag, "output zero point {} outside [-128, 127]",
         out.zero_point);
+  check(out.qmin >= -128 && out.qmin <= 127, kTag, "output lower clamp {} outside [-128, 127]", out.qmin);
   int8_detail::GemmCall call;
   call.a = a;
   call.m = m;

@@ -234,9 +234,10 @@ Tensor MultiHeadAttention::forward(const Tensor& hidden, const AttentionInputs& 
       v = split_heads(qkv, contiguous_heads((h + kvh) * d, kvh), kvh, d);
     }
   } else {
-    q = split_heads(q_->forward(hidden), contiguous_heads(0, h), h, d);
-    k = split_heads(k_->forward(hidden), contiguous_heads(0, kvh), kvh, d);
-    v = split_heads(v_->forward(hidden), contiguous_heads(0, kvh), kvh, d);
+    const std::vector<Tensor> qkv = Linear::forward_shared({&*q_, &*k_, &*v_}, hidden);
+    q = split_heads(qkv[0], contiguous_heads(0, h), h, d);
+    k = split_heads(qkv[1], contiguous_heads(0, kvh), kvh, d);
+    v = split_heads(qkv[2], contiguous_heads(0, kvh), kvh, d);
   }
   if (qk_transform_) qk_transform_(q, k, inputs);
   if (rotary_.defined()) {

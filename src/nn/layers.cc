@@ -1,4 +1,7 @@
 // Linear, LayerNorm, RMSNorm, Embedding: weight checks at construction, kernels in forward.
+#include <string>
+#include <vector>
+
 #include "octet/error.h"
 #include "octet/nn.h"
 
@@ -28,6 +31,38 @@ Tensor Linear::forward(const Tensor& x) const {
   const Tensor in = input_site_.active() ? input_site_.apply(x) : x;
   if (kernel_) return kernel_->forward(in);
   return kernels::linear(in, weight_, bias_);
+}
+
+Tensor Linear::forward_activated(const Tensor& x, kernels::Activation act) const {
+  const Tensor in = input_site_.active() ? input_site_.apply(x) : x;
+  if (kernel_) return kernel_->forward_activated(in, act);
+  Tensor y = kernels::linear(in, weight_, bias_);
+  kernels::activation(act, y, y);
+  return y;
+}
+
+Tensor Linear::forward_pair(const Linear& first, kernels::Activation act, const Linear& next, const Tensor& x) {
+  // The fused path skips next's input site, so only when nothing is installed there.
+  if (first.kernel_ && next.kernel_ && !next.input_site_.active()) {
+    const Tensor in = first.input_site_.active() ? first.input_site_.apply(x) : x;
+    if (const auto prepared = first.kernel_->forward_activated_for(in, act, *next.kernel_))
+      return next.kernel_->forward_prepared(*prepared);
+    return next.forward(first.kernel_->forward_activated(in, act));
+  }
+  return next.forward(first.forward_activated(x, act));
+}
+
+std::vector<Tensor> Linear::forward_shared(const std::vector<const Linear*>& linears, const Tensor& x) {
+  std::vector<Tensor> out;
+  out.reserve(linears.size());
+  const Linear* first = linears.empty() ? nullptr : linears.front();
+  const std::string format = linears.size() > 1 && first->kernel_ ? first->kernel_->input_format() : "";
+  bool shareable = !format.empty();
+  for (const Linear* l : linears)
+    shareable = shareable && l->kernel_ && !l->input_site_.active() && l->kernel_->input_format() == format;
+  const auto prepared = shareable ? first->kernel_->prepare_input(x) : nullptr;
+  for (const Linear* l : linears) out.push_back(prepared ? l->kernel_->forward_prepared(*prepared) : l->forward(x));
+  return out;
 }
 
 void Linear::forward(const Tensor& x, Tensor& y) const {

@@ -25,12 +25,11 @@ MLP::MLP(Linear fc1, std::optional<Linear> up, Linear fc2, kernels::Activation a
 }
 
 Tensor MLP::forward(const Tensor& x) const {
-  Tensor h = fc1_.forward(x);
+  if (!up_) return Linear::forward_pair(fc1_, act_, fc2_, x);
+  std::vector<Tensor> gate_up = Linear::forward_shared({&fc1_, &*up_}, x);
+  Tensor& h = gate_up[0];
   kernels::activation(act_, h, h);
-  if (up_) {
-    const Tensor u = up_->forward(x);
-    kernels::mul(h, u, h);
-  }
+  kernels::mul(h, gate_up[1], h);
   return fc2_.forward(h);
 }
 

@@ -55,4 +55,21 @@ void ActivationSite::clear() {
   state_->transform = nullptr;
 }
 
+Tensor LinearKernel::forward_activated(const Tensor& x, kernels::Activation act) const {
+  Tensor y = forward(x);
+  kernels::activation(act, y, y);
+  return y;
+}
+
+std::shared_ptr<const PreparedInput> LinearKernel::prepare_input(const Tensor&) const { return nullptr; }
+
+Tensor LinearKernel::forward_prepared(const PreparedInput&) const {
+  fail("linear", "the {} kernel takes no prepared input", describe());
+}
+
+std::shared_ptr<const PreparedInput> LinearKernel::forward_activated_for(const Tensor&, kernels::Activation,
+                                                                         const LinearKernel&) const {
+  return nullptr;
+}
+
 }  // namespace octet::nn

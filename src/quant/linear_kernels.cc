@@ -2,6 +2,8 @@
 // quantizer both share, so that they see identical codes.
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "octet/error.h"
@@ -74,10 +76,9 @@ QuantizedActivation quantize_activation(const Tensor& x_in, const ActivationQuan
           quantize_int8_per_token(xs, end - begin, cols, cols, qs, cols, out.row_scales.data() + begin);
           return;
         }
-        quantize_int8_per_tensor(xs, end - begin, cols, cols, q.scale, q.zero_point, qs, cols);
-        // The symmetric grid is [-127, 127] (quant.h); the kernel's quantizer clamps at -128.
-        if (clamp_symmetric)
-          for (int64_t i = 0; i < (end - begin) * cols; ++i) qs[i] = std::max<int8_t>(qs[i], -127);
+        // The symmetric grid is [-127, 127] (quant.h); affine codes use all of [-128, 127].
+        quantize_int8_per_tensor_clamped(xs, end - begin, cols, cols, q.scale, q.zero_point,
+                                         clamp_symmetric ? -127 : -128, qs, cols);
       },
       kRowsPerTask);
   return out;
@@ -161,6 +162,22 @@ class SimulatedInt8Linear final : public nn::LinearKernel {
   ActivationQuant input_;
 };
 
+// The activations the int8 epilogue applies itself.
+std::optional<Int8Activation> epilogue_activation(kernels::Activation act) {
+  switch (act) {
+    case kernels::Activation::Gelu: return Int8Activation::GeluErf;
+    case kernels::Activation::GeluTanh: return Int8Activation::GeluTanh;
+    case kernels::Activation::Relu: return Int8Activation::Relu;
+    default: return std::nullopt;
+  }
+}
+
+// An activation quantized once for every kernel of the same input format.
+struct Int8PreparedInput final : nn::PreparedInput {
+  std::string format;
+  QuantizedActivation activation;
+};
+
 class NativeInt8Linear final : public nn::LinearKernel {
  public:
   NativeInt8Linear(const QuantizedLinear& q, Tensor bias) : bias_(std::move(bias)), input_(q.input) {
@@ -169,29 +186,88 @@ class NativeInt8Linear final : public nn::LinearKernel {
     in_ = codes.dim(1);
     packed_ = pack_int8_weights(codes.data<int8_t>(), out_, in_, scales.data<float>());
     if (bias_.defined()) bias_ = bias_.contiguous();
+    // Equal formats quantize every input to identical codes.
+    format_ = input_.dynamic ? "int8 per token"
+                             : fmt::format("int8 per tensor scale {:a} zero point {} {}", input_.scale,
+                                           input_.zero_point, to_string(input_.spec));
   }
 
-  Tensor forward(const Tensor& x) const override {
+  Tensor forward(const Tensor& x) const override { return forward_activated_int8(x, Int8Activation::None); }
+  Tensor forward_activated(const Tensor& x, kernels::Activation act) const override {
+    const auto fused = epilogue_activation(act);
+    return fused ? forward_activated_int8(x, *fused) : LinearKernel::forward_activated(x, act);
+  }
+  std::string describe() const override { return input_.dynamic ? "int8-dynamic" : "int8"; }
+
+  std::string input_format() const override { return format_; }
+  std::shared_ptr<const nn::PreparedInput> prepare_input(const Tensor& x) const override {
+    check_input(x);
+    auto p = std::make_shared<Int8PreparedInput>();
+    p->shape = x.shape();
+    p->format = format_;
+    p->activation = quantize_activation(x, input_);
+    return p;
+  }
+  Tensor forward_prepared(const nn::PreparedInput& input) const override {
+    const auto* p = dynamic_cast<const Int8PreparedInput*>(&input);
+    check(p && p->format == format_ && !p->shape.empty() && p->shape.back() == in_, "linear",
+          "the prepared input is not in this kernel's format ({}, {} features)", format_, in_);
+    return gemm(p->activation, p->shape, Int8Activation::None);
+  }
+  // fc1 -> act -> fc2 with fc2 static: the epilogue applies act and
+  // quantizes with fc2's input parameters, the codes fc2's own quantizer
+  // would give for act(forward(x)) computed in f32.
+  std::shared_ptr<const nn::PreparedInput> forward_activated_for(const Tensor& x, kernels::Activation act,
+                                                                 const nn::LinearKernel& next) const override {
+    const auto* n = dynamic_cast<const NativeInt8Linear*>(&next);
+    const auto fused = epilogue_activation(act);
+    if (!n || n->input_.dynamic || n->in_ != out_ || !fused) return nullptr;
+    check_input(x);
+    const QuantizedActivation a = quantize_activation(x, input_);
+    auto p = std::make_shared<Int8PreparedInput>();
+    p->shape = with_last(x.shape(), out_);
+    p->format = n->format_;
+    p->activation.codes = Tensor::empty(p->shape, DType::I8);
+    Int8OutputQuant oq;
+    oq.scale = n->input_.scale;
+    oq.zero_point = n->input_.zero_point;
+    oq.qmin = n->input_.spec.scheme == QuantScheme::Symmetric ? -127 : -128;  // as quantize_activation
+    gemm_int8_requantize(a.codes.data<int8_t>(), rows_of(a), in_, a_zero_point(), packed_, epilogue(a, *fused), oq,
+                         p->activation.codes.data<int8_t>(), out_);
+    return p;
+  }
+
+ private:
+  void check_input(const Tensor& x) const {
     check(x.defined() && x.rank() >= 1 && x.dim(-1) == in_, "linear", "input {} does not end in {} features",
           x.defined() ? x.describe() : "undefined", in_);
-    const QuantizedActivation a = quantize_activation(x, input_);
-    const int64_t rows = in_ == 0 ? 0 : a.codes.numel() / in_;
-    Tensor y = Tensor::empty(with_last(x.shape(), out_), DType::F32);
+  }
+  int64_t rows_of(const QuantizedActivation& a) const { return in_ == 0 ? 0 : a.codes.numel() / in_; }
+  int32_t a_zero_point() const { return input_.dynamic ? 0 : input_.zero_point; }
+  Int8Epilogue epilogue(const QuantizedActivation& a, Int8Activation act) const {
     Int8Epilogue ep;
     ep.a_scale = input_.scale;
     if (input_.dynamic) ep.a_row_scales = a.row_scales.data();
     ep.bias = bias_.defined() ? bias_.data<float>() : nullptr;
-    gemm_int8(a.codes.data<int8_t>(), rows, in_, input_.dynamic ? 0 : input_.zero_point, packed_, ep,
-              y.data<float>(), out_);
+    ep.activation = act;
+    return ep;
+  }
+  Tensor forward_activated_int8(const Tensor& x, Int8Activation act) const {
+    check_input(x);
+    return gemm(quantize_activation(x, input_), x.shape(), act);
+  }
+  Tensor gemm(const QuantizedActivation& a, const Shape& input_shape, Int8Activation act) const {
+    Tensor y = Tensor::empty(with_last(input_shape, out_), DType::F32);
+    gemm_int8(a.codes.data<int8_t>(), rows_of(a), in_, a_zero_point(), packed_, epilogue(a, act), y.data<float>(),
+              out_);
     return y;
   }
-  std::string describe() const override { return input_.dynamic ? "int8-dynamic" : "int8"; }
 
- private:
   PackedInt8Weights packed_;
   Tensor bias_;
   ActivationQuant input_;
   int64_t out_ = 0, in_ = 0;
+  std::string format_;
 };
 
 }  // namespace

@@ -223,10 +223,15 @@ TEST(GemmInt8Epilogue, RequantizeEqualsQuantizedF32Output) {
       for (const Int8Epilogue& ep : scale_bias_epilogues(p, act)) {
         for (Int8Isa isa : all_isas()) {
           const auto f32 = run_f32(isa, p, 0, ep);
-          const Int8OutputQuant oq{0.01f, 7};  // outputs beyond +-1.2 clamp
-          std::vector<int8_t> want(f32.size());
-          quantize_int8_per_tensor(f32.data(), m, n, n, oq.scale, oq.zero_point, want.data(), n, Int8Isa::Scalar);
-          ASSERT_EQ(run_s8(isa, p, 0, ep, oq), want) << int8_isa_name(isa) << " activation " << static_cast<int>(act);
+          // Outputs beyond +-1.2 clamp; qmin -127 is octet's symmetric grid, -100 clamps more.
+          for (const Int8OutputQuant oq : {Int8OutputQuant{0.01f, 7}, Int8OutputQuant{0.01f, 0, -127},
+                                           Int8OutputQuant{0.01f, 3, -100}}) {
+            std::vector<int8_t> want(f32.size());
+            quantize_int8_per_tensor_clamped(f32.data(), m, n, n, oq.scale, oq.zero_point, oq.qmin, want.data(), n,
+                                             Int8Isa::Scalar);
+            ASSERT_EQ(run_s8(isa, p, 0, ep, oq), want)
+                << int8_isa_name(isa) << " activation " << static_cast<int>(act) << " qmin " << oq.qmin;
+          }
         }
       }
     }

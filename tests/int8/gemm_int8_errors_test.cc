@@ -65,6 +65,8 @@ TEST(GemmInt8Errors, GemmRejectsBadArguments) {
   expect_error([&] { gemm_int8(a.data(), m, k, 0, packed, ep, cf.data(), n); }, "gemm_int8", "activation");
   expect_error([&] { gemm_int8_requantize(a.data(), m, k, 0, packed, {}, {0.0f, 0}, c8.data(), n); }, "gemm_int8",
                "output scale");
+  expect_error([&] { gemm_int8_requantize(a.data(), m, k, 0, packed, {}, {1.0f, 0, -129}, c8.data(), n); },
+               "gemm_int8", "lower clamp");
   expect_error([&] { gemm_int8_requantize(a.data(), m, k, 0, packed, {}, {1.0f, 128}, c8.data(), n); }, "gemm_int8",
                "zero point");
 }

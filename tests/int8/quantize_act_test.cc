@@ -78,6 +78,29 @@ TEST(QuantizeInt8, PerTensorHonoursStrides) {
   }
 }
 
+// The clamped variant: codes below qmin become qmin (octet's symmetric grid
+// uses -127), everything else as the unclamped quantizer; all ISAs agree.
+TEST(QuantizeInt8, PerTensorClampedRaisesTheLowerBound) {
+  const auto x = random_float(1000, -300, 300, 91);
+  const float scale = 1.0f;
+  const auto plain = per_tensor(Int8Isa::Scalar, x, scale, 0);
+  int64_t clamped = 0;
+  for (Int8Isa isa : testing::all_isas())
+    for (int32_t qmin : {-128, -127, -5}) {
+      std::vector<int8_t> q(x.size());
+      quantize_int8_per_tensor_clamped(x.data(), 1, int64_t(x.size()), int64_t(x.size()), scale, 0, qmin, q.data(),
+                                       int64_t(x.size()), isa);
+      for (size_t i = 0; i < x.size(); ++i) {
+        ASSERT_EQ(q[i], std::max<int8_t>(plain[i], int8_t(qmin))) << int8_isa_name(isa) << " qmin " << qmin;
+        clamped += plain[i] < qmin;
+      }
+    }
+  EXPECT_GT(clamped, 0);  // the data reaches below every qmin but -128
+  std::vector<int8_t> q(8);
+  expect_error([&] { quantize_int8_per_tensor_clamped(x.data(), 1, 8, 8, 1.0f, 0, -129, q.data(), 8); },
+               "quantize_int8", "lower clamp");
+}
+
 struct TokenResult {
   std::vector<int8_t> q;
   std::vector<float> scales;

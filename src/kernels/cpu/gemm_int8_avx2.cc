@@ -182,12 +182,13 @@ inline __m256 activate(__m256 y, Int8Activation act) {
   return y;
 }
 
-// quantize_one() for 8 lanes, giving 8 int32 in [-128, 127].
-inline __m256i quantize8(__m256 y, __m256 scale, __m256 zero_point) {
-  __m256 v = _mm256_div_ps(y, scale);
+// quantize_one() for 8 lanes, giving 8 int32 in [qmin, 127].
+inline __m256i quantize8(__m256 y, const Int8OutputQuant& oq) {
+  __m256 v = _mm256_div_ps(y, _mm256_set1_ps(oq.scale));
   v = _mm256_and_ps(v, _mm256_cmp_ps(v, v, _CMP_ORD_Q));  // NaN -> 0
-  v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zero_point);
-  v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-128.0f)), _mm256_set1_ps(127.0f));
+  v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                    _mm256_set1_ps(static_cast<float>(oq.zero_point)));
+  v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(static_cast<float>(oq.qmin))), _mm256_set1_ps(127.0f));
   return _mm256_cvtps_epi32(v);
 }
 
@@ -236,7 +237,7 @@ void store_tile(const GemmCall& call, int64_t m, int64_t n0, const Acc<MR, NP>& 
         if (cols == kPw) _mm256_storeu_ps(dst, y);
         else _mm256_maskstore_ps(dst, mask, y);
       } else {
-        const __m256i q = quantize8(y, _mm256_set1_ps(call.oq.scale), _mm256_set1_ps(static_cast<float>(call.oq.zero_point)));
+        const __m256i q = quantize8(y, call.oq);
         const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
         const __m128i q8 = _mm_packs_epi16(q16, q16);
         int8_t bytes[16];

@@ -185,7 +185,7 @@ inline __m128i quantize16(__m512 y, const Int8OutputQuant& oq) {
   v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);  // NaN -> 0
   v = _mm512_add_ps(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
                     _mm512_set1_ps(static_cast<float>(oq.zero_point)));
-  v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-128.0f)), _mm512_set1_ps(127.0f));
+  v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(static_cast<float>(oq.qmin))), _mm512_set1_ps(127.0f));
   return _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(v));
 }
 

@@ -48,12 +48,18 @@ void quantize_int8_per_tensor(const float* x, int64_t rows, int64_t cols, int64_
 
 void quantize_int8_per_tensor(const float* x, int64_t rows, int64_t cols, int64_t ldx, float scale,
                               int32_t zero_point, int8_t* q, int64_t ldq, Int8Isa isa) {
+  quantize_int8_per_tensor_clamped(x, rows, cols, ldx, scale, zero_point, -128, q, ldq, isa);
+}
+
+void quantize_int8_per_tensor_clamped(const float* x, int64_t rows, int64_t cols, int64_t ldx, float scale,
+                                      int32_t zero_point, int32_t qmin, int8_t* q, int64_t ldq, Int8Isa isa) {
   check_shape(x, rows, cols, ldx, q, ldq);
   check(std::isfinite(scale) && scale > 0.0f, kTag, "scale {} must be positive and finite", scale);
   check(zero_point >= -128 && zero_point <= 127, kTag, "zero point {} outside [-128, 127]", zero_point);
+  check(qmin >= -128 && qmin <= 127, kTag, "lower clamp {} outside [-128, 127]", qmin);
   const auto row_fn = use_avx2(isa) ? int8_detail::quantize_row_avx2 : int8_detail::quantize_row_scalar;
-  const float zp = static_cast<float>(zero_point);
-  for (int64_t r = 0; r < rows; ++r) row_fn(x + r * ldx, cols, scale, zp, -128.0f, 127.0f, q + r * ldq);
+  const float zp = static_cast<float>(zero_point), lo = static_cast<float>(qmin);
+  for (int64_t r = 0; r < rows; ++r) row_fn(x + r * ldx, cols, scale, zp, lo, 127.0f, q + r * ldq);
 }
 
 void quantize_int8_per_token(const float* x, int64_t rows, int64_t cols, int64_t ldx, int8_t* q, int64_t ldq,

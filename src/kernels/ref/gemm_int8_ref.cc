@@ -49,7 +49,7 @@ void gemm_block_scalar(const GemmCall& call, int64_t m_begin, int64_t m_end, int
         static_cast<float*>(call.c)[m * call.ldc + n] = y;
       } else {
         static_cast<int8_t*>(call.c)[m * call.ldc + n] =
-            quantize_one(y, call.oq.scale, static_cast<float>(call.oq.zero_point), -128.0f, 127.0f);
+            quantize_one(y, call.oq.scale, static_cast<float>(call.oq.zero_point), static_cast<float>(call.oq.qmin), 127.0f);
       }
     }
   }
