@@ -7,6 +7,7 @@
 // Chunks keep the score scratch bounded for long sequences.
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernels/attention_internal.h"
 #include "kernels/dispatch.h"
@@ -94,9 +95,18 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, c
                                                               1, groups);
   Tensor scratch;
   if (!p.probabilities) scratch = Tensor::empty({chunk * group_scores}, DType::F32);
-  const GemmBackend& gemm = gemm_backend();
+  const GemmBackend& gemm = attention_gemm_backend();
   const RowKernels& rows = row_kernels();
   const float neg_inf = -std::numeric_limits<float>::infinity();
+  // Keys the key mask drops, ascending, per batch (batch b's are
+  // masked_keys[masked_begin[b] .. masked_begin[b + 1])): a row visits only
+  // those instead of testing all seq_k flags.
+  std::vector<int64_t> masked_keys, masked_begin(static_cast<size_t>(p.batch) + 1, 0);
+  for (int64_t b = 0; b < p.batch && !p.key_keep.empty(); ++b) {
+    for (int64_t j = 0; j < sk; ++j)
+      if (!p.key_keep[b * sk + j]) masked_keys.push_back(j);
+    masked_begin[b + 1] = static_cast<int64_t>(masked_keys.size());
+  }
 
   for (int64_t g0 = 0; g0 < groups; g0 += chunk) {
     const int64_t ng = std::min(chunk, groups - g0);
@@ -118,11 +128,8 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, c
         float* row = scores + r * sk;
         const int64_t visible = p.visible_keys(i);
         for (int64_t j = visible; j < sk; ++j) row[j] = neg_inf;
-        if (!p.key_keep.empty()) {
-          const uint8_t* keep = p.key_keep.data() + b * sk;
-          for (int64_t j = 0; j < visible; ++j)
-            if (!keep[j]) row[j] = neg_inf;
-        }
+        for (int64_t t = masked_begin[b]; t < masked_begin[b + 1] && masked_keys[t] < visible; ++t)
+          row[masked_keys[t]] = neg_inf;
         const float* bias = p.bias ? p.bias + b * p.bias_stride_b + h * p.bias_stride_h + i * sk : nullptr;
         // -inf stays -inf after the bias, so masked keys get exactly 0.
         rows.softmax(row, bias, 1.0f, row, sk);

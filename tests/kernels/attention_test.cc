@@ -148,6 +148,10 @@ std::vector<AttnParam> attention_params() {
   std::vector<Variant> variants = testing::fast_variants();
   // The batched algorithm on the scalar kernels: separates algorithm bugs from SIMD ones.
   variants.push_back({"scalar", &kRefRowKernels, &kRefGemm});
+  // Each octet-small ISA by name ("auto" runs the best one, "avx2" OpenBLAS).
+  // AVX-512 only where the CPU has it; AVX2 fails loudly where it lacks it.
+  variants.push_back({"small_avx2", &kAvx2RowKernels, &kSmallGemmAvx2});
+  if (small_gemm_avx512_supported()) variants.push_back({"small_avx512", &kAvx2RowKernels, &kSmallGemmAvx512});
   std::vector<AttnParam> out;
   for (const auto& v : variants)
     for (const auto& c : attention_cases()) out.push_back({v, c});
