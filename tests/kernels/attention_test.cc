@@ -285,6 +285,28 @@ TEST(Attention, TransformProbabilitiesSeesSoftmaxRowsBeforeTheValues) {
   }
 }
 
+// Many small groups run per group on one thread (scores kept in L2); a
+// transform hook (here the identity) forces the chunked path. octet-small
+// computes every element the same way in both, so the results are equal bits.
+TEST(Attention, PerGroupAndChunkedPathsGiveTheSameBits) {
+  std::vector<Variant> variants = {{"small_avx2", &kAvx2RowKernels, &kSmallGemmAvx2}};
+  if (small_gemm_avx512_supported()) variants.push_back({"small_avx512", &kAvx2RowKernels, &kSmallGemmAvx512});
+  for (const AttnCase& c : attention_cases()) {
+    if (c.name != std::string("bert_like") && c.name != std::string("bias_full_gqa_causal_padding")) continue;
+    Inputs in = make_inputs(c);
+    for (const Variant& v : variants) {
+      Tensor per_group, chunked;
+      testing::with_variant(v, [&] {
+        per_group = attention(in.q, in.k, in.v, in.params);
+        AttentionParams hooked = in.params;
+        hooked.transform_probabilities = [](Tensor&) {};
+        chunked = attention(in.q, in.k, in.v, hooked);
+      });
+      testing::expect_within(per_group, chunked, [](int64_t) { return 0.0; }, std::string(c.name) + " " + v.name);
+    }
+  }
+}
+
 TEST(Attention, ReferenceKnownAnswer) {
   // One query [1, 0] against keys [1, 0] and [0, 1], scale 1: scores [1, 0],
   // probabilities [e, 1] / (e + 1); values [2, 0] and [0, 4].
