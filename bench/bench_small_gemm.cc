@@ -29,7 +29,9 @@ std::vector<float> random_floats(int64_t n, uint32_t seed) {
 const GemmBackend* backend(benchmark::State& state) {
   const GemmBackend* backends[] = {&kOpenBlasGemm, &kSmallGemmAvx2, &kSmallGemmAvx512};
   const GemmBackend* b = backends[state.range(0)];
-  if ((b == &kSmallGemmAvx512 && !small_gemm_avx512_supported()) || (b == &kSmallGemmAvx2 && !small_gemm_avx2_supported())) {
+  const bool unsupported = (b == &kSmallGemmAvx512 && !small_gemm_avx512_supported()) ||
+                           (b == &kSmallGemmAvx2 && !small_gemm_avx2_supported());
+  if (unsupported) {
     state.SkipWithError("this CPU lacks the ISA");
     return nullptr;
   }
@@ -38,8 +40,8 @@ const GemmBackend* backend(benchmark::State& state) {
 }
 
 void set_flops(benchmark::State& state, const GemmProblem& p) {
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * p.batch * p.m * p.n * p.k * 1e-9,
-                                                 benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * p.batch * p.m * p.n * p.k * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // scores = scale * Q K^T: [128 x 64] x [128 x 64]^T per item.

@@ -188,9 +188,8 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, c
   }
 
   // With a probabilities output the scores live there; else in a bounded scratch.
-  const int64_t chunk = p.probabilities ? plan.groups
-                                        : std::clamp<int64_t>(kScoreScratchFloats / std::max<int64_t>(1, plan.group_scores),
-                                                              1, plan.groups);
+  const int64_t per_chunk = kScoreScratchFloats / std::max<int64_t>(1, plan.group_scores);
+  const int64_t chunk = p.probabilities ? plan.groups : std::clamp<int64_t>(per_chunk, 1, plan.groups);
   Tensor scratch;
   if (!p.probabilities) scratch = Tensor::empty({chunk * plan.group_scores}, DType::F32);
   for (int64_t g0 = 0; g0 < plan.groups; g0 += chunk) {

@@ -165,8 +165,8 @@ TEST_P(SmallGemm, LargerShapesWithAlphaBetaAndBias) {
   struct Shape3 {
     int64_t m, n, k;
   };
-  const Shape3 shapes[] = {{128, 128, 64}, {128, 64, 128}, {31, 33, 300}, {300, 17, 33}, {64, 300, 15},
-                           {257, 129, 128}, {33, 31, 1}};
+  const Shape3 shapes[] = {{128, 128, 64}, {128, 64, 128},  {31, 33, 300}, {300, 17, 33},
+                           {64, 300, 15},  {257, 129, 128}, {33, 31, 1}};
   struct Setting {
     float alpha, beta;
     bool bias;

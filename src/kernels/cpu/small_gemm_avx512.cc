@@ -38,8 +38,7 @@ inline __mmask16 lane_mask(int count) {
 
 // C[0:MR, 0:nr] of one panel: k FMA steps, then the epilogue (masked when nr < 32).
 template <int MR>
-void tile(int64_t k, const float* a, int64_t lda, const float* bp, float* c, int64_t ldc, int nr,
-          const Epilogue& ep) {
+void tile(int64_t k, const float* a, int64_t lda, const float* bp, float* c, int64_t ldc, int nr, const Epilogue& ep) {
   __m512 acc[MR][kVecs];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
