@@ -4,9 +4,11 @@
 //   scores = scale * Q K^T     (one strided batched GEMM)
 //   masks -> -inf, + bias, softmax, rows in parallel
 //   out = P V                  (one strided batched GEMM)
-// Chunks keep the score scratch bounded for long sequences. Both GEMMs run on
-// attention_gemm_backend(): octet-small (kernels/cpu/small_gemm*.cc) on AVX2
-// or AVX-512 CPUs, which packs each head's K or V once per thread.
+// Chunks keep the score scratch bounded for long sequences. With many small
+// pairs (BERT: 96 of [128 x 128] scores) and no transform hook, each pool
+// thread instead runs the three steps per pair, the pair's scores staying in
+// L2. Both GEMMs run on attention_gemm_backend(): octet-small
+// (kernels/cpu/small_gemm*.cc) on AVX2 / AVX-512 CPUs.
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -69,6 +71,13 @@ class Plan {
   const int64_t rows_per_group;  // query rows sharing one (batch, kv head)
   const int64_t groups;          // (batch, kv head) pairs
   const int64_t group_scores;    // score floats per group
+
+  // Whether the GEMM backend may run inside a pool task (one item, serially):
+  // octet's own kernels. OpenBLAS calls stay on the calling thread, which
+  // keeps OpenBLAS's thread count in step with octet's pool.
+  bool gemm_runs_on_pool_threads() const {
+    return &gemm_ == &kSmallGemm || &gemm_ == &kSmallGemmAvx512 || &gemm_ == &kSmallGemmAvx2 || &gemm_ == &kRefGemm;
+  }
 
   // scores[g - g0] = scale * Q_g K_g^T for groups [g0, g0 + ng) (one batched GEMM).
   void scores_gemm(int64_t g0, int64_t ng, float* scores) const {
@@ -173,7 +182,7 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, c
   // Many small groups and no hook that must see a chunk: each thread runs
   // Q K^T, softmax and P V for one group after another, so the group's
   // scores stay in its L2 between the three steps. Same numbers as below.
-  if (!params.transform_probabilities && plan.groups >= 2 * num_threads() &&
+  if (plan.gemm_runs_on_pool_threads() && !params.transform_probabilities && plan.groups >= 2 * num_threads() &&
       plan.group_scores <= kGroupScoresInL2) {
     parallel_for(plan.groups, [&](int64_t begin, int64_t end) {
       std::vector<float> local(p.probabilities ? 0 : static_cast<size_t>(plan.group_scores));
