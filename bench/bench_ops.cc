@@ -25,7 +25,8 @@ Tensor random(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
   return t;
 }
 
-// Arg 0: the scalar reference kernels; 1: AVX2. GEMMs stay on OpenBLAS.
+// Arg 0: the scalar reference kernels; 1: AVX2. GEMMs stay on OpenBLAS, except
+// in BM_Attention (see there).
 const RowKernels* variant(benchmark::State& state) {
   const bool avx2 = state.range(0) == 1;
   state.SetLabel(std::string(avx2 ? "avx2" : "scalar") + " threads " + std::to_string(num_threads()));
@@ -82,8 +83,13 @@ void BM_Softmax(benchmark::State& state) {
 }
 
 // q, k, v [8, 12, 128, 64] with padding (batch b keeps 128 - 8b keys).
+// Arg gemm 0: OpenBLAS forced; 1: attention_gemm_backend()'s default (octet-small).
 void BM_Attention(benchmark::State& state) {
-  ScopedKernels scope(variant(state), nullptr);
+  const RowKernels* rows = variant(state);
+  const GemmBackend* gemm = state.range(1) == 0 ? &kOpenBlasGemm : nullptr;
+  ScopedKernels scope(rows, gemm);
+  state.SetLabel(std::string(rows == &kAvx2RowKernels ? "avx2" : "scalar") + " threads " +
+                 std::to_string(num_threads()) + " gemm " + attention_gemm_backend().name);
   const Tensor q = random({kBatch, kHeads, kSeq, kHeadDim}, 8), k = random({kBatch, kHeads, kSeq, kHeadDim}, 9),
                v = random({kBatch, kHeads, kSeq, kHeadDim}, 10);
   std::vector<int64_t> mask(kBatch * kSeq);
@@ -107,7 +113,14 @@ BENCHMARK(BM_AddLayerNorm)->Apply(variants);
 BENCHMARK(BM_Gelu)->Apply(variants);
 BENCHMARK(BM_GeluTanh)->Apply(variants);
 BENCHMARK(BM_Softmax)->Apply(variants);
-BENCHMARK(BM_Attention)->Apply(variants);
+BENCHMARK(BM_Attention)
+    ->ArgNames({"avx2", "gemm"})
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({1, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(0.5);
 
 }  // namespace
 

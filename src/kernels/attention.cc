@@ -4,19 +4,28 @@
 //   scores = scale * Q K^T     (one strided batched GEMM)
 //   masks -> -inf, + bias, softmax, rows in parallel
 //   out = P V                  (one strided batched GEMM)
-// Chunks keep the score scratch bounded for long sequences.
+// Chunks keep the score scratch bounded for long sequences. With many small
+// pairs (BERT: 96 of [128 x 128] scores) and no transform hook, each pool
+// thread instead runs the three steps per pair, the pair's scores staying in
+// L2. Both GEMMs run on attention_gemm_backend(): octet-small
+// (kernels/cpu/small_gemm*.cc) on AVX2 / AVX-512 CPUs.
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernels/attention_internal.h"
 #include "kernels/dispatch.h"
 #include "kernels/op_checks.h"
+#include "octet/thread_pool.h"
 
 namespace octet::kernels {
 namespace {
 
 // Score scratch per chunk (floats): 4 MiB, about what stays in cache.
 constexpr int64_t kScoreScratchFloats = int64_t{1} << 20;
+// Scores of one group (floats) up to which a thread runs a group's three steps
+// back to back: 256 KiB, a quarter of a Zen 4/5 L2 (BERT-base: 64 KiB).
+constexpr int64_t kGroupScoresInL2 = int64_t{1} << 16;
 
 std::vector<uint8_t> key_keep_mask(const Tensor& mask, int64_t batch, int64_t seq_k) {
   check(mask.rank() == 2 && mask.dim(0) == batch && mask.dim(1) == seq_k, "attention",
@@ -35,6 +44,91 @@ std::vector<uint8_t> key_keep_mask(const Tensor& mask, int64_t batch, int64_t se
   }
   return keep;
 }
+
+// The steps of attention() over (batch, kv head) groups, with what they share:
+// the GEMM backend and row kernels of the calling thread (so a ScopedKernels
+// override also holds on pool threads) and the key-mask index lists.
+class Plan {
+ public:
+  explicit Plan(const AttentionProblem& problem)
+      : p(problem),
+        group(p.heads / p.kv_heads),
+        rows_per_group(group * p.seq_q),
+        groups(p.batch * p.kv_heads),
+        group_scores(rows_per_group * p.seq_k),
+        gemm_(attention_gemm_backend()),
+        rows_(row_kernels()),
+        masked_begin_(static_cast<size_t>(p.batch) + 1, 0) {
+    for (int64_t b = 0; b < p.batch && !p.key_keep.empty(); ++b) {
+      for (int64_t j = 0; j < p.seq_k; ++j)
+        if (!p.key_keep[b * p.seq_k + j]) masked_keys_.push_back(j);
+      masked_begin_[b + 1] = static_cast<int64_t>(masked_keys_.size());
+    }
+  }
+
+  const AttentionProblem& p;
+  const int64_t group;           // query heads per kv head
+  const int64_t rows_per_group;  // query rows sharing one (batch, kv head)
+  const int64_t groups;          // (batch, kv head) pairs
+  const int64_t group_scores;    // score floats per group
+
+  // Whether the GEMM backend may run inside a pool task (one item, serially):
+  // octet's own kernels. OpenBLAS calls stay on the calling thread, which
+  // keeps OpenBLAS's thread count in step with octet's pool.
+  bool gemm_runs_on_pool_threads() const {
+    return &gemm_ == &kSmallGemm || &gemm_ == &kSmallGemmAvx512 || &gemm_ == &kSmallGemmAvx2 || &gemm_ == &kRefGemm;
+  }
+
+  // scores[g - g0] = scale * Q_g K_g^T for groups [g0, g0 + ng) (one batched GEMM).
+  void scores_gemm(int64_t g0, int64_t ng, float* scores) const {
+    const int64_t d = p.head_dim, sk = p.seq_k;
+    GemmProblem qk;
+    qk.batch = ng, qk.m = rows_per_group, qk.n = sk, qk.k = d, qk.trans_b = true, qk.alpha = p.scale;
+    qk.a = p.q + g0 * rows_per_group * d, qk.lda = d, qk.stride_a = rows_per_group * d;
+    qk.b = p.k + g0 * sk * d, qk.ldb = d, qk.stride_b = sk * d;
+    qk.c = scores, qk.ldc = sk, qk.stride_c = group_scores;
+    gemm_.run(qk);
+  }
+
+  // out_g = P_g V_g for groups [g0, g0 + ng), P_g = scores[g - g0].
+  void values_gemm(int64_t g0, int64_t ng, const float* scores) const {
+    const int64_t d = p.head_dim, sk = p.seq_k;
+    GemmProblem pv;
+    pv.batch = ng, pv.m = rows_per_group, pv.n = d, pv.k = sk;
+    pv.a = scores, pv.lda = sk, pv.stride_a = group_scores;
+    pv.b = p.v + g0 * sk * d, pv.ldb = d, pv.stride_b = sk * d;
+    pv.c = p.out + g0 * rows_per_group * d, pv.ldc = d, pv.stride_c = rows_per_group * d;
+    gemm_.run(pv);
+  }
+
+  // Masks (-inf), bias and softmax, in place, for score rows [begin, end)
+  // counted from the first row of group g0.
+  void softmax_rows(int64_t g0, float* scores, int64_t begin, int64_t end) const {
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    const int64_t sk = p.seq_k;
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t g = g0 + r / rows_per_group;  // (batch, kv head) pair
+      const int64_t b = g / p.kv_heads;
+      const int64_t h = (g % p.kv_heads) * group + (r % rows_per_group) / p.seq_q;
+      const int64_t i = r % p.seq_q;
+      float* row = scores + r * sk;
+      const int64_t visible = p.visible_keys(i);
+      for (int64_t j = visible; j < sk; ++j) row[j] = neg_inf;
+      for (int64_t t = masked_begin_[b]; t < masked_begin_[b + 1] && masked_keys_[t] < visible; ++t)
+        row[masked_keys_[t]] = neg_inf;
+      const float* bias = p.bias ? p.bias + b * p.bias_stride_b + h * p.bias_stride_h + i * sk : nullptr;
+      // -inf stays -inf after the bias, so masked keys get exactly 0.
+      rows_.softmax(row, bias, 1.0f, row, sk);
+    }
+  }
+
+ private:
+  const GemmBackend& gemm_;
+  const RowKernels& rows_;
+  // Keys the key mask drops, ascending: batch b's are masked_keys_[masked_begin_[b]
+  // .. masked_begin_[b + 1]), so a row visits only those, not all seq_k flags.
+  std::vector<int64_t> masked_keys_, masked_begin_;
+};
 
 }  // namespace
 
@@ -82,64 +176,42 @@ AttentionProblem prepare_attention(const Tensor& q, const Tensor& k, const Tenso
 
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, const AttentionParams& params) {
   const AttentionProblem p = prepare_attention(q, k, v, out, params);
-  const int64_t group = p.heads / p.kv_heads;
-  const int64_t rows_per_group = group * p.seq_q;  // query rows sharing one (batch, kv head)
-  const int64_t groups = p.batch * p.kv_heads;
-  const int64_t d = p.head_dim, sk = p.seq_k;
-  if (groups == 0 || rows_per_group == 0) return;
-  const int64_t group_scores = rows_per_group * sk;
-  // With a probabilities output the scores live there; else in a bounded scratch.
-  const int64_t chunk = p.probabilities ? groups
-                                        : std::clamp<int64_t>(kScoreScratchFloats / std::max<int64_t>(1, group_scores),
-                                                              1, groups);
-  Tensor scratch;
-  if (!p.probabilities) scratch = Tensor::empty({chunk * group_scores}, DType::F32);
-  const GemmBackend& gemm = gemm_backend();
-  const RowKernels& rows = row_kernels();
-  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const Plan plan(p);
+  if (plan.groups == 0 || plan.rows_per_group == 0) return;
 
-  for (int64_t g0 = 0; g0 < groups; g0 += chunk) {
-    const int64_t ng = std::min(chunk, groups - g0);
-    float* scores = p.probabilities ? p.probabilities + g0 * group_scores : scratch.data<float>();
-
-    GemmProblem qk;
-    qk.batch = ng, qk.m = rows_per_group, qk.n = sk, qk.k = d, qk.trans_b = true, qk.alpha = p.scale;
-    qk.a = p.q + g0 * rows_per_group * d, qk.lda = d, qk.stride_a = rows_per_group * d;
-    qk.b = p.k + g0 * sk * d, qk.ldb = d, qk.stride_b = sk * d;
-    qk.c = scores, qk.ldc = sk, qk.stride_c = group_scores;
-    gemm.run(qk);
-
-    detail::parallel_rows(ng * rows_per_group, sk, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const int64_t g = g0 + r / rows_per_group;  // (batch, kv head) pair
-        const int64_t b = g / p.kv_heads;
-        const int64_t h = (g % p.kv_heads) * group + (r % rows_per_group) / p.seq_q;
-        const int64_t i = r % p.seq_q;
-        float* row = scores + r * sk;
-        const int64_t visible = p.visible_keys(i);
-        for (int64_t j = visible; j < sk; ++j) row[j] = neg_inf;
-        if (!p.key_keep.empty()) {
-          const uint8_t* keep = p.key_keep.data() + b * sk;
-          for (int64_t j = 0; j < visible; ++j)
-            if (!keep[j]) row[j] = neg_inf;
-        }
-        const float* bias = p.bias ? p.bias + b * p.bias_stride_b + h * p.bias_stride_h + i * sk : nullptr;
-        // -inf stays -inf after the bias, so masked keys get exactly 0.
-        rows.softmax(row, bias, 1.0f, row, sk);
+  // Many small groups and no hook that must see a chunk: each thread runs
+  // Q K^T, softmax and P V for one group after another, so the group's
+  // scores stay in its L2 between the three steps. Same numbers as below.
+  if (plan.gemm_runs_on_pool_threads() && !params.transform_probabilities && plan.groups >= 2 * num_threads() &&
+      plan.group_scores <= kGroupScoresInL2) {
+    parallel_for(plan.groups, [&](int64_t begin, int64_t end) {
+      std::vector<float> local(p.probabilities ? 0 : static_cast<size_t>(plan.group_scores));
+      for (int64_t g = begin; g < end; ++g) {
+        float* scores = p.probabilities ? p.probabilities + g * plan.group_scores : local.data();
+        plan.scores_gemm(g, 1, scores);
+        plan.softmax_rows(g, scores, 0, plan.rows_per_group);
+        plan.values_gemm(g, 1, scores);
       }
     });
+    return;
+  }
 
+  // With a probabilities output the scores live there; else in a bounded scratch.
+  const int64_t per_chunk = kScoreScratchFloats / std::max<int64_t>(1, plan.group_scores);
+  const int64_t chunk = p.probabilities ? plan.groups : std::clamp<int64_t>(per_chunk, 1, plan.groups);
+  Tensor scratch;
+  if (!p.probabilities) scratch = Tensor::empty({chunk * plan.group_scores}, DType::F32);
+  for (int64_t g0 = 0; g0 < plan.groups; g0 += chunk) {
+    const int64_t ng = std::min(chunk, plan.groups - g0);
+    float* scores = p.probabilities ? p.probabilities + g0 * plan.group_scores : scratch.data<float>();
+    plan.scores_gemm(g0, ng, scores);
+    detail::parallel_rows(ng * plan.rows_per_group, p.seq_k,
+                          [&](int64_t begin, int64_t end) { plan.softmax_rows(g0, scores, begin, end); });
     if (params.transform_probabilities) {
-      Tensor block = Tensor::borrow(scores, {ng, rows_per_group, sk}, DType::F32);
+      Tensor block = Tensor::borrow(scores, {ng, plan.rows_per_group, p.seq_k}, DType::F32);
       params.transform_probabilities(block);
     }
-
-    GemmProblem pv;
-    pv.batch = ng, pv.m = rows_per_group, pv.n = d, pv.k = sk;
-    pv.a = scores, pv.lda = sk, pv.stride_a = group_scores;
-    pv.b = p.v + g0 * sk * d, pv.ldb = d, pv.stride_b = sk * d;
-    pv.c = p.out + g0 * rows_per_group * d, pv.ldc = d, pv.stride_c = rows_per_group * d;
-    gemm.run(pv);
+    plan.values_gemm(g0, ng, scores);
   }
 }
 

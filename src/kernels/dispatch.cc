@@ -27,6 +27,12 @@ const RowKernels& row_kernels() { return t_rows_override ? *t_rows_override : be
 // OpenBLAS picks its own kernels from CPUID; OCTET_ISA does not reach it.
 const GemmBackend& gemm_backend() { return t_gemm_override ? *t_gemm_override : kOpenBlasGemm; }
 
+const GemmBackend& attention_gemm_backend() {
+  if (t_gemm_override) return *t_gemm_override;
+  static const GemmBackend* best = cpu_features().avx2 && cpu_features().fma ? &kSmallGemm : &kOpenBlasGemm;
+  return *best;
+}
+
 ScopedKernels::ScopedKernels(const RowKernels* rows, const GemmBackend* gemm)
     : saved_rows_(t_rows_override), saved_gemm_(t_gemm_override) {
   check(rows != &kAvx2RowKernels || avx2_supported(), "kernels", "AVX2 kernels requested on a CPU without AVX2+FMA");

@@ -14,6 +14,10 @@ bool avx2_supported();
 // The row kernels / GEMM backend public ops use on the calling thread.
 const RowKernels& row_kernels();
 const GemmBackend& gemm_backend();
+// The GEMM backend attention's batched Q K^T and P V use on the calling
+// thread: a ScopedKernels override when set, else kSmallGemm when
+// cpu_features() has AVX2+FMA (so OCTET_ISA=scalar keeps OpenBLAS), else OpenBLAS.
+const GemmBackend& attention_gemm_backend();
 
 // Makes the calling thread's public ops use the given variants while alive
 // (nullptr keeps the current choice), whatever OCTET_ISA says. Throws if asked

@@ -1,4 +1,5 @@
-// GEMM backends: the scalar reference and OpenBLAS (CUDA comes later).
+// GEMM backends: the scalar reference, OpenBLAS and octet's batched small-GEMM
+// kernels (CUDA comes later).
 // src/kernels/gemm.cc and attention.cc check shapes, then describe the work as
 // one GemmProblem: a batch of equally shaped row-major GEMMs at constant strides.
 #pragma once
@@ -34,5 +35,22 @@ struct GemmBackend {
 extern const GemmBackend kRefGemm;
 // cblas_sgemm (kernels/cpu), threads sized to octet::num_threads().
 extern const GemmBackend kOpenBlasGemm;
+
+// Batched small fp32 GEMMs (kernels/cpu/small_gemm*.cc), made for attention's
+// many [~128 x 64] x [64 x ~128] products: op(B) packed once per item into
+// column panels, register-tiled microkernels, (item, row tile) tasks split
+// over octet's pool (no OpenBLAS threads). Accumulates in f32 in k order.
+// "octet-small" picks AVX-512F, else AVX2+FMA, from cpu_features() (so
+// OCTET_ISA caps it), and runs kOpenBlasGemm on CPUs with neither.
+extern const GemmBackend kSmallGemm;
+// One ISA each, for tests and benchmarks; they throw octet::Error when the
+// hardware (cpu_features_detected()) lacks the ISA.
+extern const GemmBackend kSmallGemmAvx512;
+extern const GemmBackend kSmallGemmAvx2;
+// Whether the hardware can run kSmallGemmAvx512 / kSmallGemmAvx2.
+bool small_gemm_avx512_supported();
+bool small_gemm_avx2_supported();
+// The variant kSmallGemm runs here: "avx512", "avx2" or "openblas".
+const char* small_gemm_variant();
 
 }  // namespace octet::kernels

@@ -148,6 +148,10 @@ std::vector<AttnParam> attention_params() {
   std::vector<Variant> variants = testing::fast_variants();
   // The batched algorithm on the scalar kernels: separates algorithm bugs from SIMD ones.
   variants.push_back({"scalar", &kRefRowKernels, &kRefGemm});
+  // Each octet-small ISA by name ("auto" runs the best one, "avx2" OpenBLAS).
+  // AVX-512 only where the CPU has it; AVX2 fails loudly where it lacks it.
+  variants.push_back({"small_avx2", &kAvx2RowKernels, &kSmallGemmAvx2});
+  if (small_gemm_avx512_supported()) variants.push_back({"small_avx512", &kAvx2RowKernels, &kSmallGemmAvx512});
   std::vector<AttnParam> out;
   for (const auto& v : variants)
     for (const auto& c : attention_cases()) out.push_back({v, c});
@@ -278,6 +282,28 @@ TEST(Attention, TransformProbabilitiesSeesSoftmaxRowsBeforeTheValues) {
             ASSERT_NEAR(uniform.data<float>()[((b * c.heads + h) * c.seq_q + i) * c.head_dim + t], mean, tol)
                 << c.name;
         }
+  }
+}
+
+// Many small groups run per group on one thread (scores kept in L2); a
+// transform hook (here the identity) forces the chunked path. octet-small
+// computes every element the same way in both, so the results are equal bits.
+TEST(Attention, PerGroupAndChunkedPathsGiveTheSameBits) {
+  std::vector<Variant> variants = {{"small_avx2", &kAvx2RowKernels, &kSmallGemmAvx2}};
+  if (small_gemm_avx512_supported()) variants.push_back({"small_avx512", &kAvx2RowKernels, &kSmallGemmAvx512});
+  for (const AttnCase& c : attention_cases()) {
+    if (c.name != std::string("bert_like") && c.name != std::string("bias_full_gqa_causal_padding")) continue;
+    Inputs in = make_inputs(c);
+    for (const Variant& v : variants) {
+      Tensor per_group, chunked;
+      testing::with_variant(v, [&] {
+        per_group = attention(in.q, in.k, in.v, in.params);
+        AttentionParams hooked = in.params;
+        hooked.transform_probabilities = [](Tensor&) {};
+        chunked = attention(in.q, in.k, in.v, hooked);
+      });
+      testing::expect_within(per_group, chunked, [](int64_t) { return 0.0; }, std::string(c.name) + " " + v.name);
+    }
   }
 }
 

@@ -70,7 +70,8 @@ struct Variant {
 };
 
 // avx2 (AVX2 row kernels + OpenBLAS) and auto (whatever dispatch picks: the
-// same here, the scalar reference + OpenBLAS under OCTET_ISA=scalar).
+// same here, except octet-small for attention's GEMMs; the scalar reference +
+// OpenBLAS under OCTET_ISA=scalar).
 inline std::vector<Variant> fast_variants() {
   return {{"avx2", &kAvx2RowKernels, &kOpenBlasGemm}, {"auto", nullptr, nullptr}};
 }

@@ -1,0 +1,133 @@
+// Driver of the batched small fp32 GEMM (see gemm_backend.h): edge cases,
+// B packing per item, and the split of (item, row tile) tasks over the pool.
+//
+// Why not OpenBLAS: attention runs ~100 GEMMs of [128 x 64] x [64 x 128] per
+// layer; OpenBLAS re-packs B (and A) for each call and, on this build, uses
+// AVX2 kernels. Here every thread packs op(B) of an item once into panels in
+// L1/L2, then runs register tiles over all the item's rows it owns.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/small_gemm_internal.h"
+#include "kernels/gemm_backend.h"
+#include "octet/cpu_features.h"
+#include "octet/error.h"
+#include "octet/thread_pool.h"
+
+namespace octet::kernels {
+namespace {
+
+using small_gemm::IsaKernels;
+
+// Below this much work per thread a pool hand-off (microseconds) costs more
+// than it saves: the chunk of tasks a thread gets is at least this many flops.
+constexpr double kMinChunkFlops = 1e6;
+
+// The calling thread's packed-B buffer, 64-byte aligned, grown as needed and
+// kept (pool threads live for the process, so repeated calls do not allocate).
+float* pack_buffer(size_t floats) {
+  thread_local std::vector<float> storage;
+  constexpr size_t kAlignFloats = 16;
+  if (storage.size() < floats + kAlignFloats) storage.resize(floats + kAlignFloats);
+  const auto misalignment = reinterpret_cast<uintptr_t>(storage.data()) % (kAlignFloats * sizeof(float));
+  return storage.data() + (misalignment == 0 ? 0 : (kAlignFloats * sizeof(float) - misalignment) / sizeof(float));
+}
+
+// k == 0: the product is empty, so C = beta C (+ bias); beta == 0 does not read C.
+void scale_only(const GemmProblem& p) {
+  for (int64_t i = 0; i < p.batch; ++i) {
+    float* c = p.c + i * p.stride_c;
+    for (int64_t r = 0; r < p.m; ++r)
+      for (int64_t j = 0; j < p.n; ++j) {
+        const float prior = p.beta == 0.0f ? 0.0f : p.beta * c[r * p.ldc + j];
+        c[r * p.ldc + j] = prior + (p.bias ? p.bias[j] : 0.0f);
+      }
+  }
+}
+
+void run_small_gemm(const IsaKernels& isa, const GemmProblem& p) {
+  if (p.batch <= 0 || p.m <= 0 || p.n <= 0) return;
+  if (p.k == 0) {
+    scale_only(p);
+    return;
+  }
+  const int64_t tile_rows = isa.tile_rows;
+  const int64_t tiles_per_item = (p.m + tile_rows - 1) / tile_rows;
+  const int64_t panels = (p.n + isa.panel_width - 1) / isa.panel_width;
+  const size_t packed_floats = static_cast<size_t>(panels * isa.panel_width * p.k);
+  const small_gemm::Epilogue epilogue{p.alpha, p.beta, p.bias};
+
+  // Tasks [begin, end) in (item, row tile) order: consecutive tasks of one
+  // item share its packed B, so a thread packs each item it touches once
+  // (items with the same B, as with stride_b == 0, are packed once in all).
+  auto run_tasks = [&](int64_t begin, int64_t end) {
+    float* packed = pack_buffer(packed_floats);
+    const float* packed_from = nullptr;
+    for (int64_t t = begin; t < end;) {
+      const int64_t item = t / tiles_per_item;
+      const int64_t first_tile = t % tiles_per_item;
+      const int64_t last_tile = std::min(tiles_per_item, first_tile + (end - t));
+      const float* b = p.b + item * p.stride_b;
+      if (b != packed_from) {
+        isa.pack_b(b, p.ldb, p.trans_b, p.k, p.n, packed);
+        packed_from = b;
+      }
+      const int64_t r0 = first_tile * tile_rows, r1 = std::min(p.m, last_tile * tile_rows);
+      isa.compute_rows(r1 - r0, p.n, p.k, p.a + item * p.stride_a + r0 * p.lda, p.lda, packed,
+                       p.c + item * p.stride_c + r0 * p.ldc, p.ldc, epilogue);
+      t += last_tile - first_tile;
+    }
+  };
+
+  const int64_t tasks = p.batch * tiles_per_item;
+  const double task_flops = 2.0 * static_cast<double>(tile_rows * panels * isa.panel_width) * static_cast<double>(p.k);
+  const auto grain = static_cast<int64_t>(std::max(1.0, kMinChunkFlops / task_flops));
+  if (num_threads() <= 1 || tasks < 2 * grain) {
+    run_tasks(0, tasks);
+  } else {
+    parallel_for(tasks, run_tasks, grain);
+  }
+}
+
+bool avx2_fma(const CpuFeatures& f) { return f.avx2 && f.fma; }
+// The AVX-512 kernels pack B with AVX2 code.
+bool avx512_with_avx2(const CpuFeatures& f) { return f.avx512f && avx2_fma(f); }
+
+void small_gemm_avx512(const GemmProblem& p) {
+  check(small_gemm_avx512_supported(), "gemm", "octet-small-avx512 needs AVX-512F, which this CPU lacks");
+  run_small_gemm(small_gemm::kAvx512Kernels, p);
+}
+
+void small_gemm_avx2(const GemmProblem& p) {
+  check(small_gemm_avx2_supported(), "gemm", "octet-small-avx2 needs AVX2 and FMA, which this CPU lacks");
+  run_small_gemm(small_gemm::kAvx2Kernels, p);
+}
+
+// The kernels cpu_features() allows (it honours OCTET_ISA), or null.
+const IsaKernels* best_kernels() {
+  static const IsaKernels* best = avx512_with_avx2(cpu_features()) ? &small_gemm::kAvx512Kernels
+                                  : avx2_fma(cpu_features())       ? &small_gemm::kAvx2Kernels
+                                                                   : nullptr;
+  return best;
+}
+
+void small_gemm_auto(const GemmProblem& p) {
+  if (const IsaKernels* isa = best_kernels()) {
+    run_small_gemm(*isa, p);
+  } else {
+    kOpenBlasGemm.run(p);
+  }
+}
+
+}  // namespace
+
+bool small_gemm_avx512_supported() { return avx512_with_avx2(cpu_features_detected()); }
+bool small_gemm_avx2_supported() { return avx2_fma(cpu_features_detected()); }
+const char* small_gemm_variant() { return best_kernels() ? best_kernels()->name : "openblas"; }
+
+const GemmBackend kSmallGemm = {"octet-small", &small_gemm_auto};
+const GemmBackend kSmallGemmAvx512 = {"octet-small-avx512", &small_gemm_avx512};
+const GemmBackend kSmallGemmAvx2 = {"octet-small-avx2", &small_gemm_avx2};
+
+}  // namespace octet::kernels
