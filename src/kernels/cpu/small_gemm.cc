@@ -131,3 +131,22 @@ const GemmBackend kSmallGemmAvx512 = {"octet-small-avx512", &small_gemm_avx512};
 const GemmBackend kSmallGemmAvx2 = {"octet-small-avx2", &small_gemm_avx2};
 
 }  // namespace octet::kernels
+
+namespace octet::kernels::small_gemm {
+
+void compute_rows_tiled(const TileFn* tiles, int tile_rows, int panel_width, int64_t m, int64_t n, int64_t k,
+                        const float* a, int64_t lda, const float* packed, float* c, int64_t ldc,
+                        const Epilogue& epilogue) {
+  const int64_t panels = (n + panel_width - 1) / panel_width;
+  for (int64_t r0 = 0; r0 < m; r0 += tile_rows) {
+    const TileFn fn = tiles[std::min<int64_t>(tile_rows, m - r0) - 1];
+    for (int64_t p = 0; p < panels; ++p) {
+      const int nr = static_cast<int>(std::min<int64_t>(panel_width, n - p * panel_width));
+      Epilogue panel_ep = epilogue;
+      if (epilogue.bias) panel_ep.bias = epilogue.bias + p * panel_width;
+      fn(k, a + r0 * lda, lda, packed + p * k * panel_width, c + r0 * ldc + p * panel_width, ldc, nr, panel_ep);
+    }
+  }
+}
+
+}  // namespace octet::kernels::small_gemm

@@ -77,8 +77,6 @@ void tile(int64_t k, const float* a, int64_t lda, const float* bp, float* c, int
   }
 }
 
-using TileFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, int, const Epilogue&);
-
 template <size_t... R>
 constexpr std::array<TileFn, sizeof...(R)> make_tiles(std::index_sequence<R...>) {
   return {&tile<static_cast<int>(R) + 1>...};
@@ -88,16 +86,7 @@ constexpr auto kTiles = make_tiles(std::make_index_sequence<kTileRows>{});
 
 void compute_rows_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* packed, float* c,
                          int64_t ldc, const Epilogue& ep) {
-  const int64_t panels = (n + kPanel - 1) / kPanel;
-  for (int64_t r0 = 0; r0 < m; r0 += kTileRows) {
-    const TileFn fn = kTiles[std::min<int64_t>(kTileRows, m - r0) - 1];
-    for (int64_t p = 0; p < panels; ++p) {
-      const int nr = static_cast<int>(std::min<int64_t>(kPanel, n - p * kPanel));
-      Epilogue panel_ep = ep;
-      if (ep.bias) panel_ep.bias = ep.bias + p * kPanel;
-      fn(k, a + r0 * lda, lda, packed + p * k * kPanel, c + r0 * ldc + p * kPanel, ldc, nr, panel_ep);
-    }
-  }
+  compute_rows_tiled(kTiles.data(), kTileRows, kPanel, m, n, k, a, lda, packed, c, ldc, ep);
 }
 
 void pack_b_32(const float* b, int64_t ldb, bool trans_b, int64_t k, int64_t n, float* packed) {

@@ -32,6 +32,17 @@ struct IsaKernels {
                        int64_t ldc, const Epilogue& epilogue);
 };
 
+// One register tile: C[0:rows, 0:nr] (nr <= panel width) of a panel, k steps.
+using TileFn = void (*)(int64_t k, const float* a, int64_t lda, const float* packed_panel, float* c, int64_t ldc,
+                        int nr, const Epilogue& epilogue);
+
+// compute_rows in tiles: rows [0, m) in blocks of tile_rows (tiles[rows - 1]
+// handles a block of `rows` rows), each over every panel. Defined in
+// small_gemm.cc, built without ISA flags, so one copy serves every variant.
+void compute_rows_tiled(const TileFn* tiles, int tile_rows, int panel_width, int64_t m, int64_t n, int64_t k,
+                        const float* a, int64_t lda, const float* packed, float* c, int64_t ldc,
+                        const Epilogue& epilogue);
+
 // Packing with AVX2 (8 x 8 transposes for trans_b) for any panel_width that
 // is a multiple of 8; the AVX-512 kernels use it too (every AVX-512F CPU has AVX2).
 void pack_b_avx2(const float* b, int64_t ldb, bool trans_b, int64_t k, int64_t n, int panel_width, float* packed);
