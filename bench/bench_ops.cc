@@ -1,5 +1,5 @@
 // Transformer row ops and attention at BERT-base size (batch 8, seq 128,
-// hidden 768, 12 heads), scalar reference vs AVX2. Run with
+// hidden 768, 12 heads), scalar reference vs AVX2 vs AVX-512. Run with
 // OCTET_NUM_THREADS=2 for the figures in docs/kernels.md.
 #include <benchmark/benchmark.h>
 
@@ -25,12 +25,26 @@ Tensor random(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
   return t;
 }
 
-// Arg 0: the scalar reference kernels; 1: AVX2. GEMMs stay on OpenBLAS, except
-// in BM_Attention (see there).
+// Arg rows 0: the scalar reference kernels; 1: AVX2; 2: AVX-512 (reported as
+// an error on CPUs without it). GEMMs stay on OpenBLAS, except in BM_Attention
+// (see there).
+const RowKernels* row_variant(int64_t arg) {
+  return arg == 2 ? &kAvx512RowKernels : arg == 1 ? &kAvx2RowKernels : &kRefRowKernels;
+}
+
 const RowKernels* variant(benchmark::State& state) {
-  const bool avx2 = state.range(0) == 1;
-  state.SetLabel(std::string(avx2 ? "avx2" : "scalar") + " threads " + std::to_string(num_threads()));
-  return avx2 ? &kAvx2RowKernels : &kRefRowKernels;
+  const RowKernels* rows = row_variant(state.range(0));
+  state.SetLabel(std::string(rows->name) + " threads " + std::to_string(num_threads()));
+  return rows;
+}
+
+// Whether the CPU runs the chosen variant; if not, the benchmark reports why.
+bool runnable(benchmark::State& state) {
+  if (state.range(0) == 2 && !avx512_rows_supported()) {
+    state.SkipWithError("this CPU lacks AVX-512 F/BW/VL");
+    return false;
+  }
+  return true;
 }
 
 // Bytes moved per iteration (inputs read + outputs written), for GB/s.
@@ -40,6 +54,7 @@ void set_bytes(benchmark::State& state, int64_t bytes) {
 }
 
 void BM_LayerNorm(benchmark::State& state) {
+  if (!runnable(state)) return;
   ScopedKernels scope(variant(state), nullptr);
   const Tensor x = random({kBatch * kSeq, kHidden}, 1), g = random({kHidden}, 2), b = random({kHidden}, 3);
   Tensor y = Tensor::empty(x.shape(), DType::F32);
@@ -48,6 +63,7 @@ void BM_LayerNorm(benchmark::State& state) {
 }
 
 void BM_AddLayerNorm(benchmark::State& state) {
+  if (!runnable(state)) return;
   ScopedKernels scope(variant(state), nullptr);
   const Tensor x = random({kBatch * kSeq, kHidden}, 1), r = random({kBatch * kSeq, kHidden}, 4);
   const Tensor g = random({kHidden}, 2), b = random({kHidden}, 3);
@@ -57,6 +73,7 @@ void BM_AddLayerNorm(benchmark::State& state) {
 }
 
 void BM_Gelu(benchmark::State& state) {
+  if (!runnable(state)) return;
   ScopedKernels scope(variant(state), nullptr);
   const Tensor x = random({kBatch * kSeq, kFfn}, 5, -5.0f, 5.0f);
   Tensor y = Tensor::empty(x.shape(), DType::F32);
@@ -65,6 +82,7 @@ void BM_Gelu(benchmark::State& state) {
 }
 
 void BM_GeluTanh(benchmark::State& state) {
+  if (!runnable(state)) return;
   ScopedKernels scope(variant(state), nullptr);
   const Tensor x = random({kBatch * kSeq, kFfn}, 5, -5.0f, 5.0f);
   Tensor y = Tensor::empty(x.shape(), DType::F32);
@@ -74,6 +92,7 @@ void BM_GeluTanh(benchmark::State& state) {
 
 // Attention scores [B, H, S, S] with an HF-style padding mask [B, 1, 1, S].
 void BM_Softmax(benchmark::State& state) {
+  if (!runnable(state)) return;
   ScopedKernels scope(variant(state), nullptr);
   const Tensor x = random({kBatch, kHeads, kSeq, kSeq}, 6, -8.0f, 8.0f);
   const Tensor mask = random({kBatch, 1, 1, kSeq}, 7, -1.0f, 0.0f);
@@ -85,10 +104,11 @@ void BM_Softmax(benchmark::State& state) {
 // q, k, v [8, 12, 128, 64] with padding (batch b keeps 128 - 8b keys).
 // Arg gemm 0: OpenBLAS forced; 1: attention_gemm_backend()'s default (octet-small).
 void BM_Attention(benchmark::State& state) {
+  if (!runnable(state)) return;
   const RowKernels* rows = variant(state);
   const GemmBackend* gemm = state.range(1) == 0 ? &kOpenBlasGemm : nullptr;
   ScopedKernels scope(rows, gemm);
-  state.SetLabel(std::string(rows == &kAvx2RowKernels ? "avx2" : "scalar") + " threads " +
+  state.SetLabel(std::string(rows->name) + " threads " +
                  std::to_string(num_threads()) + " gemm " + attention_gemm_backend().name);
   const Tensor q = random({kBatch, kHeads, kSeq, kHeadDim}, 8), k = random({kBatch, kHeads, kSeq, kHeadDim}, 9),
                v = random({kBatch, kHeads, kSeq, kHeadDim}, 10);
@@ -105,7 +125,7 @@ void BM_Attention(benchmark::State& state) {
 }
 
 void variants(benchmark::internal::Benchmark* b) {
-  b->ArgName("avx2")->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond)->MinTime(0.5);
+  b->ArgName("rows")->Arg(0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond)->MinTime(0.5);
 }
 
 BENCHMARK(BM_LayerNorm)->Apply(variants);
@@ -114,10 +134,12 @@ BENCHMARK(BM_Gelu)->Apply(variants);
 BENCHMARK(BM_GeluTanh)->Apply(variants);
 BENCHMARK(BM_Softmax)->Apply(variants);
 BENCHMARK(BM_Attention)
-    ->ArgNames({"avx2", "gemm"})
+    ->ArgNames({"rows", "gemm"})
     ->Args({0, 0})
     ->Args({1, 0})
     ->Args({1, 1})
+    ->Args({2, 0})
+    ->Args({2, 1})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond)
     ->MinTime(0.5);

@@ -9,18 +9,25 @@ namespace {
 thread_local const RowKernels* t_rows_override = nullptr;
 thread_local const GemmBackend* t_gemm_override = nullptr;
 
+bool has_avx2(const CpuFeatures& f) { return f.avx2 && f.fma; }
+
+// F for the 512-bit ops; BW/VL because the *_avx512.cc flags let the compiler
+// use their encodings. (CpuFeatures has no DQ bit; every CPU with F+BW+VL has it.)
+bool has_avx512_rows(const CpuFeatures& f) { return f.avx512f && f.avx512bw && f.avx512vl && has_avx2(f); }
+
 // The best variant allowed by cpu_features(), which honours OCTET_ISA.
 const RowKernels& best_row_kernels() {
-  static const RowKernels* best = cpu_features().avx2 && cpu_features().fma ? &kAvx2RowKernels : &kRefRowKernels;
+  static const RowKernels* best = has_avx512_rows(cpu_features()) ? &kAvx512RowKernels
+                                  : has_avx2(cpu_features())      ? &kAvx2RowKernels
+                                                                  : &kRefRowKernels;
   return *best;
 }
 
 }  // namespace
 
-bool avx2_supported() {
-  const CpuFeatures& f = cpu_features_detected();
-  return f.avx2 && f.fma;
-}
+bool avx2_supported() { return has_avx2(cpu_features_detected()); }
+
+bool avx512_rows_supported() { return has_avx512_rows(cpu_features_detected()); }
 
 const RowKernels& row_kernels() { return t_rows_override ? *t_rows_override : best_row_kernels(); }
 
@@ -36,6 +43,8 @@ const GemmBackend& attention_gemm_backend() {
 ScopedKernels::ScopedKernels(const RowKernels* rows, const GemmBackend* gemm)
     : saved_rows_(t_rows_override), saved_gemm_(t_gemm_override) {
   check(rows != &kAvx2RowKernels || avx2_supported(), "kernels", "AVX2 kernels requested on a CPU without AVX2+FMA");
+  check(rows != &kAvx512RowKernels || avx512_rows_supported(), "kernels",
+        "AVX-512 row kernels requested on a CPU without AVX-512 F/BW/VL");
   if (rows) t_rows_override = rows;
   if (gemm) t_gemm_override = gemm;
 }

@@ -11,8 +11,13 @@ namespace octet::kernels {
 // Whether the hardware can run kAvx2RowKernels (AVX2 and FMA). OCTET_ISA does
 // not change this, only what row_kernels() picks by default.
 bool avx2_supported();
-// The row kernels / GEMM backend public ops use on the calling thread.
+// Whether the hardware can run kAvx512RowKernels (AVX-512 F, BW, VL, plus
+// AVX2 and FMA). Like avx2_supported(), OCTET_ISA does not change it.
+bool avx512_rows_supported();
+// The row kernels public ops use on the calling thread: a ScopedKernels
+// override when set, else the best cpu_features() allows (AVX-512, AVX2, reference).
 const RowKernels& row_kernels();
+// The GEMM backend public ops use on the calling thread.
 const GemmBackend& gemm_backend();
 // The GEMM backend attention's batched Q K^T and P V use on the calling
 // thread: a ScopedKernels override when set, else kSmallGemm when
@@ -21,7 +26,7 @@ const GemmBackend& attention_gemm_backend();
 
 // Makes the calling thread's public ops use the given variants while alive
 // (nullptr keeps the current choice), whatever OCTET_ISA says. Throws if asked
-// for AVX2 on a CPU without it.
+// for AVX2 or AVX-512 kernels on a CPU without them.
 class ScopedKernels {
  public:
   ScopedKernels(const RowKernels* rows, const GemmBackend* gemm);

@@ -39,6 +39,9 @@ struct RowKernels {
 extern const RowKernels kRefRowKernels;
 // AVX2 + FMA (kernels/cpu/*_avx2.cc). Only call through it when avx2_supported().
 extern const RowKernels kAvx2RowKernels;
+// AVX-512 (kernels/cpu/*_avx512.cc): 16 lanes, masked tails, the AVX2
+// kernels' arithmetic. Only call through it when avx512_rows_supported().
+extern const RowKernels kAvx512RowKernels;
 
 namespace avx2 {
 // The vector exp / erf the AVX2 kernels are built on, exposed so tests can
@@ -46,5 +49,11 @@ namespace avx2 {
 void exp_run(const float* x, float* y, int64_t n);
 void erf_run(const float* x, float* y, int64_t n);
 }  // namespace avx2
+
+namespace avx512 {
+// The AVX-512 exp / erf, for the same sweeps. AVX-512 F/BW/VL CPUs only.
+void exp_run(const float* x, float* y, int64_t n);
+void erf_run(const float* x, float* y, int64_t n);
+}  // namespace avx512
 
 }  // namespace octet::kernels

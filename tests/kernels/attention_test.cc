@@ -144,6 +144,8 @@ struct AttnParam {
   AttnCase c;
 };
 
+const RowKernels* avx512_rows() { return avx512_rows_supported() ? &kAvx512RowKernels : &kAvx2RowKernels; }
+
 std::vector<AttnParam> attention_params() {
   std::vector<Variant> variants = testing::fast_variants();
   // The batched algorithm on the scalar kernels: separates algorithm bugs from SIMD ones.
@@ -151,7 +153,8 @@ std::vector<AttnParam> attention_params() {
   // Each octet-small ISA by name ("auto" runs the best one, "avx2" OpenBLAS).
   // AVX-512 only where the CPU has it; AVX2 fails loudly where it lacks it.
   variants.push_back({"small_avx2", &kAvx2RowKernels, &kSmallGemmAvx2});
-  if (small_gemm_avx512_supported()) variants.push_back({"small_avx512", &kAvx2RowKernels, &kSmallGemmAvx512});
+  // With the AVX-512 row kernels (softmax) too, where the CPU has them.
+  if (small_gemm_avx512_supported()) variants.push_back({"small_avx512", avx512_rows(), &kSmallGemmAvx512});
   std::vector<AttnParam> out;
   for (const auto& v : variants)
     for (const auto& c : attention_cases()) out.push_back({v, c});
@@ -290,7 +293,7 @@ TEST(Attention, TransformProbabilitiesSeesSoftmaxRowsBeforeTheValues) {
 // computes every element the same way in both, so the results are equal bits.
 TEST(Attention, PerGroupAndChunkedPathsGiveTheSameBits) {
   std::vector<Variant> variants = {{"small_avx2", &kAvx2RowKernels, &kSmallGemmAvx2}};
-  if (small_gemm_avx512_supported()) variants.push_back({"small_avx512", &kAvx2RowKernels, &kSmallGemmAvx512});
+  if (small_gemm_avx512_supported()) variants.push_back({"small_avx512", avx512_rows(), &kSmallGemmAvx512});
   for (const AttnCase& c : attention_cases()) {
     if (c.name != std::string("bert_like") && c.name != std::string("bias_full_gqa_causal_padding")) continue;
     Inputs in = make_inputs(c);

@@ -76,12 +76,33 @@ inline std::vector<Variant> fast_variants() {
   return {{"avx2", &kAvx2RowKernels, &kOpenBlasGemm}, {"auto", nullptr, nullptr}};
 }
 
+// The row-kernel variants row tests compare against the reference: the
+// fast_variants() plus AVX-512, which tests skip (GTEST_SKIP, visibly) on CPUs
+// without it; see row_variant_unsupported().
+inline std::vector<Variant> row_variants() {
+  return {{"avx2", &kAvx2RowKernels, &kOpenBlasGemm},
+          {"avx512", &kAvx512RowKernels, &kOpenBlasGemm},
+          {"auto", nullptr, nullptr}};
+}
+
+// Why this CPU cannot run the variant (a skip message), or null when it can.
+// Only AVX-512 is optional: every CPU octet targets has AVX2.
+inline const char* row_variant_unsupported(const Variant& v) {
+  if (v.rows == &kAvx512RowKernels && !avx512_rows_supported())
+    return "this CPU lacks AVX-512 F/BW/VL: AVX-512 row kernels not tested";
+  return nullptr;
+}
+
 // Runs fn with the variant's kernels on this thread. AVX2 on a CPU without it
-// fails the test (loudly) rather than skipping.
+// fails the test (loudly) rather than skipping; AVX-512 must be checked with
+// row_variant_unsupported() first.
 template <typename Fn>
 void with_variant(const Variant& v, Fn&& fn) {
   if (v.rows == &kAvx2RowKernels) {
     ASSERT_TRUE(avx2_supported()) << "this CPU lacks AVX2+FMA";
+  }
+  if (v.rows == &kAvx512RowKernels) {
+    ASSERT_TRUE(avx512_rows_supported()) << "this CPU lacks AVX-512 F/BW/VL";
   }
   ScopedKernels scope(v.rows, v.gemm);
   fn();

@@ -97,8 +97,14 @@ TEST(Elementwise, TrailingBroadcastAndInPlace) {
 
 TEST(Dispatch, FollowsCpuFeaturesAndScopes) {
   // cpu_features() is capped by OCTET_ISA, so OCTET_ISA=scalar lands on the reference.
-  const bool avx2 = cpu_features().avx2 && cpu_features().fma;
-  EXPECT_EQ(&row_kernels(), avx2 ? &kAvx2RowKernels : &kRefRowKernels);
+  const CpuFeatures& f = cpu_features();
+  const bool avx2 = f.avx2 && f.fma;
+  const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl;
+  EXPECT_EQ(&row_kernels(), avx512 ? &kAvx512RowKernels : avx2 ? &kAvx2RowKernels : &kRefRowKernels);
+  if (avx512_rows_supported()) {
+    ScopedKernels scope(&kAvx512RowKernels, nullptr);
+    EXPECT_EQ(&row_kernels(), &kAvx512RowKernels);
+  }
   EXPECT_EQ(&gemm_backend(), &kOpenBlasGemm);
   {
     ScopedKernels scope(&kRefRowKernels, &kRefGemm);

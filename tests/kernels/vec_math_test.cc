@@ -1,6 +1,6 @@
-// Accuracy sweeps of the AVX2 exp and erf every AVX2 activation and softmax
-// is built on. The bounds checked here (kExpMaxUlp, kErfMaxAbs) are the ones
-// row_ops_test.cc uses in its derived tolerances.
+// Accuracy sweeps of the AVX2 and AVX-512 exp and erf every vector activation
+// and softmax is built on. The bounds checked here (kExpMaxUlp, kErfMaxAbs)
+// are the ones row_ops_test.cc uses in its derived tolerances.
 #include <gtest/gtest.h>
 
 #include <cfloat>
@@ -35,12 +35,36 @@ std::vector<float> float_grid(float min_abs, float max_abs, uint32_t step) {
   return out;
 }
 
-TEST(VecMath, ExpRelativeErrorWithinBound) {
-  ASSERT_TRUE(avx2_supported());
+using RunFn = void (*)(const float*, float*, int64_t);
+
+struct VecMathVariant {
+  const char* name;
+  RunFn exp_run;
+  RunFn erf_run;
+  bool optional;  // AVX-512: skipped where the CPU lacks it; AVX2 is required
+  bool (*supported)();
+};
+
+class VecMath : public ::testing::TestWithParam<VecMathVariant> {
+ protected:
+  void SetUp() override {
+    const VecMathVariant& v = GetParam();
+    if (v.optional && !v.supported()) GTEST_SKIP() << "this CPU lacks " << v.name << ": not tested";
+    ASSERT_TRUE(v.supported()) << "this CPU lacks " << v.name;
+  }
+  void exp_run(const std::vector<float>& x, std::vector<float>& y) {
+    GetParam().exp_run(x.data(), y.data(), static_cast<int64_t>(x.size()));
+  }
+  void erf_run(const std::vector<float>& x, std::vector<float>& y) {
+    GetParam().erf_run(x.data(), y.data(), static_cast<int64_t>(x.size()));
+  }
+};
+
+TEST_P(VecMath, ExpRelativeErrorWithinBound) {
   std::vector<float> x = float_grid(1e-30f, 87.33f, 499);
   for (float v = 87.33f; v <= 88.37f; v = std::nextafter(v, 100.0f)) x.push_back(v);
   std::vector<float> y(x.size());
-  avx2::exp_run(x.data(), y.data(), static_cast<int64_t>(x.size()));
+  exp_run(x, y);
   double worst = 0.0;
   float worst_x = 0.0f;
   for (size_t i = 0; i < x.size(); ++i) {
@@ -48,16 +72,15 @@ TEST(VecMath, ExpRelativeErrorWithinBound) {
     const double err = std::fabs(y[i] - exact) / ulp_of(exact);
     if (err > worst) worst = err, worst_x = x[i];
   }
-  std::printf("exp: max error %.3f ulp at x = %g over %zu points\n", worst, worst_x, x.size());
+  std::printf("%s exp: max error %.3f ulp at x = %g over %zu points\n", GetParam().name, worst, worst_x, x.size());
   EXPECT_LE(worst, testing::kExpMaxUlp) << "at x = " << worst_x << " over " << x.size() << " points";
 }
 
-TEST(VecMath, ExpSpecialValues) {
-  ASSERT_TRUE(avx2_supported());
+TEST_P(VecMath, ExpSpecialValues) {
   const float inf = std::numeric_limits<float>::infinity();
   std::vector<float> x = {-inf, -1000.0f, -87.5f, 0.0f, -0.0f, 1000.0f, std::nanf("")};
   std::vector<float> y(x.size());
-  avx2::exp_run(x.data(), y.data(), static_cast<int64_t>(x.size()));
+  exp_run(x, y);
   EXPECT_EQ(y[0], 0.0f);  // masked softmax entries must be exactly 0
   EXPECT_EQ(y[1], 0.0f);
   EXPECT_EQ(y[2], 0.0f);  // below FLT_MIN: flushed
@@ -67,11 +90,10 @@ TEST(VecMath, ExpSpecialValues) {
   EXPECT_TRUE(std::isnan(y[6]));
 }
 
-TEST(VecMath, ErfAbsoluteErrorWithinBound) {
-  ASSERT_TRUE(avx2_supported());
+TEST_P(VecMath, ErfAbsoluteErrorWithinBound) {
   std::vector<float> x = float_grid(1e-35f, 6.0f, 397);
   std::vector<float> y(x.size());
-  avx2::erf_run(x.data(), y.data(), static_cast<int64_t>(x.size()));
+  erf_run(x, y);
   double worst = 0.0, worst_rel_small = 0.0;
   float worst_x = 0.0f;
   for (size_t i = 0; i < x.size(); ++i) {
@@ -80,12 +102,19 @@ TEST(VecMath, ErfAbsoluteErrorWithinBound) {
     if (err > worst) worst = err, worst_x = x[i];
     if (std::fabs(x[i]) < 0.5f) worst_rel_small = std::max(worst_rel_small, err / std::fabs(exact));
   }
-  std::printf("erf: max abs error %.3g at x = %g, max rel error below 0.5 %.3g, over %zu points\n", worst, worst_x,
-              worst_rel_small, x.size());
+  std::printf("%s erf: max abs error %.3g at x = %g, max rel error below 0.5 %.3g, over %zu points\n", GetParam().name, worst,
+              worst_x, worst_rel_small, x.size());
   EXPECT_LE(worst, testing::kErfMaxAbs) << "at x = " << worst_x << " over " << x.size() << " points";
   // Near 0 the approximation is relative (x * P/Q), so tiny inputs stay accurate.
   EXPECT_LE(worst_rel_small, testing::kErfMaxAbs);
 }
+
+INSTANTIATE_TEST_SUITE_P(Variants, VecMath,
+                         ::testing::Values(VecMathVariant{"avx2", &avx2::exp_run, &avx2::erf_run, false,
+                                                          &avx2_supported},
+                                           VecMathVariant{"avx512", &avx512::exp_run, &avx512::erf_run, true,
+                                                          &avx512_rows_supported}),
+                         [](const ::testing::TestParamInfo<VecMathVariant>& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace octet::kernels
