@@ -17,7 +17,8 @@
 
 namespace octet::kernels::testing {
 
-// Accuracy of the AVX2 primitives (verified by vec_math_test.cc sweeps):
+// Accuracy of the AVX2 and AVX-512 primitives (the same operations; verified
+// for both by vec_math_test.cc sweeps):
 // exp within kExpMaxUlp ulp (one ulp <= 2u relative), erf within kErfMaxAbs absolute.
 inline constexpr double kExpMaxUlp = 2.0;
 inline constexpr double kExpRel = kExpMaxUlp * 2.0 * kU;
