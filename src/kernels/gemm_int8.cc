@@ -84,6 +84,21 @@ void run(const int8_detail::GemmCall& call) {
   }
 }
 
+// The call every entry point describes; the epilogue fields are set by the callers that have one.
+int8_detail::GemmCall make_call(const int8_t* a, int64_t m, int64_t lda, int32_t a_zero_point,
+                                const PackedInt8Weights& w, int8_detail::OutKind out, void* c, int64_t ldc) {
+  int8_detail::GemmCall call;
+  call.a = a;
+  call.m = m;
+  call.lda = lda;
+  call.a_zero_point = a_zero_point;
+  call.w = &w;
+  call.out = out;
+  call.c = c;
+  call.ldc = ldc;
+  return call;
+}
+
 }  // namespace
 
 void PackedInt8Weights::FreeDeleter::operator()(void* p) const { std::free(p); }
@@ -173,32 +188,15 @@ PackedInt8Weights pack_int8_weights(const int8_t* w, int64_t n, int64_t k, const
 void gemm_int8_s32(const int8_t* a, int64_t m, int64_t lda, int32_t a_zero_point, const PackedInt8Weights& w,
                    int32_t* c, int64_t ldc) {
   check_common(a, m, lda, a_zero_point, w, c, ldc);
-  int8_detail::GemmCall call;
-  call.a = a;
-  call.m = m;
-  call.lda = lda;
-  call.a_zero_point = a_zero_point;
-  call.w = &w;
-  call.out = int8_detail::OutKind::S32;
-  call.c = c;
-  call.ldc = ldc;
-  run(call);
+  run(make_call(a, m, lda, a_zero_point, w, int8_detail::OutKind::S32, c, ldc));
 }
 
 void gemm_int8(const int8_t* a, int64_t m, int64_t lda, int32_t a_zero_point, const PackedInt8Weights& w,
                const Int8Epilogue& ep, float* c, int64_t ldc) {
   check_common(a, m, lda, a_zero_point, w, c, ldc);
   check_epilogue(ep);
-  int8_detail::GemmCall call;
-  call.a = a;
-  call.m = m;
-  call.lda = lda;
-  call.a_zero_point = a_zero_point;
-  call.w = &w;
-  call.out = int8_detail::OutKind::F32;
+  int8_detail::GemmCall call = make_call(a, m, lda, a_zero_point, w, int8_detail::OutKind::F32, c, ldc);
   call.ep = ep;
-  call.c = c;
-  call.ldc = ldc;
   run(call);
 }
 
@@ -210,17 +208,9 @@ void gemm_int8_requantize(const int8_t* a, int64_t m, int64_t lda, int32_t a_zer
   check(out.zero_point >= -128 && out.zero_point <= 127, kTag, "output zero point {} outside [-128, 127]",
         out.zero_point);
   check(out.qmin >= -128 && out.qmin <= 127, kTag, "output lower clamp {} outside [-128, 127]", out.qmin);
-  int8_detail::GemmCall call;
-  call.a = a;
-  call.m = m;
-  call.lda = lda;
-  call.a_zero_point = a_zero_point;
-  call.w = &w;
-  call.out = int8_detail::OutKind::S8;
+  int8_detail::GemmCall call = make_call(a, m, lda, a_zero_point, w, int8_detail::OutKind::S8, c, ldc);
   call.ep = ep;
   call.oq = out;
-  call.c = c;
-  call.ldc = ldc;
   run(call);
 }
 
