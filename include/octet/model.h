@@ -77,6 +77,15 @@ class Model {
   // residual adds, norm inputs), for the quantization placements beyond Linear.
   virtual void visit_sites(const std::function<void(nn::ActivationSite& site)>& fn) = 0;
 
+  // The Linears grouped by the activation they read, in execution order, each
+  // group with the op producing that activation when it can absorb
+  // per-channel factors (SmoothQuant / AWQ folding). The default: every Linear
+  // alone, nothing foldable.
+  virtual void visit_linear_groups(const std::function<void(nn::LinearInputGroup& group)>& fn);
+
+  // Every self-attention block (for KV-cache quantization); the default has none.
+  virtual void visit_attention(const std::function<void(nn::MultiHeadAttention& attention)>& fn) { (void)fn; }
+
   // Every parameter tensor by checkpoint name (for inspect and export).
   virtual std::vector<std::pair<std::string, Tensor>> parameters() const = 0;
 

@@ -5,6 +5,9 @@
 
 #include <functional>
 #include <optional>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "octet/kernels.h"
 #include "octet/kernels_attention.h"
@@ -37,6 +40,14 @@ class Linear {
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   bool has_bias() const { return bias_.defined(); }
+  // In-place rescalings for function-preserving transforms (SmoothQuant, AWQ).
+  // They write the weight's own storage, which the model's parameters() share.
+  // W[:, c] *= factors[c]:
+  void scale_input_columns(std::span<const float> factors);
+  // W[first + j, :] /= divisors[j] and b[first + j] /= divisors[j]:
+  void divide_output_rows(int64_t first, std::span<const float> divisors);
+  // Replaces the weight values (same shape), e.g. with clipped ones; in place as above.
+  void assign_weight(const Tensor& values);
   int64_t in_features() const { return weight_.dim(1); }
   int64_t out_features() const { return weight_.dim(0); }
 
@@ -66,6 +77,8 @@ class LayerNorm {
   const Tensor& gamma() const { return gamma_; }
   const Tensor& beta() const { return beta_; }
   float eps() const { return eps_; }
+  // gamma_j /= d_j, beta_j /= d_j in place: the output's channel j divided by d_j.
+  void divide_channels(std::span<const float> divisors);
 
  private:
   Tensor gamma_, beta_;
@@ -81,6 +94,8 @@ class RMSNorm {
   const Tensor& weight() const { return weight_; }
   float eps() const { return eps_; }
   bool unit_offset() const { return unit_offset_; }
+  // The output's channel j divided by d_j, in place (scale_j -> scale_j / d_j).
+  void divide_channels(std::span<const float> divisors);
 
  private:
   Tensor weight_;
@@ -232,6 +247,27 @@ class MultiHeadAttention {
   ActivationSite key_site_{"", SiteKind::AttentionKey};
   ActivationSite value_site_{"", SiteKind::AttentionValue};
   ActivationSite probs_site_{"", SiteKind::AttentionProbs};
+};
+
+// Where per-channel divisors of a Linear input can be absorbed: the input's
+// channel j divided by s_j at its producer, and every consumer's weight column
+// j multiplied by s_j, computes the same function (SmoothQuant, AWQ).
+struct ChannelScaleProducer {
+  std::string name;      // module path of the norm or Linear ("model.layers.0.input_layernorm")
+  int64_t channels = 0;  // the producer's output channels
+  // Consumer input column c comes from producer channel channel_of[c] (empty:
+  // c itself); columns sharing a channel must share its factor (GQA heads sharing v).
+  std::vector<int64_t> channel_of;
+  std::function<void(std::span<const float> divisors)> divide;  // producer channel j divided by divisors[j]
+};
+
+// Linears that read the same activation, in execution order.
+struct LinearInputGroup {
+  std::string name;    // "model.layers.0.self_attn.q_proj+k_proj+v_proj"
+  int64_t layer = -1;  // decoder layer index; -1 outside the layers (lm_head, projections)
+  bool output_head = false;  // the LM head (kept f32 by LLM recipes unless asked)
+  std::vector<Linear*> linears;
+  std::optional<ChannelScaleProducer> producer;  // none when the input cannot absorb factors
 };
 
 }  // namespace octet::nn

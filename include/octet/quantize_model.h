@@ -109,6 +109,8 @@ struct LayerReport {
   std::string name;
   bool quantized = false;
   std::string reason;            // why it stayed fp32
+  std::string weight_format;     // the weight spec when quantized ("int4:sym:group(128)")
+  std::string note;              // what the algorithm chose for it ("smoothquant alpha 0.5", "awq alpha 0.35, clipped")
   float input_min = 0, input_max = 0;  // observed (static recipes)
   float input_scale = 0;
   int32_t input_zero_point = 0;
@@ -125,6 +127,7 @@ struct LayerReport {
 
 struct QuantizeReport {
   std::vector<LayerReport> layers;
+  double seconds = 0;  // wall time of quantize_model / quantize_llm
   std::vector<std::string> warnings;  // also logged: unmatched --exclude patterns, ...
   int64_t calibration_batches = 0;
   int64_t calibration_sequences = 0;

@@ -6,26 +6,33 @@
 //   save_quantized_model(*model, q, "models/sst2-bert-mini", "out/sst2-int8");
 //   auto reloaded = load_model("out/sst2-int8");                        // native by default
 //
-// Execution. Both paths quantize activations with the same function
-// (octet::quantize_int8_per_tensor / _per_token of gemm_int8.h, then the
-// symmetric grid's clamp to [-127, 127]), so they see identical int8 codes
-// for identical inputs; weights are the stored int8 codes in both:
+// Execution. For int8 weights with int8 activations both paths quantize
+// activations with the same function (octet::quantize_int8_per_tensor /
+// _per_token of gemm_int8.h, then the symmetric grid's clamp to [-127, 127]),
+// so they see identical int8 codes for identical inputs; weights are the
+// stored int8 codes in both:
 //   simulated: x^ = (q - zp) * s_x,  W^ = q_w * s_w (f32),  y = x^ W^T + b  (fp32 GEMM)
 //   native:    y = float(sum_k (q - zp) q_w) * s_x * s_w + b               (exact int32 GEMM)
 // They differ only by the fp32 rounding of the simulated GEMM (see
-// tests/quant_model/native_vs_simulated_test.cc for the bound). Extra sites
-// (attention q/k/v, residual adds, norm inputs) have no integer kernel yet:
-// both executions fake-quantize them with the same function.
+// tests/quant_model/native_vs_simulated_test.cc for the bound). Every other
+// weight format (int4 groups, fp8, int8 weight-only) has no CPU kernel yet:
+// both executions run it simulated (dequantized f32 weights, fake-quantized
+// activations), and describe() says so. Extra sites (attention q/k/v, residual
+// adds, norm inputs) are fake-quantized in both executions. A quantized KV
+// cache (KvCacheConfig) really stores int8 / fp8 codes in both.
 //
 // Folder layout (docs/quantized_format.md): config.json and the tokenizer
-// files copied from the source model, model.safetensors (int8 weights, f32
-// scales, i32 zero points, every other parameter f32) and
-// quantization_config.json (recipe, calibrator, specs, per-layer entries,
-// excluded layers, octet version). Errors are octet::Error tagged "quantized".
+// files copied from the source model (or written from a GGUF file),
+// model.safetensors (the weight codes: int8, packed int4 as u8 [out, in / 2],
+// fp8 e4m3; f32 scales, i32 zero points, every other parameter f32) and
+// quantization_config.json (recipe and its options, calibrator, specs,
+// per-layer entries, excluded layers, KV cache, octet version). Never an f32
+// copy of a quantized weight. Errors are octet::Error tagged "quantized".
 #pragma once
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,7 +45,7 @@ namespace octet {
 
 enum class QuantExecution : uint8_t {
   Simulated,  // fp32 math with QDQ applied (the reference)
-  Native,     // int8 GEMM with weights packed at load
+  Native,     // int8 GEMM with weights packed at load where a kernel exists (else as simulated)
 };
 std::string_view execution_name(QuantExecution exec);  // "simulated" | "native"
 QuantExecution parse_execution(std::string_view name);  // throws Error("quantized") otherwise
@@ -46,31 +53,42 @@ QuantExecution parse_execution(std::string_view name);  // throws Error("quantiz
 // int8:sym:per_channel(0): one scale per output row of a [out, in] weight.
 inline constexpr QuantSpec kInt8PerChannelWeights{DType::I8, QuantScheme::Symmetric, Granularity::PerChannel, 0};
 
-// How one activation tensor is quantized to int8.
+// How one activation tensor is quantized.
 struct ActivationQuant {
-  bool dynamic = false;  // per token (rows of the last dim), symmetric, scales computed at run time
-  QuantSpec spec{};  // static: int8, per tensor, symmetric or affine
+  bool dynamic = false;  // per token (rows of the last dim), symmetric int8, scales computed at run time
+  // static: int8 per tensor (symmetric or affine), or fp8_e4m3 per tensor
+  // (symmetric: code = e4m3(x / scale), x^ = e4m3_to_float(code) * scale)
+  QuantSpec spec{};
   float scale = 1.0f;      // static only
   int32_t zero_point = 0;  // static only; 0 when symmetric
 };
 
-// Codes of `x` (f32, any shape, last dim = row) as the kernels quantize them,
-// and the per-row scales when dynamic (one per row, else empty).
+// Codes of `x` (f32, any shape, last dim = row) as the int8 kernels quantize
+// them, and the per-row scales when dynamic (one per row, else empty). int8 only.
 struct QuantizedActivation {
   Tensor codes;  // i8, x's shape
   std::vector<float> row_scales;
 };
 QuantizedActivation quantize_activation(const Tensor& x, const ActivationQuant& q);
-// dequantize(quantize_activation(x)): what the simulated path (and every extra site) sees.
+// dequantize(quantize(x)): what the simulated path (and every extra site) sees; int8 or fp8.
 Tensor fake_quantize_activation(const Tensor& x, const ActivationQuant& q);
 
-// One quantized Linear.
+// One quantized Linear. Weight formats (weight_spec):
+//   int8:sym:per_channel(0) / int8:sym:per_tensor   weight i8 [out, in], weight_scale f32 [out]
+//   int4:sym:group(G)          weight i4 [out, in] (packed), weight_scale f32 [out, in / G]
+//   uint4:affine:group(G)      as int4, plus weight_zero_point i32 [out, in / G] in [0, 15]
+//   int8:sym:group(G)          weight i8 [out, in], weight_scale f32 [out, in / G]
+//   fp8_e4m3:sym:per_tensor / per_channel(0)   weight f8_e4m3 [out, in], weight_scale f32 [out]
+// Per-tensor scales are stored as the one scale repeated per output channel.
 struct QuantizedLinear {
   std::string name;  // Linear::name()
-  QuantSpec weight_spec = kInt8PerChannelWeights;  // or int8:sym:per_tensor
-  Tensor weight;        // i8 [out, in], codes in [-127, 127]
-  Tensor weight_scale;  // f32 [out] (per tensor: the one scale repeated)
-  ActivationQuant input;
+  QuantSpec weight_spec = kInt8PerChannelWeights;
+  Tensor weight;             // codes
+  Tensor weight_scale;       // f32 [out] or [out, in / G]
+  Tensor weight_zero_point;  // i32 [out, in / G] for affine group specs, else undefined
+  // How the input is quantized at run time; nullopt: weight-only (the
+  // activations stay f32, the weights are dequantized).
+  std::optional<ActivationQuant> input = ActivationQuant{};
 };
 
 // An activation site besides the Linear inputs, fake-quantized in both executions.
@@ -85,22 +103,42 @@ struct ExcludedLayer {
   std::string reason;  // "--exclude pattern '*.classifier'", "sensitivity fallback: ...", "no observer"
 };
 
+// Keys and values stored quantized in every attention layer's KV cache.
+struct KvCacheConfig {
+  DType dtype = DType::F32;  // F32 (off), I8 or F8_E4M3
+  bool dynamic = false;      // per (token, kv head) scales at run time; else static per kv head
+  struct Layer {
+    std::string name;                     // the attention module path ("model.layers.0.self_attn")
+    std::vector<float> k_scale, v_scale;  // static: one per kv head
+  };
+  std::vector<Layer> layers;  // static only
+  bool enabled() const { return dtype != DType::F32; }
+};
+
 struct QuantizationConfig {
-  static constexpr int kFormatVersion = 1;
+  static constexpr int kFormatVersion = 2;
   std::string octet_version = OCTET_VERSION;
-  std::string recipe = "int8";  // int8 | int8-dynamic
-  std::string calibrator;       // "percentile(99.99)", ...; empty for int8-dynamic
+  std::string recipe = "int8";  // a recipe name (octet quantize --list-recipes)
+  std::string calibrator;       // "percentile(99.99)", ...; empty when nothing was calibrated by it
   std::string calibration_source;  // file the calibration texts came from (empty: given batches)
   int64_t calibration_samples = 0;
   QuantSpec weight_spec = kInt8PerChannelWeights;
-  QuantSpec activation_spec{};  // int8:sym:per_tensor; int8:sym:per_token for int8-dynamic
+  // int8:sym:per_tensor, int8:sym:per_token (dynamic), fp8_e4m3:sym:per_tensor; nullopt: weight-only
+  std::optional<QuantSpec> activation_spec = QuantSpec{};
+  // The recipe's settings as written in quantization_config.json ("alpha": "0.5", "group": "128", ...).
+  std::vector<std::pair<std::string, std::string>> recipe_options;
   std::vector<QuantizedLinear> linears;
   std::vector<QuantizedSite> sites;
   std::vector<ExcludedLayer> excluded;
+  KvCacheConfig kv_cache;
 };
 
-// W^ = q_w * s_w (f32 [out, in]): the weight the simulated path multiplies
-// and the loader gives the model's Linear.
+// Checks that `q` is one of the formats above with consistent tensors
+// (dtypes, shapes, group size dividing K); Error("quantized") naming the Linear.
+void validate_quantized_linear(const QuantizedLinear& q);
+
+// W^ = (q_w - zp) * s_w (f32 [out, in]): the weight the simulated path
+// multiplies and the loader gives the model's Linear.
 Tensor dequantized_weight(const QuantizedLinear& q);
 
 // The kernel a quantized Linear runs. `bias` is the Linear's (f32 [out] or undefined).

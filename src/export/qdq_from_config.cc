@@ -20,7 +20,18 @@ QdqActivation static_activation(const ActivationQuant& q, const std::string& nam
 
 QdqPlan qdq_plan_from_quantization(const QuantizationConfig& config) {
   QdqPlan plan;
+  check(!config.kv_cache.enabled(), kTag,
+        "the config quantizes the KV cache ({}), which the QDQ ONNX export does not express; quantize without "
+        "--kv-cache to export",
+        dtype_name(config.kv_cache.dtype));
   for (const QuantizedLinear& l : config.linears) {
+    const bool int8_rows =
+        l.weight_spec.dtype == DType::I8 && l.weight_spec.granularity != Granularity::PerGroup;
+    check(int8_rows && l.input && (l.input->dynamic || l.input->spec.dtype == DType::I8), kTag,
+          "Linear '{}' of recipe '{}' has {} weights and {} activations; the QDQ ONNX export takes int8 weights per "
+          "channel or per tensor with int8 activations (recipes int8, w8a8 with --act-scale static, w8a8-sq with "
+          "--act-scale static)",
+          l.name, config.recipe, to_string(l.weight_spec), l.input ? to_string(l.input->spec) : "f32");
     QdqWeight w;
     w.spec = l.weight_spec;
     w.codes = l.weight;
@@ -39,7 +50,7 @@ QdqPlan qdq_plan_from_quantization(const QuantizationConfig& config) {
     }
     w.params.zero_point = Tensor::zeros(shape, DType::I32);
     plan.weights.emplace(l.name, std::move(w));
-    plan.activations.emplace(l.name, static_activation(l.input, l.name));
+    plan.activations.emplace(l.name, static_activation(*l.input, l.name));
   }
   for (const QuantizedSite& s : config.sites) plan.activations.emplace(s.name, static_activation(s.quant, s.name));
   return plan;

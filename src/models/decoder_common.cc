@@ -70,6 +70,23 @@ Tensor Norm::forward(const Tensor& x) const {
   fail("models", "norm '{}' is not set", site_.name());
 }
 
+void Norm::divide_channels(std::span<const float> divisors) {
+  if (auto* ln = std::get_if<nn::LayerNorm>(&norm_)) return ln->divide_channels(divisors);
+  if (auto* rms = std::get_if<nn::RMSNorm>(&norm_)) return rms->divide_channels(divisors);
+  fail("models", "norm '{}' is not set", site_.name());
+}
+
+int64_t Norm::channels() const {
+  if (const auto* ln = std::get_if<nn::LayerNorm>(&norm_)) return ln->gamma().dim(0);
+  if (const auto* rms = std::get_if<nn::RMSNorm>(&norm_)) return rms->weight().dim(0);
+  return 0;
+}
+
+std::string Norm::path() const {
+  const std::string& site = site_.name();
+  return site.substr(0, site.rfind(':'));
+}
+
 void DecoderLayer::name_residuals(const std::string& attention_path, const std::string& mlp_path) {
   attention_residual.set_name(attention_path + ":residual");
   mlp_residual.set_name(mlp_path + ":residual");
@@ -237,6 +254,120 @@ void DecoderModel::visit_sites(const std::function<void(nn::ActivationSite&)>& f
     if (l.layout == BlockLayout::PostNorm) fn(l.norm2.input_site());
   }
   if (p_.final_norm.defined()) fn(p_.final_norm.input_site());
+}
+
+// ---- groups of Linears reading one activation -----------------------------------------
+
+namespace {
+
+nn::ChannelScaleProducer norm_producer(Norm& norm) {
+  return {norm.path(), norm.channels(), {}, [&norm](std::span<const float> d) { norm.divide_channels(d); }};
+}
+
+std::string group_name(const std::vector<nn::Linear*>& linears) {
+  std::string name;
+  for (const nn::Linear* l : linears) {
+    const std::string& n = l->name();
+    if (name.empty()) {
+      name = n;
+    } else {
+      // "a.b.q_proj+k_proj": later members by their last path component.
+      const size_t dot = n.rfind('.');
+      name += "+" + (dot == std::string::npos ? n : n.substr(dot + 1));
+    }
+  }
+  return name;
+}
+
+// The Linears of a block in its visit order.
+template <typename Block>
+std::vector<nn::Linear*> linears_of(Block& block) {
+  std::vector<nn::Linear*> out;
+  block.visit_linears([&](nn::Linear& l) { out.push_back(&l); });
+  return out;
+}
+
+// o_proj's input is P V: column h * d + i comes from v's row g * d + i of kv
+// head g = h / (heads / kv_heads), so dividing v's rows divides o_proj's input.
+// Only for separate projections or a fused qkv in the Blocked layout.
+// `projections`: q, k, v (or the fused qkv) in visit order.
+std::optional<nn::ChannelScaleProducer> value_producer(const nn::MultiHeadAttention& attn,
+                                                       const std::vector<nn::Linear*>& projections) {
+  const nn::AttentionConfig& c = attn.config();
+  const int64_t d = c.head_dim, group = c.num_heads / c.num_kv_heads, kv_rows = c.num_kv_heads * d;
+  nn::Linear* v = nullptr;
+  int64_t first = 0;
+  if (!attn.fused_qkv()) {
+    v = projections.at(2);
+  } else if (c.qkv_layout == nn::QkvLayout::Blocked) {
+    v = projections.at(0);
+    first = (c.num_heads + c.num_kv_heads) * d;
+  } else {
+    return std::nullopt;
+  }
+  nn::ChannelScaleProducer p;
+  p.name = v->name();
+  p.channels = kv_rows;
+  p.channel_of.resize(size_t(c.num_heads * d));
+  for (int64_t h = 0; h < c.num_heads; ++h)
+    for (int64_t i = 0; i < d; ++i) p.channel_of[size_t(h * d + i)] = (h / group) * d + i;
+  p.divide = [v, first](std::span<const float> divisors) { v->divide_output_rows(first, divisors); };
+  return p;
+}
+
+}  // namespace
+
+void DecoderModel::visit_linear_groups(const std::function<void(nn::LinearInputGroup&)>& fn) {
+  auto emit = [&](int64_t layer, std::vector<nn::Linear*> linears, std::optional<nn::ChannelScaleProducer> producer) {
+    nn::LinearInputGroup g;
+    g.name = group_name(linears);
+    g.layer = layer;
+    g.linears = std::move(linears);
+    g.producer = std::move(producer);
+    fn(g);
+  };
+  if (p_.project_in) emit(-1, {&*p_.project_in}, std::nullopt);
+  for (size_t i = 0; i < p_.layers.size(); ++i) {
+    DecoderLayer& l = p_.layers[i];
+    const int64_t layer = int64_t(i);
+    std::vector<nn::Linear*> attn = linears_of(*l.attention), mlp = linears_of(*l.mlp);
+    nn::Linear* out_proj = attn.back();
+    attn.pop_back();  // q, k, v or qkv
+    nn::Linear* down = mlp.back();
+    mlp.pop_back();  // fc1 (gate) and up
+    // A norm's output may absorb factors only when nothing but these Linears
+    // reads it: not in PostNorm blocks, where it is also the residual stream.
+    const bool pre_norm = l.layout != BlockLayout::PostNorm;
+    const bool shared_norm = l.layout == BlockLayout::Parallel && !l.norm2.defined();
+    std::vector<nn::Linear*> first = attn;
+    if (shared_norm) first.insert(first.end(), mlp.begin(), mlp.end());
+    emit(layer, first, pre_norm && l.norm1.defined() ? std::optional(norm_producer(l.norm1)) : std::nullopt);
+    emit(layer, {out_proj}, value_producer(*l.attention, attn));
+    if (!shared_norm)
+      emit(layer, mlp, pre_norm && l.norm2.defined() ? std::optional(norm_producer(l.norm2)) : std::nullopt);
+    // down(act(gate) * up): up's row j scales the product's channel j; a plain
+    // fc1 -> act -> fc2 cannot absorb factors through the activation.
+    std::optional<nn::ChannelScaleProducer> down_producer;
+    if (l.mlp->is_gated()) {
+      nn::Linear* up = mlp.at(1);
+      down_producer = nn::ChannelScaleProducer{
+          up->name(), up->out_features(), {}, [up](std::span<const float> d) { up->divide_output_rows(0, d); }};
+    }
+    emit(layer, {down}, std::move(down_producer));
+  }
+  if (p_.project_out) emit(int64_t(p_.layers.size()), {&*p_.project_out}, std::nullopt);
+  if (p_.lm_head) {
+    nn::LinearInputGroup g;
+    g.name = p_.lm_head->name();
+    g.layer = int64_t(p_.layers.size());
+    g.output_head = true;
+    g.linears = {&*p_.lm_head};
+    fn(g);
+  }
+}
+
+void DecoderModel::visit_attention(const std::function<void(nn::MultiHeadAttention&)>& fn) {
+  for (auto& l : p_.layers) fn(*l.attention);
 }
 
 // ---- builder helpers -----------------------------------------------------------------

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <variant>
@@ -63,6 +64,11 @@ class Norm {
 
   bool defined() const { return !std::holds_alternative<std::monostate>(norm_); }
   Tensor forward(const Tensor& x) const;
+  // The output's channel j divided by d_j (see nn::ChannelScaleProducer).
+  void divide_channels(std::span<const float> divisors);
+  int64_t channels() const;
+  // The module path ("model.layers.0.input_layernorm").
+  std::string path() const;
   nn::ActivationSite& input_site() { return site_; }
 
  private:
@@ -110,6 +116,8 @@ class DecoderModel final : public CausalLM {
   Tensor forward_cached(const ModelInputs& inputs, KVCache& cache, bool last_only) const override;
   void visit_linears(const std::function<void(nn::Linear& linear)>& fn) override;
   void visit_sites(const std::function<void(nn::ActivationSite& site)>& fn) override;
+  void visit_linear_groups(const std::function<void(nn::LinearInputGroup& group)>& fn) override;
+  void visit_attention(const std::function<void(nn::MultiHeadAttention& attention)>& fn) override;
   std::vector<std::pair<std::string, Tensor>> parameters() const override { return p_.parameters; }
 
  protected:

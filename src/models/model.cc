@@ -7,6 +7,19 @@
 #include "octet/safetensors.h"
 
 namespace octet {
+
+void Model::visit_linear_groups(const std::function<void(nn::LinearInputGroup&)>& fn) {
+  visit_linears([&](nn::Linear& l) {
+    nn::LinearInputGroup g;
+    g.name = l.name();
+    g.linears = {&l};
+    fn(g);
+  });
+}
+
+}  // namespace octet
+
+namespace octet {
 namespace {
 
 bool ends_with(std::string_view s, std::string_view suffix) {

@@ -1,4 +1,6 @@
 // Linear, LayerNorm, RMSNorm, Embedding: weight checks at construction, kernels in forward.
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -65,6 +67,55 @@ std::vector<Tensor> Linear::forward_shared(const std::vector<const Linear*>& lin
   return out;
 }
 
+namespace {
+
+// The f32 storage of a parameter, to be rescaled in place.
+float* mutable_f32(Tensor& t, std::string_view what) {
+  check(t.defined() && t.dtype() == DType::F32 && t.is_contiguous(), "nn", "{} must be a contiguous f32 tensor, got {}",
+        what, t.defined() ? t.describe() : "nothing");
+  return t.data<float>();
+}
+
+void check_divisors(std::span<const float> d, std::string_view what) {
+  for (const float v : d)
+    check(std::isfinite(v) && v > 0, "nn", "{}: divisors must be positive and finite, got {}", what, v);
+}
+
+}  // namespace
+
+void Linear::scale_input_columns(std::span<const float> factors) {
+  check(int64_t(factors.size()) == in_features(), "linear", "{}: {} column factors for {} input features", name(),
+        factors.size(), in_features());
+  check_divisors(factors, name());
+  float* w = mutable_f32(weight_, "Linear weight");
+  const int64_t out = out_features(), in = in_features();
+  for (int64_t n = 0; n < out; ++n)
+    for (int64_t k = 0; k < in; ++k) w[n * in + k] *= factors[size_t(k)];
+}
+
+void Linear::divide_output_rows(int64_t first, std::span<const float> divisors) {
+  const int64_t rows = int64_t(divisors.size()), in = in_features();
+  check(first >= 0 && first + rows <= out_features(), "linear", "{}: rows [{}, {}) outside its {} outputs", name(),
+        first, first + rows, out_features());
+  check_divisors(divisors, name());
+  float* w = mutable_f32(weight_, "Linear weight");
+  for (int64_t j = 0; j < rows; ++j)
+    for (int64_t k = 0; k < in; ++k) w[(first + j) * in + k] /= divisors[size_t(j)];
+  if (bias_.defined()) {
+    float* b = mutable_f32(bias_, "Linear bias");
+    for (int64_t j = 0; j < rows; ++j) b[first + j] /= divisors[size_t(j)];
+  }
+}
+
+void Linear::assign_weight(const Tensor& values) {
+  check(values.defined() && values.dtype() == DType::F32 && values.shape() == weight_.shape(), "linear",
+        "{}: new weight {} does not match {}", name(), values.defined() ? values.describe() : "nothing",
+        weight_.describe());
+  float* w = mutable_f32(weight_, "Linear weight");
+  const Tensor v = values.contiguous();
+  std::copy_n(v.data<float>(), v.numel(), w);
+}
+
 void Linear::forward(const Tensor& x, Tensor& y) const {
   if (kernel_ || input_site_.active()) {
     y = forward(x);
@@ -107,5 +158,24 @@ Embedding::Embedding(Tensor table) : table_(std::move(table)) {
 }
 
 Tensor Embedding::forward(const Tensor& ids) const { return kernels::embedding(table_, ids); }
+
+}  // namespace octet::nn
+
+namespace octet::nn {
+
+void LayerNorm::divide_channels(std::span<const float> d) {
+  check(int64_t(d.size()) == gamma_.dim(0), "layer_norm", "{} divisors for {} channels", d.size(), gamma_.dim(0));
+  check_divisors(d, "layer_norm");
+  float* g = mutable_f32(gamma_, "LayerNorm gamma");
+  float* b = mutable_f32(beta_, "LayerNorm beta");
+  for (size_t j = 0; j < d.size(); ++j) g[j] /= d[j], b[j] /= d[j];
+}
+
+void RMSNorm::divide_channels(std::span<const float> d) {
+  check(int64_t(d.size()) == weight_.dim(0), "rms_norm", "{} divisors for {} channels", d.size(), weight_.dim(0));
+  check_divisors(d, "rms_norm");
+  float* w = mutable_f32(weight_, "RMSNorm weight");
+  for (size_t j = 0; j < d.size(); ++j) w[j] = unit_offset_ ? (1.0f + w[j]) / d[j] - 1.0f : w[j] / d[j];
+}
 
 }  // namespace octet::nn

@@ -9,6 +9,7 @@
 #include "octet/error.h"
 #include "octet/gemm_int8.h"
 #include "octet/kernels.h"
+#include "octet/number_formats.h"
 #include "octet/quantized_model.h"
 #include "octet/thread_pool.h"
 
@@ -23,14 +24,17 @@ constexpr int64_t kRowsPerTask = 16;
 void check_activation_quant(const ActivationQuant& q) {
   if (q.dynamic) return;
   const QuantSpec& s = q.spec;
-  check(s.dtype == DType::I8 && s.granularity == Granularity::PerTensor, kTag,
-        "static activations must be int8 per tensor, got {}", to_string(s));
+  const bool int8 = s.dtype == DType::I8, fp8 = s.dtype == DType::F8_E4M3;
+  check((int8 || (fp8 && s.scheme == QuantScheme::Symmetric)) && s.granularity == Granularity::PerTensor, kTag,
+        "static activations must be int8 or fp8_e4m3:sym per tensor, got {}", to_string(s));
   check(std::isfinite(q.scale) && q.scale > 0, kTag, "activation scale {} must be positive and finite", q.scale);
   check(q.zero_point >= -128 && q.zero_point <= 127, kTag, "activation zero point {} is outside [-128, 127]",
         q.zero_point);
   check(s.scheme == QuantScheme::Affine || q.zero_point == 0, kTag, "a symmetric activation has zero point {}, not 0",
         q.zero_point);
 }
+
+bool is_fp8(const ActivationQuant& q) { return !q.dynamic && q.spec.dtype == DType::F8_E4M3; }
 
 Tensor contiguous_f32(const Tensor& x, std::string_view what) {
   check(x.defined() && x.dtype() == DType::F32 && x.rank() >= 1, kTag, "{}: expected an f32 tensor, got {}", what,
@@ -59,6 +63,8 @@ QuantExecution parse_execution(std::string_view name) {
 
 QuantizedActivation quantize_activation(const Tensor& x_in, const ActivationQuant& q) {
   check_activation_quant(q);
+  check(!is_fp8(q), kTag, "quantize_activation gives int8 codes; {} activations are fake-quantized only",
+        to_string(q.spec));
   const Tensor x = contiguous_f32(x_in, "quantize_activation");
   const int64_t cols = x.dim(-1), rows = cols == 0 ? 0 : x.numel() / cols;
   QuantizedActivation out;
@@ -108,59 +114,147 @@ Tensor dequantize_activation(const QuantizedActivation& a, const ActivationQuant
 
 }  // namespace
 
+namespace {
+
+// e4m3(x / scale) * scale, with octet's conversions (nearest even, saturating
+// at +-448): x * (1 / scale) as quant.h computes it, then the bulk encoder and
+// decoder, which equal the scalar ones bit for bit.
+Tensor fake_quantize_fp8(const Tensor& x_in, const ActivationQuant& q) {
+  const Tensor x = contiguous_f32(x_in, "fake_quantize_activation");
+  Tensor out = Tensor::empty(x.shape(), DType::F32);
+  const float inv = 1.0f / q.scale, scale = q.scale;
+  const float* src = x.data<float>();
+  float* dst = out.data<float>();
+  constexpr int64_t kChunk = 4096;
+  parallel_for(
+      (x.numel() + kChunk - 1) / kChunk,
+      [&](int64_t begin, int64_t end) {
+        std::vector<float> scaled(kChunk);
+        std::vector<uint8_t> codes(kChunk);
+        for (int64_t c = begin; c < end; ++c) {
+          const int64_t first = c * kChunk, n = std::min(kChunk, x.numel() - first);
+          for (int64_t i = 0; i < n; ++i) scaled[size_t(i)] = src[first + i] * inv;
+          convert_f32_to_fp8_e4m3({scaled.data(), size_t(n)}, {codes.data(), size_t(n)});
+          convert_fp8_e4m3_to_f32({codes.data(), size_t(n)}, {dst + first, size_t(n)});
+          for (int64_t i = 0; i < n; ++i) dst[first + i] *= scale;
+        }
+      },
+      1);
+  return out;
+}
+
+}  // namespace
+
 Tensor fake_quantize_activation(const Tensor& x, const ActivationQuant& q) {
+  check_activation_quant(q);
+  if (is_fp8(q)) return fake_quantize_fp8(x, q);
   return dequantize_activation(quantize_activation(x, q), q);
 }
 
 namespace {
 
+
+// Whether the weight spec is one of the formats quantized_model.h lists.
+bool supported_weight_spec(const QuantSpec& s) {
+  const bool per_row = s.granularity == Granularity::PerTensor ||
+                       (s.granularity == Granularity::PerChannel && s.axis == 0);
+  const bool group = s.granularity == Granularity::PerGroup && (s.axis == -1 || s.axis == 1) && s.group_size > 0;
+  if (s.rounding != Rounding::NearestEven) return false;
+  switch (s.dtype) {
+    case DType::I8: return s.scheme == QuantScheme::Symmetric && (per_row || group);
+    case DType::I4: return s.scheme == QuantScheme::Symmetric && group;
+    case DType::U4: return s.scheme == QuantScheme::Affine && group;
+    case DType::F8_E4M3: return per_row;
+    default: return false;
+  }
+}
+
+std::string describe_or_nothing(const Tensor& t) { return t.defined() ? t.describe() : "nothing"; }
+
 void check_quantized_linear(const QuantizedLinear& q, const Tensor& bias) {
-  check(q.weight.defined() && q.weight.dtype() == DType::I8 && q.weight.rank() == 2, kTag,
-        "{}: weight must be an int8 [out, in] tensor, got {}", q.name,
-        q.weight.defined() ? q.weight.describe() : "nothing");
-  const int64_t out = q.weight.dim(0);
-  check(q.weight_scale.defined() && q.weight_scale.dtype() == DType::F32 && q.weight_scale.shape() == Shape{out},
-        kTag, "{}: weight_scale must be f32 [{}], got {}", q.name, out,
-        q.weight_scale.defined() ? q.weight_scale.describe() : "nothing");
-  check(q.weight_spec.dtype == DType::I8 && q.weight_spec.scheme == QuantScheme::Symmetric &&
-            (q.weight_spec.granularity == Granularity::PerTensor ||
-             (q.weight_spec.granularity == Granularity::PerChannel && q.weight_spec.axis == 0)),
-        kTag, "{}: weights must be int8 symmetric per tensor or per channel(0), got {}", q.name,
-        to_string(q.weight_spec));
+  const QuantSpec& spec = q.weight_spec;
+  check(supported_weight_spec(spec), kTag,
+        "{}: weights must be int8:sym:per_channel(0) / per_tensor / group(G), int4:sym:group(G), "
+        "uint4:affine:group(G) or fp8_e4m3:sym:per_tensor / per_channel(0), got {}",
+        q.name, to_string(spec));
+  check(q.weight.defined() && q.weight.dtype() == spec.dtype && q.weight.rank() == 2, kTag,
+        "{}: weight must be a {} [out, in] tensor, got {}", q.name, dtype_name(spec.dtype),
+        describe_or_nothing(q.weight));
+  const int64_t out = q.weight.dim(0), in = q.weight.dim(1);
+  const bool group = spec.granularity == Granularity::PerGroup;
+  check(!group || in % spec.group_size == 0, kTag, "{}: group size {} does not divide the {} input features", q.name,
+        spec.group_size, in);
+  const Shape scale_shape = group ? Shape{out, in / spec.group_size} : Shape{out};
+  check(q.weight_scale.defined() && q.weight_scale.dtype() == DType::F32 && q.weight_scale.shape() == scale_shape,
+        kTag, "{}: weight_scale must be f32 {}, got {}", q.name, shape_str(scale_shape),
+        describe_or_nothing(q.weight_scale));
+  if (spec.scheme == QuantScheme::Affine)
+    check(q.weight_zero_point.defined() && q.weight_zero_point.dtype() == DType::I32 &&
+              q.weight_zero_point.shape() == scale_shape,
+          kTag, "{}: weight_zero_point must be i32 {}, got {}", q.name, shape_str(scale_shape),
+          describe_or_nothing(q.weight_zero_point));
   check(!bias.defined() || (bias.dtype() == DType::F32 && bias.shape() == Shape{out}), kTag,
         "{}: bias must be f32 [{}], got {}", q.name, out, bias.defined() ? bias.describe() : "");
-  check_activation_quant(q.input);
+  if (q.input) check_activation_quant(*q.input);
 }
 
-// W^ = q_w * s_w (f32 [out, in]), the dequantized weight the simulated path and the loader use.
+// The scale / zero point of `q` shaped as quant.h's dequantize() expects them.
+QuantParams weight_params(const QuantizedLinear& q) {
+  const Shape shape = quant_param_shape(q.weight_spec, q.weight.shape());
+  QuantParams p;
+  if (q.weight_spec.granularity == Granularity::PerTensor) {
+    p.scale = Tensor::full({}, q.weight_scale.contiguous().data<float>()[0]);
+  } else {
+    p.scale = q.weight_scale.contiguous().reshape(shape);
+  }
+  p.zero_point = q.weight_zero_point.defined() ? q.weight_zero_point.contiguous().reshape(shape)
+                                               : Tensor::zeros(shape, DType::I32);
+  return p;
+}
+
+// W^ = (q_w - zp) * s_w (f32 [out, in]) with quant.h's dequantize(): the weight
+// the simulated path multiplies and the loader gives the model's Linear.
 Tensor dequantize_weight(const QuantizedLinear& q) {
-  const Tensor codes = q.weight.contiguous(), scales = q.weight_scale.contiguous();
-  const int64_t out = codes.dim(0), in = codes.dim(1);
-  Tensor w = Tensor::empty({out, in}, DType::F32);
-  const int8_t* c = codes.data<int8_t>();
-  const float* s = scales.data<float>();
-  float* dst = w.data<float>();
-  for (int64_t n = 0; n < out; ++n)
-    for (int64_t k = 0; k < in; ++k) dst[n * in + k] = static_cast<float>(c[n * in + k]) * s[n];
-  return w;
+  return dequantize(q.weight.contiguous(), q.weight_spec, weight_params(q));
 }
 
-class SimulatedInt8Linear final : public nn::LinearKernel {
+// The simulated kernel of every format: dequantized f32 weights, the input
+// fake-quantized (unless weight-only), an f32 GEMM.
+class SimulatedLinear final : public nn::LinearKernel {
  public:
-  SimulatedInt8Linear(const QuantizedLinear& q, Tensor bias)
-      : weight_(dequantize_weight(q)), bias_(std::move(bias)), input_(q.input) {}
+  SimulatedLinear(const QuantizedLinear& q, Tensor bias)
+      : weight_(dequantize_weight(q)), bias_(std::move(bias)), input_(q.input), label_(simulated_label(q)) {}
 
   Tensor forward(const Tensor& x) const override {
     check(x.defined() && x.rank() >= 1 && x.dim(-1) == weight_.dim(1), "linear",
           "input {} does not end in {} features", x.defined() ? x.describe() : "undefined", weight_.dim(1));
-    return kernels::linear(fake_quantize_activation(x, input_), weight_, bias_);
+    return kernels::linear(input_ ? fake_quantize_activation(x, *input_) : x, weight_, bias_);
   }
-  std::string describe() const override { return input_.dynamic ? "int8-dynamic-simulated" : "int8-simulated"; }
+  std::string describe() const override { return label_; }
 
  private:
+  // "int8-simulated" / "int8-dynamic-simulated" for the int8 formats the
+  // native kernel also runs; else the formats, e.g. "int4:sym:group(128) weights, f32 activations (simulated)".
+  static std::string simulated_label(const QuantizedLinear& q) {
+    const bool int8_rows = q.weight_spec.dtype == DType::I8 && q.weight_spec.granularity != Granularity::PerGroup;
+    if (int8_rows && q.input && q.input->spec.dtype == DType::I8)
+      return q.input->dynamic ? "int8-dynamic-simulated" : "int8-simulated";
+    std::string act = "f32";
+    if (q.input) act = q.input->dynamic ? "int8 per-token" : to_string(q.input->spec);
+    return fmt::format("{} weights, {} activations (simulated)", to_string(q.weight_spec), act);
+  }
+
   Tensor weight_, bias_;
-  ActivationQuant input_;
+  std::optional<ActivationQuant> input_;
+  std::string label_;
 };
+
+// Whether the native int8 kernel runs this Linear: int8 weights per channel or
+// per tensor with int8 activations (static or per token).
+bool has_native_int8_kernel(const QuantizedLinear& q) {
+  return q.weight_spec.dtype == DType::I8 && q.weight_spec.granularity != Granularity::PerGroup && q.input &&
+         (q.input->dynamic || q.input->spec.dtype == DType::I8);
+}
 
 // The activations the int8 epilogue applies itself.
 std::optional<Int8Activation> epilogue_activation(kernels::Activation act) {
@@ -180,7 +274,7 @@ struct Int8PreparedInput final : nn::PreparedInput {
 
 class NativeInt8Linear final : public nn::LinearKernel {
  public:
-  NativeInt8Linear(const QuantizedLinear& q, Tensor bias) : bias_(std::move(bias)), input_(q.input) {
+  NativeInt8Linear(const QuantizedLinear& q, Tensor bias) : bias_(std::move(bias)), input_(*q.input) {
     const Tensor codes = q.weight.contiguous(), scales = q.weight_scale.contiguous();
     out_ = codes.dim(0);
     in_ = codes.dim(1);
@@ -275,9 +369,11 @@ class NativeInt8Linear final : public nn::LinearKernel {
 std::shared_ptr<const nn::LinearKernel> make_quantized_linear_kernel(const QuantizedLinear& q, const Tensor& bias,
                                                                       QuantExecution exec) {
   check_quantized_linear(q, bias);
-  if (exec == QuantExecution::Native) return std::make_shared<NativeInt8Linear>(q, bias);
-  return std::make_shared<SimulatedInt8Linear>(q, bias);
+  if (exec == QuantExecution::Native && has_native_int8_kernel(q)) return std::make_shared<NativeInt8Linear>(q, bias);
+  return std::make_shared<SimulatedLinear>(q, bias);
 }
+
+void validate_quantized_linear(const QuantizedLinear& q) { check_quantized_linear(q, {}); }
 
 Tensor dequantized_weight(const QuantizedLinear& q) {
   check_quantized_linear(q, {});

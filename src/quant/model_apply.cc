@@ -1,5 +1,6 @@
 // apply_quantization / clear_quantization: install quantized kernels and site
 // transforms on a built model.
+#include <algorithm>
 #include <map>
 
 #include "octet/error.h"
@@ -39,7 +40,36 @@ void apply_quantization(Model& model, const QuantizationConfig& config, QuantExe
     transforms.emplace_back(it->second, s.quant);
   }
 
+  // The KV cache: every attention block gets the format; static scales by module name.
+  std::vector<std::pair<nn::MultiHeadAttention*, nn::KvCacheQuant>> kv;
+  if (config.kv_cache.enabled()) {
+    std::map<std::string, const KvCacheConfig::Layer*> layers;
+    for (const KvCacheConfig::Layer& l : config.kv_cache.layers) layers.emplace(l.name, &l);
+    model.visit_attention([&](nn::MultiHeadAttention& a) {
+      nn::KvCacheQuant q;
+      q.dtype = config.kv_cache.dtype;
+      q.dynamic = config.kv_cache.dynamic;
+      if (!q.dynamic) {
+        const auto it = layers.find(a.name());
+        check(it != layers.end(), kTag, "the KV cache config has no scales for attention '{}'", a.name());
+        q.k_scale = it->second->k_scale;
+        q.v_scale = it->second->v_scale;
+      }
+      kv.emplace_back(&a, std::move(q));
+    });
+    check(!kv.empty(), kTag, "the config quantizes the KV cache, but the model has no attention blocks with one");
+    for (const auto& [name, layer] : layers) {
+      const bool found = std::any_of(kv.begin(), kv.end(), [&](const auto& e) { return e.first->name() == name; });
+      check(found, kTag, "the model has no attention block named '{}'", name);
+    }
+    for (auto& [attention, q] : kv) {
+      nn::MultiHeadAttention probe = *attention;  // validates the scales against the block before anything changes
+      probe.set_kv_quant(q);
+    }
+  }
+
   clear_quantization(model);
+  for (auto& [attention, q] : kv) attention->set_kv_quant(std::move(q));
   for (auto& [linear, kernel] : kernels) linear->set_kernel(std::move(kernel));
   for (auto& [site, quant] : transforms)
     site->set_transform([q = quant](const Tensor& x) { return fake_quantize_activation(x, q); });
@@ -51,6 +81,7 @@ void clear_quantization(Model& model) {
     l.input_site().set_transform(nullptr);
   });
   model.visit_sites([](nn::ActivationSite& s) { s.set_transform(nullptr); });
+  model.visit_attention([](nn::MultiHeadAttention& a) { a.set_kv_quant({}); });
 }
 
 }  // namespace octet

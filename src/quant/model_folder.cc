@@ -1,6 +1,9 @@
 // The quantized model folder: save (to a temporary folder, then rename),
 // read and validate quantization_config.json against model.safetensors, load.
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cmath>
 #include <fstream>
@@ -11,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "octet/error.h"
+#include "octet/number_formats.h"
 #include "octet/quantized_model.h"
 #include "octet/safetensors.h"
 
@@ -35,9 +39,28 @@ std::string weight_name(const std::string& linear) { return linear + ".weight"; 
 std::string weight_scale_name(const std::string& linear) { return linear + ".weight_scale"; }
 std::string input_scale_name(const std::string& site) { return site + ".input_scale"; }
 std::string input_zero_point_name(const std::string& site) { return site + ".input_zero_point"; }
+std::string weight_zero_point_name(const std::string& linear) { return linear + ".weight_zero_point"; }
+std::string k_scale_name(const std::string& attention) { return attention + ".k_scale"; }
+std::string v_scale_name(const std::string& attention) { return attention + ".v_scale"; }
 
-// The spec string of an activation: its static spec, or int8:sym:per_token when dynamic.
-std::string activation_spec_text(const ActivationQuant& q) {
+constexpr std::string_view kNoActivationQuant = "none";
+
+// int4 / uint4 codes are stored as their packed bytes, u8 [out, in / 2]
+// (element 2i in the low nibble of byte i, as octet packs them).
+Tensor stored_codes(const Tensor& codes) {
+  if (!dtype_info(codes.dtype()).is_packed) return codes;
+  const Tensor c = codes.contiguous();
+  check(c.rank() == 2 && c.dim(1) % 2 == 0, kTag, "packed int4 weight {} must be [out, even in]", c.describe());
+  return Tensor::borrow(c.raw_data(), {c.dim(0), c.dim(1) / 2}, DType::U8, std::make_shared<Tensor>(c));
+}
+
+std::string kv_dtype_name(DType dtype) { return dtype == DType::I8 ? "int8" : "fp8_e4m3"; }
+
+// The spec string of an activation: its static spec, int8:sym:per_token when
+// dynamic, "none" when the Linear is weight-only.
+std::string activation_spec_text(const std::optional<ActivationQuant>& input) {
+  if (!input) return std::string(kNoActivationQuant);
+  const ActivationQuant& q = *input;
   if (!q.dynamic) return to_string(q.spec);
   QuantSpec s;
   s.granularity = Granularity::PerToken;
@@ -64,10 +87,10 @@ Tensor scalar_i32(int32_t v) {
 }
 
 void add_activation_tensors(std::vector<std::pair<std::string, Tensor>>& tensors, const std::string& name,
-                            const ActivationQuant& q) {
-  if (q.dynamic) return;
-  tensors.emplace_back(input_scale_name(name), scalar_f32(q.scale));
-  tensors.emplace_back(input_zero_point_name(name), scalar_i32(q.zero_point));
+                            const std::optional<ActivationQuant>& q) {
+  if (!q || q->dynamic) return;
+  tensors.emplace_back(input_scale_name(name), scalar_f32(q->scale));
+  if (q->spec.dtype == DType::I8) tensors.emplace_back(input_zero_point_name(name), scalar_i32(q->zero_point));
 }
 
 ordered_json config_json(const QuantizationConfig& c) {
@@ -79,7 +102,10 @@ ordered_json config_json(const QuantizationConfig& c) {
   j["calibrator"] = c.calibrator;
   j["calibration"] = {{"source", c.calibration_source}, {"samples", c.calibration_samples}};
   j["weights"] = to_string(c.weight_spec);
-  j["activations"] = to_string(c.activation_spec);
+  j["activations"] = c.activation_spec ? to_string(*c.activation_spec) : std::string(kNoActivationQuant);
+  ordered_json options = ordered_json::object();
+  for (const auto& [key, value] : c.recipe_options) options[key] = value;
+  j["recipe_options"] = std::move(options);
   j["weights_file"] = kWeightsFile;
   ordered_json linears = ordered_json::array();
   for (const QuantizedLinear& q : c.linears)
@@ -92,6 +118,13 @@ ordered_json config_json(const QuantizationConfig& c) {
   ordered_json excluded = ordered_json::array();
   for (const ExcludedLayer& e : c.excluded) excluded.push_back({{"name", e.name}, {"reason", e.reason}});
   j["excluded"] = std::move(excluded);
+  if (c.kv_cache.enabled()) {
+    ordered_json layers = ordered_json::array();
+    for (const KvCacheConfig::Layer& l : c.kv_cache.layers) layers.push_back(l.name);
+    j["kv_cache"] = {{"dtype", kv_dtype_name(c.kv_cache.dtype)},
+                     {"scale", c.kv_cache.dynamic ? "dynamic" : "static"},
+                     {"layers", std::move(layers)}};
+  }
   return j;
 }
 
@@ -123,6 +156,30 @@ fs::path sibling(const fs::path& out, std::string_view what) {
   return dir.parent_path() / fmt::format(".{}.{}-{}", dir.filename().string(), what, ::getpid());
 }
 
+// A run killed while writing (Ctrl-C, kill -9) leaves its hidden temporary
+// sibling behind (never a partial `out`); the next save of the same folder
+// removes those whose process is gone.
+void remove_stale_temporaries(const fs::path& out) {
+  const fs::path abs = fs::absolute(out).lexically_normal();
+  const fs::path dir = abs.filename().empty() ? abs.parent_path() : abs;
+  const fs::path parent = dir.parent_path();
+  std::error_code ec;
+  if (!fs::is_directory(parent, ec)) return;
+  // (Backups, ".old-", are left alone: one may hold the only copy of a replaced model.)
+  const std::string prefix = fmt::format(".{}.tmp-", dir.filename().string());
+  std::vector<fs::path> stale;
+  for (const auto& entry : fs::directory_iterator(parent, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with(prefix)) continue;
+    const std::string pid_text = name.substr(prefix.size());
+    if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+    if (pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH)) stale.push_back(entry.path());
+  }
+  for (const fs::path& p : stale) fs::remove_all(p, ec);
+}
+
 }  // namespace
 
 void save_quantized_model(const Model& model, const QuantizationConfig& config, const fs::path& source,
@@ -151,17 +208,25 @@ void save_quantized_model(const Model& model, const QuantizationConfig& config, 
       continue;
     }
     const QuantizedLinear& q = *it->second;
-    check(q.weight.defined() && tensor.shape() == q.weight.shape(), kTag,
+    // Codes are [out, in]; a checkpoint may store the weight [in, out] (GPT-2's Conv1D), which the loader undoes.
+    const Shape transposed = q.weight.defined() ? Shape{q.weight.dim(1), q.weight.dim(0)} : Shape{};
+    check(q.weight.defined() && (tensor.shape() == q.weight.shape() || tensor.shape() == transposed), kTag,
           "{}: quantized weight {} does not match the model's {}", q.name,
           q.weight.defined() ? q.weight.describe() : "undefined", tensor.describe());
-    tensors.emplace_back(name, q.weight);
+    tensors.emplace_back(name, stored_codes(q.weight));
     tensors.emplace_back(weight_scale_name(q.name), q.weight_scale);
+    if (q.weight_zero_point.defined()) tensors.emplace_back(weight_zero_point_name(q.name), q.weight_zero_point);
     add_activation_tensors(tensors, q.name, q.input);
   }
   for (const auto& [name, q] : quantized)
     check(seen.count(name) > 0, kTag, "the model has no parameter '{}' for quantized Linear '{}'", name, q->name);
   for (const QuantizedSite& s : config.sites) add_activation_tensors(tensors, s.name, s.quant);
+  for (const KvCacheConfig::Layer& l : config.kv_cache.layers) {
+    tensors.emplace_back(k_scale_name(l.name), Tensor::from_floats(l.k_scale, {int64_t(l.k_scale.size())}));
+    tensors.emplace_back(v_scale_name(l.name), Tensor::from_floats(l.v_scale, {int64_t(l.v_scale.size())}));
+  }
 
+  remove_stale_temporaries(out);
   TempFolder temp(sibling(out, "tmp"));
   save_safetensors(temp.path() / kWeightsFile, tensors, {{"format", std::string(kFormat)}});
   {
@@ -237,14 +302,19 @@ class ConfigReader {
     return weights_.get(name);
   }
 
-  ActivationQuant activation(const nlohmann::json& j, const std::string& name, std::string_view where) const {
+  // The "input" of a Linear or site: nullopt for "none" (weight-only), when `allow_none`.
+  std::optional<ActivationQuant> activation(const nlohmann::json& j, const std::string& name, std::string_view where,
+                                            bool allow_none) const {
+    if (allow_none && string_member(j, "input", where) == kNoActivationQuant) return std::nullopt;
     ActivationQuant q;
     const QuantSpec spec = spec_member(j, "input", where);
-    check(spec.dtype == DType::I8 && spec.rounding == Rounding::NearestEven, kTag,
-          "{}: {}: activations must be int8 with nearest-even rounding, got {}", file_, where, to_string(spec));
+    const bool fp8 = spec.dtype == DType::F8_E4M3;
+    check((spec.dtype == DType::I8 || fp8) && spec.rounding == Rounding::NearestEven, kTag,
+          "{}: {}: activations must be int8 or fp8_e4m3 with nearest-even rounding, got {}", file_, where,
+          to_string(spec));
     if (spec.granularity == Granularity::PerToken) {
-      check(spec.scheme == QuantScheme::Symmetric, kTag, "{}: {}: per-token activations are symmetric, got {}", file_,
-            where, to_string(spec));
+      check(spec.scheme == QuantScheme::Symmetric && !fp8, kTag,
+            "{}: {}: per-token activations are int8 symmetric, got {}", file_, where, to_string(spec));
       q.dynamic = true;
       return q;
     }
@@ -252,8 +322,9 @@ class ConfigReader {
           "{}: {}: activations are per tensor (static) or per token (dynamic), got {}", file_, where, to_string(spec));
     q.spec = spec;
     q.scale = tensor(input_scale_name(name), DType::F32, Shape{}, "static input scale").data<float>()[0];
-    q.zero_point =
-        tensor(input_zero_point_name(name), DType::I32, Shape{}, "static input zero point").data<int32_t>()[0];
+    if (!fp8)
+      q.zero_point =
+          tensor(input_zero_point_name(name), DType::I32, Shape{}, "static input zero point").data<int32_t>()[0];
     check(std::isfinite(q.scale) && q.scale > 0, kTag, "{}: tensor '{}' is {}, a scale must be positive and finite",
           weights_.source().string(), input_scale_name(name), q.scale);
     check(q.zero_point >= -128 && q.zero_point <= 127 &&
@@ -267,32 +338,105 @@ class ConfigReader {
     QuantizedLinear q;
     q.name = string_member(j, "name", "a 'linears' entry");
     const std::string where = fmt::format("linear '{}'", q.name);
+    const std::string source = weights_.source().string();
     q.weight_spec = spec_member(j, "weight", where);
-    check(q.weight_spec.dtype == DType::I8 && q.weight_spec.scheme == QuantScheme::Symmetric &&
-              (q.weight_spec.granularity == Granularity::PerTensor ||
-               (q.weight_spec.granularity == Granularity::PerChannel && q.weight_spec.axis == 0)),
-          kTag, "{}: {}: weights must be int8:sym:per_channel(0) or int8:sym:per_tensor, got {}", file_, where,
-          to_string(q.weight_spec));
-    q.weight = tensor(weight_name(q.name), DType::I8, std::nullopt, "int8 weight");
-    check(q.weight.rank() == 2, kTag, "{}: tensor '{}' has shape {}, a Linear weight is [out, in]",
-          weights_.source().string(), weight_name(q.name), shape_str(q.weight.shape()));
-    for (const int8_t v : q.weight.span<int8_t>())
-      check(v != -128, kTag, "{}: tensor '{}' holds -128, outside the symmetric grid [-127, 127]",
-            weights_.source().string(), weight_name(q.name));
-    q.weight_scale = tensor(weight_scale_name(q.name), DType::F32, Shape{q.weight.dim(0)}, "per-channel weight scale");
+    const DType dtype = q.weight_spec.dtype;
+    const bool packed = dtype_info(dtype).is_packed;
+    const DType stored = packed ? DType::U8 : dtype;
+    check(dtype == DType::I8 || dtype == DType::I4 || dtype == DType::U4 || dtype == DType::F8_E4M3, kTag,
+          "{}: {}: weights of type {} are not supported (int8, int4, uint4, fp8_e4m3)", file_, where,
+          dtype_name(dtype));
+    Tensor codes = tensor(weight_name(q.name), stored, std::nullopt, fmt::format("{} weight", dtype_name(dtype)));
+    check(codes.rank() == 2, kTag, "{}: tensor '{}' has shape {}, a Linear weight is [out, in]", source,
+          weight_name(q.name), shape_str(codes.shape()));
+    if (packed) codes = Tensor::borrow(codes.raw_data(), {codes.dim(0), codes.dim(1) * 2}, dtype,
+                                       std::make_shared<Tensor>(codes));
+    q.weight = codes;
+    const int64_t out = codes.dim(0), in = codes.dim(1);
+    const bool group = q.weight_spec.granularity == Granularity::PerGroup;
+    check(!group || (q.weight_spec.group_size > 0 && in % q.weight_spec.group_size == 0), kTag,
+          "{}: {}: group size {} does not divide the {} input features", file_, where, q.weight_spec.group_size, in);
+    const Shape scale_shape = group ? Shape{out, in / q.weight_spec.group_size} : Shape{out};
+    q.weight_scale = tensor(weight_scale_name(q.name), DType::F32, scale_shape, "weight scale");
     const auto scales = q.weight_scale.span<float>();
     for (const float s : scales)
-      check(std::isfinite(s) && s > 0, kTag, "{}: tensor '{}' holds {}, a scale must be positive and finite",
-            weights_.source().string(), weight_scale_name(q.name), s);
+      check(std::isfinite(s) && s > 0, kTag, "{}: tensor '{}' holds {}, a scale must be positive and finite", source,
+            weight_scale_name(q.name), s);
     if (q.weight_spec.granularity == Granularity::PerTensor)
       for (const float s : scales)
-        check(s == scales[0], kTag, "{}: tensor '{}' varies, but {} says per tensor", weights_.source().string(),
+        check(s == scales[0], kTag, "{}: tensor '{}' varies, but {} says per tensor", source,
               weight_scale_name(q.name), to_string(q.weight_spec));
-    q.input = activation(j, q.name, where);
+    const QuantLimits lim = quant_limits(q.weight_spec);
+    if (q.weight_spec.scheme == QuantScheme::Affine) {
+      q.weight_zero_point = tensor(weight_zero_point_name(q.name), DType::I32, scale_shape, "weight zero point");
+      for (const int32_t z : q.weight_zero_point.span<int32_t>())
+        check(z >= lim.qmin && z <= lim.qmax, kTag, "{}: tensor '{}' holds {}, outside the grid [{}, {}]", source,
+              weight_zero_point_name(q.name), z, lim.qmin, lim.qmax);
+    }
+    check_codes_on_grid(q, lim);
+    q.input = activation(j, q.name, where, /*allow_none=*/true);
+    try {
+      validate_quantized_linear(q);
+    } catch (const Error& e) {
+      fail(kTag, "{}: {}", file_, e.detail());
+    }
     return q;
   }
 
+  KvCacheConfig kv_cache(const nlohmann::json& j) const {
+    KvCacheConfig kv;
+    const std::string where = "'kv_cache'";
+    const std::string dtype = string_member(j, "dtype", where), scale = string_member(j, "scale", where);
+    check(dtype == "int8" || dtype == "fp8_e4m3", kTag, "{}: kv_cache dtype '{}' is not int8 or fp8_e4m3", file_,
+          dtype);
+    check(scale == "static" || scale == "dynamic", kTag, "{}: kv_cache scale '{}' is not static or dynamic", file_,
+          scale);
+    kv.dtype = dtype == "int8" ? DType::I8 : DType::F8_E4M3;
+    kv.dynamic = scale == "dynamic";
+    for (const auto& e : member(j, "layers", nlohmann::json::value_t::array, where)) {
+      check(e.is_string(), kTag, "{}: kv_cache layers must be attention module names", file_);
+      KvCacheConfig::Layer l;
+      l.name = e.get<std::string>();
+      if (!kv.dynamic) {
+        for (const auto& [name, scales] : {std::pair{k_scale_name(l.name), &l.k_scale},
+                                           std::pair{v_scale_name(l.name), &l.v_scale}}) {
+          const Tensor t = tensor(name, DType::F32, std::nullopt, "static KV cache scale");
+          check(t.rank() == 1, kTag, "{}: tensor '{}' must be [kv_heads], got {}", weights_.source().string(), name,
+                shape_str(t.shape()));
+          for (const float v : t.span<float>()) {
+            check(std::isfinite(v) && v > 0, kTag, "{}: tensor '{}' holds {}, a scale must be positive and finite",
+                  weights_.source().string(), name, v);
+            scales->push_back(v);
+          }
+        }
+      }
+      kv.layers.push_back(std::move(l));
+    }
+    return kv;
+  }
+
  private:
+  // Symmetric integer codes stay inside [-qmax, qmax] (int8 never -128, int4
+  // never -8); fp8 codes are never NaN.
+  void check_codes_on_grid(const QuantizedLinear& q, const QuantLimits& lim) const {
+    const std::string name = weight_name(q.name), source = weights_.source().string();
+    const Tensor& w = q.weight;
+    if (w.dtype() == DType::I8) {
+      for (const int8_t v : w.span<int8_t>())
+        check(v >= lim.qmin && v <= lim.qmax, kTag, "{}: tensor '{}' holds {}, outside the symmetric grid [{}, {}]",
+              source, name, int(v), lim.qmin, lim.qmax);
+    } else if (w.dtype() == DType::I4) {
+      const auto* bytes = static_cast<const uint8_t*>(w.raw_data());
+      for (size_t i = 0; i < w.nbytes(); ++i)
+        check(unpack_int4_lo(bytes[i]) != -8 && unpack_int4_hi(bytes[i]) != -8, kTag,
+              "{}: tensor '{}' holds -8, outside the symmetric int4 grid [-7, 7]", source, name);
+    } else if (w.dtype() == DType::F8_E4M3) {
+      const auto* bytes = static_cast<const uint8_t*>(w.raw_data());
+      for (size_t i = 0; i < w.nbytes(); ++i)
+        check((bytes[i] & 0x7F) != 0x7F, kTag, "{}: tensor '{}' holds an e4m3 NaN code", source, name);
+    }
+  }
+
   std::string file_;
   const Checkpoint& weights_;
 };
@@ -331,7 +475,17 @@ QuantizationConfig read_quantization_config(const fs::path& folder) {
     c.calibration_samples = j["calibration"].value("samples", int64_t(0));
   }
   c.weight_spec = r.spec_member(j, "weights", "the file");
-  c.activation_spec = r.spec_member(j, "activations", "the file");
+  if (r.string_member(j, "activations", "the file") == kNoActivationQuant)
+    c.activation_spec = std::nullopt;
+  else
+    c.activation_spec = r.spec_member(j, "activations", "the file");
+  if (const auto it = j.find("recipe_options"); it != j.end() && it->is_object())
+    for (const auto& [key, value] : it->items())
+      c.recipe_options.emplace_back(key, value.is_string() ? value.get<std::string>() : value.dump());
+  if (const auto it = j.find("kv_cache"); it != j.end()) {
+    check(it->is_object(), kTag, "{}: 'kv_cache' must be an object", r.file());
+    c.kv_cache = r.kv_cache(*it);
+  }
   std::set<std::string> names;
   for (const auto& e : r.member(j, "linears", vt::array, "the file")) {
     c.linears.push_back(r.linear(e));
@@ -342,21 +496,25 @@ QuantizationConfig read_quantization_config(const fs::path& folder) {
     QuantizedSite s;
     s.name = r.string_member(e, "name", "a 'sites' entry");
     s.kind = parse_site_kind(r.string_member(e, "kind", "site '" + s.name + "'"), r.file());
-    s.quant = r.activation(e, s.name, "site '" + s.name + "'");
+    s.quant = *r.activation(e, s.name, "site '" + s.name + "'", /*allow_none=*/false);
     check(names.insert(s.name).second, kTag, "{}: site '{}' is listed twice", r.file(), s.name);
     c.sites.push_back(std::move(s));
   }
   for (const auto& e : r.member(j, "excluded", vt::array, "the file"))
     c.excluded.push_back({r.string_member(e, "name", "an 'excluded' entry"), e.value("reason", "")});
 
+  std::set<std::string> kv_layers;
+  for (const KvCacheConfig::Layer& l : c.kv_cache.layers) kv_layers.insert(l.name);
   // Tensors the config does not account for would be misread as f32 parameters.
   for (const std::string& name : weights.names()) {
     const TensorInfo& info = weights.info(name);
     const bool quant_tensor = name.ends_with(".weight_scale") || name.ends_with(".input_scale") ||
-                              name.ends_with(".input_zero_point") || info.dtype == DType::I8;
+                              name.ends_with(".input_zero_point") || name.ends_with(".weight_zero_point") ||
+                              name.ends_with(".k_scale") || name.ends_with(".v_scale") || info.dtype == DType::I8 ||
+                              info.dtype == DType::U8 || info.dtype == DType::F8_E4M3;
     if (!quant_tensor) continue;
     const std::string owner = name.substr(0, name.rfind('.'));
-    check(names.count(owner) > 0, kTag, "{}: tensor '{}' ({}) belongs to no layer listed in {}",
+    check(names.count(owner) > 0 || kv_layers.count(owner) > 0, kTag, "{}: tensor '{}' ({}) belongs to no layer listed in {}",
           weights.source().string(), name, dtype_name(info.dtype), kQuantizationConfigFile);
   }
   return c;

@@ -28,9 +28,12 @@ class QuantizedWeights final : public WeightSource {
     const auto it = quantized_.find(name);
     if (it != quantized_.end()) {
       const Tensor& codes = it->second.weight;
-      check(codes.shape() == shape, kTag, "{}: tensor '{}' has shape {}, config.json expects {}", describe(), name,
-            shape_str(codes.shape()), shape_str(shape));
-      return dequantized_weight(it->second);
+      // Codes are [out, in]; a builder reading an [in, out] checkpoint weight (GPT-2's Conv1D) gets it transposed.
+      const bool transposed = codes.rank() == 2 && shape == Shape{codes.dim(1), codes.dim(0)} && shape != codes.shape();
+      check(codes.shape() == shape || transposed, kTag, "{}: tensor '{}' has shape {}, config.json expects {}",
+            describe(), name, shape_str(codes.shape()), shape_str(shape));
+      const Tensor w = dequantized_weight(it->second);
+      return transposed ? w.transpose(0, 1).contiguous() : w;
     }
     Tensor t = checkpoint_.require(name, shape);
     if (t.dtype() == DType::F32) return t;
