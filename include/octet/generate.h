@@ -38,6 +38,8 @@ class KVCache {
   int64_t length() const;  // tokens cached per sequence
   int64_t capacity() const;
   int64_t batch() const;
+  // Bytes allocated for keys and values: f32 tensors, or codes plus any
+  // per-token scales when the layers quantize their cache (nn::KvCacheQuant).
   size_t bytes() const;
   std::vector<nn::AttentionCache>& layers() { return layers_; }
   const std::vector<nn::AttentionCache>& layers() const { return layers_; }

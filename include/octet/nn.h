@@ -166,13 +166,42 @@ struct AttentionConfig {
   int64_t sliding_window = 0;
 };
 
+// How an attention block stores keys and values in its AttentionCache.
+// Codes follow octet's quantization conventions (octet/quant.h), with
+// inv = 1 / scale:
+//   I8:      q = clamp(round_half_even(x * inv), -127, 127), x^ = float(q) * scale
+//   F8_E4M3: code = float_to_fp8_e4m3(x * inv),              x^ = fp8_e4m3_to_float(code) * scale
+// Dynamic scales are amax / 127 (I8) or amax / 448 (F8_E4M3) over the
+// head_dim values of one token of one kv head (computed in double, rounded
+// once; all-zero row: 1; nonzero row: >= FLT_MIN; NaN/Inf do not count towards amax; in I8 NaN -> 0,
+// Inf saturates). Attention always sees x^, with or without a cache.
+struct KvCacheQuant {
+  DType dtype = DType::F32;  // F32: off; I8: symmetric int8 [-127, 127]; F8_E4M3
+  bool dynamic = false;      // one scale per (sequence, kv head, token) from that row's max |x|, at run time
+  std::vector<float> k_scale, v_scale;  // static: one positive finite scale per kv head
+  bool enabled() const { return dtype != DType::F32; }
+  bool operator==(const KvCacheQuant&) const = default;
+};
+
 // Keys and values of the tokens already seen, for incremental decoding: one
-// per attention layer. k, v are f32 [batch, kv_heads, capacity, head_dim]
-// (after rotary); positions [0, length) along the third axis are filled.
+// per attention layer, all [batch, kv_heads, capacity, head_dim] (after
+// rotary); positions [0, length) along the third axis are filled.
+// Quantization off: k, v are f32. On (quant.enabled()): k, v stay undefined
+// and k_codes, v_codes hold I8 or F8_E4M3 codes; with dynamic scales
+// k_scales, v_scales are f32 [batch, kv_heads, capacity], one per token.
 struct AttentionCache {
   Tensor k, v;
   int64_t length = 0;
-  int64_t capacity() const { return k.defined() ? k.dim(2) : 0; }
+  Tensor k_codes, v_codes;
+  Tensor k_scales, v_scales;
+  KvCacheQuant quant;  // how this cache was made (the block's setting then)
+
+  // The tensor whose shape describes the cache: k, or k_codes when quantized.
+  const Tensor& layout() const { return quant.enabled() ? k_codes : k; }
+  int64_t capacity() const { return layout().defined() ? layout().dim(2) : 0; }
+  int64_t batch() const { return layout().defined() ? layout().dim(0) : 0; }
+  // Bytes of every allocated tensor (f32 k, v or codes plus scales).
+  size_t bytes() const;
 };
 
 struct AttentionInputs {
@@ -212,8 +241,17 @@ class MultiHeadAttention {
   // Rotary embeddings on q and k (after the q/k transform, before the sites).
   void set_rotary(RotaryEmbedding rotary) { rotary_ = std::move(rotary); }
   const RotaryEmbedding& rotary() const { return rotary_; }
-  // An empty cache for `batch` sequences of up to `capacity` tokens.
+  // An empty cache for `batch` sequences of up to `capacity` tokens, stored as
+  // kv_quant() says.
   AttentionCache make_cache(int64_t batch, int64_t capacity) const;
+  // Quantizes keys and values as attention reads them, with or without a
+  // cache (the key/value sites still see the raw values first). Throws
+  // Error("multi_head_attention") for a dtype other than F32, I8, F8_E4M3,
+  // static scales that are not num_kv_heads positive finite values per k and
+  // v, dynamic with scales, or F32 with scales or dynamic. A cache made
+  // before a change no longer matches and is refused by forward().
+  void set_kv_quant(KvCacheQuant quant);
+  const KvCacheQuant& kv_quant() const { return kv_quant_; }
 
   const AttentionConfig& config() const { return config_; }
   bool fused_qkv() const { return qkv_.has_value(); }
@@ -230,6 +268,8 @@ class MultiHeadAttention {
   void visit_sites(const std::function<void(ActivationSite&)>& fn);
   // Names the sites "<prefix>:query" etc.; Linear names are set by the builder.
   void set_name(const std::string& prefix);
+  // The prefix given to set_name ("" until then).
+  const std::string& name() const { return name_; }
 
  private:
   void validate();
@@ -247,6 +287,8 @@ class MultiHeadAttention {
   ActivationSite key_site_{"", SiteKind::AttentionKey};
   ActivationSite value_site_{"", SiteKind::AttentionValue};
   ActivationSite probs_site_{"", SiteKind::AttentionProbs};
+  KvCacheQuant kv_quant_;
+  std::string name_;
 };
 
 // Where per-channel divisors of a Linear input can be absorbed: the input's

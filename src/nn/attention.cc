@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "nn/kv_quant.h"
 #include "octet/error.h"
 #include "octet/nn.h"
 #include "octet/thread_pool.h"
@@ -95,22 +96,31 @@ std::vector<uint8_t> key_keep(const Tensor& mask, int64_t batch, int64_t seq_k) 
   return keep;
 }
 
-// Copies k, v [B, KVH, S, d] into the cache at [length, length + S) and advances it.
+// Appends k, v [B, KVH, S, d] to the cache at [length, length + S) (as codes
+// when the cache is quantized) and advances it.
 void append_to_cache(const Tensor& k, const Tensor& v, AttentionCache& cache) {
   const int64_t batch = k.dim(0), kvh = k.dim(1), seq = k.dim(2), d = k.dim(3);
-  check(cache.k.defined() && cache.v.defined(), "multi_head_attention", "the KV cache is not allocated");
-  check(cache.k.dim(0) == batch && cache.k.dim(1) == kvh && cache.k.dim(3) == d, "multi_head_attention",
-        "KV cache is {} but this batch needs [{}, {}, *, {}]", cache.k.describe(), batch, kvh, d);
+  const Tensor& layout = cache.layout();
+  const bool quantized = cache.quant.enabled();
+  check(layout.defined() && (quantized ? cache.v_codes.defined() : cache.v.defined()), "multi_head_attention",
+        "the KV cache is not allocated");
+  check(layout.dim(0) == batch && layout.dim(1) == kvh && layout.dim(3) == d, "multi_head_attention",
+        "KV cache is {} but this batch needs [{}, {}, *, {}]", layout.describe(), batch, kvh, d);
   const int64_t cap = cache.capacity();
   check(cache.length + seq <= cap, "multi_head_attention",
         "KV cache full: {} cached + {} new tokens exceed its capacity of {}", cache.length, seq, cap);
-  const float* ks = k.data<float>();
-  const float* vs = v.data<float>();
-  float* kd = cache.k.data<float>();
-  float* vd = cache.v.data<float>();
-  for (int64_t bg = 0; bg < batch * kvh; ++bg) {
-    std::memcpy(kd + (bg * cap + cache.length) * d, ks + bg * seq * d, sizeof(float) * seq * d);
-    std::memcpy(vd + (bg * cap + cache.length) * d, vs + bg * seq * d, sizeof(float) * seq * d);
+  if (quantized) {
+    kv_quant::store(k, cache.quant, kv_quant::Part::Keys, cache.k_codes, cache.k_scales, cache.length);
+    kv_quant::store(v, cache.quant, kv_quant::Part::Values, cache.v_codes, cache.v_scales, cache.length);
+  } else {
+    const float* ks = k.data<float>();
+    const float* vs = v.data<float>();
+    float* kd = cache.k.data<float>();
+    float* vd = cache.v.data<float>();
+    for (int64_t bg = 0; bg < batch * kvh; ++bg) {
+      std::memcpy(kd + (bg * cap + cache.length) * d, ks + bg * seq * d, sizeof(float) * seq * d);
+      std::memcpy(vd + (bg * cap + cache.length) * d, vs + bg * seq * d, sizeof(float) * seq * d);
+    }
   }
   cache.length += seq;
 }
@@ -136,14 +146,49 @@ MultiHeadAttention::MultiHeadAttention(const AttentionConfig& config, Linear qkv
 AttentionCache MultiHeadAttention::make_cache(int64_t batch, int64_t capacity) const {
   check(batch > 0 && capacity > 0, "multi_head_attention", "cache batch ({}) and capacity ({}) must be > 0", batch,
         capacity);
-  const Shape shape{batch, config_.num_kv_heads, capacity, config_.head_dim};
-  return {Tensor::zeros(shape, DType::F32), Tensor::zeros(shape, DType::F32), 0};
+  AttentionCache cache;
+  cache.quant = kv_quant_;
+  if (kv_quant_.enabled()) {
+    kv_quant::allocate(kv_quant_, batch, config_.num_kv_heads, capacity, config_.head_dim, cache.k_codes,
+                       cache.k_scales);
+    kv_quant::allocate(kv_quant_, batch, config_.num_kv_heads, capacity, config_.head_dim, cache.v_codes,
+                       cache.v_scales);
+  } else {
+    const Shape shape{batch, config_.num_kv_heads, capacity, config_.head_dim};
+    cache.k = Tensor::zeros(shape, DType::F32);
+    cache.v = Tensor::zeros(shape, DType::F32);
+  }
+  return cache;
+}
+
+void MultiHeadAttention::set_kv_quant(KvCacheQuant quant) {
+  const int64_t kvh = config_.num_kv_heads;
+  check(quant.dtype == DType::F32 || quant.dtype == DType::I8 || quant.dtype == DType::F8_E4M3, "multi_head_attention",
+        "KV cache dtype must be f32 (off), i8 or f8_e4m3, got {}", dtype_name(quant.dtype));
+  const bool has_scales = !quant.k_scale.empty() || !quant.v_scale.empty();
+  if (!quant.enabled()) {
+    check(!quant.dynamic && !has_scales, "multi_head_attention",
+          "KV cache quantization is off (f32): it takes no scales and no dynamic mode");
+  } else if (quant.dynamic) {
+    check(!has_scales, "multi_head_attention", "dynamic KV cache quantization takes no static scales");
+  } else {
+    for (const auto* scales : {&quant.k_scale, &quant.v_scale}) {
+      const char* which = scales == &quant.k_scale ? "k_scale" : "v_scale";
+      check(int64_t(scales->size()) == kvh, "multi_head_attention",
+            "static KV cache {} needs {} values (one per kv head), got {}", which, kvh, scales->size());
+      for (size_t g = 0; g < scales->size(); ++g)
+        check(std::isfinite((*scales)[g]) && (*scales)[g] > 0.0f, "multi_head_attention",
+              "static KV cache {}[{}] = {} must be positive and finite", which, g, (*scales)[g]);
+    }
+  }
+  kv_quant_ = std::move(quant);
 }
 
 // Per (batch, kv head): the group of query heads sharing it is one [group * S, d]
 // block of q and the cached keys one [total, d] block of the cache, so
 //   scores = scale * Q K^T, masks, softmax, out = P V
-// are two GEMMs on views: the cache is read where it lies, never copied.
+// are two GEMMs on views: an f32 cache is read where it lies, never copied; a
+// quantized one is dequantized block by block into scratch first.
 Tensor MultiHeadAttention::attend_cache(const Tensor& q, const AttentionCache& cache, int64_t past,
                                         const Tensor& key_mask) const {
   const AttentionConfig& c = config_;
@@ -153,12 +198,24 @@ Tensor MultiHeadAttention::attend_cache(const Tensor& q, const AttentionCache& c
   const std::vector<uint8_t> keep = key_keep(key_mask, batch, total);
   const float scale = c.scale.value_or(1.0f / std::sqrt(static_cast<float>(d)));
   const float neg_inf = -std::numeric_limits<float>::infinity();
+  const bool quantized = cache.quant.enabled();
   Tensor out = Tensor::empty({batch, heads, seq, d}, DType::F32);
-  auto one_group = [&](int64_t bg) {
+  // `scratch` ([2, total, d] f32) receives a quantized cache's block, dequantized.
+  auto one_group = [&](int64_t bg, Tensor& scratch) {
     const int64_t b = bg / kvh;
     const Tensor qg = Tensor::borrow(q.data<float>() + bg * rows * d, {rows, d}, DType::F32);
-    const Tensor kg = Tensor::borrow(cache.k.data<float>() + bg * cap * d, {total, d}, DType::F32);
-    const Tensor vg = Tensor::borrow(cache.v.data<float>() + bg * cap * d, {total, d}, DType::F32);
+    Tensor kg, vg;
+    if (quantized) {
+      float* kd = scratch.data<float>();
+      float* vd = kd + total * d;
+      kv_quant::load_block(cache.k_codes, cache.k_scales, cache.quant, kv_quant::Part::Keys, bg, total, kd);
+      kv_quant::load_block(cache.v_codes, cache.v_scales, cache.quant, kv_quant::Part::Values, bg, total, vd);
+      kg = Tensor::borrow(kd, {total, d}, DType::F32);
+      vg = Tensor::borrow(vd, {total, d}, DType::F32);
+    } else {
+      kg = Tensor::borrow(cache.k.data<float>() + bg * cap * d, {total, d}, DType::F32);
+      vg = Tensor::borrow(cache.v.data<float>() + bg * cap * d, {total, d}, DType::F32);
+    }
     Tensor og = Tensor::borrow(out.data<float>() + bg * rows * d, {rows, d}, DType::F32);
     Tensor scores;
     kernels::gemm(qg, kg, scores, {.transpose_b = true, .alpha = scale});
@@ -179,12 +236,15 @@ Tensor MultiHeadAttention::attend_cache(const Tensor& q, const AttentionCache& c
   };
   // One token per sequence: many small GEMMs, spread over the pool; else each
   // GEMM is big enough for OpenBLAS's own threads.
+  auto new_scratch = [&] { return quantized ? Tensor::empty({2, total, d}, DType::F32) : Tensor(); };
   if (seq == 1) {
     parallel_for(batch * kvh, [&](int64_t begin, int64_t end) {
-      for (int64_t bg = begin; bg < end; ++bg) one_group(bg);
+      Tensor scratch = new_scratch();
+      for (int64_t bg = begin; bg < end; ++bg) one_group(bg, scratch);
     });
   } else {
-    for (int64_t bg = 0; bg < batch * kvh; ++bg) one_group(bg);
+    Tensor scratch = new_scratch();
+    for (int64_t bg = 0; bg < batch * kvh; ++bg) one_group(bg, scratch);
   }
   return out;
 }
@@ -251,15 +311,35 @@ Tensor MultiHeadAttention::forward(const Tensor& hidden, const AttentionInputs& 
   if (key_site_.active()) k = key_site_.apply(k);
   if (value_site_.active()) v = value_site_.apply(v);
 
+  // Quantization comes after the sites: calibration observes the raw keys and values.
   Tensor context;
   if (inputs.cache) {
+    AttentionCache& cache = *inputs.cache;
     check(!inputs.position_bias.defined() && !position_bias_, "multi_head_attention",
           "additive position biases are not supported with a KV cache");
-    const int64_t past = inputs.cache->length;
-    append_to_cache(k, v, *inputs.cache);
-    // From an empty cache the new keys are all the keys: the batched kernel, as without a cache.
-    context = past == 0 ? attend(q, k, v, inputs) : attend_cache(q, *inputs.cache, past, inputs.attention_mask);
+    check(cache.quant == kv_quant_, "multi_head_attention",
+          "the KV cache was made under another KV quantization setting (cache {}{}, block {}{}, or other scales); "
+          "make a new cache",
+          dtype_name(cache.quant.dtype), cache.quant.dynamic ? " dynamic" : "", dtype_name(kv_quant_.dtype),
+          kv_quant_.dynamic ? " dynamic" : "");
+    const int64_t past = cache.length;
+    append_to_cache(k, v, cache);
+    if (past == 0) {
+      // From an empty cache the new keys are all the keys: the batched kernel,
+      // as without a cache, on the values the cache gives back.
+      if (kv_quant_.enabled()) {
+        k = kv_quant::load(cache.k_codes, cache.k_scales, cache.quant, kv_quant::Part::Keys, cache.length);
+        v = kv_quant::load(cache.v_codes, cache.v_scales, cache.quant, kv_quant::Part::Values, cache.length);
+      }
+      context = attend(q, k, v, inputs);
+    } else {
+      context = attend_cache(q, cache, past, inputs.attention_mask);
+    }
   } else {
+    if (kv_quant_.enabled()) {
+      k = kv_quant::round_trip(k, kv_quant_, kv_quant::Part::Keys);
+      v = kv_quant::round_trip(v, kv_quant_, kv_quant::Part::Values);
+    }
     context = attend(q, k, v, inputs);
   }
   return out_.forward(merge_heads(context));
@@ -287,6 +367,7 @@ Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor
 namespace octet::nn {
 
 void MultiHeadAttention::set_name(const std::string& prefix) {
+  name_ = prefix;
   query_site_.set_name(prefix + ":query");
   key_site_.set_name(prefix + ":key");
   value_site_.set_name(prefix + ":value");

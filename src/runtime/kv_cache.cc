@@ -8,11 +8,11 @@ KVCache::KVCache(std::vector<nn::AttentionCache> layers) : layers_(std::move(lay
 
 int64_t KVCache::length() const { return layers_.empty() ? 0 : layers_.front().length; }
 int64_t KVCache::capacity() const { return layers_.empty() ? 0 : layers_.front().capacity(); }
-int64_t KVCache::batch() const { return layers_.empty() ? 0 : layers_.front().k.dim(0); }
+int64_t KVCache::batch() const { return layers_.empty() ? 0 : layers_.front().batch(); }
 
 size_t KVCache::bytes() const {
   size_t total = 0;
-  for (const auto& l : layers_) total += l.k.nbytes() + l.v.nbytes();
+  for (const auto& l : layers_) total += l.bytes();
   return total;
 }
 
