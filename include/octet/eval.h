@@ -1,5 +1,6 @@
 // Task evaluation on top of models and tokenizers: text classification over
-// a TSV file (GLUE style), sentence embeddings by pooling.
+// a TSV file (GLUE style), last-word prediction of a causal LM over a text
+// file (LAMBADA style), sentence embeddings by pooling.
 //
 //   auto model = octet::load_model("models/sst2-bert-mini");
 //   auto tok = octet::Tokenizer::load("models/sst2-bert-mini");
@@ -15,7 +16,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "octet/model.h"
@@ -89,6 +92,51 @@ ClassificationResult score_classification(const Tensor& logits, const Classifica
 // classification_logits + score_classification.
 ClassificationResult evaluate_classification(const Model& model, const Tokenizer& tokenizer,
                                              const ClassificationDataset& data, const EvalOptions& options = {});
+
+// ---- last-word accuracy (LAMBADA style) -------------------------------------------
+
+// One line of text split before its last word.
+struct LastWordExample {
+  std::string context;  // the line up to its last word, without the separating space
+  std::string word;     // the last word, trailing punctuation removed ("speech." -> "speech")
+  int64_t line = 0;     // 1-based line number in the source
+};
+
+// One example per usable line: trimmed of surrounding whitespace, at least two
+// words (split at spaces), the last one not a number (headings such as
+// "Genesis 11" are skipped) and not only punctuation. Empty lines are skipped.
+std::vector<LastWordExample> parse_last_word_examples(std::string_view text);
+// parse_last_word_examples of a file; an unreadable file or one without a
+// usable line is an Error naming it.
+std::vector<LastWordExample> load_last_word_examples(const std::filesystem::path& path);
+
+struct LastWordOptions {
+  int64_t batch_size = 32;        // examples per forward pass (left-padded, sorted by length)
+  std::optional<int64_t> limit;   // evaluate the first N examples only
+  bool progress = true;           // a ProgressBar on stderr (drawn only on a terminal)
+};
+
+enum class LastWordOutcome : int8_t { Wrong, Correct, Skipped };
+
+struct LastWordResult {
+  int64_t examples = 0;  // scored examples (skipped ones excluded)
+  int64_t correct = 0;
+  double accuracy = 0;   // correct / examples
+  int64_t skipped = 0;   // the context's ids are not a prefix of the full text's (or add nothing)
+  std::vector<LastWordOutcome> outcomes;  // per example evaluated, in order
+  double seconds = 0;    // wall time of tokenizing + forward passes
+};
+
+// Greedy last-word accuracy of a causal LM. Each example tokenizes `context`
+// and `context + " " + word` (with the tokenizer's special tokens; trailing
+// added ones such as an EOS are dropped from both); the continuation is the
+// full ids beyond the context's. It is correct when greedy decoding would
+// produce every continuation token: in one teacher-forced pass over the full
+// ids, the argmax (lowest id on ties) at each position before a continuation
+// token is that token. Longer sequences than the model's positions lose
+// context tokens from the left. `model` must give logits [batch, seq, vocab].
+LastWordResult evaluate_last_word(const Model& model, const Tokenizer& tokenizer,
+                                  std::span<const LastWordExample> examples, const LastWordOptions& options = {});
 
 // ---- one input ---------------------------------------------------------------
 

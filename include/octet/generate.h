@@ -75,7 +75,9 @@ class CausalLM : public Model {
 std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& path);
 
 // The tokenizer that comes with a model: a GGUF file's tokenizer.ggml.*
-// tables, else Tokenizer::load() of the Hugging Face folder.
+// tables, else Tokenizer::load() of the Hugging Face folder (the file's folder
+// for any other file), else, when the folder has none of Tokenizer::load()'s
+// files, its tokenizer.gguf (see write_gguf_model_files in gguf_model.h).
 Tokenizer load_model_tokenizer(const std::filesystem::path& path);
 // From a GGUF file's metadata: tokenizer.ggml.model "llama" (SentencePiece
 // pieces, scores and token types, with byte fallback) or "gpt2" (byte-level

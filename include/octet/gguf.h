@@ -1,4 +1,5 @@
-// Reading GGUF files (llama.cpp's model format), versions 2 and 3, little-endian.
+// Reading and writing GGUF files (llama.cpp's model format): versions 2 and 3
+// are read, version 3 is written; little-endian.
 //
 // Layout: "GGUF", u32 version, u64 tensor count, u64 metadata count, metadata
 // key/value pairs, tensor infos (name, n_dims, ne[], ggml type, offset), padding
@@ -140,6 +141,29 @@ class GgufFile {
   struct State;
   std::shared_ptr<const State> state_;
 };
+
+// ---- writing ---------------------------------------------------------------
+
+// One tensor for write_gguf: `values` in octet's row-major shape (1 to 4
+// dimensions, any float dtype; taken as f32), stored as `type`.
+struct GgufTensorToWrite {
+  std::string name;
+  Tensor values;
+  GgmlType type = GgmlType::F32;
+};
+
+// Writes a GGUF v3 file: `metadata` in the order given (any GgufType, arrays
+// of any element type; every item must have the array's element type), then
+// the tensor infos (ne = shape reversed) and the data, each tensor at a
+// multiple of general.alignment (a u32 power of two when present, else 32)
+// and padded to it. Types: F32, F16 (rounded to nearest even), Q8_0 and Q4_0
+// (quantized as ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref do, bit
+// for bit; rows must be a multiple of 32 values, all finite). The file goes to
+// a temporary name and is renamed into place. Errors are tagged "gguf":
+// duplicate keys or tensor names, names llama.cpp rejects (empty, over 63
+// bytes), unsupported types, bad shapes or alignment.
+void write_gguf(const std::filesystem::path& path, const std::vector<std::pair<std::string, GgufValue>>& metadata,
+                const std::vector<GgufTensorToWrite>& tensors);
 
 extern template bool GgufFile::get<bool>(std::string_view) const;
 extern template uint32_t GgufFile::get<uint32_t>(std::string_view) const;

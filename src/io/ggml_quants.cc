@@ -1,6 +1,8 @@
 #include "io/ggml_quants.h"
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
 
 #include "octet/number_formats.h"
@@ -17,7 +19,51 @@ Block load_block(const uint8_t* blocks, int64_t i) {
   return b;
 }
 
+template <typename Block>
+void store_block(uint8_t* blocks, int64_t i, const Block& b) {
+  std::memcpy(blocks + static_cast<size_t>(i) * sizeof(Block), &b, sizeof(Block));
+}
+
 }  // namespace
+
+void quantize_q4_0(const float* x, uint8_t* blocks, int64_t n) {
+  for (int64_t i = 0; i < n / kQK4_0; ++i, x += kQK4_0) {
+    // The signed value of largest magnitude (the first one on ties) maps to -8.
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < kQK4_0; ++j) {
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    const float d = max / -8;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    BlockQ4_0 b;
+    b.d = float_to_f16(d);
+    for (int j = 0; j < kQK4_0 / 2; ++j) {
+      // x * id + 8.5 lies in [0.5, 16.5]; truncating rounds half up, and 16 is clamped.
+      const float x0 = x[j] * id;
+      const float x1 = x[kQK4_0 / 2 + j] * id;
+      const auto q0 = static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(x0 + 8.5f)));
+      const auto q1 = static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(x1 + 8.5f)));
+      b.qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+    store_block(blocks, i, b);
+  }
+}
+
+void quantize_q8_0(const float* x, uint8_t* blocks, int64_t n) {
+  for (int64_t i = 0; i < n / kQK8_0; ++i, x += kQK8_0) {
+    float amax = 0.0f;
+    for (int j = 0; j < kQK8_0; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / ((1 << 7) - 1);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    BlockQ8_0 b;
+    b.d = float_to_f16(d);
+    for (int j = 0; j < kQK8_0; ++j) b.qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+    store_block(blocks, i, b);
+  }
+}
 
 void get_scale_min_k4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
   // Scales 0..3 sit in the low 6 bits of bytes 0..3 (mins: 4..7); scales 4..7
@@ -117,7 +163,7 @@ constexpr size_t kMaxTypeId = 40;
 constexpr std::array<GgmlTypeTraits, kMaxTypeId> make_table() {
   std::array<GgmlTypeTraits, kMaxTypeId> t{};
   auto set = [&t](uint32_t id, std::string_view name, int64_t block, size_t bytes, DequantizeFn fn,
-                  std::optional<DType> plain) { t[id] = GgmlTypeTraits{id, name, block, bytes, fn, plain}; };
+                  std::optional<DType> plain) { t[id] = GgmlTypeTraits{id, name, block, bytes, fn, nullptr, plain}; };
   set(0, "F32", 1, 4, nullptr, DType::F32);
   set(1, "F16", 1, 2, nullptr, DType::F16);
   set(2, "Q4_0", kQK4_0, sizeof(BlockQ4_0), dequantize_q4_0, std::nullopt);
@@ -150,6 +196,8 @@ constexpr std::array<GgmlTypeTraits, kMaxTypeId> make_table() {
   set(34, "TQ1_0", kQK_K, 54, nullptr, std::nullopt);
   set(35, "TQ2_0", kQK_K, 66, nullptr, std::nullopt);
   set(39, "MXFP4", 32, 17, nullptr, std::nullopt);
+  t[2].quantize = quantize_q4_0;
+  t[8].quantize = quantize_q8_0;
   return t;
 }
 

@@ -4,7 +4,8 @@
 // Block structs mirror ggml-common.h byte for byte (fp16 fields are raw
 // IEEE half bits, little-endian). Dequantization follows ggml's
 // dequantize_row_* formulas exactly (same operations in the same order, in
-// float), so results match llama.cpp bit for bit.
+// float), so results match llama.cpp bit for bit; so does quantization for
+// the types octet writes (ggml's scalar quantize_row_*_ref).
 #pragma once
 
 #include <cstddef>
@@ -65,6 +66,16 @@ void dequantize_q8_0(const uint8_t* blocks, float* out, int64_t n);
 void dequantize_q4_k(const uint8_t* blocks, float* out, int64_t n);
 void dequantize_q6_k(const uint8_t* blocks, float* out, int64_t n);
 
+// Quantizes `n` finite values (a whole number of blocks) into `blocks`, which
+// need not be aligned.
+using QuantizeFn = void (*)(const float* x, uint8_t* blocks, int64_t n);
+
+// ggml's quantize_row_q4_0_ref: d = the signed value of largest magnitude / -8,
+// q = min(15, trunc(x / d + 8.5)), so that value lands exactly on q = 0.
+void quantize_q4_0(const float* x, uint8_t* blocks, int64_t n);
+// ggml's quantize_row_q8_0_ref: d = amax / 127, q = roundf(x / d).
+void quantize_q8_0(const float* x, uint8_t* blocks, int64_t n);
+
 // ggml's unpacking of the j-th (0..7) 6-bit scale and min of a Q4_K block.
 void get_scale_min_k4(int j, const uint8_t* scales, uint8_t* scale, uint8_t* min);
 
@@ -74,6 +85,7 @@ struct GgmlTypeTraits {
   int64_t block_size = 0;        // elements per block (1 for plain types)
   size_t block_bytes = 0;        // bytes per block
   DequantizeFn dequantize = nullptr;   // block types octet can dequantize
+  QuantizeFn quantize = nullptr;       // block types octet can write
   std::optional<DType> plain_dtype;    // plain types, viewable without conversion
 };
 

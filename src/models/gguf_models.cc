@@ -1,6 +1,6 @@
 // GGUF files (llama.cpp): llama-architecture models mapped onto the LLaMA
-// builder through a WeightSource that serves GGUF tensors under Hugging Face
-// names.
+// builder through the config.json llama_hf_config_from_gguf makes and a
+// WeightSource that serves GGUF tensors under Hugging Face names.
 //
 // Rotary layout: llama.cpp rotates adjacent pairs (2i, 2i+1) of each head
 // (GPT-J style), while transformers' LLaMA rotates (i, i + d/2) (rotate_half).
@@ -18,10 +18,13 @@
 #include <map>
 #include <optional>
 
+#include "io/atomic_file.h"
+#include "models/builders.h"
 #include "models/decoder_common.h"
 #include "octet/error.h"
 #include "octet/generate.h"
 #include "octet/gguf.h"
+#include "octet/gguf_model.h"
 #include "octet/model.h"
 #include "octet/tokenizer.h"
 
@@ -59,8 +62,10 @@ class GgufWeights final : public WeightSource {
         {"self_attn.k_proj.weight", "attn_k.weight"},     {"self_attn.v_proj.weight", "attn_v.weight"},
         {"self_attn.o_proj.weight", "attn_output.weight"}, {"self_attn.q_proj.bias", "attn_q.bias"},
         {"self_attn.k_proj.bias", "attn_k.bias"},         {"self_attn.v_proj.bias", "attn_v.bias"},
-        {"post_attention_layernorm.weight", "ffn_norm.weight"}, {"mlp.gate_proj.weight", "ffn_gate.weight"},
-        {"mlp.up_proj.weight", "ffn_up.weight"},          {"mlp.down_proj.weight", "ffn_down.weight"},
+        {"self_attn.o_proj.bias", "attn_output.bias"},    {"post_attention_layernorm.weight", "ffn_norm.weight"},
+        {"mlp.gate_proj.weight", "ffn_gate.weight"},      {"mlp.up_proj.weight", "ffn_up.weight"},
+        {"mlp.down_proj.weight", "ffn_down.weight"},      {"mlp.gate_proj.bias", "ffn_gate.bias"},
+        {"mlp.up_proj.bias", "ffn_up.bias"},              {"mlp.down_proj.bias", "ffn_down.bias"},
     };
     for (int64_t i = 0; i < layers; ++i)
       for (const auto& [hf, gguf] : per_layer)
@@ -179,66 +184,126 @@ Tokenizer tokenizer_from_gguf(const GgufFile& f) {
   fail("tokenizer", "{}: tokenizer.ggml.model '{}' is not supported (llama, gpt2)", where, kind);
 }
 
+namespace {
+
+// The files Tokenizer::load() reads from a Hugging Face folder.
+bool has_hf_tokenizer_files(const std::filesystem::path& dir) {
+  for (const char* name : {"tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model"})
+    if (std::filesystem::is_regular_file(dir / name)) return true;
+  return false;
+}
+
+bool has_gguf_magic(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::string_view(magic, 4) == "GGUF";
+}
+
+}  // namespace
+
 Tokenizer load_model_tokenizer(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   check(fs::exists(path), "tokenizer", "'{}' does not exist", path.string());
-  if (fs::is_regular_file(path)) {
-    std::ifstream in(path, std::ios::binary);
-    char magic[4] = {};
-    if (in.read(magic, 4) && std::string_view(magic, 4) == "GGUF") return tokenizer_from_gguf(GgufFile::open(path));
-    return Tokenizer::load(path.parent_path());
+  if (fs::is_regular_file(path) && has_gguf_magic(path)) return tokenizer_from_gguf(GgufFile::open(path));
+  const fs::path dir = fs::is_regular_file(path) ? path.parent_path() : path;
+  // A folder made from a GGUF model (write_gguf_model_files) keeps its tokenizer as tokenizer.gguf.
+  if (!has_hf_tokenizer_files(dir)) {
+    check(fs::is_regular_file(dir / "tokenizer.gguf"), "tokenizer",
+          "no tokenizer files in {}: looked for tokenizer.json, vocab.txt, vocab.json + merges.txt, tokenizer.model, "
+          "tokenizer.gguf",
+          dir.string());
+    return tokenizer_from_gguf(GgufFile::open(dir / "tokenizer.gguf"));
   }
-  return Tokenizer::load(path);
+  return Tokenizer::load(dir);
+}
+
+nlohmann::json llama_hf_config_from_gguf(const GgufFile& file) {
+  const std::string where = file.path().string();
+  const std::string arch = file.get_or<std::string>("general.architecture", "");
+  check(arch == "llama", "models", "{}: GGUF architecture '{}' is not supported (supported: llama)", where, arch);
+  auto key = [](const char* k) { return "llama." + std::string(k); };
+  const auto hidden = file.get<int64_t>(key("embedding_length"));
+  const auto heads = file.get<int64_t>(key("attention.head_count"));
+  const auto kv_heads = file.get_or<int64_t>(key("attention.head_count_kv"), heads);
+  check(hidden > 0 && heads > 0, "models", "{}: embedding_length and head_count must be > 0", where);
+  check(kv_heads > 0 && kv_heads <= heads && heads % kv_heads == 0, "models",
+        "{}: {} attention heads cannot be shared by {} key/value heads (must divide)", where, heads, kv_heads);
+  const auto head_dim = file.get_or<int64_t>(key("attention.key_length"), 0);
+  check(head_dim > 0 || hidden % heads == 0, "models", "{}: embedding_length {} is not a multiple of head_count {}",
+        where, hidden, heads);
+  const int64_t d = head_dim > 0 ? head_dim : hidden / heads;
+  const auto n_rot = file.get_or<int64_t>(key("rope.dimension_count"), d);
+  check(n_rot == d, "models", "{}: rope.dimension_count {} differs from the head size {} (partial rotary)", where,
+        n_rot, d);
+  nlohmann::json rope_scaling = nullptr;
+  const std::string scaling = file.get_or<std::string>(key("rope.scaling.type"), "none");
+  if (scaling == "linear") {
+    // transformers v4.40 accepts exactly these two fields.
+    rope_scaling = {{"type", "linear"}, {"factor", double(file.get<float>(key("rope.scaling.factor")))}};
+  } else {
+    check(scaling == "none", "models", "{}: rope scaling '{}' is not supported (none, linear)", where, scaling);
+  }
+  check(file.contains("token_embd.weight"), "models", "{}: tensor 'token_embd.weight' missing", where);
+
+  // LLaMA's attention_bias puts biases on q, k, v and o; Qwen2 is LLaMA with
+  // q, k, v biases only. Biases are looked for in the first block.
+  const bool qkv_bias = file.contains("blk.0.attn_q.bias"), o_bias = file.contains("blk.0.attn_output.bias");
+  check(qkv_bias || !o_bias, "models", "{}: an attention output bias without q/k/v biases is not supported", where);
+  const bool qwen2 = qkv_bias && !o_bias;
+  auto token_id = [&](const char* k) -> nlohmann::json {
+    const int64_t id = token_id_key(file, k);
+    return id >= 0 ? nlohmann::json(id) : nlohmann::json(nullptr);
+  };
+  nlohmann::json c;
+  c["architectures"] = {qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"};
+  c["model_type"] = qwen2 ? "qwen2" : "llama";
+  c["hidden_act"] = "silu";
+  c["hidden_size"] = hidden;
+  c["intermediate_size"] = file.get<int64_t>(key("feed_forward_length"));
+  c["num_hidden_layers"] = file.get<int64_t>(key("block_count"));
+  c["num_attention_heads"] = heads;
+  c["num_key_value_heads"] = kv_heads;
+  if (head_dim > 0) c["head_dim"] = head_dim;
+  c["max_position_embeddings"] = file.get_or<int64_t>(key("context_length"), 2048);
+  // llama.cpp's defaults, which differ from transformers' (1e-6).
+  c["rms_norm_eps"] = double(file.get_or<float>(key("attention.layer_norm_rms_epsilon"), 1e-5f));
+  c["rope_theta"] = double(file.get_or<float>(key("rope.freq_base"), 10000.0f));
+  c["rope_scaling"] = rope_scaling;
+  c["vocab_size"] = file.tensor_info("token_embd.weight").shape.at(0);
+  c["tie_word_embeddings"] = !file.contains("output.weight");
+  c["attention_bias"] = o_bias;
+  c["mlp_bias"] = file.contains("blk.0.ffn_up.bias");
+  if (qwen2) c["use_sliding_window"] = false;
+  // null, not absent: transformers (and build_llama) default an absent id to 1 / 2.
+  c["bos_token_id"] = token_id("tokenizer.ggml.bos_token_id");
+  c["eos_token_id"] = token_id("tokenizer.ggml.eos_token_id");
+  c["pad_token_id"] = token_id("tokenizer.ggml.padding_token_id");
+  c["torch_dtype"] = "float32";
+  return c;
+}
+
+void write_gguf_model_files(const std::filesystem::path& gguf, const std::filesystem::path& folder) {
+  check(std::filesystem::is_directory(folder), "models", "'{}' is not an existing folder", folder.string());
+  const GgufFile file = GgufFile::open(gguf);
+  const std::string config = llama_hf_config_from_gguf(file).dump(2) + "\n";
+  check(file.find("tokenizer.ggml.model") != nullptr, "models",
+        "{}: no tokenizer inside (tokenizer.ggml.model missing), so no tokenizer.gguf can be written", gguf.string());
+  std::vector<std::pair<std::string, GgufValue>> tokenizer_keys;
+  tokenizer_keys.emplace_back("general.architecture", file.require("general.architecture"));
+  for (const auto& [k, v] : file.metadata())
+    if (k.starts_with("tokenizer.")) tokenizer_keys.emplace_back(k, v);
+  write_gguf(folder / "tokenizer.gguf", tokenizer_keys, {});
+  io::AtomicFileWriter out(folder / "config.json", "models");
+  out.write(config);
+  out.commit();
 }
 
 std::unique_ptr<Model> load_gguf_model(const std::filesystem::path& path, const LoadOptions& options) {
   GgufFile file = GgufFile::open(path);
-  const std::string arch = file.get_or<std::string>("general.architecture", "");
-  check(arch == "llama", "models", "{}: GGUF architecture '{}' is not supported (supported: llama)", path.string(),
-        arch);
-  auto key = [&](const char* k) { return "llama." + std::string(k); };
-  models::LlamaSettings s;
-  s.hidden_size = file.get<int64_t>(key("embedding_length"));
-  s.intermediate_size = file.get<int64_t>(key("feed_forward_length"));
-  s.num_layers = file.get<int64_t>(key("block_count"));
-  s.num_heads = file.get<int64_t>(key("attention.head_count"));
-  s.num_kv_heads = file.get_or<int64_t>(key("attention.head_count_kv"), s.num_heads);
-  s.max_position_embeddings = file.get_or<int64_t>(key("context_length"), 2048);
-  s.rms_norm_eps = file.get_or<float>(key("attention.layer_norm_rms_epsilon"), 1e-5f);
-  s.rotary.base = file.get_or<float>(key("rope.freq_base"), 10000.0f);
-  check(s.hidden_size > 0 && s.num_heads > 0, "models", "{}: embedding_length and head_count must be > 0",
-        path.string());
-  check(s.num_kv_heads > 0 && s.num_kv_heads <= s.num_heads && s.num_heads % s.num_kv_heads == 0, "models",
-        "{}: {} attention heads cannot be shared by {} key/value heads (must divide)", path.string(), s.num_heads,
-        s.num_kv_heads);
-  s.head_dim = file.get_or<int64_t>(key("attention.key_length"), 0);
-  check(s.head_dim > 0 || s.hidden_size % s.num_heads == 0, "models",
-        "{}: embedding_length {} is not a multiple of head_count {}", path.string(), s.hidden_size, s.num_heads);
-  const int64_t d = s.head_dim > 0 ? s.head_dim : s.hidden_size / s.num_heads;
-  const int64_t n_rot = file.get_or<int64_t>(key("rope.dimension_count"), d);
-  check(n_rot == d, "models", "{}: rope.dimension_count {} differs from the head size {} (partial rotary)",
-        path.string(), n_rot, d);
-  const std::string scaling = file.get_or<std::string>(key("rope.scaling.type"), "none");
-  if (scaling == "linear") {
-    s.rotary.scaling = nn::RopeScaling::Linear;
-    s.rotary.factor = file.get<float>(key("rope.scaling.factor"));
-  } else {
-    check(scaling == "none", "models", "{}: rope scaling '{}' is not supported (none, linear)", path.string(), scaling);
-  }
-  check(file.contains("token_embd.weight"), "models", "{}: tensor 'token_embd.weight' missing", path.string());
-  s.vocab_size = file.tensor_info("token_embd.weight").shape.at(0);
-  s.tie_word_embeddings = !file.contains("output.weight");
-  s.qkv_bias = file.contains("blk.0.attn_q.bias");
-
-  ModelInfo info;
-  info.model_type = "llama";
-  info.architecture = "LlamaForCausalLM";
-  info.head = options.head.value_or(ModelHead::CausalLM);
-  info.bos_token_id = token_id_key(file, "tokenizer.ggml.bos_token_id");
-  info.eos_token_id = token_id_key(file, "tokenizer.ggml.eos_token_id");
-  info.pad_token_id = token_id_key(file, "tokenizer.ggml.padding_token_id");
-  GgufWeights weights(std::move(file), s.num_layers, s.num_heads, s.num_kv_heads);
-  return models::build_llama_model(s, std::move(info), weights);
+  JsonConfig config = JsonConfig::from_json(llama_hf_config_from_gguf(file), path.string());
+  const models::LlamaSettings s = models::read_llama_settings(config);
+  auto weights = std::make_shared<GgufWeights>(std::move(file), s.num_layers, s.num_heads, s.num_kv_heads);
+  return build_llama(ModelSource{path, std::move(config), std::move(weights)}, options);
 }
 
 }  // namespace octet

@@ -100,8 +100,9 @@ std::unique_ptr<Model> build_llama(const ModelSource& src, const LoadOptions& op
   ModelInfo info = read_common_info(src.config);
   if (options.head) info.head = *options.head;
   const std::string type = info.model_type;
-  if (type != "qwen2" && !src.config.has("bos_token_id")) info.bos_token_id = 1;
-  if (type != "qwen2" && !src.config.has("eos_token_id")) info.eos_token_id = 2;
+  // LlamaConfig's defaults fill absent ids; an explicit null means no such token, as in transformers.
+  if (type != "qwen2" && !src.config.json().contains("bos_token_id")) info.bos_token_id = 1;
+  if (type != "qwen2" && !src.config.json().contains("eos_token_id")) info.eos_token_id = 2;
   return build_llama_model(s, std::move(info), *src.weights);
 }
 

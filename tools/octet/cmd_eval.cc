@@ -1,4 +1,6 @@
 // `octet eval MODEL --task glue --data FILE.tsv`: classification accuracy over a TSV file.
+// `octet eval MODEL --task last-word --data FILE.txt`: a causal LM's greedy
+// last-word accuracy over the lines of a text file (LAMBADA style).
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -8,6 +10,7 @@
 #include "command.h"
 #include "octet/error.h"
 #include "octet/eval.h"
+#include "octet/generate.h"
 #include "octet/model.h"
 #include "octet/quantized_model.h"
 #include "octet/tokenizer.h"
@@ -29,10 +32,46 @@ struct EvalCommandOptions {
 
 std::string percent(double fraction) { return fmt::format("{:.2f}%", 100.0 * fraction); }
 
+void last_word_command(const EvalCommandOptions& opt) {
+  // The data file is checked before the (slower) model load.
+  const std::vector<LastWordExample> examples = load_last_word_examples(opt.data);
+  const std::unique_ptr<Model> model =
+      opt.exec.empty() ? std::unique_ptr<Model>(load_causal_lm(opt.model))
+                       : load_model_for_execution(opt.model, parse_execution(opt.exec), {.head = ModelHead::CausalLM});
+  use_decode_kernels(*model);
+  const Tokenizer tokenizer = load_model_tokenizer(opt.model);
+  LastWordOptions options;
+  options.batch_size = opt.batch_size;
+  if (opt.limit > 0) options.limit = opt.limit;
+  const LastWordResult r = evaluate_last_word(*model, tokenizer, examples, options);
+  const double rate = r.seconds > 0 ? double(r.examples + r.skipped) / r.seconds : 0.0;
+  if (opt.json) {
+    print_json({{"task", opt.task},
+                {"model", opt.model},
+                {"data", opt.data},
+                {"examples", r.examples},
+                {"correct", r.correct},
+                {"accuracy", r.accuracy},
+                {"skipped", r.skipped},
+                {"seconds", r.seconds},
+                {"examples_per_second", rate},
+                {"batch_size", opt.batch_size}});
+    return;
+  }
+  print_table({"metric", "value"}, {{"examples", std::to_string(r.examples)},
+                                    {"correct", std::to_string(r.correct)},
+                                    {"accuracy", percent(r.accuracy)},
+                                    {"skipped", std::to_string(r.skipped)},
+                                    {"time", format_duration(r.seconds)},
+                                    {"throughput", fmt::format("{:.1f} ex/s", rate)}});
+}
+
 void eval_command(const EvalCommandOptions& opt) {
-  check(opt.task == "glue", "eval", "unknown task '{}' (supported: glue)", opt.task);
+  check(opt.task == "glue" || opt.task == "last-word", "eval", "unknown task '{}' (supported: glue, last-word)",
+        opt.task);
   check(opt.batch_size > 0, "eval", "--batch-size must be > 0, got {}", opt.batch_size);
   check(opt.limit >= 0, "eval", "--limit must be >= 0, got {}", opt.limit);
+  if (opt.task == "last-word") return last_word_command(opt);
   // The data file is checked before the (slower) model load.
   const ClassificationDataset data = load_tsv_dataset(opt.data, opt.columns);
   const auto model = opt.exec.empty() ? load_model(opt.model)
@@ -78,19 +117,24 @@ void eval_command(const EvalCommandOptions& opt) {
 
 const CommandRegistration registration({
     "eval",
-    "Evaluate a classifier on a TSV dataset (accuracy, per-class counts)",
+    "Evaluate a classifier on a TSV dataset, or a causal LM's last-word accuracy on a text file",
     [](CLI::App& sub) {
       auto opt = std::make_shared<EvalCommandOptions>();
-      sub.add_option("model", opt->model, "Hugging Face model folder (with its tokenizer files)")->required();
-      sub.add_option("--task", opt->task, "Task: glue (sentence / sentence-pair classification)")
+      sub.add_option("model", opt->model,
+                     "Model folder with its tokenizer files (last-word: also a .gguf file or an octet quantize folder)")
+          ->required();
+      sub.add_option("--task", opt->task,
+                     "Task: glue (sentence / sentence-pair classification) or last-word (greedy prediction of each "
+                     "line's last word; empty lines and headings ending in a number are skipped)")
           ->capture_default_str();
-      sub.add_option("--data", opt->data, "TSV file with a header row")->required();
+      sub.add_option("--data", opt->data, "glue: TSV file with a header row; last-word: text file, one example a line")
+          ->required();
       sub.add_option("--text-column", opt->columns.text, "Text column: header name or 0-based index")
           ->capture_default_str();
       sub.add_option("--pair-column", opt->columns.pair, "Second-sentence column (pair tasks)");
       sub.add_option("--label-column", opt->columns.label, "Label column (class ids or label names)")
           ->capture_default_str();
-      sub.add_option("--batch-size", opt->batch_size, "Sentences per forward pass")->capture_default_str();
+      sub.add_option("--batch-size", opt->batch_size, "Examples per forward pass")->capture_default_str();
       sub.add_option("--limit", opt->limit, "Evaluate the first N examples only (0: all)");
       sub.add_option("--exec", opt->exec, "Quantized models: native (int8 kernels, default) or simulated (fp32 QDQ)");
       sub.add_flag("--json", opt->json, "Print JSON");
