@@ -158,7 +158,8 @@ inline constexpr std::string_view kQuantizationConfigFile = "quantization_config
 
 // Writes the folder: `model` supplies every parameter (its Linears must be
 // the fp32 ones `config` was made from), `source` the config.json and
-// tokenizer files to copy. Everything goes to a temporary sibling folder that
+// tokenizer files to copy (a Hugging Face folder), or the .gguf file whose
+// metadata gives config.json and tokenizer.gguf. Everything goes to a temporary sibling folder that
 // is renamed to `out` at the end; an existing `out` is an error unless
 // `overwrite` (then it is replaced only after the new folder is complete).
 void save_quantized_model(const Model& model, const QuantizationConfig& config, const std::filesystem::path& source,

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "octet/error.h"
+#include "octet/gguf_model.h"
 #include "octet/number_formats.h"
 #include "octet/quantized_model.h"
 #include "octet/safetensors.h"
@@ -33,7 +34,15 @@ constexpr std::string_view kCopiedFiles[] = {
     "config.json",       "generation_config.json", "tokenizer.json", "tokenizer_config.json",
     "special_tokens_map.json", "added_tokens.json", "vocab.txt",     "vocab.json",
     "merges.txt",        "tokenizer.model",        "spiece.model",   "sentencepiece.bpe.model",
+    "tokenizer.gguf",  // a folder written from a GGUF file
 };
+
+bool is_gguf_file(const fs::path& path) {
+  if (!fs::is_regular_file(path)) return false;
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::string_view(magic, 4) == "GGUF";
+}
 
 std::string weight_name(const std::string& linear) { return linear + ".weight"; }
 std::string weight_scale_name(const std::string& linear) { return linear + ".weight_scale"; }
@@ -184,9 +193,10 @@ void remove_stale_temporaries(const fs::path& out) {
 
 void save_quantized_model(const Model& model, const QuantizationConfig& config, const fs::path& source,
                           const fs::path& out, bool overwrite) {
+  const bool gguf_source = is_gguf_file(source);
   const fs::path source_dir = fs::is_directory(source) ? source : source.parent_path();
-  check(fs::exists(source_dir / "config.json"), kTag, "{}: no config.json to copy (a Hugging Face folder is needed)",
-        source_dir.string());
+  check(gguf_source || fs::exists(source_dir / "config.json"), kTag,
+        "{}: no config.json to copy (a Hugging Face folder or a .gguf file is needed)", source_dir.string());
   check(!out.empty(), kTag, "no output folder given");
   if (fs::exists(out)) {
     check(fs::is_directory(out), kTag, "'{}' exists and is not a folder", out.string());
@@ -234,9 +244,13 @@ void save_quantized_model(const Model& model, const QuantizationConfig& config, 
     f << config_json(config).dump(2) << "\n";
     check(bool(f.flush()), kTag, "cannot write {}", (temp.path() / kQuantizationConfigFile).string());
   }
-  for (const std::string_view file : kCopiedFiles) {
-    const fs::path src = source_dir / file;
-    if (fs::exists(src)) fs::copy_file(src, temp.path() / file);
+  if (gguf_source) {
+    write_gguf_model_files(source, temp.path());  // config.json and tokenizer.gguf from the GGUF's metadata
+  } else {
+    for (const std::string_view file : kCopiedFiles) {
+      const fs::path src = source_dir / file;
+      if (fs::exists(src)) fs::copy_file(src, temp.path() / file);
+    }
   }
 
   if (fs::exists(out)) {
