@@ -18,6 +18,7 @@
 #include "octet/error.h"
 #include "octet/llm_quantize.h"
 #include "octet/log.h"
+#include "octet/number_formats.h"
 #include "octet/progress.h"
 #include "quant/awq.h"
 #include "quant/gptq.h"

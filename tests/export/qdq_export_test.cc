@@ -137,9 +137,9 @@ TEST_F(Sst2Quantized, EveryQuantizedLinearMapsToInt8WeightsAndActivationQdq) {
     const Tensor* a_zp = g.find_initializer(l.name + ".zero_point");
     ASSERT_TRUE(a_scale && a_zp);
     EXPECT_EQ(a_scale->rank(), 0);
-    EXPECT_EQ(a_scale->data<float>()[0], l.input.scale);
+    EXPECT_EQ(a_scale->data<float>()[0], l.input->scale);
     EXPECT_EQ(a_zp->dtype(), DType::I8);
-    EXPECT_EQ(a_zp->data<int8_t>()[0], l.input.zero_point);
+    EXPECT_EQ(a_zp->data<int8_t>()[0], l.input->zero_point);
   }
   // Each MatMul of a quantized Linear reads DequantizeLinear(QuantizeLinear(x)) and DequantizeLinear(W, axis 1).
   const int64_t quantized = int64_t(s.config.linears.size());

@@ -31,7 +31,7 @@ double relative_max_diff(const Tensor& a, const Tensor& b) {
 
 Tensor some_ids(int64_t vocab, int64_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
-  std::vector<int64_t> ids(size_t(n));
+  std::vector<int64_t> ids(static_cast<size_t>(n));
   for (auto& id : ids) id = int64_t(rng() % uint64_t(vocab));
   return Tensor::from_vector(ids, {1, n});
 }
@@ -47,7 +47,7 @@ TEST_P(FoldEveryFamily, RandomFactorsPreserveTheLogits) {
   int folded = 0;
   model->visit_linear_groups([&](nn::LinearInputGroup& g) {
     if (!g.producer) return;
-    std::vector<float> s(size_t(g.producer->channels));
+    std::vector<float> s(static_cast<size_t>(g.producer->channels));
     for (float& v : s) v = std::exp2(log2_factor(rng));
     fold_channel_factors(g, s);
     ++folded;
@@ -97,7 +97,7 @@ TEST(SmoothQuantFactors, FollowTheFormula) {
   for (const int index : {0, 1}) {
     const nn::LinearInputGroup& g = groups[size_t(index)];
     const int64_t in = g.linears.front()->in_features();
-    std::vector<float> act(size_t(in));
+    std::vector<float> act(static_cast<size_t>(in));
     for (int64_t c = 0; c < in; ++c) act[size_t(c)] = 0.1f + 0.37f * float(c % 11);
     const double alpha = 0.65;
     const std::vector<float> s = smoothquant_factors(g, act, alpha);

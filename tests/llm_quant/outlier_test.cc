@@ -15,7 +15,7 @@
 namespace octet::testing {
 namespace {
 
-constexpr float kOutlierScale = 64.0f;
+constexpr float kOutlierScale = 256.0f;
 constexpr int64_t kOutlierChannels[] = {3, 77, 150, 201};
 
 // Multiplies the outlier channels of every norm-fed group's input by s (norm

@@ -75,7 +75,7 @@ TEST(LlmRecipes, BadValuesAreErrors) {
 }
 
 std::vector<int64_t> stream(int64_t n) {
-  std::vector<int64_t> t(size_t(n));
+  std::vector<int64_t> t(static_cast<size_t>(n));
   std::iota(t.begin(), t.end(), 0);
   return t;
 }
@@ -89,7 +89,9 @@ TEST(CalibrationWindows, DisjointSeededInTextOrder) {
     ASSERT_EQ(w.windows[i].size(), 256u);
     EXPECT_EQ(w.windows[i].front() % 256, 0) << "windows start on a multiple of seq_len";
     for (size_t k = 1; k < 256; ++k) EXPECT_EQ(w.windows[i][k], w.windows[i][0] + int64_t(k));
-    if (i > 0) EXPECT_GT(w.windows[i].front(), w.windows[i - 1].front());
+    if (i > 0) {
+      EXPECT_GT(w.windows[i].front(), w.windows[i - 1].front());
+    }
   }
   const CalibrationWindows again = make_calibration_windows(tokens, 512, {.samples = 8, .seq_len = 256, .seed = 5});
   EXPECT_EQ(again.windows, w.windows);

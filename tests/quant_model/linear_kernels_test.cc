@@ -95,13 +95,13 @@ QuantizedLinear random_linear(const LinearCase& c, uint64_t seed) {
   q.weight = quantize(w, q.weight_spec, p);
   q.weight_scale = Tensor::empty({c.n}, DType::F32);
   for (int64_t i = 0; i < c.n; ++i) q.weight_scale.data<float>()[i] = p.scale.data<float>()[c.per_channel ? i : 0];
-  q.input.dynamic = c.dynamic;
+  q.input->dynamic = c.dynamic;
   if (c.affine) {
-    q.input.spec = parse_quant_spec("int8:affine:per_tensor");
-    q.input.scale = 2.5f / 255;
-    q.input.zero_point = -37;
+    q.input->spec = parse_quant_spec("int8:affine:per_tensor");
+    q.input->scale = 2.5f / 255;
+    q.input->zero_point = -37;
   } else {
-    q.input.scale = 2.0f / 127;
+    q.input->scale = 2.0f / 127;
   }
   return q;
 }
@@ -121,14 +121,14 @@ TEST_P(QuantizedLinearKernels, NativeIsExactAndWithinTheBoundOfSimulated) {
   ASSERT_EQ(yn.shape(), (Shape{2, c.m, c.n}));
   ASSERT_EQ(ys.shape(), (Shape{2, c.m, c.n}));
 
-  const QuantizedActivation a = quantize_activation(x, q.input);
-  const int32_t zp = c.dynamic ? 0 : q.input.zero_point;
+  const QuantizedActivation a = quantize_activation(x, *q.input);
+  const int32_t zp = c.dynamic ? 0 : q.input->zero_point;
   const int8_t* codes = a.codes.data<int8_t>();
   const int8_t* w = q.weight.data<int8_t>();
   const float* ws = q.weight_scale.data<float>();
   double worst_ratio = 0;
   for (int64_t r = 0; r < 2 * c.m; ++r) {
-    const float sa = c.dynamic ? a.row_scales[size_t(r)] : q.input.scale;
+    const float sa = c.dynamic ? a.row_scales[size_t(r)] : q.input->scale;
     for (int64_t n = 0; n < c.n; ++n) {
       int64_t acc = 0, p = 0;
       for (int64_t i = 0; i < c.k; ++i) {

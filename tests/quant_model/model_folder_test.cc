@@ -75,8 +75,8 @@ TEST(QuantizedFolder, SaveReloadGivesIdenticalLogitsInBothExecutions) {
     EXPECT_EQ(back.excluded[0].name, "classifier");
     for (size_t i = 0; i < q.linears.size(); ++i) {
       EXPECT_EQ(back.linears[i].name, q.linears[i].name);
-      EXPECT_EQ(back.linears[i].input.scale, q.linears[i].input.scale);
-      EXPECT_EQ(back.linears[i].input.dynamic, q.linears[i].input.dynamic);
+      EXPECT_EQ(back.linears[i].input->scale, q.linears[i].input->scale);
+      EXPECT_EQ(back.linears[i].input->dynamic, q.linears[i].input->dynamic);
     }
   }
 }

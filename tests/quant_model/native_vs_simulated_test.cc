@@ -10,53 +10,6 @@
 namespace octet {
 namespace {
 
-// Runs the native and the simulated kernel of one Linear on the same input,
-// checks every output against the bound of quant_model_test_util.h
-// (native_vs_simulated_bound), and passes the native result on, so the whole
-// model runs natively while every layer is compared on the inputs it really gets.
-class CheckingKernel final : public nn::LinearKernel {
- public:
-  CheckingKernel(const QuantizedLinear& q, const Tensor& bias)
-      : q_(q), bias_(bias), native_(make_quantized_linear_kernel(q, bias, QuantExecution::Native)),
-        simulated_(make_quantized_linear_kernel(q, bias, QuantExecution::Simulated)) {}
-
-  Tensor forward(const Tensor& x) const override {
-    const Tensor yn = native_->forward(x), ys = simulated_->forward(x);
-    const QuantizedActivation a = quantize_activation(x, q_.input);
-    const int64_t k = q_.weight.dim(1), n_out = q_.weight.dim(0), rows = a.codes.numel() / k;
-    const int32_t zp = q_.input.dynamic ? 0 : q_.input.zero_point;
-    const int8_t* codes = a.codes.data<int8_t>();
-    const int8_t* w = q_.weight.data<int8_t>();
-    for (int64_t r = 0; r < rows; ++r) {
-      const double sa = q_.input.dynamic ? a.row_scales[size_t(r)] : q_.input.scale;
-      for (int64_t n = 0; n < n_out; ++n) {
-        int64_t p = 0;
-        for (int64_t i = 0; i < k; ++i) p += std::abs((int64_t(codes[r * k + i]) - zp) * w[n * k + i]);
-        const double b = bias_.defined() ? std::fabs(bias_.data<float>()[n]) : 0.0;
-        const double bound =
-            testing::native_vs_simulated_bound(k, sa * q_.weight_scale.data<float>()[n] * double(p), b);
-        const double diff = std::fabs(double(yn.data<float>()[r * n_out + n]) - ys.data<float>()[r * n_out + n]);
-        ++checked;
-        if (diff > bound) {
-          ++violations;
-          ADD_FAILURE() << q_.name << " row " << r << " col " << n << ": |native - simulated| = " << diff
-                        << " > bound " << bound;
-        }
-        worst = std::max(worst, bound > 0 ? diff / bound : 0.0);
-      }
-    }
-    return yn;
-  }
-  std::string describe() const override { return "checking"; }
-
-  mutable int64_t checked = 0, violations = 0;
-  mutable double worst = 0;
-
- private:
-  QuantizedLinear q_;
-  Tensor bias_;
-  std::shared_ptr<const nn::LinearKernel> native_, simulated_;
-};
 
 TEST(NativeVsSimulated, EveryLinearOfSst2WithinTheDerivedBound) {
   for (const std::string recipe : {"int8", "int8-dynamic"}) {
@@ -69,9 +22,9 @@ TEST(NativeVsSimulated, EveryLinearOfSst2WithinTheDerivedBound) {
     const QuantizationConfig q = quantize_model(*model, calibration, o);
     std::map<std::string, nn::Linear*> linears;
     model->visit_linears([&](nn::Linear& l) { linears[l.name()] = &l; });
-    std::vector<std::shared_ptr<CheckingKernel>> kernels;
+    std::vector<std::shared_ptr<testing::CheckingKernel>> kernels;
     for (const QuantizedLinear& l : q.linears) {
-      kernels.push_back(std::make_shared<CheckingKernel>(l, linears.at(l.name)->bias()));
+      kernels.push_back(std::make_shared<testing::CheckingKernel>(l, linears.at(l.name)->bias()));
       linears.at(l.name)->set_kernel(kernels.back());
     }
     // Eight dev sentences (different data from the calibration), in two padded batches.

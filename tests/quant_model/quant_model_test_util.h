@@ -2,7 +2,10 @@
 // the native-vs-simulated bound of one quantized Linear.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cmath>
+#include <memory>
 #include <cstdint>
 #include <filesystem>
 #include <random>
@@ -84,6 +87,54 @@ inline double gamma_n(int64_t n) {
 inline double native_vs_simulated_bound(int64_t k, double sa_sw_p, double abs_bias) {
   return gamma_n(k + 10) * (sa_sw_p + abs_bias);
 }
+
+// Runs the native and the simulated kernel of one Linear on the same input,
+// checks every output against the bound of quant_model_test_util.h
+// (native_vs_simulated_bound), and passes the native result on, so the whole
+// model runs natively while every layer is compared on the inputs it really gets.
+class CheckingKernel final : public nn::LinearKernel {
+ public:
+  CheckingKernel(const QuantizedLinear& q, const Tensor& bias)
+      : q_(q), bias_(bias), native_(make_quantized_linear_kernel(q, bias, QuantExecution::Native)),
+        simulated_(make_quantized_linear_kernel(q, bias, QuantExecution::Simulated)) {}
+
+  Tensor forward(const Tensor& x) const override {
+    const Tensor yn = native_->forward(x), ys = simulated_->forward(x);
+    const QuantizedActivation a = quantize_activation(x, *q_.input);
+    const int64_t k = q_.weight.dim(1), n_out = q_.weight.dim(0), rows = a.codes.numel() / k;
+    const int32_t zp = q_.input->dynamic ? 0 : q_.input->zero_point;
+    const int8_t* codes = a.codes.data<int8_t>();
+    const int8_t* w = q_.weight.data<int8_t>();
+    for (int64_t r = 0; r < rows; ++r) {
+      const double sa = q_.input->dynamic ? a.row_scales[size_t(r)] : q_.input->scale;
+      for (int64_t n = 0; n < n_out; ++n) {
+        int64_t p = 0;
+        for (int64_t i = 0; i < k; ++i) p += std::abs((int64_t(codes[r * k + i]) - zp) * w[n * k + i]);
+        const double b = bias_.defined() ? std::fabs(bias_.data<float>()[n]) : 0.0;
+        const double bound =
+            native_vs_simulated_bound(k, sa * q_.weight_scale.data<float>()[n] * double(p), b);
+        const double diff = std::fabs(double(yn.data<float>()[r * n_out + n]) - ys.data<float>()[r * n_out + n]);
+        ++checked;
+        if (diff > bound) {
+          ++violations;
+          ADD_FAILURE() << q_.name << " row " << r << " col " << n << ": |native - simulated| = " << diff
+                        << " > bound " << bound;
+        }
+        worst = std::max(worst, bound > 0 ? diff / bound : 0.0);
+      }
+    }
+    return yn;
+  }
+  std::string describe() const override { return "checking"; }
+
+  mutable int64_t checked = 0, violations = 0;
+  mutable double worst = 0;
+
+ private:
+  QuantizedLinear q_;
+  Tensor bias_;
+  std::shared_ptr<const nn::LinearKernel> native_, simulated_;
+};
 
 // Deterministic random floats.
 inline std::vector<float> random_floats(size_t n, uint64_t seed, float scale = 1.0f) {

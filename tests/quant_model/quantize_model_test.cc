@@ -42,18 +42,18 @@ TEST(QuantizeModel, BertFixtureEveryLinearStaticWithObservedRanges) {
       const QuantizedLinear& l = q.linears[i];
       EXPECT_EQ(l.name, names[i]);
       EXPECT_EQ(l.weight.dtype(), DType::I8);
-      EXPECT_FALSE(l.input.dynamic);
-      EXPECT_EQ(l.input.zero_point, 0);
+      EXPECT_FALSE(l.input->dynamic);
+      EXPECT_EQ(l.input->zero_point, 0);
       const LayerReport& r = report.layers[i];
       EXPECT_TRUE(r.quantized);
       EXPECT_LT(r.input_min, r.input_max);
       const float amax = std::max(-r.input_min, r.input_max);
       // Min-max never clips: scale = amax / 127; clipping calibrators pick a smaller (or equal) range.
       if (std::string(calibrator) == "minmax")
-        EXPECT_FLOAT_EQ(l.input.scale, amax / 127.0f);
+        EXPECT_FLOAT_EQ(l.input->scale, amax / 127.0f);
       else
-        EXPECT_LE(l.input.scale, amax / 127.0f * (1 + 1e-6f));
-      EXPECT_GT(l.input.scale, 0.0f);
+        EXPECT_LE(l.input->scale, amax / 127.0f * (1 + 1e-6f));
+      EXPECT_GT(l.input->scale, 0.0f);
       EXPECT_LT(r.weight_error, 0.02);  // int8 per channel: ~ 1 / (127 sqrt(12)) relative per value
       EXPECT_LT(r.output_error, 0.2);
     }
@@ -68,7 +68,7 @@ TEST(QuantizeModel, WeightCodesAreTheQuantLibrarysPerChannelCodes) {
   std::map<std::string, const nn::Linear*> by_name;
   model->visit_linears([&](nn::Linear& l) { by_name[l.name()] = &l; });
   for (const QuantizedLinear& l : q.linears) {
-    EXPECT_TRUE(l.input.dynamic);
+    EXPECT_TRUE(l.input->dynamic);
     const Tensor& w = by_name.at(l.name)->weight();
     const QuantParams p = compute_qparams(w, kInt8PerChannelWeights);
     const Tensor codes = quantize(w, kInt8PerChannelWeights, p);
@@ -81,7 +81,7 @@ TEST(QuantizeModel, WeightCodesAreTheQuantLibrarysPerChannelCodes) {
     }
   }
   EXPECT_EQ(q.calibrator, "");
-  EXPECT_EQ(to_string(q.activation_spec), "int8:sym:per_token");
+  EXPECT_EQ(to_string(*q.activation_spec), "int8:sym:per_token");
 }
 
 TEST(QuantizeModel, ExcludePatternsAndUnmatchedPatternWarns) {
@@ -129,8 +129,8 @@ TEST(QuantizeModel, ExtraSitesAffineActivationsAndPerTensorWeights) {
     }
   bool some_nonzero_zp = false;
   for (const auto& l : q.linears) {
-    EXPECT_EQ(l.input.spec.scheme, QuantScheme::Affine);
-    some_nonzero_zp |= l.input.zero_point != 0;
+    EXPECT_EQ(l.input->spec.scheme, QuantScheme::Affine);
+    some_nonzero_zp |= l.input->zero_point != 0;
     for (const float s : l.weight_scale.span<float>()) EXPECT_EQ(s, l.weight_scale.data<float>()[0]);
   }
   EXPECT_TRUE(some_nonzero_zp);  // GELU outputs are lopsided
