@@ -29,8 +29,10 @@ inline std::string read_prefix(const std::filesystem::path& file, size_t bytes) 
 }
 
 struct KjvData {
-  std::vector<std::vector<int64_t>> calibration;  // 8 windows of 256 tokens
-  std::vector<int64_t> eval;                      // the first 2048 tokens of kjv.valid.txt
+  std::vector<std::vector<int64_t>> calibration;        // 8 windows of 256 tokens
+  std::vector<std::vector<int64_t>> calibration_large;  // 32 windows of 256 tokens (the int4 ordering test)
+  std::vector<int64_t> eval;                            // the first 2048 tokens of kjv.valid.txt
+  std::vector<int64_t> eval_large;                      // the first 8192 tokens of kjv.valid.txt
 };
 
 // Tokenized once per test binary.
@@ -40,8 +42,10 @@ inline const KjvData& kjv_data() {
     KjvData d;
     const std::vector<int64_t> train = tok.encode(read_prefix(kjv_path() / "kjv.train.txt", 200000)).ids;
     d.calibration = make_calibration_windows(train, 512, {.samples = 8, .seq_len = 256, .seed = 0}).windows;
-    d.eval = tok.encode(read_prefix(kjv_path() / "kjv.valid.txt", 16000)).ids;
-    d.eval.resize(std::min<size_t>(d.eval.size(), 2048));
+    d.calibration_large = make_calibration_windows(train, 512, {.samples = 32, .seq_len = 256, .seed = 0}).windows;
+    d.eval_large = tok.encode(read_prefix(kjv_path() / "kjv.valid.txt", 60000)).ids;
+    d.eval_large.resize(std::min<size_t>(d.eval_large.size(), 8192));
+    d.eval.assign(d.eval_large.begin(), d.eval_large.begin() + 2048);
     return d;
   }();
   return data;
@@ -63,21 +67,22 @@ struct QuantizedKjv {
   QuantizationConfig config;
   QuantizeReport report;
 };
-inline QuantizedKjv quantize_kjv(const LlmRecipe& recipe, QuantExecution exec = QuantExecution::Simulated) {
+inline QuantizedKjv quantize_kjv(const LlmRecipe& recipe, QuantExecution exec = QuantExecution::Simulated,
+                                 const std::vector<std::vector<int64_t>>* calibration = nullptr) {
   QuantizedKjv q;
   q.model = load_kjv();
   LlmQuantizeOptions o;
   o.recipe = recipe;
   o.progress = false;
-  q.config = quantize_llm(*q.model, kjv_data().calibration, o, &q.report);
+  q.config = quantize_llm(*q.model, calibration ? *calibration : kjv_data().calibration, o, &q.report);
   apply_quantization(*q.model, q.config, exec);
   return q;
 }
 
 // Perplexity of the quantized model and its KL / top-1 agreement against fp32 on the eval slice.
-inline ModelComparison versus_fp32(const Model& quantized) {
+inline ModelComparison versus_fp32(const Model& quantized, bool large = false) {
   static const std::unique_ptr<CausalLM> fp32 = load_kjv();
-  return compare_models(*fp32, quantized, kjv_data().eval, eval_options());
+  return compare_models(*fp32, quantized, large ? kjv_data().eval_large : kjv_data().eval, eval_options());
 }
 
 }  // namespace octet::testing

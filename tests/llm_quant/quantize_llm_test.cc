@@ -85,14 +85,16 @@ INSTANTIATE_TEST_SUITE_P(Kjv, EveryRecipe,
                          });
 
 // The papers' ordering: AWQ and GPTQ strictly better than RTN in perplexity
-// and mean KL, at group 128 and group 32.
+// and mean KL, at group 128 and group 32 (on 32 calibration windows and 8192
+// held-out tokens: at group 32 the three differ by ~0.1 % in perplexity).
 TEST(Int4Algorithms, AwqAndGptqBeatRoundToNearest) {
   for (const int64_t group : {128, 32}) {
     std::map<std::string, ModelComparison> r;
     for (const char* name : {"w4a16-rtn", "w4a16-awq", "w4a16-gptq"}) {
       LlmRecipe recipe = llm_recipe(name);
       recipe.weight.group_size = group;
-      r[name] = versus_fp32(*quantize_kjv(recipe).model);
+      r[name] = versus_fp32(*quantize_kjv(recipe, QuantExecution::Simulated, &kjv_data().calibration_large).model,
+                            /*large=*/true);
       print(fmt::format("{} g{}", name, group), r[name]);
     }
     for (const char* better : {"w4a16-awq", "w4a16-gptq"}) {

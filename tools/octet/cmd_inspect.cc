@@ -11,6 +11,7 @@
 
 #include "command.h"
 #include "octet/model.h"
+#include "octet/quantized_model.h"
 #include "octet/safetensors.h"
 #include "output.h"
 
@@ -24,8 +25,16 @@ struct TensorRow {
   int64_t numel = 0;
 };
 
+// What an `octet quantize` folder says about itself.
+struct QuantizationSummary {
+  std::string recipe, weights, activations, kv_cache;
+  int64_t linears = 0, excluded = 0;
+  std::vector<std::pair<std::string, std::string>> options;
+};
+
 struct Inspection {
   ModelInfo info;
+  std::optional<QuantizationSummary> quantization;
   std::vector<TensorRow> tensors;     // the model's parameters, in the builder's order
   std::vector<std::string> unused;    // checkpoint tensors the model does not read
   std::map<std::string, int64_t> dtype_tensors, dtype_params;
@@ -40,9 +49,34 @@ Inspection inspect(const std::filesystem::path& path) {
   std::optional<Checkpoint> checkpoint;
   if (std::filesystem::is_directory(path)) checkpoint = Checkpoint::open(path);
   std::set<std::string> used;
+  // A quantized folder: its weights by format, and its scale tensors as used.
+  std::map<std::string, std::string> weight_format;
+  if (is_quantized_model(path)) {
+    const QuantizationConfig c = read_quantization_config(path);
+    QuantizationSummary q;
+    q.recipe = c.recipe;
+    q.weights = to_string(c.weight_spec);
+    q.activations = c.activation_spec ? to_string(*c.activation_spec) : "f32 (weight-only)";
+    q.kv_cache = c.kv_cache.enabled() ? fmt::format("{} ({})", dtype_name(c.kv_cache.dtype),
+                                                    c.kv_cache.dynamic ? "dynamic scales" : "static scales")
+                                      : "f32";
+    q.linears = int64_t(c.linears.size());
+    q.excluded = int64_t(c.excluded.size());
+    q.options = c.recipe_options;
+    if (!c.linears.empty() || c.kv_cache.enabled()) r.quantization = q;
+    for (const QuantizedLinear& l : c.linears) {
+      weight_format[l.name + ".weight"] = to_string(l.weight_spec);
+      for (const char* suffix : {".weight_scale", ".weight_zero_point", ".input_scale", ".input_zero_point"})
+        used.insert(l.name + suffix);
+    }
+    for (const QuantizedSite& site : c.sites)
+      for (const char* suffix : {".input_scale", ".input_zero_point"}) used.insert(site.name + suffix);
+    for (const KvCacheConfig::Layer& l : c.kv_cache.layers) used.insert(l.name + ".k_scale"), used.insert(l.name + ".v_scale");
+  }
   for (const auto& [name, t] : model->parameters()) {
     TensorRow row{name, std::string(dtype_name(t.dtype())), t.shape(), t.numel()};
     if (checkpoint && checkpoint->contains(name)) row.dtype = std::string(dtype_name(checkpoint->info(name).dtype));
+    if (const auto it = weight_format.find(name); it != weight_format.end()) row.dtype = it->second;
     r.parameters += row.numel;
     r.dtype_tensors[row.dtype] += 1;
     r.dtype_params[row.dtype] += row.numel;
@@ -79,6 +113,14 @@ nlohmann::json to_json(const Inspection& r) {
       {"dtypes", dtypes},
       {"tensors", tensors},
       {"unused_tensors", r.unused},
+      {"quantization", r.quantization ? nlohmann::json{{"recipe", r.quantization->recipe},
+                                                       {"weights", r.quantization->weights},
+                                                       {"activations", r.quantization->activations},
+                                                       {"kv_cache", r.quantization->kv_cache},
+                                                       {"quantized_linears", r.quantization->linears},
+                                                       {"f32_linears", r.quantization->excluded},
+                                                       {"options", r.quantization->options}}
+                                      : nlohmann::json()},
   };
 }
 
@@ -101,6 +143,13 @@ void print_text(const Inspection& r, bool all_tensors) {
   rows.push_back({"parameters", fmt::format("{} ({:.2f} M)", r.parameters, double(r.parameters) / 1e6)});
   rows.push_back({"tensors", std::to_string(r.tensors.size())});
   if (!r.unused.empty()) rows.push_back({"unused tensors", std::to_string(r.unused.size())});
+  if (const auto& q = r.quantization) {
+    rows.push_back({"quantization", q->recipe});
+    rows.push_back({"  weights", q->weights});
+    rows.push_back({"  activations", q->activations});
+    rows.push_back({"  KV cache", q->kv_cache});
+    rows.push_back({"  Linears", fmt::format("{} quantized, {} f32", q->linears, q->excluded)});
+  }
   print_table({"field", "value"}, rows);
 
   std::vector<TableRow> dtype_rows;
