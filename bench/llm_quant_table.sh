@@ -80,11 +80,13 @@ stories_texts() {
 }
 
 run_model() {
-  local key=$1 model calib eval seq
+  local key=$1 model calib eval seq int4_extra=""
   case "$key" in
     kjv) model="$shared/models/kjv-llama"; calib="$model/kjv.train.txt"; eval="$model/kjv.valid.txt"; seq=512 ;;
+    # stories260K's down_proj has K = 172, which no power-of-two group divides:
+    # --group-fallback gives it the largest even group that does (86, or 4 at --group 32).
     stories) stories_texts; model="$shared/models/stories260K/stories260K.gguf"
-             calib="$out/stories/calib.txt"; eval="$out/stories/eval.txt"; seq=256 ;;
+             calib="$out/stories/calib.txt"; eval="$out/stories/eval.txt"; seq=256; int4_extra="--group-fallback" ;;
     *) echo "llm_quant_table.sh: unknown model '$key'" >&2; exit 2 ;;
   esac
   local dir="$out/$key"
@@ -97,6 +99,7 @@ run_model() {
     local q="$model" quant_json="{}"
     if [ "$opts" != "-" ]; then
       q="$dir/$slug"
+      case "$opts" in *w4a*) opts="$opts $int4_extra" ;; esac
       # shellcheck disable=SC2086
       quant_json=$("$octet" quantize "$model" -o "$q" $opts --calib "$calib" --samples "$samples" --seq-len "$seq" \
         --force --json 2>/dev/null)

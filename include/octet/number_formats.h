@@ -55,6 +55,13 @@ void convert_fp8_e5m2_to_f32(std::span<const uint8_t> src, std::span<float> dst)
 // The variant the bulk conversions use on this machine: "avx2" or "scalar".
 const char* bulk_conversion_isa();
 
+// Round to nearest integer, ties to even (round_half_away: ties away from 0),
+// exact and independent of the FP rounding mode: the rounding of every integer
+// quantizer (quant/, the KV cache). |v| >= 2^23 and +-Inf come back unchanged;
+// -0 stays -0. NaN is the caller's to map first.
+float round_half_even(float v);
+float round_half_away(float v);
+
 // int4 nibble packing, one pair at a time: values must already lie in
 // [-8,7] (signed) or [0,15] (unsigned).
 inline uint8_t pack_int4(int lo, int hi) { return static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4)); }

@@ -26,19 +26,6 @@ namespace {
 
 constexpr float kInt8Max = 127.0f;
 
-// Round to nearest, ties to even, exact and independent of the FP rounding
-// mode: the same function as quant's round_half_even (nn sits below quant/,
-// so it cannot include it). |v| >= 2^23 is already an integer; below that,
-// truncation through int32 and v - t are exact. NaN never reaches here.
-float round_half_even(float v) {
-  if (!(std::fabs(v) < 8388608.0f)) return v;
-  const int32_t i = static_cast<int32_t>(v);
-  const float frac = v - static_cast<float>(i);
-  const int32_t step = v < 0 ? -1 : 1;
-  if (std::fabs(frac) > 0.5f || (std::fabs(frac) == 0.5f && (i & 1))) return static_cast<float>(i + step);
-  return static_cast<float>(i);
-}
-
 // Every e4m3 code decoded once.
 const std::array<float, 256>& fp8_e4m3_table() {
   static const std::array<float, 256> table = [] {

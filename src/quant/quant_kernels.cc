@@ -12,25 +12,6 @@ namespace octet::quant_detail {
 // CPU check below has passed).
 extern const QuantKernels kAvx2QuantKernels;
 
-// |v| >= 2^23 (and +-Inf) is already an integer; below that, truncation
-// through int32 is exact and v - t is exact, so the tie tests are exact and do
-// not depend on the FP rounding mode. NaN never reaches here (callers map it to 0).
-float round_half_even(float v) {
-  if (!(std::fabs(v) < 8388608.0f)) return v;
-  const int32_t i = static_cast<int32_t>(v);
-  const float frac = v - static_cast<float>(i);
-  const int32_t step = v < 0 ? -1 : 1;
-  if (std::fabs(frac) > 0.5f || (std::fabs(frac) == 0.5f && (i & 1))) return static_cast<float>(i + step);
-  return std::copysign(static_cast<float>(i), v);  // keeps -0 for v in (-0.5, 0]
-}
-
-float round_half_away(float v) {
-  if (!(std::fabs(v) < 8388608.0f)) return v;
-  const int32_t i = static_cast<int32_t>(v);
-  const float frac = v - static_cast<float>(i);
-  if (std::fabs(frac) >= 0.5f) return static_cast<float>(i + (v < 0 ? -1 : 1));
-  return std::copysign(static_cast<float>(i), v);
-}
 
 namespace {
 

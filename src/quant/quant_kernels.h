@@ -15,6 +15,8 @@
 // No multiply-add is fused (no FMA contraction), so results are bit-identical.
 #pragma once
 
+#include "octet/number_formats.h"
+
 #include <cstdint>
 
 #include "octet/quant.h"
@@ -46,8 +48,8 @@ const QuantKernels* avx2_quant_kernels();
 // The variant used by the ops: the best one the CPU supports.
 const QuantKernels& best_quant_kernels();
 
-// Scalar rounding used by the reference (exact, independent of the FP mode).
-float round_half_even(float v);
-float round_half_away(float v);
+// Scalar rounding used by the reference (exact, independent of the FP mode; number_formats.h).
+using ::octet::round_half_away;
+using ::octet::round_half_even;
 
 }  // namespace octet::quant_detail
