@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -114,6 +115,12 @@ CalibrationWindows make_calibration_windows(std::span<const int64_t> tokens, int
 
 struct LlmQuantizeOptions {
   LlmRecipe recipe;
+  // Per group of Linears reading one activation (nn::LinearInputGroup::name),
+  // a recipe replacing `recipe` for that group's weights, activations and
+  // algorithm: precisions mixed per group (the accuracy-budget search). The
+  // KV cache, --exclude and the lm_head rule stay `recipe`'s. Each group's
+  // factors (SmoothQuant, AWQ) fold independently of the others'.
+  std::map<std::string, LlmRecipe> group_recipes;
   bool progress = true;            // progress bars on stderr (drawn only on a terminal)
   std::string calibration_source;  // recorded in the config
   int64_t batch_windows = 4;       // windows per forward pass

@@ -124,6 +124,7 @@ struct Member {
 
 struct Group {
   nn::LinearInputGroup info;
+  const LlmRecipe* recipe = nullptr;  // the run's recipe, or the group's own (LlmQuantizeOptions::group_recipes)
   std::vector<Member> members;
   ActivationStats input;  // statistics of the shared input
   bool any_selected() const {
@@ -181,9 +182,15 @@ class LlmQuantizationPass {
 
 void LlmQuantizationPass::select() {
   std::vector<size_t> pattern_hits(r_.exclude.size(), 0);
+  std::set<std::string> unused_group_recipes;
+  for (const auto& [name, recipe] : o_.group_recipes) unused_group_recipes.insert(name);
   model_.visit_linear_groups([&](nn::LinearInputGroup& info) {
     Group g;
     g.info = info;
+    const auto own = o_.group_recipes.find(info.name);
+    g.recipe = own == o_.group_recipes.end() ? &r_ : &own->second;
+    unused_group_recipes.erase(info.name);
+    const LlmRecipe& recipe = *g.recipe;
     for (nn::Linear* l : info.linears) {
       Member m;
       m.linear = l;
@@ -195,10 +202,10 @@ void LlmQuantizationPass::select() {
           ++pattern_hits[p];
           if (lr.reason.empty()) lr.reason = fmt::format("--exclude pattern '{}'", r_.exclude[p]);
         }
-      if (!r_.quantize_weights) lr.reason = fmt::format("recipe '{}' keeps the weights f32", r_.name);
+      if (!recipe.quantize_weights) lr.reason = fmt::format("recipe '{}' keeps the weights f32", recipe.name);
       if (lr.reason.empty() && info.output_head && !r_.quantize_lm_head)
         lr.reason = "the LM head stays f32 (--quantize-lm-head quantizes it)";
-      m.spec = r_.weight;
+      m.spec = recipe.weight;
       if (lr.reason.empty() && m.spec.granularity == Granularity::PerGroup && l->in_features() % m.spec.group_size) {
         const int64_t g2 = fallback_group(m.spec.group_size, l->in_features());
         check(r_.group_fallback && g2 > 0, kTag,
@@ -214,7 +221,7 @@ void LlmQuantizationPass::select() {
       m.selected = lr.reason.empty();
       if (m.selected) {
         lr.weight_format = to_string(m.spec);
-      } else if (r_.quantize_weights) {
+      } else if (recipe.quantize_weights || g.recipe != &r_) {
         config_.excluded.push_back({lr.name, lr.reason});
       }
       report_.layers.push_back(std::move(lr));
@@ -222,6 +229,8 @@ void LlmQuantizationPass::select() {
     }
     groups_.push_back(std::move(g));
   });
+  check(unused_group_recipes.empty(), kTag, "the model has no group of Linears named '{}'",
+        unused_group_recipes.empty() ? "" : *unused_group_recipes.begin());
   for (size_t p = 0; p < r_.exclude.size(); ++p)
     if (pattern_hits[p] == 0) {
       report_.warnings.push_back(fmt::format("--exclude pattern '{}' matches no Linear layer", r_.exclude[p]));
@@ -248,20 +257,33 @@ void LlmQuantizationPass::collect_inputs(const std::function<bool(const Group&)>
       "", label, o_.progress);
 }
 
-void LlmQuantizationPass::transform() {
-  if (!r_.quantize_weights) return;
-  if (r_.algorithm == WeightAlgorithm::SmoothQuant) smoothquant();
-  if (r_.algorithm == WeightAlgorithm::Awq) awq();
-}
-
 // Groups whose producer can absorb factors and whose Linears are all quantized
 // (an excluded Linear must stay exactly as the source model has it).
 bool foldable(const Group& g) { return g.info.producer.has_value() && g.all_selected(); }
 
+// Groups whose (quantized) weights the algorithm `a` chooses.
+bool uses(const Group& g, WeightAlgorithm a) {
+  return g.recipe->quantize_weights && g.recipe->algorithm == a && g.any_selected();
+}
+
+void LlmQuantizationPass::transform() {
+  // Each group's factors only touch its own consumers' columns and its
+  // producer's rows, so groups of different recipes fold independently.
+  smoothquant();
+  awq();
+}
+
 void LlmQuantizationPass::smoothquant() {
-  const int64_t stride = r_.alpha_search ? std::max<int64_t>(1, calibration_rows() / kAlphaSearchRows) : 0;
-  collect_inputs(foldable, stride, kAlphaSearchRows, "smoothquant: activation ranges");
+  auto wanted = [](const Group& g) { return uses(g, WeightAlgorithm::SmoothQuant); };
+  if (std::none_of(groups_.begin(), groups_.end(), wanted)) return;
+  const bool search = std::any_of(groups_.begin(), groups_.end(),
+                                  [&](const Group& g) { return wanted(g) && g.recipe->alpha_search; });
+  const int64_t stride = search ? std::max<int64_t>(1, calibration_rows() / kAlphaSearchRows) : 0;
+  collect_inputs([&](const Group& g) { return wanted(g) && foldable(g); }, stride, kAlphaSearchRows,
+                 "smoothquant: activation ranges");
   for (Group& g : groups_) {
+    if (!wanted(g)) continue;
+    const LlmRecipe& recipe = *g.recipe;
     if (!foldable(g)) {
       if (g.any_selected() && !g.info.output_head)
         for (Member& m : g.members)
@@ -271,7 +293,7 @@ void LlmQuantizationPass::smoothquant() {
     }
     const Tensor rows = stride > 0 ? g.input.sampled_rows.slice(0, 0, g.input.sampled) : Tensor();
     const double alpha =
-        r_.alpha_search ? search_smoothquant_alpha(g.info, g.input.channel_amax, rows, r_) : r_.alpha;
+        recipe.alpha_search ? search_smoothquant_alpha(g.info, g.input.channel_amax, rows, recipe) : recipe.alpha;
     const std::vector<float> s = smoothquant_factors(g.info, g.input.channel_amax, alpha);
     fold_channel_factors(g.info, s);
     const float top = *std::max_element(s.begin(), s.end()), low = *std::min_element(s.begin(), s.end());
@@ -283,9 +305,13 @@ void LlmQuantizationPass::smoothquant() {
 }
 
 void LlmQuantizationPass::awq() {
-  const int64_t stride = std::max<int64_t>(1, calibration_rows() / r_.awq_rows);
-  auto wanted = [](const Group& g) { return g.any_selected(); };
-  collect_inputs(wanted, stride, r_.awq_rows, "awq: layer inputs");
+  auto wanted = [](const Group& g) { return uses(g, WeightAlgorithm::Awq); };
+  if (std::none_of(groups_.begin(), groups_.end(), wanted)) return;
+  int64_t rows = 0;
+  for (const Group& g : groups_)
+    if (wanted(g)) rows = std::max(rows, g.recipe->awq_rows);
+  const int64_t stride = std::max<int64_t>(1, calibration_rows() / rows);
+  collect_inputs(wanted, stride, rows, "awq: layer inputs");
   std::optional<ProgressBar> bar;
   if (o_.progress) {
     ProgressOptions po;
@@ -294,6 +320,7 @@ void LlmQuantizationPass::awq() {
   }
   for (Group& g : groups_) {
     if (!wanted(g)) continue;
+    const LlmRecipe& recipe = *g.recipe;
     Tensor x = g.input.sampled_rows.slice(0, 0, g.input.sampled).contiguous();
     const QuantSpec& spec = g.members.front().spec;
     // AWQ's factors are per input column, so a producer whose channels feed
@@ -301,14 +328,15 @@ void LlmQuantizationPass::awq() {
     if (foldable(g) && g.info.producer->channel_of.empty()) {
       std::vector<Tensor> weights;
       for (const Member& m : g.members) weights.push_back(m.linear->weight());
-      const AwqScaleResult res = awq_search_scales(x, weights, spec, r_.awq_grid);
+      const AwqScaleResult res = awq_search_scales(x, weights, spec, recipe.awq_grid);
       fold_channel_factors(g.info, res.scales);
       x = x.clone();
       float* xs = x.data<float>();
       const int64_t in = x.dim(1);
       for (int64_t row = 0; row < x.dim(0); ++row)
         for (int64_t c = 0; c < in; ++c) xs[row * in + c] /= res.scales[size_t(c)];
-      const double gain = res.rtn_error > 0 ? res.errors[size_t(std::lround(res.alpha * r_.awq_grid))] / res.rtn_error : 1;
+      const double gain =
+          res.rtn_error > 0 ? res.errors[size_t(std::lround(res.alpha * recipe.awq_grid))] / res.rtn_error : 1;
       for (Member& m : g.members) {
         add_note(m, fmt::format("awq alpha {:g} (output MSE x{:.3f} of plain RTN, into {})", res.alpha, gain,
                                 g.info.producer->name));
@@ -317,7 +345,7 @@ void LlmQuantizationPass::awq() {
       for (Member& m : g.members)
         if (m.selected) add_note(m, "awq: no factors (nothing before it can absorb per-column factors)");
     }
-    if (r_.awq_clip)
+    if (recipe.awq_clip)
       for (Member& m : g.members)
         if (m.selected) {
           m.clip_max = awq_search_clip(x, m.linear->weight(), m.spec);
@@ -330,18 +358,20 @@ void LlmQuantizationPass::awq() {
 
 void LlmQuantizationPass::gptq() {
   std::optional<ProgressBar> bar;
-  const int64_t todo = std::count_if(groups_.begin(), groups_.end(), [](const Group& g) { return g.any_selected(); });
+  auto wanted = [](const Group& g) { return uses(g, WeightAlgorithm::Gptq); };
+  const int64_t todo = std::count_if(groups_.begin(), groups_.end(), wanted);
+  if (todo == 0) return;
   if (o_.progress) {
     ProgressOptions po;
     po.unit = "group";
     bar.emplace(todo, "gptq: layer by layer", po);
   }
-  GptqOptions go;
-  go.damp = r_.gptq_damp;
-  go.block = r_.gptq_block;
-  go.act_order = r_.act_order;
   for (Group& g : groups_) {
-    if (!g.any_selected()) continue;
+    if (!wanted(g)) continue;
+    GptqOptions go;
+    go.damp = g.recipe->gptq_damp;
+    go.block = g.recipe->gptq_block;
+    go.act_order = g.recipe->act_order;
     // The input of this group on the model whose earlier Linears are already
     // quantized (their simulated kernels are installed); the forward stops here.
     const nn::ActivationSite site = g.site();
@@ -354,7 +384,7 @@ void LlmQuantizationPass::gptq() {
       if (!m.selected) continue;
       GptqStats stats;
       m.quantized = from_group_weight(m.linear->name(), gptq_quantize(m.linear->weight(), hessian, m.spec, go, &stats));
-      add_note(m, fmt::format("gptq on {} rows{}{}", h.rows(), r_.act_order ? ", act-order" : "",
+      add_note(m, fmt::format("gptq on {} rows{}{}", h.rows(), go.act_order ? ", act-order" : "",
                               stats.dead_columns ? fmt::format(", {} dead columns", stats.dead_columns) : ""));
     }
     for (Member& m : g.members)
@@ -370,8 +400,7 @@ void LlmQuantizationPass::gptq() {
 }
 
 void LlmQuantizationPass::quantize_weights() {
-  if (!r_.quantize_weights) return;
-  if (r_.algorithm == WeightAlgorithm::Gptq) gptq();
+  gptq();
   for (Group& g : groups_)
     for (Member& m : g.members)
       if (m.selected && !m.quantized)
@@ -379,16 +408,17 @@ void LlmQuantizationPass::quantize_weights() {
 }
 
 void LlmQuantizationPass::calibrate() {
-  const bool static_act = r_.quantize_weights && is_static(r_.activations);
-  const bool fp8_act = r_.activations == ActivationFormat::Fp8Static;
+  auto static_act = [](const Group& g) {
+    return g.recipe->quantize_weights && is_static(g.recipe->activations) && g.any_selected();
+  };
+  const bool any_static_act = std::any_of(groups_.begin(), groups_.end(), static_act);
   const bool static_kv = r_.kv_cache != DType::F32 && !r_.kv_dynamic;
   // Sites: each quantized group's input (static activations), every key and value site (static KV cache).
   std::vector<nn::ActivationSite> sites;
   std::map<std::string, ActivationStats> stats;
   std::vector<std::string> attention;  // module paths, in model order
-  if (static_act)
-    for (const Group& g : groups_)
-      if (g.any_selected()) sites.push_back(g.site());
+  for (const Group& g : groups_)
+    if (static_act(g)) sites.push_back(g.site());
   if (r_.kv_cache != DType::F32)
     model_.visit_sites([&](nn::ActivationSite& s) {
       if (s.kind() == nn::SiteKind::AttentionKey) attention.push_back(s.name().substr(0, s.name().rfind(':')));
@@ -404,22 +434,25 @@ void LlmQuantizationPass::calibrate() {
         [&](const nn::ActivationSite& site, const Tensor& x) {
           stats[site.name()].add(x, 0, 0, kv_sites.count(site.name()) > 0);
         },
-        "", static_kv && static_act ? "calibrating activations and KV cache" : (static_kv ? "calibrating KV cache" : "calibrating activations"),
+        "",
+        static_kv && any_static_act ? "calibrating activations and KV cache"
+                                    : (static_kv ? "calibrating KV cache" : "calibrating activations"),
         o_.progress);
   }
   for (Group& g : groups_) {
-    const ActivationStats* s = static_act && g.any_selected() ? &stats.at(g.site().name()) : nullptr;
+    const ActivationStats* s = static_act(g) ? &stats.at(g.site().name()) : nullptr;
+    const ActivationFormat format = g.recipe->activations;
     for (Member& m : g.members) {
       if (!m.quantized) continue;
       LayerReport& lr = report_of(m);
-      if (r_.activations == ActivationFormat::Float) {
+      if (format == ActivationFormat::Float) {
         m.quantized->input = std::nullopt;
-      } else if (r_.activations == ActivationFormat::Int8PerToken) {
+      } else if (format == ActivationFormat::Int8PerToken) {
         m.quantized->input = ActivationQuant{.dynamic = true};
       } else {
         ActivationQuant a;
-        a.spec = *activation_spec(r_.activations);
-        a.scale = scale_for_amax(s->amax, fp8_act);
+        a.spec = *activation_spec(format);
+        a.scale = scale_for_amax(s->amax, format == ActivationFormat::Fp8Static);
         m.quantized->input = a;
         lr.input_min = s->min, lr.input_max = s->max, lr.input_scale = a.scale;
       }
@@ -491,10 +524,13 @@ QuantizationConfig quantize_llm(Model& model, const std::vector<std::vector<int6
   const auto t0 = std::chrono::steady_clock::now();
   const LlmRecipe& r = options.recipe;
   validate_llm_recipe(r);
+  for (const auto& [group, recipe] : options.group_recipes) validate_llm_recipe(recipe);
   check(model.info().is_decoder, kTag,
         "recipe '{}' is for decoder LLMs, and this is a '{}' encoder (its recipes: int8, int8-dynamic)", r.name,
         model.info().model_type);
-  check(!r.needs_calibration() || !windows.empty(), kCalibrateTag,
+  const bool mixed_needs_data = std::any_of(options.group_recipes.begin(), options.group_recipes.end(),
+                                           [](const auto& e) { return e.second.needs_calibration(); });
+  check((!r.needs_calibration() && !mixed_needs_data) || !windows.empty(), kCalibrateTag,
         "recipe '{}' calibrates on text: give --calib FILE.txt (training text, never the text you evaluate on)",
         r.name);
   check(options.batch_windows > 0 && options.report_windows >= 0, kTag, "batch and report windows must be >= 1 / >= 0");
