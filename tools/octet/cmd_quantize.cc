@@ -154,6 +154,8 @@ void print_report(const QuantizationConfig& config, const QuantizeReport& report
 void quantize_encoder(const QuantizeCommandOptions& o, Model& model) {
   for (const std::string& option : llm_only_options())
     check(!o.given.count(option), "quantize", "{} applies to decoder LLM recipes, not to encoders", option);
+  if (!o.budget.empty()) return quantize_encoder_budget_command(o, model);
+  check(o.eval_data.empty() && !o.eval_limit, "quantize", "--eval-data and --eval-limit go with --budget");
   const QuantRecipe recipe = make_recipe(o);
   check(o.batch_size > 0, "quantize", "--batch-size must be > 0, got {}", o.batch_size);
   check(recipe.dynamic || !o.calib.empty(), "quantize",
@@ -308,6 +310,20 @@ const CommandRegistration registration({
       sub.add_option("--kv-scale", o->kv_scale, "KV-cache scales: static (per kv head, calibrated) or dynamic (per token)")
           ->capture_default_str()->group(llm);
       sub.add_flag("--quantize-lm-head", o->quantize_lm_head, "Also quantize lm_head (it stays f32 otherwise)")->group(llm);
+
+      auto* bud = "Accuracy budget";
+      sub.add_option("--budget", o->budget,
+                     "The cheapest precision per layer whose measured loss stays within this budget: accuracy points "
+                     "for encoders (0.5pt), % of perplexity for LLMs (1%)")->group(bud);
+      sub.add_option("--eval-data", o->eval_data,
+                     "Validation split the budget's loss is measured on (TSV with labels, or text); never the test split")
+          ->group(bud);
+      sub.add_option("--eval-limit", o->eval_limit, "Use the first N examples (encoders) or tokens (LLMs) of --eval-data")
+          ->group(bud);
+      sub.add_option("--eval-ctx", o->eval_ctx, "LLMs: perplexity window of the budget's loss")->capture_default_str()->group(bud);
+      sub.add_option("--ladder", o->ladder,
+                     "LLMs: recipes per group, cheapest first, ending in fp32 (default w4a16-awq,w8a8-sq,w8a16,fp32)")
+          ->delimiter(',')->group(bud);
       add_common_options(sub);
       sub.callback([o, app = &sub] {
         for (const CLI::Option* opt : app->get_options())
@@ -331,7 +347,7 @@ const std::set<std::string>& llm_only_options() {
   static const std::set<std::string> names = {
       "--seq-len", "--group", "--asym", "--group-fallback", "--act-order", "--damp", "--block-size",
       "--awq-grid", "--no-awq-clip", "--alpha", "--act-scale", "--act", "--kv-cache", "--kv-scale",
-      "--quantize-lm-head"};
+      "--quantize-lm-head", "--eval-ctx", "--ladder"};
   return names;
 }
 

@@ -211,7 +211,7 @@ void quantize_llm_command(const QuantizeCommandOptions& o, Model& model) {
           option);
   const std::string name = o.recipe.empty() ? "w8a8-sq" : o.recipe;
   const LlmRecipe recipe = make_llm_recipe(o, name);
-  check(!recipe.needs_calibration() || !o.calib.empty(), kTag,
+  check(!recipe.needs_calibration() || !o.calib.empty() || !o.budget.empty(), kTag,
         "recipe '{}'{} calibrates on text: give --calib FILE.txt (training text, e.g. kjv.train.txt; never the text "
         "you evaluate on)",
         recipe.name, recipe.kv_cache != DType::F32 && !recipe.kv_dynamic ? " with a static KV cache" : "");
@@ -233,6 +233,11 @@ void quantize_llm_command(const QuantizeCommandOptions& o, Model& model) {
     windows = make_calibration_windows(tok.encode(text).ids, model.info().max_positions, wo);
     warnings.insert(warnings.end(), windows->warnings.begin(), windows->warnings.end());
   }
+  if (!o.budget.empty()) {
+    check(windows.has_value(), kTag, "--budget calibrates its AWQ and SmoothQuant rungs: give --calib FILE.txt");
+    return quantize_llm_budget_command(o, recipe, windows->windows);
+  }
+  check(o.eval_data.empty() && !o.eval_limit, kTag, "--eval-data and --eval-limit go with --budget");
   const QuantizationConfig config =
       quantize_llm(model, windows ? windows->windows : std::vector<std::vector<int64_t>>{}, lo, &report);
   report.warnings.insert(report.warnings.begin(), warnings.begin(), warnings.end());

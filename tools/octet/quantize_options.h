@@ -8,9 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace octet {
-class Model;
-}
+#include "octet/llm_quantize.h"
 
 namespace octet::cli {
 
@@ -60,6 +58,13 @@ struct QuantizeCommandOptions {
   std::optional<int64_t> awq_grid;
   bool no_awq_clip = false;
 
+  // Accuracy budget (both kinds).
+  std::string budget;     // "0.5pt" (encoders) or "1%" (LLMs); empty: no budget search
+  std::string eval_data;  // the validation split the loss is measured on
+  std::optional<int64_t> eval_limit;  // examples (encoders) or tokens (LLMs) of it
+  int64_t eval_ctx = 256;             // LLMs: perplexity window
+  std::vector<std::string> ladder;    // LLMs: recipes cheapest first, ending in fp32
+
   std::set<std::string> given;  // the option names the user passed ("--group", ...)
 };
 
@@ -69,5 +74,10 @@ const std::set<std::string>& llm_only_options();
 
 // The decoder-LLM flow: calibration text, quantize_llm, the folder, the report.
 void quantize_llm_command(const QuantizeCommandOptions& options, Model& model);
+
+// --budget: the accuracy-budget search (quantize_budget.cc).
+void quantize_encoder_budget_command(const QuantizeCommandOptions& options, Model& model);
+void quantize_llm_budget_command(const QuantizeCommandOptions& options, const LlmRecipe& base,
+                                 const std::vector<std::vector<int64_t>>& windows);
 
 }  // namespace octet::cli
