@@ -95,7 +95,9 @@ run_model() {
   for row in "${rows[@]}"; do
     local label=${row%%|*} opts=${row#*|} slug
     slug=$(echo "$label" | tr ' +' '__')
-    echo "llm_quant_table.sh: $key / $label (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    echo "llm_quant_table.sh: $key / $label (load $load)" >&2
     local q="$model" quant_json="{}"
     if [ "$opts" != "-" ]; then
       q="$dir/$slug"
@@ -108,8 +110,9 @@ run_model() {
     ppl_json=$("$octet" perplexity "$model" --compare "$q" --data "$eval" --ctx 256 --json 2>/dev/null)
     lw_json=$("$octet" eval "$q" --task last-word --data "$eval" --json 2>/dev/null)
     /usr/bin/python3 -c 'import json,sys; print(json.dumps({"label": sys.argv[1], "options": sys.argv[2],
-      "quantize": json.loads(sys.argv[3]), "perplexity": json.loads(sys.argv[4]), "last_word": json.loads(sys.argv[5])}))' \
-      "$label" "$opts" "$quant_json" "$ppl_json" "$lw_json" >>"$dir/rows.jsonl"
+      "quantize": json.loads(sys.argv[3]), "perplexity": json.loads(sys.argv[4]), "last_word": json.loads(sys.argv[5]),
+      "load": sys.argv[6]}))' \
+      "$label" "$opts" "$quant_json" "$ppl_json" "$lw_json" "$load" >>"$dir/rows.jsonl"
   done
 }
 
