@@ -3,6 +3,7 @@
 # Idempotent: packages already present are skipped by apt; safe to run twice.
 # The peers octet is measured against are installed too, since tests check
 # parity with them: Debian's PyTorch and onnx (python3), onnxruntime-node (npm).
+# Headless chromium renders `octet report`'s HTML in the report tests.
 #   scripts/setup.sh          (--peers is accepted for compatibility; it changes nothing)
 set -euo pipefail
 
@@ -21,6 +22,7 @@ build_pkgs=(
   libopenblas-dev libopenblas0-pthread
   libcpp-httplib-dev
   python3-onnx python3-numpy python3-torch
+  chromium
 )
 # node/npm: use the machine's own when present (Debian's npm conflicts with NodeSource builds).
 command -v npm >/dev/null 2>&1 || build_pkgs+=(nodejs npm)
