@@ -61,10 +61,32 @@ std::string cell(const nlohmann::json& metrics, const char* key, const char* pat
   return fmt::format(fmt::runtime(pattern), scale * it->get<double>());
 }
 
+// "1.00x": how much faster than fp32's p50 (encoders).
+std::string speedup(const nlohmann::json& metrics, double fp32_p50) {
+  const auto it = metrics.find("latency_p50_ms");
+  if (it == metrics.end() || !it->is_number() || !(fp32_p50 > 0) || !(it->get<double>() > 0)) return "-";
+  return fmt::format("{:.2f}x", fp32_p50 / it->get<double>());
+}
+
+// `text` on one line (line breaks shown as " / "), cut to `width` bytes at a UTF-8 boundary.
+std::string one_line(const std::string& text, size_t width) {
+  std::string line;
+  for (const char c : text.substr(std::min(text.find_first_not_of("\n "), text.size())))
+    line += c == '\n' ? std::string(" / ") : std::string(1, c);
+  if (line.size() <= width) return line;
+  size_t cut = width;
+  while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;
+  return line.substr(0, cut) + "...";
+}
+
 void print_summary(const nlohmann::json& section, const std::string& dir, size_t sections) {
   const bool llm = section.at("kind") == "llm";
   std::vector<TableRow> rows;
   std::vector<std::string> failures;
+  double fp32_p50 = 0;
+  for (const nlohmann::json& row : section.at("recipes"))
+    if (row.at("recipe") == "fp32" && row.at("metrics").contains("latency_p50_ms"))
+      fp32_p50 = row.at("metrics").at("latency_p50_ms").get<double>();
   for (const nlohmann::json& row : section.at("recipes")) {
     const nlohmann::json& m = row.at("metrics");
     const std::string size = m.contains("weight_bytes") ? format_bytes(m["weight_bytes"].get<uint64_t>()) : "-";
@@ -77,15 +99,26 @@ void print_summary(const nlohmann::json& section, const std::string& dir, size_t
                       cell(m, "prefill_tokens_per_s", "{:.0f}"), cell(m, "decode_tokens_per_s", "{:.1f}"), size});
     } else {
       rows.push_back({row.at("recipe"), cell(m, "accuracy", "{:.2f}%", 100), cell(m, "accuracy_delta", "{:+.2f}", 100),
-                      cell(m, "latency_p50_ms", "{:.2f} ms"), cell(m, "latency_p90_ms", "{:.2f} ms"), size});
+                      cell(m, "latency_p50_ms", "{:.2f} ms"), cell(m, "latency_p90_ms", "{:.2f} ms"),
+                      speedup(m, fp32_p50), size});
     }
   }
   if (llm)
     print_table({"recipe", "perplexity", "vs fp32", "mean KL", "top-1", "prefill tok/s", "decode tok/s", "weights"},
                 rows);
   else
-    print_table({"recipe", "accuracy", "vs fp32 (pts)", "p50", "p90", "weights"}, rows);
+    print_table({"recipe", "accuracy", "vs fp32 (pts)", "p50", "p90", "speedup", "weights"}, rows);
   for (const std::string& f : failures) fmt::print("{}\n", f);
+  // What each recipe's model writes after the same prompt (greedy), so a person sees the text survive.
+  if (llm && section.contains("generation") && section["generation"].contains("prompt")) {
+    const std::string prompt = section["generation"]["prompt"].get<std::string>();
+    const size_t tail = prompt.find_last_of('\n');
+    fmt::print("\ngreedy continuation of \"...{}\":\n",
+               one_line(tail == std::string::npos ? prompt : prompt.substr(tail + 1), 80));
+    for (const nlohmann::json& row : section.at("recipes"))
+      if (row.contains("generated") && row["generated"].is_string())
+        fmt::print("  {:<12} {}\n", row.at("recipe").get<std::string>(), one_line(row["generated"].get<std::string>(), 110));
+  }
   fmt::print("\n{}/index.html: {} section{} ({} took {})\n", dir, sections, sections == 1 ? "" : "s",
              section.value("name", ""), format_duration(section.value("wall_seconds", 0.0)));
 }
