@@ -20,7 +20,8 @@ namespace {
 // One quantized octet folder per (model, recipe variant), made once per test binary.
 const fs::path& folder_cache() {
   static const fs::path dir = [] {
-    const fs::path d = fs::temp_directory_path() / ("octet-hf-folders-" + std::to_string(::getpid()));
+    // Beside the tests' temp_dir() folders (support/shared_data.cc), which this process owns.
+    const fs::path d = fs::temp_directory_path() / ("octet-test-" + std::to_string(::getpid())) / "hf-folders";
     fs::remove_all(d);
     fs::create_directories(d);
     return d;
