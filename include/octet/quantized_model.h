@@ -80,12 +80,15 @@ Tensor fake_quantize_activation(const Tensor& x, const ActivationQuant& q);
 //   int8:sym:group(G)          weight i8 [out, in], weight_scale f32 [out, in / G]
 //   fp8_e4m3:sym:per_tensor / per_channel(0)   weight f8_e4m3 [out, in], weight_scale f32 [out]
 // Per-tensor scales are stored as the one scale repeated per output channel.
+// Group specs may carry a group_index (GPTQ's g_idx with act-order): input
+// column k then uses group group_index[k] instead of k / G.
 struct QuantizedLinear {
   std::string name;  // Linear::name()
   QuantSpec weight_spec = kInt8PerChannelWeights;
   Tensor weight;             // codes
   Tensor weight_scale;       // f32 [out] or [out, in / G]
   Tensor weight_zero_point;  // i32 [out, in / G] for affine group specs, else undefined
+  Tensor group_index;        // i32 [in], each in [0, in / G): column k's group; undefined: k / G
   // How the input is quantized at run time; nullopt: weight-only (the
   // activations stay f32, the weights are dequantized).
   std::optional<ActivationQuant> input = ActivationQuant{};
@@ -116,7 +119,8 @@ struct KvCacheConfig {
 };
 
 struct QuantizationConfig {
-  static constexpr int kFormatVersion = 2;
+  // 3 when a Linear has a group_index (older readers must refuse it), else 2.
+  static constexpr int kFormatVersion = 3;
   std::string octet_version = OCTET_VERSION;
   std::string recipe = "int8";  // a recipe name (octet quantize --list-recipes)
   std::string calibrator;       // "percentile(99.99)", ...; empty when nothing was calibrated by it

@@ -2,6 +2,7 @@
 #include <fstream>
 
 #include "octet/error.h"
+#include "octet/hf_checkpoint.h"
 #include "octet/model.h"
 #include "octet/quantized_model.h"
 #include "octet/safetensors.h"
@@ -128,6 +129,8 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& path, const LoadO
   check(fs::exists(path), "models", "'{}' does not exist", path.string());
   // A folder written by `octet quantize` (quantization_config.json): int8 kernels, native execution.
   if (is_quantized_model(path)) return load_quantized_model(path, QuantExecution::Native, options);
+  // A Hugging Face quantized checkpoint (AWQ, GPTQ, compressed-tensors, fp8, Model Optimizer): its codes kept.
+  if (is_hf_quantized_checkpoint(path)) return load_hf_quantized_model(path, QuantExecution::Native, options);
   if (fs::is_regular_file(path) && has_gguf_magic(path)) return load_gguf_model(path, options);
   const fs::path dir = fs::is_directory(path) ? path : path.parent_path();
   const fs::path config_path = dir / "config.json";

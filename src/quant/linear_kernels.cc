@@ -193,6 +193,14 @@ void check_quantized_linear(const QuantizedLinear& q, const Tensor& bias) {
               q.weight_zero_point.shape() == scale_shape,
           kTag, "{}: weight_zero_point must be i32 {}, got {}", q.name, shape_str(scale_shape),
           describe_or_nothing(q.weight_zero_point));
+  if (q.group_index.defined()) {
+    check(group && q.group_index.dtype() == DType::I32 && q.group_index.shape() == Shape{in}, kTag,
+          "{}: group_index must be i32 [{}] on a group spec, got {} with {}", q.name, in, q.group_index.describe(),
+          to_string(spec));
+    const int64_t groups = in / spec.group_size;
+    for (const int32_t g : q.group_index.contiguous().span<int32_t>())
+      check(g >= 0 && g < groups, kTag, "{}: group_index holds {}, outside [0, {})", q.name, g, groups);
+  }
   check(!bias.defined() || (bias.dtype() == DType::F32 && bias.shape() == Shape{out}), kTag,
         "{}: bias must be f32 [{}], got {}", q.name, out, bias.defined() ? bias.describe() : "");
   if (q.input) check_activation_quant(*q.input);
@@ -214,8 +222,27 @@ QuantParams weight_params(const QuantizedLinear& q) {
 
 // W^ = (q_w - zp) * s_w (f32 [out, in]) with quant.h's dequantize(): the weight
 // the simulated path multiplies and the loader gives the model's Linear.
+// With a group_index, column k's scale and zero point are those of group
+// group_index[k]: they are gathered into per-column tensors and dequantized
+// as groups of one, the same arithmetic float(q - zp) * s.
 Tensor dequantize_weight(const QuantizedLinear& q) {
-  return dequantize(q.weight.contiguous(), q.weight_spec, weight_params(q));
+  if (!q.group_index.defined()) return dequantize(q.weight.contiguous(), q.weight_spec, weight_params(q));
+  const int64_t out = q.weight.dim(0), in = q.weight.dim(1), groups = in / q.weight_spec.group_size;
+  const Tensor scales = q.weight_scale.contiguous(), index = q.group_index.contiguous();
+  const Tensor zeros = q.weight_zero_point.defined() ? q.weight_zero_point.contiguous() : Tensor();
+  QuantParams p{Tensor::empty({out, in}, DType::F32), Tensor::zeros({out, in}, DType::I32)};
+  const float* s = scales.data<float>();
+  const int32_t* g = index.data<int32_t>();
+  float* ps = p.scale.data<float>();
+  int32_t* pz = p.zero_point.data<int32_t>();
+  for (int64_t n = 0; n < out; ++n)
+    for (int64_t k = 0; k < in; ++k) {
+      ps[n * in + k] = s[n * groups + g[k]];
+      if (zeros.defined()) pz[n * in + k] = zeros.data<int32_t>()[n * groups + g[k]];
+    }
+  QuantSpec per_column = q.weight_spec;
+  per_column.group_size = 1;
+  return dequantize(q.weight.contiguous(), per_column, p);
 }
 
 // The simulated kernel of every format: dequantized f32 weights, the input
@@ -251,9 +278,14 @@ class SimulatedLinear final : public nn::LinearKernel {
 
 // Whether the native int8 kernel runs this Linear: int8 weights per channel or
 // per tensor with int8 activations (static or per token).
+// Codes of -128 (compressed-tensors' symmetric int8 grid is [-128, 127];
+// octet's and the int8 GEMM's is [-127, 127]) keep such a Linear simulated.
 bool has_native_int8_kernel(const QuantizedLinear& q) {
-  return q.weight_spec.dtype == DType::I8 && q.weight_spec.granularity != Granularity::PerGroup && q.input &&
-         (q.input->dynamic || q.input->spec.dtype == DType::I8);
+  if (!(q.weight_spec.dtype == DType::I8 && q.weight_spec.granularity != Granularity::PerGroup && q.input &&
+        (q.input->dynamic || q.input->spec.dtype == DType::I8)))
+    return false;
+  const auto codes = q.weight.contiguous().span<int8_t>();
+  return std::find(codes.begin(), codes.end(), int8_t(-128)) == codes.end();
 }
 
 // The activations the int8 epilogue applies itself.

@@ -1,10 +1,6 @@
 // The quantized model folder: save (to a temporary folder, then rename),
 // read and validate quantization_config.json against model.safetensors, load.
-#include <signal.h>
-#include <unistd.h>
-
-#include <cerrno>
-
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -13,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/atomic_folder.h"
 #include "octet/error.h"
 #include "octet/gguf_model.h"
 #include "octet/number_formats.h"
@@ -49,6 +46,7 @@ std::string weight_scale_name(const std::string& linear) { return linear + ".wei
 std::string input_scale_name(const std::string& site) { return site + ".input_scale"; }
 std::string input_zero_point_name(const std::string& site) { return site + ".input_zero_point"; }
 std::string weight_zero_point_name(const std::string& linear) { return linear + ".weight_zero_point"; }
+std::string group_index_name(const std::string& linear) { return linear + ".weight_group_index"; }
 std::string k_scale_name(const std::string& attention) { return attention + ".k_scale"; }
 std::string v_scale_name(const std::string& attention) { return attention + ".v_scale"; }
 
@@ -105,7 +103,10 @@ void add_activation_tensors(std::vector<std::pair<std::string, Tensor>>& tensors
 ordered_json config_json(const QuantizationConfig& c) {
   ordered_json j;
   j["format"] = kFormat;
-  j["format_version"] = QuantizationConfig::kFormatVersion;
+  // Version 3 only when a Linear needs it, so that folders without a group index stay readable by older octets.
+  const bool group_index = std::any_of(c.linears.begin(), c.linears.end(),
+                                       [](const QuantizedLinear& q) { return q.group_index.defined(); });
+  j["format_version"] = group_index ? QuantizationConfig::kFormatVersion : 2;
   j["octet_version"] = c.octet_version;
   j["recipe"] = c.recipe;
   j["calibrator"] = c.calibrator;
@@ -137,58 +138,6 @@ ordered_json config_json(const QuantizationConfig& c) {
   return j;
 }
 
-// Removes a temporary folder unless released (any failure leaves no half-written output).
-class TempFolder {
- public:
-  explicit TempFolder(fs::path path) : path_(std::move(path)) {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-    fs::create_directories(path_);
-  }
-  ~TempFolder() {
-    if (!released_) {
-      std::error_code ec;
-      fs::remove_all(path_, ec);
-    }
-  }
-  const fs::path& path() const { return path_; }
-  void release() { released_ = true; }
-
- private:
-  fs::path path_;
-  bool released_ = false;
-};
-
-fs::path sibling(const fs::path& out, std::string_view what) {
-  const fs::path abs = fs::absolute(out).lexically_normal();
-  const fs::path dir = abs.filename().empty() ? abs.parent_path() : abs;
-  return dir.parent_path() / fmt::format(".{}.{}-{}", dir.filename().string(), what, ::getpid());
-}
-
-// A run killed while writing (Ctrl-C, kill -9) leaves its hidden temporary
-// sibling behind (never a partial `out`); the next save of the same folder
-// removes those whose process is gone.
-void remove_stale_temporaries(const fs::path& out) {
-  const fs::path abs = fs::absolute(out).lexically_normal();
-  const fs::path dir = abs.filename().empty() ? abs.parent_path() : abs;
-  const fs::path parent = dir.parent_path();
-  std::error_code ec;
-  if (!fs::is_directory(parent, ec)) return;
-  // (Backups, ".old-", are left alone: one may hold the only copy of a replaced model.)
-  const std::string prefix = fmt::format(".{}.tmp-", dir.filename().string());
-  std::vector<fs::path> stale;
-  for (const auto& entry : fs::directory_iterator(parent, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (!name.starts_with(prefix)) continue;
-    const std::string pid_text = name.substr(prefix.size());
-    if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos)
-      continue;
-    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
-    if (pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH)) stale.push_back(entry.path());
-  }
-  for (const fs::path& p : stale) fs::remove_all(p, ec);
-}
-
 }  // namespace
 
 void save_quantized_model(const Model& model, const QuantizationConfig& config, const fs::path& source,
@@ -197,13 +146,7 @@ void save_quantized_model(const Model& model, const QuantizationConfig& config, 
   const fs::path source_dir = fs::is_directory(source) ? source : source.parent_path();
   check(gguf_source || fs::exists(source_dir / "config.json"), kTag,
         "{}: no config.json to copy (a Hugging Face folder or a .gguf file is needed)", source_dir.string());
-  check(!out.empty(), kTag, "no output folder given");
-  if (fs::exists(out)) {
-    check(fs::is_directory(out), kTag, "'{}' exists and is not a folder", out.string());
-    check(!fs::equivalent(out, source_dir), kTag, "the output folder '{}' is the source model's folder",
-          out.string());
-    check(overwrite, kTag, "'{}' already exists (pass --force to replace it)", out.string());
-  }
+  io::AtomicFolderWriter writer(out, overwrite, std::string(kTag), source_dir);
 
   // model.safetensors: every parameter, with the quantized Linears' weights as int8 plus their scales.
   std::map<std::string, const QuantizedLinear*> quantized;
@@ -226,6 +169,7 @@ void save_quantized_model(const Model& model, const QuantizationConfig& config, 
     tensors.emplace_back(name, stored_codes(q.weight));
     tensors.emplace_back(weight_scale_name(q.name), q.weight_scale);
     if (q.weight_zero_point.defined()) tensors.emplace_back(weight_zero_point_name(q.name), q.weight_zero_point);
+    if (q.group_index.defined()) tensors.emplace_back(group_index_name(q.name), q.group_index);
     add_activation_tensors(tensors, q.name, q.input);
   }
   for (const auto& [name, q] : quantized)
@@ -236,36 +180,23 @@ void save_quantized_model(const Model& model, const QuantizationConfig& config, 
     tensors.emplace_back(v_scale_name(l.name), Tensor::from_floats(l.v_scale, {int64_t(l.v_scale.size())}));
   }
 
-  remove_stale_temporaries(out);
-  TempFolder temp(sibling(out, "tmp"));
-  save_safetensors(temp.path() / kWeightsFile, tensors, {{"format", std::string(kFormat)}});
+  const fs::path& temp = writer.path();
+  save_safetensors(temp / kWeightsFile, tensors, {{"format", std::string(kFormat)}});
   {
-    std::ofstream f(temp.path() / kQuantizationConfigFile);
+    std::ofstream f(temp / kQuantizationConfigFile);
     f << config_json(config).dump(2) << "\n";
-    check(bool(f.flush()), kTag, "cannot write {}", (temp.path() / kQuantizationConfigFile).string());
+    check(bool(f.flush()), kTag, "cannot write {}", (temp / kQuantizationConfigFile).string());
   }
   if (gguf_source) {
-    write_gguf_model_files(source, temp.path());  // config.json and tokenizer.gguf from the GGUF's metadata
+    write_gguf_model_files(source, temp);  // config.json and tokenizer.gguf from the GGUF's metadata
   } else {
     for (const std::string_view file : kCopiedFiles) {
       const fs::path src = source_dir / file;
-      if (fs::exists(src)) fs::copy_file(src, temp.path() / file);
+      if (fs::exists(src)) fs::copy_file(src, temp / file);
     }
   }
 
-  if (fs::exists(out)) {
-    // Replace only now that the new folder is complete: old -> backup, new -> out, drop backup.
-    const fs::path backup = sibling(out, "old");
-    std::error_code ec;
-    fs::remove_all(backup, ec);
-    fs::rename(out, backup);
-    fs::rename(temp.path(), out);
-    fs::remove_all(backup, ec);
-  } else {
-    if (out.has_parent_path()) fs::create_directories(out.parent_path());
-    fs::rename(temp.path(), out);
-  }
-  temp.release();
+  writer.commit();
 }
 
 bool is_quantized_model(const fs::path& path) {
@@ -386,6 +317,11 @@ class ConfigReader {
       for (const int32_t z : q.weight_zero_point.span<int32_t>())
         check(z >= lim.qmin && z <= lim.qmax, kTag, "{}: tensor '{}' holds {}, outside the grid [{}, {}]", source,
               weight_zero_point_name(q.name), z, lim.qmin, lim.qmax);
+    }
+    if (weights_.contains(group_index_name(q.name))) {
+      check(group, kTag, "{}: tensor '{}' exists, but {} is not a group format", source, group_index_name(q.name),
+            to_string(q.weight_spec));
+      q.group_index = tensor(group_index_name(q.name), DType::I32, Shape{in}, "group index");
     }
     check_codes_on_grid(q, lim);
     q.input = activation(j, q.name, where, /*allow_none=*/true);
@@ -523,6 +459,7 @@ QuantizationConfig read_quantization_config(const fs::path& folder) {
   for (const std::string& name : weights.names()) {
     const TensorInfo& info = weights.info(name);
     const bool quant_tensor = name.ends_with(".weight_scale") || name.ends_with(".input_scale") ||
+                              name.ends_with(".weight_group_index") ||
                               name.ends_with(".input_zero_point") || name.ends_with(".weight_zero_point") ||
                               name.ends_with(".k_scale") || name.ends_with(".v_scale") || info.dtype == DType::I8 ||
                               info.dtype == DType::U8 || info.dtype == DType::F8_E4M3;

@@ -1,8 +1,12 @@
 // Loading a quantized folder: the registry builds the model from a weight
-// source that dequantizes the int8 Linear weights, then the quantization is applied.
+// source that dequantizes the quantized Linear weights, then the quantization
+// is applied. The Hugging Face checkpoint reader builds its models the same way.
 #include <map>
+#include <set>
 
+#include "quant/quantized_load.h"
 #include "octet/error.h"
+#include "octet/hf_checkpoint.h"
 #include "octet/quantized_model.h"
 #include "octet/safetensors.h"
 
@@ -16,13 +20,22 @@ constexpr std::string_view kTag = "quantized";
 // Linear reads as q_w * s_w (f32) and everything else as in a plain checkpoint.
 class QuantizedWeights final : public WeightSource {
  public:
-  QuantizedWeights(Checkpoint checkpoint, const QuantizationConfig& config) : checkpoint_(std::move(checkpoint)) {
+  QuantizedWeights(Checkpoint checkpoint, const QuantizationConfig& config, std::set<std::string> hidden)
+      : checkpoint_(std::move(checkpoint)), hidden_(std::move(hidden)) {
     for (const QuantizedLinear& q : config.linears) quantized_.emplace(q.name + ".weight", q);
   }
 
   std::string describe() const override { return checkpoint_.source().string(); }
-  bool contains(const std::string& name) const override { return checkpoint_.contains(name); }
-  std::vector<std::string> names() const override { return checkpoint_.names(); }
+  bool contains(const std::string& name) const override {
+    return quantized_.count(name) > 0 || (checkpoint_.contains(name) && hidden_.count(name) == 0);
+  }
+  std::vector<std::string> names() const override {
+    std::set<std::string> all;
+    for (const std::string& n : checkpoint_.names())
+      if (hidden_.count(n) == 0) all.insert(n);
+    for (const auto& [n, q] : quantized_) all.insert(n);
+    return {all.begin(), all.end()};
+  }
 
   Tensor require(const std::string& name, const Shape& shape) const override {
     const auto it = quantized_.find(name);
@@ -35,6 +48,8 @@ class QuantizedWeights final : public WeightSource {
       const Tensor w = dequantized_weight(it->second);
       return transposed ? w.transpose(0, 1).contiguous() : w;
     }
+    check(hidden_.count(name) == 0, kTag, "{}: tensor '{}' belongs to a quantized layer and has no float value",
+          describe(), name);
     Tensor t = checkpoint_.require(name, shape);
     if (t.dtype() == DType::F32) return t;
     check(dtype_info(t.dtype()).is_float, kTag, "{}: tensor '{}' is {}, a float type is needed", describe(), name,
@@ -44,6 +59,7 @@ class QuantizedWeights final : public WeightSource {
 
  private:
   Checkpoint checkpoint_;
+  std::set<std::string> hidden_;
   std::map<std::string, QuantizedLinear> quantized_;  // by weight name; tensors share storage
 };
 
@@ -64,14 +80,26 @@ const ArchitectureEntry& find_architecture(const JsonConfig& config) {
 
 }  // namespace
 
-std::unique_ptr<Model> load_quantized_model(const fs::path& folder, QuantExecution exec, const LoadOptions& options) {
-  const QuantizationConfig config = read_quantization_config(folder);
+std::shared_ptr<const WeightSource> make_quantized_weight_source(Checkpoint checkpoint,
+                                                                 const QuantizationConfig& config,
+                                                                 std::set<std::string> hidden) {
+  return std::make_shared<QuantizedWeights>(std::move(checkpoint), config, std::move(hidden));
+}
+
+std::unique_ptr<Model> build_model_from_weights(const fs::path& folder, std::shared_ptr<const WeightSource> weights,
+                                                const LoadOptions& options) {
   const fs::path config_path = folder / "config.json";
   check(fs::exists(config_path), kTag, "{}: no config.json", folder.string());
   JsonConfig json = JsonConfig::load(config_path);
   const ArchitectureEntry& entry = find_architecture(json);
-  ModelSource source{folder, std::move(json), std::make_shared<QuantizedWeights>(Checkpoint::open(folder), config)};
-  std::unique_ptr<Model> model = entry.build(source, options);
+  ModelSource source{folder, std::move(json), std::move(weights)};
+  return entry.build(source, options);
+}
+
+std::unique_ptr<Model> load_quantized_model(const fs::path& folder, QuantExecution exec, const LoadOptions& options) {
+  const QuantizationConfig config = read_quantization_config(folder);
+  std::unique_ptr<Model> model =
+      build_model_from_weights(folder, make_quantized_weight_source(Checkpoint::open(folder), config), options);
   apply_quantization(*model, config, exec);
   return model;
 }
@@ -79,6 +107,7 @@ std::unique_ptr<Model> load_quantized_model(const fs::path& folder, QuantExecuti
 std::unique_ptr<Model> load_model_for_execution(const fs::path& path, QuantExecution exec,
                                                 const LoadOptions& options) {
   if (is_quantized_model(path)) return load_quantized_model(path, exec, options);
+  if (is_hf_quantized_checkpoint(path)) return load_hf_quantized_model(path, exec, options);
   return load_model(path, options);
 }
 

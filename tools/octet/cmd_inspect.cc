@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "octet/hf_checkpoint.h"
 #include "octet/model.h"
 #include "octet/quantized_model.h"
 #include "octet/safetensors.h"
@@ -27,6 +28,7 @@ struct TensorRow {
 
 // What an `octet quantize` folder says about itself.
 struct QuantizationSummary {
+  std::string layout;  // a Hugging Face checkpoint's recognised layout ("" for an octet folder)
   std::string recipe, weights, activations, kv_cache;
   int64_t linears = 0, excluded = 0;
   std::vector<std::pair<std::string, std::string>> options;
@@ -51,9 +53,16 @@ Inspection inspect(const std::filesystem::path& path) {
   std::set<std::string> used;
   // A quantized folder: its weights by format, and its scale tensors as used.
   std::map<std::string, std::string> weight_format;
-  if (is_quantized_model(path)) {
-    const QuantizationConfig c = read_quantization_config(path);
+  const bool hf = is_hf_quantized_checkpoint(path);
+  if (is_quantized_model(path) || hf) {
+    std::optional<HfCheckpoint> checkpoint_layout;
+    if (hf) checkpoint_layout = read_hf_checkpoint(path);
+    const QuantizationConfig c = hf ? checkpoint_layout->config : read_quantization_config(path);
     QuantizationSummary q;
+    if (hf) {
+      q.layout = checkpoint_layout->description;
+      for (const std::string& name : checkpoint_layout->layout_tensors) used.insert(name);
+    }
     q.recipe = c.recipe;
     q.weights = to_string(c.weight_spec);
     q.activations = c.activation_spec ? to_string(*c.activation_spec) : "f32 (weight-only)";
@@ -113,7 +122,8 @@ nlohmann::json to_json(const Inspection& r) {
       {"dtypes", dtypes},
       {"tensors", tensors},
       {"unused_tensors", r.unused},
-      {"quantization", r.quantization ? nlohmann::json{{"recipe", r.quantization->recipe},
+      {"quantization", r.quantization ? nlohmann::json{{"layout", r.quantization->layout},
+                                                       {"recipe", r.quantization->recipe},
                                                        {"weights", r.quantization->weights},
                                                        {"activations", r.quantization->activations},
                                                        {"kv_cache", r.quantization->kv_cache},
@@ -144,6 +154,7 @@ void print_text(const Inspection& r, bool all_tensors) {
   rows.push_back({"tensors", std::to_string(r.tensors.size())});
   if (!r.unused.empty()) rows.push_back({"unused tensors", std::to_string(r.unused.size())});
   if (const auto& q = r.quantization) {
+    if (!q->layout.empty()) rows.push_back({"checkpoint layout", q->layout});
     rows.push_back({"quantization", q->recipe});
     rows.push_back({"  weights", q->weights});
     rows.push_back({"  activations", q->activations});
