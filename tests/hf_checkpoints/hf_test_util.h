@@ -22,6 +22,7 @@
 #include "octet/number_formats.h"
 #include "octet/quantized_model.h"
 #include "octet/safetensors.h"
+#include "support/run_command.h"
 #include "support/shared_data.h"
 
 namespace octet::testing {
@@ -120,36 +121,10 @@ inline void expect_round_trip(const fs::path& folder, HfLayout layout, const fs:
 
 // ---- subprocesses -------------------------------------------------------------------------------
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout
-  std::string errors;  // stderr
-};
-
-// Runs `command` with stderr captured in `dir`/stderr.txt.
-inline CommandResult run_command(const std::string& command, const fs::path& dir) {
-  const auto err = dir / "stderr.txt";
-  CommandResult r;
-  FILE* pipe = popen((command + " 2>" + err.string()).c_str(), "r");
-  if (!pipe) return r;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err);
-  r.errors.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
-}
-
-inline CommandResult run_octet(const std::string& args, const fs::path& dir) {
-  return run_command(std::string(OCTET_CLI_PATH) + " " + args, dir);
-}
-
 // The independent packer written from the published layouts (Python + numpy).
 inline CommandResult run_reference_packer(const std::string& args, const fs::path& dir) {
   const fs::path script = source_root() / "tests" / "hf_checkpoints" / "reference_packing.py";
-  return run_command("/usr/bin/python3 " + script.string() + " " + args, dir);
+  return run_shell("/usr/bin/python3 " + script.string() + " " + args, dir / "stderr.txt");
 }
 
 inline void write_text(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }

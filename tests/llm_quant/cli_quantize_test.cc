@@ -11,33 +11,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/run_command.h"
 #include "support/shared_data.h"
 
 namespace octet::testing {
 namespace {
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout
-  std::string errors;  // stderr
-};
-
-// `dir`: the test's temporary folder (temp_dir() empties it on every call, so tests take it once).
-CommandResult run_octet(const std::string& args, const std::filesystem::path& dir) {
-  const auto err = dir / "stderr.txt";
-  const std::string command = std::string(OCTET_CLI_PATH) + " " + args + " 2>" + err.string();
-  CommandResult r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return r;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err);
-  r.errors.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
-}
 
 std::string kjv() { return shared_path("models/kjv-llama").string(); }
 

@@ -14,40 +14,17 @@
 #include <string>
 #include <vector>
 
+#include "support/run_command.h"
 #include "support/shared_data.h"
 
 namespace octet::testing {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout
-  std::string errors;  // stderr
-};
 
 inline std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// Runs a shell command; stdout captured, stderr written to `stderr_file` and read back.
-inline CommandResult run_shell(const std::string& command, const std::filesystem::path& stderr_file) {
-  CommandResult r;
-  FILE* pipe = popen((command + " 2>" + stderr_file.string()).c_str(), "r");
-  if (!pipe) return r;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.errors = read_file(stderr_file);
-  return r;
-}
-
-// `octet ARGS` through the real binary; `dir` holds its stderr file.
-inline CommandResult run_octet(const std::string& args, const std::filesystem::path& dir) {
-  return run_shell(std::string(OCTET_CLI_PATH) + " " + args, dir / "stderr.txt");
 }
 
 // The chromium binary: $OCTET_CHROMIUM, else the first of chromium /

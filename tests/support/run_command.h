@@ -1,0 +1,21 @@
+// Running the real `octet` binary (or any shell command) from a test:
+// stdout captured, stderr written to a file and read back, the exit status.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace octet::testing {
+
+struct CommandResult {
+  int exit_code = -1;  // -1 when the command did not exit normally
+  std::string output;  // stdout
+  std::string errors;  // stderr
+};
+
+// Runs `command` through the shell with its stderr in `stderr_file`.
+CommandResult run_shell(const std::string& command, const std::filesystem::path& stderr_file);
+// `octet ARGS` (the binary the build made, OCTET_CLI_PATH); its stderr goes to `dir`/stderr.txt.
+CommandResult run_octet(const std::string& args, const std::filesystem::path& dir);
+
+}  // namespace octet::testing
