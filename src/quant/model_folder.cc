@@ -34,6 +34,29 @@ constexpr std::string_view kCopiedFiles[] = {
     "tokenizer.gguf",  // a folder written from a GGUF file
 };
 
+// config.json as the source has it, minus a Hugging Face quantized
+// checkpoint's quantization block: the folder's quantization is octet's own
+// (quantization_config.json), and a runtime reading the stale block would
+// misread the weights.
+void write_config_without_quantization(const fs::path& src, const fs::path& dst) {
+  std::ifstream in(src);
+  ordered_json j;
+  try {
+    j = ordered_json::parse(in);
+  } catch (const std::exception& e) {
+    fail(kTag, "{}: invalid JSON: {}", src.string(), e.what());
+  }
+  if (!j.is_object() || (!j.contains("quantization_config") && !j.contains("compression_config"))) {
+    fs::copy_file(src, dst);
+    return;
+  }
+  j.erase("quantization_config");
+  j.erase("compression_config");
+  std::ofstream out(dst);
+  out << j.dump(2) << "\n";
+  check(bool(out.flush()), kTag, "cannot write {}", dst.string());
+}
+
 bool is_gguf_file(const fs::path& path) {
   if (!fs::is_regular_file(path)) return false;
   std::ifstream in(path, std::ios::binary);
@@ -192,7 +215,11 @@ void save_quantized_model(const Model& model, const QuantizationConfig& config, 
   } else {
     for (const std::string_view file : kCopiedFiles) {
       const fs::path src = source_dir / file;
-      if (fs::exists(src)) fs::copy_file(src, temp / file);
+      if (!fs::exists(src)) continue;
+      if (file == "config.json")
+        write_config_without_quantization(src, temp / file);
+      else
+        fs::copy_file(src, temp / file);
     }
   }
 

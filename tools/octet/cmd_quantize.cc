@@ -19,7 +19,9 @@
 
 #include "command.h"
 #include "octet/error.h"
+#include "octet/hf_checkpoint.h"
 #include "octet/llm_quantize.h"
+#include "octet/log.h"
 #include "octet/model.h"
 #include "octet/quantize_model.h"
 #include "octet/tokenizer.h"
@@ -231,6 +233,9 @@ void quantize_command(const QuantizeCommandOptions& o) {
   check(o.force || !std::filesystem::exists(o.output), "quantize", "'{}' already exists (pass --force to replace it)",
         o.output);
   check(std::filesystem::exists(o.model), "quantize", "'{}' does not exist", o.model);
+  if (is_hf_quantized_checkpoint(o.model))
+    log_warn("'{}' is a quantized checkpoint ({}): the recipe quantizes its dequantized weights, so both errors add up",
+             o.model, read_hf_checkpoint(o.model).description);
   const auto model = load_model(o.model);
   const bool decoder = model->info().is_decoder;
   check(o.recipe.empty() || encoder_recipe != decoder, "quantize",
