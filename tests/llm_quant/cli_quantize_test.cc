@@ -71,6 +71,21 @@ TEST(QuantizeLlmCli, BadInputIsOneLineAndWritesNothing) {
   expect_refused("quantize " + kjv() + o + " --recipe w8a8-sq --calib " + tiny.string(), "one window needs 512", out, dir);
   expect_refused("quantize " + kjv() + o + " --recipe w8a8-sq --calib /nonexistent.txt", "cannot read --calib", out, dir);
   expect_refused("quantize /nonexistent" + o + " --recipe w8a16", "does not exist", out, dir);
+  // --budget: a loss no model can meet, the wrong unit, eval data missing or empty.
+  expect_refused("quantize " + kjv() + o + " --budget -1% --eval-data " + calib + " --calib " + calib,
+                 "cannot be met, not even by fp32", out, dir);
+  expect_refused("quantize " + kjv() + o + " --budget 0.5pt --eval-data " + calib + " --calib " + calib,
+                 "% of perplexity", out, dir);
+  expect_refused("quantize " + kjv() + o + " --budget 1% --calib " + calib, "--budget needs --eval-data", out, dir);
+  expect_refused("quantize " + kjv() + o + " --budget 1% --eval-data /nonexistent.txt --calib " + calib,
+                 "cannot read --eval-data '/nonexistent.txt'", out, dir);
+  const auto empty = dir / "empty.txt";
+  std::ofstream{empty};
+  expect_refused("quantize " + kjv() + o + " --budget 1% --eval-data " + empty.string() + " --calib " + calib,
+                 "is empty", out, dir);
+  expect_refused("quantize " + shared_path("models/sst2-bert-mini").string() + o +
+                     " --budget 1% --eval-data x.tsv --calib x.tsv",
+                 "accuracy points", out, dir);
   // The fixture llama (hidden 64): group 128 does not divide its K.
   expect_refused("quantize " + shared_path("fixtures/hf/llama").string() + o + " --recipe w4a16-rtn",
                  "--group-fallback", out, dir);

@@ -156,7 +156,10 @@ void print_report(const QuantizationConfig& config, const QuantizeReport& report
 void quantize_encoder(const QuantizeCommandOptions& o, Model& model) {
   for (const std::string& option : llm_only_options())
     check(!o.given.count(option), "quantize", "{} applies to decoder LLM recipes, not to encoders", option);
-  if (!o.budget.empty()) return quantize_encoder_budget_command(o, model);
+  if (!o.budget.empty()) {
+    check_budget_options(o, false);
+    return quantize_encoder_budget_command(o, model);
+  }
   check(o.eval_data.empty() && !o.eval_limit, "quantize", "--eval-data and --eval-limit go with --budget");
   const QuantRecipe recipe = make_recipe(o);
   check(o.batch_size > 0, "quantize", "--batch-size must be > 0, got {}", o.batch_size);

@@ -81,10 +81,17 @@ void print_budget(const QuantizeCommandOptions& o, const BudgetResult& r, const 
 
 }  // namespace
 
+void check_budget_options(const QuantizeCommandOptions& o, bool llm) {
+  parse_budget(o.budget, llm);
+  check(!o.eval_data.empty(), kTag, "--budget needs --eval-data {} ({})", llm ? "FILE.txt" : "FILE.tsv",
+        llm ? "validation text, not the test split" : "a labelled validation split");
+  check(fs::is_regular_file(o.eval_data), kTag, "cannot read --eval-data '{}'", o.eval_data);
+  check(fs::file_size(o.eval_data) > 0, kTag, "--eval-data '{}' is empty", o.eval_data);
+}
+
 void quantize_encoder_budget_command(const QuantizeCommandOptions& o, Model& model) {
   const double budget = parse_budget(o.budget, false);
   check(!o.calib.empty(), kTag, "--budget calibrates the static rung: give --calib FILE.tsv (training data)");
-  check(!o.eval_data.empty(), kTag, "--budget needs --eval-data FILE.tsv (a labelled validation split)");
   TsvColumns columns;
   columns.text = o.text_column;
   const ClassificationDataset data = load_tsv_dataset(o.eval_data, columns);
@@ -116,7 +123,6 @@ void quantize_encoder_budget_command(const QuantizeCommandOptions& o, Model& mod
 void quantize_llm_budget_command(const QuantizeCommandOptions& o, const LlmRecipe& base,
                                  const std::vector<std::vector<int64_t>>& windows) {
   const double budget = parse_budget(o.budget, true);
-  check(!o.eval_data.empty(), kTag, "--budget needs --eval-data FILE.txt (validation text, not the test split)");
   const Tokenizer tok = load_model_tokenizer(o.model);
   std::vector<int64_t> tokens = tok.encode(read_text(o.eval_data)).ids;
   if (o.eval_limit && int64_t(tokens.size()) > *o.eval_limit) tokens.resize(size_t(*o.eval_limit));

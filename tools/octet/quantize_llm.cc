@@ -211,6 +211,7 @@ void quantize_llm_command(const QuantizeCommandOptions& o, Model& model) {
           option);
   const std::string name = o.recipe.empty() ? "w8a8-sq" : o.recipe;
   const LlmRecipe recipe = make_llm_recipe(o, name);
+  if (!o.budget.empty()) check_budget_options(o, true);
   check(!recipe.needs_calibration() || !o.calib.empty() || !o.budget.empty(), kTag,
         "recipe '{}'{} calibrates on text: give --calib FILE.txt (training text, e.g. kjv.train.txt; never the text "
         "you evaluate on)",

@@ -75,7 +75,9 @@ const std::set<std::string>& llm_only_options();
 // The decoder-LLM flow: calibration text, quantize_llm, the folder, the report.
 void quantize_llm_command(const QuantizeCommandOptions& options, Model& model);
 
-// --budget: the accuracy-budget search (quantize_budget.cc).
+// --budget: the accuracy-budget search (quantize_budget.cc). The check runs
+// before any file is read: the budget, its unit, and --eval-data present and non-empty.
+void check_budget_options(const QuantizeCommandOptions& options, bool llm);
 void quantize_encoder_budget_command(const QuantizeCommandOptions& options, Model& model);
 void quantize_llm_budget_command(const QuantizeCommandOptions& options, const LlmRecipe& base,
                                  const std::vector<std::vector<int64_t>>& windows);
