@@ -7,10 +7,11 @@
 //
 // Every layer starts on the cheapest rung of a ladder (encoders: int8 static
 // -> int8 dynamic -> fp32, per Linear; LLMs: by default w4a16-awq -> w8a8-sq
-// -> w8a16 -> fp32, per group of Linears reading one activation). Each unit's
+// -> w8a16 -> fp32, per group of Linears reading one activation). If that mix
+// already meets the budget, it is the answer. Otherwise each unit's
 // sensitivity is the loss with it alone on its current rung (everything else
-// fp32). While the whole model's loss exceeds the budget, the most sensitive
-// unit moves one rung up (its sensitivity is measured again on the new rung).
+// fp32), and while the whole model's loss exceeds the budget the most
+// sensitive unit moves one rung up (its sensitivity is measured again there).
 // The loss of the final mix is the last full evaluation. The loss function is
 // the caller's (accuracy points on a validation split, perplexity increase in
 // % on validation text): calibrate on train, choose on validation, report on
@@ -34,7 +35,9 @@ using BudgetLoss = std::function<double(const Model& quantized)>;
 struct BudgetUnit {
   std::string name;       // a Linear (encoders) or a group of Linears (LLMs, nn::LinearInputGroup::name)
   std::string precision;  // the rung chosen
-  double sensitivity = 0; // the loss with this unit alone on its final rung (0 on the top rung)
+  // The loss with this unit alone on its final rung (0 on the top rung; NaN
+  // when the search never needed it: the cheapest mix met the budget).
+  double sensitivity = 0;
 };
 
 struct BudgetResult {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -43,11 +44,13 @@ BudgetChoice search_budget(const BudgetSearch& s, double budget) {
     rungs[size_t(unit)] = rung;
     return evaluate(rungs);
   };
+  // The all-cheapest mix first: when it meets the budget, no sensitivity is needed.
   c.rung_of_unit.assign(size_t(n), 0);
-  c.sensitivity.resize(size_t(n));
-  for (int u = 0; u < n; ++u) c.sensitivity[size_t(u)] = alone(u, 0);
+  c.sensitivity.assign(size_t(n), std::numeric_limits<double>::quiet_NaN());
   c.loss = evaluate(c.rung_of_unit);
   c.steps.push_back(fmt::format("all on {}: loss {:.4g} (budget {:g})", s.rungs[0], c.loss, budget));
+  if (c.loss > budget)
+    for (int u = 0; u < n; ++u) c.sensitivity[size_t(u)] = alone(u, 0);
   if (bar) bar->finish();
   while (c.loss > budget) {
     int worst = -1;

@@ -44,7 +44,12 @@ TEST(BudgetSst2, WithinHalfAPointOnValidationReportedOnDev) {
     return fp32 - 100 * evaluate_classification(q, tok, val, eo).accuracy;
   });
   EXPECT_LE(r.loss, 0.3);
-  EXPECT_GE(r.evaluations, int64_t(r.units.size()) + 1);
+  // The all-int8 mix first; sensitivities only when it misses the budget.
+  if (r.steps.size() == 1) {
+    EXPECT_EQ(r.evaluations, 1);
+  } else {
+    EXPECT_GE(r.evaluations, int64_t(r.units.size()) + 2);
+  }
   // The chosen mix, saved and reloaded, measures the same loss (the verification).
   save_quantized_model(*model, r.config, model_dir, dir / "out");
   const auto quantized = load_model(dir / "out");

@@ -3,6 +3,7 @@
 // Encoders: B in accuracy points on a labelled TSV ("0.5pt"); decoder LLMs: B
 // in % of perplexity on a text file ("1%"). The eval data must be a
 // validation split: calibrate on train, choose on validation, report on test.
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -58,7 +59,9 @@ void print_budget(const QuantizeCommandOptions& o, const BudgetResult& r, const 
   if (o.json) {
     nlohmann::json units = nlohmann::json::array();
     for (const BudgetUnit& u : r.units)
-      units.push_back({{"name", u.name}, {"precision", u.precision}, {"sensitivity", u.sensitivity}});
+      units.push_back({{"name", u.name},
+                       {"precision", u.precision},
+                       {"sensitivity", std::isnan(u.sensitivity) ? nlohmann::json() : nlohmann::json(u.sensitivity)}});
     print_json({{"output", o.output}, {"recipe", r.config.recipe}, {"budget", r.budget}, {"unit", unit},
                 {"loss", r.loss}, {base_label, base}, {"evaluations", r.evaluations}, {"weights_file_bytes", bytes},
                 {"units", units}, {"steps", r.steps}});
@@ -66,7 +69,9 @@ void print_budget(const QuantizeCommandOptions& o, const BudgetResult& r, const 
   }
   std::vector<TableRow> rows;
   for (const BudgetUnit& u : r.units)
-    rows.push_back({u.name, u.precision, u.precision == "fp32" ? "-" : fmt::format("{:.4g} {}", u.sensitivity, unit)});
+    rows.push_back({u.name, u.precision,
+                     u.precision == "fp32" || std::isnan(u.sensitivity) ? "-"
+                                                                         : fmt::format("{:.4g} {}", u.sensitivity, unit)});
   print_table({"layer", "precision", "loss alone on it"}, rows);
   fmt::print("\n");
   print_table({"field", "value"},
