@@ -319,8 +319,12 @@ TEST_F(QuantizeKernel, AllZeroRowsGetScaleOne) {
   DeviceTensor y = DeviceTensor::empty({3, 64}, DType::I8, stream());
   OutputQuant dyn{QuantMode::DynamicPerToken, DeviceTensor::empty({3}, DType::F32, stream())};
   quantize(x, y, stream(), dyn);
-  for (float v : dyn.scale.download(stream()).span<float>()) EXPECT_EQ(v, 1.0f);
-  for (int8_t v : y.download(stream()).span<int8_t>()) EXPECT_EQ(v, 0);
+  // Host copies held in locals: a range-for over `download().span()` would
+  // read a destroyed temporary (C++20 ends its life before the loop body).
+  const Tensor scales = dyn.scale.download(stream());
+  const Tensor codes = y.download(stream());
+  for (float v : scales.span<float>()) EXPECT_EQ(v, 1.0f);
+  for (int8_t v : codes.span<int8_t>()) EXPECT_EQ(v, 0);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 
@@ -22,8 +23,12 @@ CommandResult run_shell(const std::string& command, const std::filesystem::path&
   return r;
 }
 
+// $OCTET_CLI overrides the build's path: test binaries copied to another
+// machine (scripts/gpu_check.sh --prebuilt) run the octet copied beside them.
 CommandResult run_octet(const std::string& args, const std::filesystem::path& dir) {
-  return run_shell(std::string(OCTET_CLI_PATH) + " " + args, dir / "stderr.txt");
+  const char* env = std::getenv("OCTET_CLI");
+  const std::string cli = env && *env ? env : OCTET_CLI_PATH;
+  return run_shell(cli + " " + args, dir / "stderr.txt");
 }
 
 }  // namespace octet::testing

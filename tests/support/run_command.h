@@ -15,7 +15,7 @@ struct CommandResult {
 
 // Runs `command` through the shell with its stderr in `stderr_file`.
 CommandResult run_shell(const std::string& command, const std::filesystem::path& stderr_file);
-// `octet ARGS` (the binary the build made, OCTET_CLI_PATH); its stderr goes to `dir`/stderr.txt.
+// `octet ARGS` (the binary the build made, OCTET_CLI_PATH, or $OCTET_CLI); its stderr goes to `dir`/stderr.txt.
 CommandResult run_octet(const std::string& args, const std::filesystem::path& dir);
 
 }  // namespace octet::testing

@@ -21,7 +21,11 @@ std::filesystem::path shared_path(const std::string& relative) {
   return p;
 }
 
-std::filesystem::path source_root() { return OCTET_SOURCE_DIR; }
+// $OCTET_SOURCE_DIR overrides the build's path (a checkout on another machine).
+std::filesystem::path source_root() {
+  if (const char* env = std::getenv("OCTET_SOURCE_DIR"); env && *env) return env;
+  return OCTET_SOURCE_DIR;
+}
 
 std::filesystem::path temp_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
