@@ -30,8 +30,10 @@ struct AttentionCase {
 //                  E = max_j e_j (numerator and normaliser both shift; expf
 //                  within 2 ulp; the subtraction; sum; reciprocal and product)
 //   out_d error <= (gamma_seq + rel(p) + 2u) sum_j p_j |v_jd|
+// `extra_out_rel` adds to the output's relative bound (the tensor-core kernel's
+// f16 probabilities and online-softmax rescalings).
 Reference attention_reference(const AttentionCase& c, const Tensor& q, const Tensor& k, const Tensor& v, float scale,
-                              int score_roundings, double dot_u = kU32) {
+                              int score_roundings, double dot_u = kU32, double extra_out_rel = 0) {
   const int64_t width = c.heads * c.head_dim;
   Reference ref{{c.batch, c.seq, width}, std::vector<double>(q.numel()), std::vector<double>(q.numel())};
   const float *pq = q.data<float>(), *pk = k.data<float>(), *pv = v.data<float>();
@@ -74,7 +76,7 @@ Reference attention_reference(const AttentionCase& c, const Tensor& q, const Ten
             mass += p[j] / sum * std::fabs(vj);
           }
           ref.value[out + d] = o;
-          ref.tol[out + d] = (gamma_n(double(c.seq)) + rel_p + 2 * kU32) * mass;
+          ref.tol[out + d] = (gamma_n(double(c.seq)) + rel_p + 2 * kU32 + extra_out_rel) * mass;
         }
       }
   return ref;
@@ -109,6 +111,49 @@ TEST_F(AttentionKernel, FloatInputsWithPaddingMatchReference) {
       DeviceTensor o = DeviceTensor::empty({c.batch, c.seq, width}, out, stream());
       attention(a, o, stream());
       testing::expect_float_output(o, attention_reference(c, q, k, v, 1.0f / std::sqrt(32.0f), 1), stream(), what);
+    }
+  }
+}
+
+// The tensor-core kernel (f16 q/k/v, head_dim 64 or 128): several 64-key
+// tiles with a ragged end, padding, a fully masked batch row, packed QKV.
+// Bound: the f32 kernel's, with the products' f32 accumulation taken at
+// u = 2^-23 (tensor cores may truncate instead of rounding), plus, for the
+// output, 2^-11 (P stored as f16 before P V; the normaliser l sums the
+// unrounded p) and 3u per 64-key tile (each rescaling of O and l by
+// exp(m_old - m_new): the exp, the product, the sum).
+TEST_F(AttentionKernel, TensorCoreKernelMatchesReferenceAcrossTiles) {
+  for (int64_t head_dim : {64, 128}) {
+    AttentionCase c;
+    c.batch = 3;
+    c.seq = 200;
+    c.heads = 3;
+    c.head_dim = head_dim;
+    c.mask.assign(c.batch * c.seq, 1);
+    for (int64_t j = 150; j < c.seq; ++j) c.mask[c.seq + j] = 0;  // batch 1 padded after 150 tokens
+    for (int64_t j = 0; j < c.seq; ++j) c.mask[2 * c.seq + j] = 0;  // batch 2: nothing to attend to
+    const int64_t width = c.heads * c.head_dim;
+    const Tensor qkv = random_values({c.batch, c.seq, 3 * width}, 7, DType::F16, -2.0f, 2.0f);
+    const Tensor q = qkv.slice(2, 0, width).contiguous(), k = qkv.slice(2, width, 2 * width).contiguous();
+    const Tensor v = qkv.slice(2, 2 * width, 3 * width).contiguous();
+    const DeviceTensor packed = DeviceTensor::upload(qkv, DType::F16, stream());
+    AttentionInputs a;
+    a.q = a.k = a.v = packed;
+    a.k_offset = width;
+    a.v_offset = 2 * width;
+    a.row_stride = 3 * width;
+    a.heads = c.heads;
+    a.head_dim = c.head_dim;
+    a.key_mask = DeviceTensor::upload(Tensor::from_vector(c.mask, {c.batch, c.seq}), stream());
+    const float scale = 1.0f / std::sqrt(float(head_dim));
+    const double tiles = double((c.seq + 63) / 64);
+    const Reference ref = attention_reference(c, q, k, v, scale, 1, 0x1p-23, testing::kU16 + 3 * tiles * kU32);
+    for (DType out : {DType::F16, DType::F32}) {
+      const std::string what = fmt::format("head_dim {} -> {}", head_dim, dtype_name(out));
+      SCOPED_TRACE(what);
+      DeviceTensor o = DeviceTensor::empty({c.batch, c.seq, width}, out, stream());
+      attention(a, o, stream());
+      testing::expect_float_output(o, ref, stream(), what);
     }
   }
 }
@@ -196,12 +241,19 @@ TEST_F(AttentionKernel, RejectsBadShapes) {
   a.row_stride = 0;
   a.q = DeviceTensor::zeros({1, 8, 64}, DType::I8, stream());  // quantized q without scales or a matching k
   EXPECT_THROW(attention(a, o, stream()), Error);
+  // The warp-per-query kernel (f32 here) holds a row of scores in shared
+  // memory: seq 4000 is over its limit, named. The tensor-core kernel (f16,
+  // head_dim 64) has no such limit: zeros in, zeros out.
   AttentionInputs long_seq;
-  long_seq.q = long_seq.k = long_seq.v = DeviceTensor::zeros({1, 4000, 64}, DType::F16, stream());
+  long_seq.q = long_seq.k = long_seq.v = DeviceTensor::zeros({1, 4000, 64}, DType::F32, stream());
   long_seq.heads = 1;
   long_seq.head_dim = 64;
   DeviceTensor lo = DeviceTensor::empty({1, 4000, 64}, DType::F16, stream());
-  EXPECT_THROW(attention(long_seq, lo, stream()), Error);  // shared memory limit, named
+  EXPECT_THROW(attention(long_seq, lo, stream()), Error);
+  long_seq.q = long_seq.k = long_seq.v = DeviceTensor::zeros({1, 4000, 64}, DType::F16, stream());
+  attention(long_seq, lo, stream());
+  const Tensor zeros_out = lo.download(stream()).to(DType::F32);
+  for (float v : zeros_out.span<float>()) ASSERT_EQ(v, 0.0f);
 }
 
 // ---- classification head -----------------------------------------------------------------

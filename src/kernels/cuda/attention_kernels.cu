@@ -97,6 +97,10 @@ int64_t attention_shared_bytes(int64_t seq, int64_t head_dim) {
 
 void launch_attention(const AttentionArgs& args, cudaStream_t stream) {
   if (args.batch == 0 || args.seq == 0 || args.heads == 0) return;
+  if (attention_uses_tensor_cores(args)) {
+    launch_attention_tensor_cores(args, stream);
+    return;
+  }
   const dim3 grid(static_cast<unsigned>((args.seq + kAttentionWarps - 1) / kAttentionWarps),
                   static_cast<unsigned>(args.heads), static_cast<unsigned>(args.batch));
   attention_kernel<<<grid, 32 * kAttentionWarps, attention_shared_bytes(args.seq, args.head_dim), stream>>>(args);

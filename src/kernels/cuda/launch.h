@@ -79,8 +79,13 @@ struct AttentionArgs {
   void* out = nullptr;
   DType out_dtype = DType::F32;
 };
-// Dynamic shared memory the attention kernel needs, to check before launching.
+// Dynamic shared memory the warp-per-query attention kernel needs, to check
+// before launching (the tensor-core kernel's is fixed and independent of seq).
 int64_t attention_shared_bytes(int64_t seq, int64_t head_dim);
+// Whether launch_attention takes the tensor-core kernel (attention_tc.cu): f16
+// q, k and v, head_dim 64 or 128, 16-byte aligned rows. Else one warp per query.
+bool attention_uses_tensor_cores(const AttentionArgs& args);
+void launch_attention_tensor_cores(const AttentionArgs& args, cudaStream_t stream);
 void launch_attention(const AttentionArgs& args, cudaStream_t stream);
 
 struct ClassifierArgs {

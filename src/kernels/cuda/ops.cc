@@ -229,9 +229,6 @@ void attention(const AttentionInputs& in, DeviceTensor& out, const Stream& strea
   if (in.key_mask.defined())
     check(in.key_mask.dtype() == DType::I32 && in.key_mask.shape() == Shape{batch, seq}, "cuda",
           "{}: key_mask must be i32 [{}, {}]", op, batch, seq);
-  const int64_t shared = detail::attention_shared_bytes(seq, in.head_dim);
-  check(shared <= 48 * 1024, "cuda", "{}: seq {} with head_dim {} needs {} bytes of shared memory (limit 48 KiB)", op,
-        seq, in.head_dim, shared);
   check(batch <= 65535 && in.heads <= 65535, "cuda", "{}: batch and heads must be at most 65535", op);
   check_on_device(stream, op, {&in.q, &in.k, &in.v, &in.key_mask, &in.q_scale, &in.k_scale, &out});
 
@@ -253,6 +250,11 @@ void attention(const AttentionInputs& in, DeviceTensor& out, const Stream& strea
   a.k_scale = quantized_qk ? in.k_scale.data<float>() : nullptr;
   a.out = out.raw_data();
   a.out_dtype = out.dtype();
+  if (!detail::attention_uses_tensor_cores(a)) {
+    const int64_t shared = detail::attention_shared_bytes(seq, in.head_dim);
+    check(shared <= 48 * 1024, "cuda", "{}: seq {} with head_dim {} needs {} bytes of shared memory (limit 48 KiB)",
+          op, seq, in.head_dim, shared);
+  }
   DeviceGuard guard(stream.device());
   detail::launch_attention(a, stream.handle());
   check_launch(op);
