@@ -81,7 +81,8 @@ struct Workspace {
   int64_t batch = 0, seq = 0;
   cu::DeviceTensor ids, types, positions, mask;  // i32 [B, S]
   cu::DeviceTensor hidden, h1, ctx, branch;      // f16 [B, S, H]
-  std::vector<cu::DeviceTensor> qkv;             // f16 [B, S, 3H] packed, or three [B, S, H]
+  cu::DeviceTensor qkv;                          // f16 [B, S, 3H], packed q | k | v
+  std::vector<cu::DeviceTensor> q_k_v;           // f16 [B, S, H] each, for layers with three GEMMs
   cu::DeviceTensor mid;                          // f16 [B, S, I], or i8 when fc1 writes fc2's codes
   cu::DeviceTensor codes_h, codes_i;             // i8 / e4m3 inputs of quantized GEMMs ([.., H], [.., I])
   cu::DeviceTensor token_scales;                 // f32 [B * S], a GEMM input's per-token scales
@@ -495,8 +496,9 @@ class CudaEncoderImpl final : public CudaEncoder {
     ws.h1 = f16(hidden_);
     ws.ctx = f16(hidden_);
     ws.branch = f16(hidden_);
-    if (!layers_.empty() && layers_[0].qkv.size() == 1) ws.qkv.push_back(f16(3 * hidden_));
-    else for (int i = 0; i < 3; ++i) ws.qkv.push_back(f16(hidden_));
+    ws.qkv = f16(3 * hidden_);
+    if (std::any_of(layers_.begin(), layers_.end(), [](const LayerPlan& l) { return l.qkv.size() == 3; }))
+      for (int i = 0; i < 3; ++i) ws.q_k_v.push_back(f16(hidden_));
     ws.mid = f16(intermediate_);
     if (precision_ != Precision::F16) {
       const DType code = precision_ == Precision::I8 ? DType::I8 : DType::F8_E4M3;
@@ -552,18 +554,18 @@ class CudaEncoderImpl final : public CudaEncoder {
       a.scale = attention_scale_;
       a.key_mask = ws.mask;
       if (l.qkv.size() == 1) {
-        run_linear(l.qkv[0], ws.hidden, ws.codes_h, ws, cu::GemmEpilogue::Bias, ws.qkv[0]);
-        a.q = a.k = a.v = ws.qkv[0];
+        run_linear(l.qkv[0], ws.hidden, ws.codes_h, ws, cu::GemmEpilogue::Bias, ws.qkv);
+        a.q = a.k = a.v = ws.qkv;
         a.q_offset = 0;
         a.k_offset = hidden_;
         a.v_offset = 2 * hidden_;
         a.row_stride = 3 * hidden_;
       } else {
         for (size_t i = 0; i < 3; ++i)
-          run_linear(l.qkv[i], ws.hidden, ws.codes_h, ws, cu::GemmEpilogue::Bias, ws.qkv[i]);
-        a.q = ws.qkv[0];
-        a.k = ws.qkv[1];
-        a.v = ws.qkv[2];
+          run_linear(l.qkv[i], ws.hidden, ws.codes_h, ws, cu::GemmEpilogue::Bias, ws.q_k_v[i]);
+        a.q = ws.q_k_v[0];
+        a.k = ws.q_k_v[1];
+        a.v = ws.q_k_v[2];
       }
       cu::attention(a, ws.ctx, stream_);
       run_linear(l.out, ws.ctx, ws.codes_h, ws, cu::GemmEpilogue::Bias, ws.branch);
