@@ -144,8 +144,8 @@ class CudaEncoderImpl final : public CudaEncoder {
     const std::optional<encoder::EncoderLayout> layout = encoder->layout();
     check(layout.has_value() && layout->embeddings != nullptr, kTag, "{}: no post-norm encoder layout", type);
     check(precision_ != Precision::I8 || q != nullptr, "quantized",
-          "int8 on CUDA runs an octet int8 quantization: give an `octet quantize` folder (or --calib to quantize "
-          "here), not an fp32 model alone");
+          "int8 on CUDA runs an octet int8 quantization: give a folder written by `octet quantize` (octet bench "
+          "also quantizes an fp32 model itself), not an fp32 model alone");
     if (q) index_quantization(*q);
     if (precision_ == Precision::F8)
       check(cu::compute_capability(options.device) >= 89, kTag,
