@@ -252,8 +252,10 @@ TEST_F(SynthBert, GraphReplaysMatchEagerAndSeeNewInputs) {
     const Tensor want = eager->forward(*in).at("last_hidden_state");
     const Tensor got = graphed->forward(*in).at("last_hidden_state");
     const Diff d = compare_hidden(got, want, {});
-    // Same kernels, same cuBLASLt plans: identical up to nothing; allow one f16 ulp of slack.
-    EXPECT_LE(d.max_abs, 2 * kU16 * std::max(1.0, d.ref_max));
+    // Same kernels; the two encoders' buffers may differ in alignment and so in
+    // cuBLASLt plan, hence the fp16 bound rather than 0. Stale inputs (a graph
+    // reading old ids) would differ by O(1).
+    EXPECT_LE(d.max_abs, fp16_rel_bound() * std::max(1.0, d.ref_max));
   }
   EXPECT_TRUE(graphed->notes().empty()) << graphed->notes().front();
 }
@@ -413,8 +415,9 @@ TEST(CudaEncoderSst2, AccuracyOnFirst200DevSentencesMatchesCpu) {
 
   std::printf("SST-2 first %lld dev: cpu fp32 %.2f%%  gpu fp16 %.2f%%  cpu int8 %.2f%%  gpu int8 %.2f%%\n",
               static_cast<long long>(kExamples), 100 * cpu_fp32, 100 * gpu_fp16, 100 * cpu_int8, 100 * gpu_int8);
-  EXPECT_LE(std::fabs(gpu_fp16 - cpu_fp32), 0.005);
-  EXPECT_LE(std::fabs(gpu_int8 - cpu_int8), 0.005);
+  // 0.5 points of 200 examples: one prediction may differ (+ slack for the division's rounding).
+  EXPECT_LE(std::fabs(gpu_fp16 - cpu_fp32), 0.005 + 1e-9);
+  EXPECT_LE(std::fabs(gpu_int8 - cpu_int8), 0.005 + 1e-9);
   EXPECT_GT(cpu_fp32, 0.75);  // the model is trained: a broken pipeline would not get here
 }
 
@@ -430,7 +433,7 @@ TEST(CudaEncoderSst2, EvalCommandOnCuda) {
   const auto g = nlohmann::json::parse(gpu.output), c = nlohmann::json::parse(cpu.output);
   EXPECT_EQ(g.at("device"), "cuda:0");
   EXPECT_EQ(g.at("precision"), "fp16");
-  EXPECT_LE(std::fabs(g.at("accuracy").get<double>() - c.at("accuracy").get<double>()), 0.005);
+  EXPECT_LE(std::fabs(g.at("accuracy").get<double>() - c.at("accuracy").get<double>()), 0.005 + 1e-9);
 }
 
 TEST(CudaEncoderSst2, RunAndBenchCommandsOnCuda) {
