@@ -9,8 +9,12 @@ additive mask of torch.finfo(float32).min), so fp32 outputs match HF's.
       IN holds input_ids (int, [B, S]) and optionally attention_mask, token_type_ids.
       OUT gets last_hidden_state, pooler_output (when the model has a pooler) and
       logits (when it has a sequence-classification head).
-  torch_bert.py serve --model DIR [--threads T] [--precision fp32|int8-dynamic]
+  torch_bert.py serve --model DIR [--threads T] [--precision fp32|int8-dynamic|fp16-cuda|fp16-cuda-compile]
+                      [--device cpu|cuda[:N]] [--dtype fp32|fp16|bf16] [--compile]
       keeps the model loaded and answers JSON-line requests on stdin (octet bench).
+      fp16-cuda is --device cuda --dtype fp16 (eager, attention through
+      F.scaled_dot_product_attention); fp16-cuda-compile adds torch.compile. On a GPU
+      every timed pass ends with torch.cuda.synchronize().
   torch_bert.py bench --model DIR --batch B --seq S [--threads T] [--warmup W] [--iters N]
                       [--precision fp32|int8-dynamic] [--json]
       times forward passes on random token ids (attention mask all ones) and prints
@@ -80,7 +84,7 @@ def write_safetensors(path, tensors):
 
 
 # ---- the model ----------------------------------------------------------------------
-def build_model(model_dir):
+def build_model(model_dir, sdpa=False):
     import torch
     from torch import nn
     import torch.nn.functional as F
@@ -125,7 +129,7 @@ def build_model(model_dir):
                 mask = (input_ids != pad_id).long()
                 positions = torch.cumsum(mask, dim=1) * mask + pad_id
             else:
-                positions = torch.arange(input_ids.shape[1]).unsqueeze(0)
+                positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
             e = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
             return self.LayerNorm(e + self.position_embeddings(positions))
 
@@ -138,6 +142,9 @@ def build_model(model_dir):
             b, s, _ = x.shape
             split = lambda t: t.view(b, s, heads, head_dim).transpose(1, 2)  # noqa: E731
             q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
+            if sdpa:  # the fused kernels PyTorch picks on a GPU (flash / memory-efficient)
+                context = F.scaled_dot_product_attention(q, k, v, attn_mask=additive_mask)
+                return context.transpose(1, 2).reshape(b, s, hidden)
             scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(head_dim) + additive_mask
             context = torch.matmul(torch.softmax(scores, dim=-1), v)
             return context.transpose(1, 2).reshape(b, s, hidden)
@@ -224,9 +231,9 @@ def build_model(model_dir):
                 self.classifier = RobertaHead(weights["classifier.out_proj.weight"].shape[0])
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            # HF: (1 - mask) * finfo.min added to the scores of masked keys.
-            additive = (1.0 - attention_mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+            # HF: (1 - mask) * finfo(dtype).min added to the scores of masked keys.
             h = self.base.embeddings(input_ids, token_type_ids)
+            additive = (1.0 - attention_mask[:, None, None, :].to(h.dtype)) * torch.finfo(h.dtype).min
             for layer in self.base.encoder.layer:
                 h = layer(h, additive)
             out = {"last_hidden_state": h}
@@ -279,23 +286,28 @@ def bench(args):
     import torch
     from torch import nn
 
-    model, cfg = build_model(args.model)
+    resolve_target(args)
+    model, cfg = build_model(args.model, sdpa=args.device.startswith("cuda"))
     if args.precision == "int8-dynamic":
         model = torch.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+    model = place(model, args)
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(1000 if cfg["vocab_size"] > 2000 else 3, cfg["vocab_size"], (args.batch, args.seq),
-                        generator=gen)
+                        generator=gen).to(args.device)
     mask, types = torch.ones_like(ids), torch.zeros_like(ids)
     ms = []
     with torch.inference_mode():
         for _ in range(args.warmup):
             model(ids, mask, types)
+        sync(args)
         for _ in range(args.iters):
             t0 = time.perf_counter()
             model(ids, mask, types)
+            sync(args)
             ms.append((time.perf_counter() - t0) * 1e3)
     a = np.sort(np.array(ms))
     stats = {"runtime": "pytorch", "version": torch.__version__, "model": args.model, "precision": args.precision,
+             "device": args.device, "dtype": args.dtype, "compile": bool(args.compile),
              "batch": args.batch, "seq": args.seq, "threads": args.threads, "warmup": args.warmup,
              "iters": args.iters, "p50_ms": float(np.percentile(a, 50)), "p90_ms": float(np.percentile(a, 90)),
              "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean()), "min_ms": float(a[0]),
@@ -307,6 +319,40 @@ def bench(args):
         print(f"{os.path.basename(os.path.normpath(args.model))} {args.precision} b{args.batch} s{args.seq}: "
               f"p50 {stats['p50_ms']:.3f} ms  p90 {stats['p90_ms']:.3f} ms  p99 {stats['p99_ms']:.3f} ms  "
               f"mean {stats['mean_ms']:.3f} ms  ({args.iters} iters, {args.threads} threads)")
+
+
+_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def resolve_target(args):
+    """--precision aliases -> (device, dtype, compile)."""
+    if args.precision in ("fp16-cuda", "fp16-cuda-compile"):
+        args.device = args.device if args.device.startswith("cuda") else "cuda"
+        args.dtype = "fp16"
+        args.compile = args.compile or args.precision == "fp16-cuda-compile"
+    return args
+
+
+def place(model, args):
+    """Moves the fp32 CPU model to args.device / args.dtype; torch.compile when asked."""
+    import torch
+
+    if args.device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SystemExit(f"torch_bert: --device {args.device} but torch {torch.__version__} sees no CUDA GPU")
+        torch.backends.cuda.matmul.allow_tf32 = False
+    model = model.to(device=torch.device(args.device), dtype=getattr(torch, _DTYPES[args.dtype]))
+    if args.compile:
+        # Static shapes: the timed passes repeat one shape, so the kernels need not handle others.
+        model = torch.compile(model, dynamic=False)
+    return model
+
+
+def sync(args):
+    import torch
+
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def serve(args):
@@ -327,15 +373,21 @@ def serve(args):
         sys.stdout.flush()
 
     t0 = time.perf_counter()
+    resolve_target(args)
+    gpu = args.device.startswith("cuda")
+    device = torch.device(args.device)
     try:
-        model, _ = build_model(args.model)
+        model, _ = build_model(args.model, sdpa=gpu)
         if args.precision == "int8-dynamic":
             model = torch.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+        model = place(model, args)  # torch.compile compiles at the first pass: a failure is that pass's error
     except BaseException as e:  # SystemExit from build_model included: report it on the protocol
         reply({"ok": False, "error": str(e)})
         return
     reply({"ok": True, "ready": True, "runtime": "pytorch", "version": torch.__version__,
            "precision": args.precision, "threads": torch.get_num_threads(), "load_s": time.perf_counter() - t0,
+           "device": torch.cuda.get_device_name(device) if gpu else "cpu", "dtype": args.dtype,
+           "compile": bool(args.compile), "attention": "sdpa" if gpu else "eager",
            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
            "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")})
@@ -349,7 +401,7 @@ def serve(args):
             else torch.ones_like(ids)
         types = torch.from_numpy(t["token_type_ids"].astype(np.int64)) if "token_type_ids" in t \
             else torch.zeros_like(ids)
-        return ids, mask, types
+        return ids.to(device), mask.to(device), types.to(device)
 
     feeds = None
     for line in sys.stdin:
@@ -370,12 +422,14 @@ def serve(args):
                     for _ in range(int(req["iters"])):
                         t0 = time.perf_counter()
                         model(*feeds)
+                        sync(args)
                         ms.append((time.perf_counter() - t0) * 1e3)
                 reply({"ok": True, "ms": ms})
             elif op == "run":
                 with torch.inference_mode():
                     out = model(*load(req["inputs"]))
-                write_safetensors(req["outputs"], {k: v.numpy().astype(np.float32) for k, v in out.items()})
+                write_safetensors(req["outputs"],
+                                  {k: v.float().cpu().numpy().astype(np.float32) for k, v in out.items()})
                 reply({"ok": True})
             else:
                 raise ValueError(f"unknown op {op!r}")
@@ -396,7 +450,10 @@ def parse(argv):
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--model", required=True)
         p.add_argument("--threads", type=positive, default=1)
-        p.add_argument("--precision", choices=["fp32", "int8-dynamic"], default="fp32")
+        p.add_argument("--precision", choices=["fp32", "int8-dynamic", "fp16-cuda", "fp16-cuda-compile"], default="fp32")
+        p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+        p.add_argument("--dtype", choices=sorted(_DTYPES), default="fp32")
+        p.add_argument("--compile", action="store_true", help="torch.compile the model")
         args = p.parse_args(argv[1:])
         args.mode = "serve"
         return args
@@ -408,7 +465,10 @@ def parse(argv):
         p.add_argument("--threads", type=positive, default=1)
         p.add_argument("--warmup", type=int, default=5)
         p.add_argument("--iters", type=positive, default=50)
-        p.add_argument("--precision", choices=["fp32", "int8-dynamic"], default="fp32")
+        p.add_argument("--precision", choices=["fp32", "int8-dynamic", "fp16-cuda", "fp16-cuda-compile"], default="fp32")
+        p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+        p.add_argument("--dtype", choices=sorted(_DTYPES), default="fp32")
+        p.add_argument("--compile", action="store_true", help="torch.compile the model")
         p.add_argument("--json", action="store_true")
         args = p.parse_args(argv[1:])
         args.mode = "bench"

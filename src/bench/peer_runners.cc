@@ -150,8 +150,8 @@ std::filesystem::path find_peers_dir() {
 
 std::unique_ptr<BenchRunner> make_torch_runner(const std::filesystem::path& model_dir, const std::string& precision,
                                                const PeerOptions& options) {
-  check(precision == "fp32" || precision == "int8-dynamic", kTag,
-        "PyTorch precision '{}' (fp32 or int8-dynamic)", precision);
+  check(precision == "fp32" || precision == "int8-dynamic" || precision.starts_with("fp16-cuda"), kTag,
+        "PyTorch precision '{}' (fp32, int8-dynamic, fp16-cuda or fp16-cuda-compile)", precision);
   check(options.threads > 0, kTag, "threads must be > 0");
   const std::string t = std::to_string(options.threads);
   return std::make_unique<PeerRunner>(

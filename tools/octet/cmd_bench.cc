@@ -13,9 +13,16 @@
 // fp32 Hugging Face folder (quantized here: --calib texts, else random token
 // ids) or a folder written by `octet quantize` (its fp32 row and the PyTorch
 // peers then run its dequantized weights).
+//
+// --device cuda[:N]: octet runs on the GPU (CudaEncoder, octet/cuda_encoder.h)
+// in --precision fp16,int8,fp8 (int8: the quantized folder's codes and
+// scales, or the recipe calibrated here on the CPU), each pass synchronised;
+// the peers are PyTorch on the same GPU in fp16, eager ("torch") and
+// torch.compile ("torch-compile"), run by --python (default python3 there).
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -26,6 +33,9 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "cuda_device.h"
+#include "octet/cuda_encoder.h"
+#include "octet/device.h"
 #include "octet/bench.h"
 #include "octet/error.h"
 #include "octet/eval.h"
@@ -58,11 +68,50 @@ struct BenchCommandOptions {
   std::string calibrator;  // empty: the recipe's
   std::string work_dir;
   std::string peers_dir;
+  std::string device = "cpu";
+  std::string python;  // empty: /usr/bin/python3 on the CPU, python3 with --device cuda
+  bool precisions_given = false, peers_given = false;
   bool json = false;
 };
 
 const std::set<std::string> kOctetPrecisions{"fp32", "int8", "int8-sim"};
 const std::set<std::string> kPeers{"torch", "torch-int8", "ort", "ort-int8"};
+const std::set<std::string> kCudaPrecisions{"fp16", "int8", "fp8"};
+const std::set<std::string> kCudaPeers{"torch", "torch-compile"};
+
+// octet's CUDA runner: prepare() uploads the inputs once; each timed pass
+// runs the network (a CUDA graph replay after the first passes) and waits.
+class CudaBenchRunner final : public BenchRunner {
+ public:
+  CudaBenchRunner(std::unique_ptr<CudaEncoder> encoder, std::string device_name)
+      : encoder_(std::move(encoder)), device_name_(std::move(device_name)) {}
+  std::string framework() const override { return "octet"; }
+  std::string precision() const override { return encoder_->precision(); }
+  void set_inputs(const ModelInputs& inputs) override { encoder_->prepare(inputs); }
+  std::vector<double> time(int64_t iters) override {
+    std::vector<double> ms;
+    for (int64_t i = 0; i < iters; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      encoder_->run_prepared();  // returns after the GPU has finished
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return ms;
+  }
+  Tensor logits(const ModelInputs& batch) override {
+    const NamedTensors out = encoder_->forward(batch);
+    check(out.count("logits"), "bench", "octet cuda {}: the model gives no logits", precision());
+    return out.at("logits");
+  }
+  std::map<std::string, std::string> details() const override {
+    std::map<std::string, std::string> d{{"device", device_name_}};
+    for (size_t i = 0; i < encoder_->notes().size(); ++i) d[fmt::format("note{}", i)] = encoder_->notes()[i];
+    return d;
+  }
+
+ private:
+  std::unique_ptr<CudaEncoder> encoder_;
+  std::string device_name_;
+};
 
 std::string fmt_ms(double ms) { return fmt::format("{:.1f} ms", ms); }
 
@@ -77,6 +126,7 @@ class BenchCommand {
 
   void run() {
     validate();
+    if (cuda()) require_device(device_);  // before any file is read
     set_num_threads(opt_.threads);
     quantized_input_ = is_quantized_model(opt_.model);
     // fp32: the model itself, or a quantized folder's dequantized weights with the quantization removed.
@@ -107,13 +157,26 @@ class BenchCommand {
     std::erase_if(opt_.peers, [](const std::string& p) { return p.empty() || p == "none"; });
     check(opt_.batch > 0 && opt_.seq > 0, "bench", "--batch and --seq must be > 0");
     check(opt_.threads > 0, "bench", "--threads must be > 0");
-    for (const auto& p : opt_.precisions)
-      check(kOctetPrecisions.contains(p), "bench", "unknown --precision '{}' (fp32, int8, int8-sim)", p);
-    for (const auto& p : opt_.peers)
-      check(kPeers.contains(p), "bench", "unknown peer '{}' (torch, torch-int8, ort, ort-int8)", p);
+    device_ = parse_device(opt_.device);
+    if (cuda()) {
+      if (!opt_.precisions_given) opt_.precisions = {"fp16", "int8"};
+      if (!opt_.peers_given) opt_.peers = {"torch"};
+      for (const auto& p : opt_.precisions)
+        check(kCudaPrecisions.contains(p), "bench", "unknown --precision '{}' with --device cuda (fp16, int8, fp8)", p);
+      for (const auto& p : opt_.peers)
+        check(kCudaPeers.contains(p), "bench", "peer '{}' with --device cuda: the GPU peers are torch, torch-compile",
+              p);
+    } else {
+      for (const auto& p : opt_.precisions)
+        check(kOctetPrecisions.contains(p), "bench", "unknown --precision '{}' (fp32, int8, int8-sim)", p);
+      for (const auto& p : opt_.peers)
+        check(kPeers.contains(p), "bench", "unknown peer '{}' (torch, torch-int8, ort, ort-int8)", p);
+    }
     check(opt_.limit >= 0 && opt_.calib_samples > 0 && opt_.eval_batch > 0, "bench",
           "--limit must be >= 0, --calib-samples and --eval-batch > 0");
   }
+
+  bool cuda() const { return device_.kind == DeviceKind::CUDA; }
 
   bool wants(const std::vector<std::string>& list, const std::string& x) const {
     return std::find(list.begin(), list.end(), x) != list.end();
@@ -210,8 +273,10 @@ class BenchCommand {
   void make_runners() {
     PeerOptions peer;
     peer.threads = opt_.threads;
+    peer.python = !opt_.python.empty() ? opt_.python : cuda() ? "python3" : peer.python;
     peer.work_dir = work_dir();
     if (!opt_.peers_dir.empty()) peer.peers_dir = opt_.peers_dir;
+    if (cuda()) return make_cuda_runners(peer);
     for (const auto& p : opt_.precisions) {
       if (p == "fp32") add("octet", p, [&] { return make_octet_runner(fp32_, "fp32"); });
       if (p == "int8")
@@ -244,6 +309,31 @@ class BenchCommand {
       });
   }
 
+  void make_cuda_runners(const PeerOptions& peer) {
+    const CudaStatus status = cuda_status();
+    const std::string name =
+        size_t(device_.index) < status.devices.size() ? status.devices[size_t(device_.index)] : to_string(device_);
+    for (const auto& p : opt_.precisions)
+      add("octet", p, [&] {
+        CudaEncoderOptions o;
+        o.precision = p;
+        o.device = device_.index;
+        // int8 needs the recipe (a folder's, or calibrated here); fp8 uses a folder's static fp8 scales if any.
+        const QuantizationConfig* q = needs_quantization() ? &config_ : nullptr;
+        return std::make_unique<CudaBenchRunner>(CudaEncoder::create(*fp32_, q, o), name);
+      });
+    std::filesystem::path torch_model;
+    auto torch_folder = [&] {
+      if (torch_model.empty()) torch_model = fp32_folder();
+      return torch_model;
+    };
+    if (wants(opt_.peers, "torch"))
+      add("pytorch", "fp16-cuda", [&] { return make_torch_runner(torch_folder(), "fp16-cuda", peer); });
+    if (wants(opt_.peers, "torch-compile"))
+      add("pytorch", "fp16-cuda-compile",
+          [&] { return make_torch_runner(torch_folder(), "fp16-cuda-compile", peer); });
+  }
+
   void score(std::vector<BenchResult>& results) {
     for (size_t i = 0; i < runners_.size(); ++i) {
       BenchResult& r = results[i];
@@ -257,11 +347,22 @@ class BenchCommand {
   }
 
   void report(const std::vector<BenchResult>& results) {
+    // The baseline: PyTorch fp32 on the CPU, PyTorch fp16 eager on the GPU.
+    const std::string baseline = cuda() ? "fp16-cuda" : "fp32";
+    const std::string speedup_key = cuda() ? "speedup_vs_pytorch_fp16" : "speedup_vs_pytorch_fp32";
     std::optional<double> torch_p50;
     for (const auto& r : results)
-      if (r.framework == "pytorch" && r.precision == "fp32" && r.error.empty()) torch_p50 = r.latency.p50_ms;
-    const auto env = bench_environment();
-    const std::string hardware = fmt::format("{}, {} thr", env.at("cpu"), opt_.threads);
+      if (r.framework == "pytorch" && r.precision == baseline && r.error.empty()) torch_p50 = r.latency.p50_ms;
+    auto env = bench_environment();
+    std::string hardware = fmt::format("{}, {} thr", env.at("cpu"), opt_.threads);
+    if (cuda()) {
+      const CudaStatus status = cuda_status();
+      hardware = size_t(device_.index) < status.devices.size() ? status.devices[size_t(device_.index)]
+                                                               : to_string(device_);
+      env["device"] = to_string(device_);
+      env["gpu"] = hardware;
+      env["cuda_driver"] = status.driver;
+    }
     if (opt_.json) {
       nlohmann::json rows = nlohmann::json::array();
       for (const auto& r : results) {
@@ -274,7 +375,7 @@ class BenchCommand {
           j["mean_ms"] = r.latency.mean_ms;
           j["min_ms"] = r.latency.min_ms;
           j["max_ms"] = r.latency.max_ms;
-          if (torch_p50) j["speedup_vs_pytorch_fp32"] = *torch_p50 / r.latency.p50_ms;
+          if (torch_p50) j[speedup_key] = *torch_p50 / r.latency.p50_ms;
         } else {
           j["error"] = r.error;
         }
@@ -302,7 +403,9 @@ class BenchCommand {
     }
     fmt::print("{} | batch {} x seq {} | {} threads | {} warmup + {} timed passes in {} rounds\n", opt_.model,
                opt_.batch, opt_.seq, opt_.threads, opt_.warmup, opt_.iters, opt_.rounds);
-    print_table({"framework", "precision", "p50", "p99", "accuracy", "vs PyTorch fp32", "hardware"}, rows);
+    print_table({"framework", "precision", "p50", "p99", "accuracy", cuda() ? "vs PyTorch fp16" : "vs PyTorch fp32",
+                 "hardware"},
+                rows);
     for (const auto& r : results)
       if (!r.error.empty()) fmt::print(stderr, "octet: {} {} failed: {}\n", r.framework, r.precision, r.error);
     fmt::print("environment: OPENBLAS_CORETYPE={} OMP_WAIT_POLICY={} (peers get PASSIVE) isa={} load {}\n",
@@ -313,6 +416,7 @@ class BenchCommand {
   }
 
   BenchCommandOptions opt_;
+  Device device_;
   ModelInfo info_;
   std::shared_ptr<Model> fp32_;
   std::optional<TokenizedBatches> data_;
@@ -336,12 +440,20 @@ const CommandRegistration registration({
       sub.add_option("--warmup", opt->warmup, "Untimed passes per runner")->capture_default_str();
       sub.add_option("--iters", opt->iters, "Timed passes per runner")->capture_default_str();
       sub.add_option("--rounds", opt->rounds, "Turns the runners take (interleaving)")->capture_default_str();
-      sub.add_option("--precision", opt->precisions, "octet precisions: fp32, int8, int8-sim")
-          ->delimiter(',')
+      auto* precisions =
+          sub.add_option("--precision", opt->precisions,
+                         "octet precisions: fp32, int8, int8-sim (CPU); fp16, int8, fp8 (CUDA, default fp16,int8)")
+              ->delimiter(',')
+              ->capture_default_str();
+      auto* peers = sub.add_option("--peers", opt->peers,
+                                   "Peers: torch, torch-int8, ort, ort-int8 (CPU); torch, torch-compile (CUDA, "
+                                   "default torch); none: --peers ''")
+                        ->delimiter(',')
+                        ->capture_default_str();
+      sub.add_option("--device", opt->device, "Where octet and the peers run: cpu, cuda or cuda:N")
           ->capture_default_str();
-      sub.add_option("--peers", opt->peers, "Peers: torch, torch-int8, ort, ort-int8 (none: --peers '')")
-          ->delimiter(',')
-          ->capture_default_str();
+      sub.add_option("--python", opt->python,
+                     "Python for the PyTorch peers (default /usr/bin/python3 on the CPU, python3 with --device cuda)");
       sub.add_option("--data", opt->data, "TSV file for the accuracy column");
       sub.add_option("--limit", opt->limit, "Use the first N examples of --data");
       sub.add_option("--eval-batch", opt->eval_batch, "Batch size of the accuracy passes")->capture_default_str();
@@ -357,7 +469,11 @@ const CommandRegistration registration({
       sub.add_option_function<std::string>(
           "--log-level", [](const std::string& level) { set_log_level(parse_log_level(level)); },
           "error, warn, info or debug");
-      sub.callback([opt] { BenchCommand(*opt).run(); });
+      sub.callback([opt, precisions, peers] {
+        opt->precisions_given = precisions->count() > 0;
+        opt->peers_given = peers->count() > 0;
+        BenchCommand(*opt).run();
+      });
     },
 });
 

@@ -1,6 +1,7 @@
 // `octet eval MODEL --task glue --data FILE.tsv`: classification accuracy over a TSV file.
 // `octet eval MODEL --task last-word --data FILE.txt`: a causal LM's greedy
 // last-word accuracy over the lines of a text file (LAMBADA style).
+// --device cuda[:N] [--precision fp16|int8|fp8] runs a classifier on the GPU (CudaEncoder).
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "cuda_device.h"
 #include "octet/error.h"
 #include "octet/eval.h"
 #include "octet/generate.h"
@@ -27,6 +29,7 @@ struct EvalCommandOptions {
   int64_t batch_size = 32;
   int64_t limit = 0;
   std::string exec;  // quantized models: simulated | native (default native)
+  DeviceOptions device;
   bool json = false;
 };
 
@@ -71,11 +74,17 @@ void eval_command(const EvalCommandOptions& opt) {
         opt.task);
   check(opt.batch_size > 0, "eval", "--batch-size must be > 0, got {}", opt.batch_size);
   check(opt.limit >= 0, "eval", "--limit must be >= 0, got {}", opt.limit);
+  const Device device = check_device_options(opt.device);
+  const bool cuda = device.kind == DeviceKind::CUDA;
+  check(!cuda || opt.task == "glue", "eval", "--device cuda runs encoder classifiers (--task glue)");
+  check(!cuda || opt.exec.empty(), "eval", "--exec applies to the CPU (on CUDA: --precision)");
   if (opt.task == "last-word") return last_word_command(opt);
   // The data file is checked before the (slower) model load.
   const ClassificationDataset data = load_tsv_dataset(opt.data, opt.columns);
-  const auto model = opt.exec.empty() ? load_model(opt.model)
-                                      : load_model_for_execution(opt.model, parse_execution(opt.exec));
+  // On CUDA each batch has its own length, so no graphs (one capture per shape would not pay).
+  const auto model = cuda ? load_cuda_model(opt.model, device, cuda_precision(opt.device, opt.model), {}, false)
+                     : opt.exec.empty() ? load_model(opt.model)
+                                        : load_model_for_execution(opt.model, parse_execution(opt.exec));
   const std::filesystem::path model_path(opt.model);
   const Tokenizer tokenizer =
       Tokenizer::load(std::filesystem::is_directory(model_path) ? model_path : model_path.parent_path());
@@ -98,6 +107,8 @@ void eval_command(const EvalCommandOptions& opt) {
                 {"seconds", r.seconds},
                 {"examples_per_second", r.seconds > 0 ? double(r.total) / r.seconds : 0.0},
                 {"batch_size", opt.batch_size},
+                {"device", to_string(device)},
+                {"precision", cuda ? cuda_precision(opt.device, opt.model) : std::string("as loaded")},
                 {"per_class", classes}});
     return;
   }
@@ -137,6 +148,7 @@ const CommandRegistration registration({
       sub.add_option("--batch-size", opt->batch_size, "Examples per forward pass")->capture_default_str();
       sub.add_option("--limit", opt->limit, "Evaluate the first N examples only (0: all)");
       sub.add_option("--exec", opt->exec, "Quantized models: native (int8 kernels, default) or simulated (fp32 QDQ)");
+      add_device_options(sub, opt->device);
       sub.add_flag("--json", opt->json, "Print JSON");
       add_common_options(sub);
       sub.callback([opt] { eval_command(*opt); });

@@ -6,6 +6,7 @@
 //   octet run MODEL --inputs IN.safetensors --save-outputs OUT.safetensors
 //       runs on the tensors of IN (input_ids, attention_mask, token_type_ids,
 //       position_ids when present) and writes every output the model gives.
+//   --device cuda[:N] [--precision fp16|int8|fp8] runs it on the GPU (CudaEncoder).
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "cuda_device.h"
 #include "octet/error.h"
 #include "octet/eval.h"
 #include "octet/model.h"
@@ -37,6 +39,7 @@ struct RunOptions {
   std::string head;  // empty: the head config.json implies
   std::string save_outputs;
   std::string exec;  // quantized models: simulated | native (default native)
+  DeviceOptions device;
   bool json = false;
 };
 
@@ -145,6 +148,9 @@ void save_outputs(const NamedTensors& outputs, const RunOptions& opt) {
 }
 
 std::unique_ptr<Model> load(const RunOptions& opt, const LoadOptions& options) {
+  const Device device = parse_device(opt.device.device);
+  if (device.kind == DeviceKind::CUDA)
+    return load_cuda_model(opt.model, device, cuda_precision(opt.device, opt.model), options, /*graphs=*/false);
   if (opt.exec.empty()) return load_model(opt.model, options);
   return load_model_for_execution(opt.model, parse_execution(opt.exec), options);
 }
@@ -163,6 +169,8 @@ void run_command(const RunOptions& opt) {
   check(!opt.text_pair || opt.text, "run", "--text-pair needs --text");
   const Pooling pooling = parse_pooling(opt.pooling);
   load_options(opt);  // a bad --head fails before any file is read
+  const Device device = check_device_options(opt.device);  // so does a bad or unusable --device
+  check(device.kind == DeviceKind::CPU || opt.exec.empty(), "run", "--exec applies to the CPU (on CUDA: --precision)");
   if (!opt.inputs.empty()) {
     // Inputs are read before the model is built, so a bad input file fails fast.
     const ModelInputs inputs = read_inputs(opt.inputs);
@@ -205,6 +213,7 @@ const CommandRegistration registration({
       sub.add_option("--save-outputs", opt->save_outputs,
                      "Write the outputs (logits, last_hidden_state, pooler_output) to this safetensors file");
       sub.add_option("--exec", opt->exec, "Quantized models: native (int8 kernels, default) or simulated (fp32 QDQ)");
+      add_device_options(sub, opt->device);
       sub.add_flag("--json", opt->json, "Print JSON");
       add_common_options(sub);
       sub.callback([opt] { run_command(*opt); });
