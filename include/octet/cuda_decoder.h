@@ -79,6 +79,10 @@ class LlamaCudaRunner {
   // argmax steps (ties to the lowest id). Result [B][new_tokens].
   std::vector<std::vector<int64_t>> generate_greedy(const Tensor& prompt, int64_t new_tokens);
 
+  // Reallocates the KV cache for `max_batch` sequences of `max_seq` tokens
+  // (drops the cached tokens and the captured decode graphs).
+  void set_cache(int64_t max_batch, int64_t max_seq);
+
   int64_t length() const;  // tokens cached per sequence
   int64_t batch() const;   // sequences of the current prefill
   const ModelInfo& info() const;

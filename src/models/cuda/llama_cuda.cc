@@ -202,6 +202,27 @@ struct LlamaCudaRunner::Impl {
 
   explicit Impl(const DecoderOptions& o) : opt(o), stream(o.device) {}
 
+  void allocate_cache() {
+    const DecoderOptions& o = opt;
+    const Stream& st = stream;
+    steps.clear();  // graphs captured against the old cache
+    cache = KvCacheView{};
+    length = 0, batch = 0;
+    KvCacheView& c = cache;
+    c.layers = layers_n, c.batch = o.max_batch, c.kv_heads = kv_heads, c.max_seq = o.max_seq;
+    c.head_dim = head_dim;
+    const Shape shape{c.layers, c.batch, c.kv_heads, c.max_seq, c.head_dim};
+    const DType kv = o.kv_cache == KvCacheType::FP8 ? DType::F8_E4M3 : DType::F16;
+    c.k = DeviceTensor::zeros(shape, kv, st);
+    c.v = DeviceTensor::zeros(shape, kv, st);
+    if (kv == DType::F8_E4M3) {
+      check(std::isfinite(o.kv_scale) && o.kv_scale > 0, "cuda", "kv_scale must be positive");
+      const std::vector<float> scales(size_t(c.layers * c.kv_heads), o.kv_scale);
+      c.k_scale = DeviceTensor::upload(Tensor::from_floats(scales, {int64_t(scales.size())}), st);
+      c.v_scale = DeviceTensor::upload(Tensor::from_floats(scales, {int64_t(scales.size())}), st);
+    }
+  }
+
   // Runs the trunk and the head for T = B * S rows of ids (i32 on device);
   // logits f32 [B, vocab] (last position of each sequence) or [T, vocab].
   void forward(const DeviceTensor& ids, int64_t b, int64_t s, DeviceTensor& logits, bool last_only) {
@@ -348,19 +369,7 @@ LlamaCudaRunner::LlamaCudaRunner(const Model& model, const DecoderOptions& o) {
   m.lm_head = make_lin(head.defined() ? head : need("model.embed_tokens.weight"), maybe("lm_head.bias"),
                        LlmPrecision::FP16, st);
 
-  KvCacheView& c = m.cache;
-  c.layers = m.layers_n, c.batch = o.max_batch, c.kv_heads = m.kv_heads, c.max_seq = o.max_seq;
-  c.head_dim = m.head_dim;
-  const Shape shape{c.layers, c.batch, c.kv_heads, c.max_seq, c.head_dim};
-  const DType kv = o.kv_cache == KvCacheType::FP8 ? DType::F8_E4M3 : DType::F16;
-  c.k = DeviceTensor::zeros(shape, kv, st);
-  c.v = DeviceTensor::zeros(shape, kv, st);
-  if (kv == DType::F8_E4M3) {
-    check(std::isfinite(o.kv_scale) && o.kv_scale > 0, "cuda", "kv_scale must be positive");
-    const std::vector<float> scales(size_t(c.layers * c.kv_heads), o.kv_scale);
-    c.k_scale = DeviceTensor::upload(Tensor::from_floats(scales, {int64_t(scales.size())}), st);
-    c.v_scale = DeviceTensor::upload(Tensor::from_floats(scales, {int64_t(scales.size())}), st);
-  }
+  m.allocate_cache();
   st.synchronize();
 }
 
@@ -446,6 +455,15 @@ std::vector<std::vector<int64_t>> LlamaCudaRunner::generate_greedy(const Tensor&
     if (step + 1 < new_tokens) logits = decode_step(next);
   }
   return out;
+}
+
+void LlamaCudaRunner::set_cache(int64_t max_batch, int64_t max_seq) {
+  check(max_batch >= 1 && max_batch <= 65535 && max_seq >= 1 && max_seq <= INT32_MAX, "cuda",
+        "bad max_batch {} / max_seq {}", max_batch, max_seq);
+  impl_->stream.synchronize();
+  impl_->opt.max_batch = max_batch, impl_->opt.max_seq = max_seq;
+  impl_->allocate_cache();
+  impl_->stream.synchronize();
 }
 
 int64_t LlamaCudaRunner::length() const { return impl_->length; }
