@@ -74,7 +74,6 @@ W4Host quantize_w4_rtn(const Tensor& weight_in) {
       const float scale16 = Tensor::from_floats(std::vector<float>{sz.scale}, {1}).to(DType::F16).to(DType::F32).data<float>()[0];
       const float scale = scale16 > 0 ? scale16 : sz.scale;
       const float inv = 1.0f / scale;
-      const int offset = 8 - sz.zero_point;  // stored u = q + 8 with zero point 8
       s[r * groups + g] = scale;
       z[r * groups + g] = 8;
       for (int i = 0; i < 128; ++i) {
@@ -82,7 +81,7 @@ W4Host quantize_w4_rtn(const Tensor& weight_in) {
         if (std::isnan(v)) v = 0;
         const float q = std::clamp(round_half_even(v) + static_cast<float>(sz.zero_point), float(lim.qmin),
                                    float(lim.qmax));
-        c[r * k + g * 128 + i] = static_cast<uint8_t>(static_cast<int>(q) - sz.zero_point + offset);
+        c[r * k + g * 128 + i] = static_cast<uint8_t>(static_cast<int>(q) - sz.zero_point + 8);  // u = q + 8, zero 8
       }
     }
   }
