@@ -27,6 +27,11 @@ namespace octet::cuda {
 // y may be x.
 void rms_norm(const DeviceTensor& x, const DeviceTensor& weight, float eps, DeviceTensor& y, const Stream& stream);
 
+// x += residual (rounded to f16, written back to x), then y = rms_norm(x):
+// the residual add of one block fused with the next block's norm.
+void add_rms_norm(DeviceTensor& x, const DeviceTensor& residual, const DeviceTensor& weight, float eps,
+                  DeviceTensor& y, const Stream& stream);
+
 // x += y elementwise (f16, same numel).
 void add_inplace(DeviceTensor& x, const DeviceTensor& y, const Stream& stream);
 

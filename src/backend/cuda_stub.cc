@@ -92,6 +92,9 @@ size_t gemm_plan_count(int) { not_built(); }
 
 // octet/cuda_llm_ops.h (pack_w4 / dequantize_w4 / upload_w4 are host code in src/models/cuda/w4_pack.cc).
 void rms_norm(const DeviceTensor&, const DeviceTensor&, float, DeviceTensor&, const Stream&) { not_built(); }
+void add_rms_norm(DeviceTensor&, const DeviceTensor&, const DeviceTensor&, float, DeviceTensor&, const Stream&) {
+  not_built();
+}
 void add_inplace(DeviceTensor&, const DeviceTensor&, const Stream&) { not_built(); }
 void silu_mul(const DeviceTensor&, DeviceTensor&, const Stream&) { not_built(); }
 void embedding_gather(const DeviceTensor&, const DeviceTensor&, DeviceTensor&, const Stream&) { not_built(); }

@@ -39,6 +39,29 @@ __global__ void rms_norm_kernel(const __half* x, const __half* w, float eps, __h
   }
 }
 
+// x += residual (f16 rounding, written back), then RMSNorm of x into y. Each
+// thread reads back only the elements it wrote, so no barrier is needed
+// between the two passes beyond the reduction's.
+__global__ void add_rms_norm_kernel(__half* x, const __half* residual, const __half* w, float eps, __half* y,
+                                    int64_t cols) {
+  __half* row = x + blockIdx.x * cols;
+  const __half* res = residual + blockIdx.x * cols;
+  __half* out = y + blockIdx.x * cols;
+  float ss = 0;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    const __half h = __float2half_rn(__half2float(row[c]) + __half2float(res[c]));
+    row[c] = h;
+    const float v = __half2float(h);
+    ss += v * v;
+  }
+  ss = detail::block_reduce<false>(ss);
+  const float r = rsqrtf(ss / static_cast<float>(cols) + eps);
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float n = __half2float(__float2half_rn(__half2float(row[c]) * r));
+    out[c] = __float2half_rn(n * __half2float(w[c]));
+  }
+}
+
 __global__ void add_kernel(__half* x, const __half* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     x[i] = __float2half_rn(__half2float(x[i]) + __half2float(y[i]));
@@ -389,6 +412,17 @@ __global__ void w4_dequant_kernel(const uint4* packed, const __half* scales, con
 void launch_rms_norm(const void* x, const void* w, float eps, void* y, int64_t rows, int64_t cols, cudaStream_t s) {
   rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(
       static_cast<const __half*>(x), static_cast<const __half*>(w), eps, static_cast<__half*>(y), cols);
+}
+
+void launch_add_rms_norm(void* x, const void* residual, const void* w, float eps, void* y, int64_t rows, int64_t cols,
+                         cudaStream_t s) {
+  if (residual == nullptr) {
+    launch_rms_norm(x, w, eps, y, rows, cols, s);
+    return;
+  }
+  add_rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(
+      static_cast<__half*>(x), static_cast<const __half*>(residual), static_cast<const __half*>(w), eps,
+      static_cast<__half*>(y), cols);
 }
 
 void launch_add(void* x, const void* y, int64_t n, cudaStream_t s) {

@@ -38,6 +38,9 @@ struct W4Args {
 };
 
 void launch_rms_norm(const void* x, const void* w, float eps, void* y, int64_t rows, int64_t cols, cudaStream_t s);
+// residual may be null (plain RMSNorm).
+void launch_add_rms_norm(void* x, const void* residual, const void* w, float eps, void* y, int64_t rows, int64_t cols,
+                         cudaStream_t s);
 void launch_add(void* x, const void* y, int64_t n, cudaStream_t s);
 void launch_silu_mul(const void* gate_up, void* out, int64_t rows, int64_t inter, cudaStream_t s);
 void launch_embedding(const int32_t* ids, int64_t tokens, const void* table, int64_t rows, int64_t cols, void* out,

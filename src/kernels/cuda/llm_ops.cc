@@ -105,6 +105,28 @@ void rms_norm(const DeviceTensor& x, const DeviceTensor& weight, float eps, Devi
   check_launch(op);
 }
 
+void add_rms_norm(DeviceTensor& x, const DeviceTensor& residual, const DeviceTensor& weight, float eps,
+                  DeviceTensor& y, const Stream& stream) {
+  constexpr std::string_view op = "add_rms_norm";
+  require_gpu(op);
+  check_dtype(x, DType::F16, op, "x");
+  check_dtype(residual, DType::F16, op, "residual");
+  check_dtype(weight, DType::F16, op, "weight");
+  check_dtype(y, DType::F16, op, "y");
+  const int64_t cols = weight.numel(), rows = cols > 0 ? x.numel() / cols : 0;
+  check(cols > 0 && x.dim(-1) == cols && y.numel() == x.numel() && residual.numel() == x.numel(), "cuda",
+        "{}: x {} / residual {} / y {} do not match weight [{}]", op, shape_str(x.shape()),
+        shape_str(residual.shape()), shape_str(y.shape()), cols);
+  check(rows > 0 && rows <= INT32_MAX, "cuda", "{}: {} rows", op, rows);
+  check(y.raw_data() != x.raw_data() && y.raw_data() != residual.raw_data(), "cuda", "{}: y must not alias x or residual",
+        op);
+  check_device(stream, op, {&x, &residual, &weight, &y});
+  DeviceGuard guard(stream.device());
+  detail::launch_add_rms_norm(x.raw_data(), residual.raw_data(), weight.raw_data(), eps, y.raw_data(), rows, cols,
+                              stream.handle());
+  check_launch(op);
+}
+
 void add_inplace(DeviceTensor& x, const DeviceTensor& y, const Stream& stream) {
   constexpr std::string_view op = "add_inplace";
   require_gpu(op);

@@ -64,27 +64,34 @@ W4Host quantize_w4_rtn(const Tensor& weight_in) {
   uint8_t* c = codes.data<uint8_t>();
   float* s = scales.data<float>();
   uint8_t* z = zeros.data<uint8_t>();
-  for (int64_t r = 0; r < n; ++r) {
+  // Pass 1: octet's scale per (row, group), then rounded to f16 as the GPU stores it.
+  for (int64_t r = 0; r < n; ++r)
     for (int64_t g = 0; g < groups; ++g) {
       const float* x = src + r * k + g * 128;
       float lo = x[0], hi = x[0];
       for (int i = 0; i < 128; ++i) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
       const ScaleZeroPoint sz = qparams_for_range(lo, hi, spec);
-      // The GEMV applies f16(scale): quantize against the scale it will use.
-      const float scale16 = Tensor::from_floats(std::vector<float>{sz.scale}, {1}).to(DType::F16).to(DType::F32).data<float>()[0];
-      const float scale = scale16 > 0 ? scale16 : sz.scale;
+      check(sz.zero_point == 0, "cuda", "quantize_w4_rtn: int4 symmetric zero point must be 0");
+      s[r * groups + g] = sz.scale;
+    }
+  const Tensor scales16 = scales.to(DType::F16).to(DType::F32);
+  // Pass 2: codes against the scale the GPU uses (an f16 scale of 0 keeps the f32 one:
+  // the weight then dequantizes to 0 there, which is what an all-tiny group is anyway).
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t g = 0; g < groups; ++g) {
+      const float s16 = scales16.data<float>()[r * groups + g];
+      const float scale = s16 > 0 ? s16 : s[r * groups + g];
       const float inv = 1.0f / scale;
       s[r * groups + g] = scale;
       z[r * groups + g] = 8;
+      const float* x = src + r * k + g * 128;
       for (int i = 0; i < 128; ++i) {
         float v = x[i] * inv;
         if (std::isnan(v)) v = 0;
-        const float q = std::clamp(round_half_even(v) + static_cast<float>(sz.zero_point), float(lim.qmin),
-                                   float(lim.qmax));
-        c[r * k + g * 128 + i] = static_cast<uint8_t>(static_cast<int>(q) - sz.zero_point + 8);  // u = q + 8, zero 8
+        const float q = std::clamp(round_half_even(v), float(lim.qmin), float(lim.qmax));
+        c[r * k + g * 128 + i] = static_cast<uint8_t>(static_cast<int>(q) + 8);  // u = q + 8, zero 8
       }
     }
-  }
   return pack_w4(codes, scales, zeros);
 }
 
@@ -237,22 +244,21 @@ struct LlamaCudaRunner::Impl {
     RotaryArgs ra;
     ra.batch = b, ra.seq = s, ra.q_heads = heads, ra.k_heads = kv_heads, ra.head_dim = head_dim;
     ra.inv_freq = inv_freq, ra.past_len = past_len, ra.position_divisor = position_divisor;
+    // Each residual add is fused with the norm that follows it.
+    rms_norm(x, layers.front().attn_norm, eps, h, stream);
     for (int64_t l = 0; l < layers_n; ++l) {
       const Layer& L = layers[size_t(l)];
-      rms_norm(x, L.attn_norm, eps, h, stream);
       run_lin(L.qkv, h, qkv, stream);
       rotary_inplace(qkv, ra, stream);
       kv_append(qkv, heads, s, past_len, cache, l, stream);
       cached_attention(qkv, heads, s, past_len, cache, l, 0.0f, attn, stream);
       run_lin(L.o, attn, proj, stream);
-      add_inplace(x, proj, stream);
-      rms_norm(x, L.mlp_norm, eps, h, stream);
+      add_rms_norm(x, proj, L.mlp_norm, eps, h, stream);
       run_lin(L.gate_up, h, gu, stream);
       silu_mul(gu, act, stream);
       run_lin(L.down, act, proj, stream);
-      add_inplace(x, proj, stream);
+      add_rms_norm(x, proj, l + 1 < layers_n ? layers[size_t(l + 1)].attn_norm : final_norm, eps, h, stream);
     }
-    rms_norm(x, final_norm, eps, h, stream);
     if (last_only && s > 1) {
       DeviceTensor last = DeviceTensor::empty({b, hidden}, DType::F16, stream);
       const size_t row = size_t(hidden) * 2;
@@ -294,6 +300,7 @@ LlamaCudaRunner::LlamaCudaRunner(const Model& model, const DecoderOptions& o) {
         "bad max_batch {} / max_seq {}", o.max_batch, o.max_seq);
   m.hidden = info.hidden_size, m.heads = info.num_heads, m.kv_heads = info.num_kv_heads;
   m.vocab = info.vocab_size, m.layers_n = info.num_layers;
+  check(m.layers_n >= 1 && m.heads >= 1 && m.kv_heads >= 1, "cuda", "the model has no layers or heads");
   m.eps = read_eps(o);
 
   std::map<std::string, Tensor> params;
