@@ -130,8 +130,9 @@ Lin make_lin(const Tensor& w_in, const Tensor& bias, LlmPrecision kind, const St
     const ScaleZeroPoint sz = qparams_for_range(-amax, amax, parse_quant_spec("fp8_e4m3:sym:per_tensor"));
     const float inv = 1.0f / sz.scale;
     Tensor codes = Tensor::zeros(w.shape(), DType::F8_E4M3);
-    auto* c = static_cast<uint8_t*>(codes.raw_data());
-    for (int64_t i = 0; i < w.numel(); ++i) c[i] = float_to_fp8_e4m3(p[i] * inv);
+    std::vector<float> scaled(static_cast<size_t>(w.numel()));
+    for (size_t i = 0; i < scaled.size(); ++i) scaled[i] = p[i] * inv;  // octet's rule: e4m3(x * (1 / scale))
+    convert_f32_to_fp8_e4m3(scaled, std::span<uint8_t>(static_cast<uint8_t*>(codes.raw_data()), scaled.size()));
     l.g = upload_quantized_weight(codes, Tensor::from_floats(std::vector<float>{sz.scale}, {1}), stream);
   }
   return l;
