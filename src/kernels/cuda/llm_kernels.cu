@@ -9,6 +9,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "kernels/cuda/device_common.cuh"
@@ -374,9 +375,18 @@ __global__ void __launch_bounds__(kW4Threads) w4_gemv_kernel(const __half* x, in
 template <int MT>
 cudaError_t w4_gemv(const void* x, int M, const W4Args& w, const void* bias, void* y, cudaStream_t stream) {
   const size_t smem = size_t(MT) * W4Tile<MT>::value * sizeof(float);
-  const cudaError_t e =
-      cudaFuncSetAttribute(w4_gemv_kernel<MT>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+  // The shared-memory opt-in once per device (before any graph capture: the
+  // runner's first decode step runs eagerly).
+  static std::atomic<unsigned long long> configured{0};
+  int device = 0;
+  cudaError_t e = cudaGetDevice(&device);
   if (e != cudaSuccess) return e;
+  const unsigned long long bit = device < 64 ? 1ull << device : 0ull;
+  if (bit == 0 || (configured.load() & bit) == 0) {
+    e = cudaFuncSetAttribute(w4_gemv_kernel<MT>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+    if (e != cudaSuccess) return e;
+    configured.fetch_or(bit);
+  }
   const unsigned blocks = static_cast<unsigned>((w.n + kW4Rows - 1) / kW4Rows);
   w4_gemv_kernel<MT><<<blocks, kW4Threads, smem, stream>>>(
       static_cast<const __half*>(x), M, w.k, w.kp, static_cast<const uint4*>(w.packed),
