@@ -64,6 +64,23 @@ TEST(W4Pack, DequantizesToCodeMinusZeroTimesF16Scale) {
     }
 }
 
+TEST(W4Pack, LayoutIsTheDocumentedOne) {
+  // Column 256 c + 64 t + 8 s + e of a row is nibble e of word t of lane s's
+  // 16 bytes at c * 128 + 16 s: column 300 = 256 + 0 + 40 + 4 -> byte 128 + 80 + 2, low nibble;
+  // column 127 = 64 + 56 + 7 -> byte 112 + 4 + 3, high nibble.
+  Tensor codes = Tensor::zeros({2, 512}, DType::U8);
+  Tensor zeros = Tensor::zeros({2, 4}, DType::U8);
+  const Tensor scales = Tensor::full({2, 4}, 1.0f);
+  codes.data<uint8_t>()[512 + 300] = 9;
+  codes.data<uint8_t>()[512 + 127] = 5;
+  const W4Host w = pack_w4(codes, scales, zeros);
+  const uint8_t* row1 = w.packed.data<uint8_t>() + 256;
+  for (int i = 0; i < 256; ++i) {
+    const int expect = i == 210 ? 9 : i == 119 ? (5 << 4) : 0;
+    ASSERT_EQ(int(row1[i]), expect) << "byte " << i;
+  }
+}
+
 TEST(W4Pack, RtnErrorIsAtMostHalfAStep) {
   const Tensor w = random_values({7, 256}, 2, DType::F32, -0.3f, 0.3f);
   const W4Host q = quantize_w4_rtn(w);
@@ -112,7 +129,10 @@ void check_w4_linear(const Stream& stream, int64_t m, int64_t n, int64_t k, bool
 
 TEST_F(W4Gemv, MatchesScalarReferenceForEveryRowCount) {
   for (const int64_t m : {1, 2, 3, 5, 8, 11, 16}) check_w4_linear(stream(), m, 300, 640, m % 2 == 1);
+  // TinyLlama shapes: K = 5632 ends in a partial tile (2048-column tiles for M <= 2, 1024 above).
   check_w4_linear(stream(), 1, 2048, 2048, false);
+  check_w4_linear(stream(), 1, 256, 5632, false);
+  check_w4_linear(stream(), 16, 64, 5632, true);
 }
 
 TEST_F(W4Gemv, PrefillPathDequantizesThenUsesCublasLt) { check_w4_linear(stream(), 40, 96, 256, true); }
