@@ -3,6 +3,7 @@
 // CUDA entry point (octet/device.h, octet/cuda.h, octet/cuda_ops.h) throws a
 // clear Error "cuda" instead of failing to link.
 #include "octet/cuda.h"
+#include "octet/cuda_llm_ops.h"
 #include "octet/cuda_ops.h"
 #include "octet/device.h"
 #include "octet/error.h"
@@ -88,6 +89,28 @@ void linear(const DeviceTensor&, const DeviceTensor&, const GemmWeight&, const D
   not_built();
 }
 size_t gemm_plan_count(int) { not_built(); }
+
+// octet/cuda_llm_ops.h (pack_w4 / dequantize_w4 / upload_w4 are host code in src/models/cuda/w4_pack.cc).
+void rms_norm(const DeviceTensor&, const DeviceTensor&, float, DeviceTensor&, const Stream&) { not_built(); }
+void add_rms_norm(DeviceTensor&, const DeviceTensor&, const DeviceTensor&, float, DeviceTensor&, const Stream&) {
+  not_built();
+}
+void add_inplace(DeviceTensor&, const DeviceTensor&, const Stream&) { not_built(); }
+void silu_mul(const DeviceTensor&, DeviceTensor&, const Stream&) { not_built(); }
+void embedding_gather(const DeviceTensor&, const DeviceTensor&, DeviceTensor&, const Stream&) { not_built(); }
+void rotary_inplace(DeviceTensor&, const RotaryArgs&, const Stream&) { not_built(); }
+void kv_append(const DeviceTensor&, int64_t, int64_t, const DeviceTensor&, KvCacheView&, int64_t, const Stream&) {
+  not_built();
+}
+void cached_attention(const DeviceTensor&, int64_t, int64_t, const DeviceTensor&, const KvCacheView&, int64_t, float,
+                      DeviceTensor&, const Stream&) {
+  not_built();
+}
+void dequantize_w4_device(const W4Weight&, DeviceTensor&, const Stream&) { not_built(); }
+void linear_w4a16(const DeviceTensor&, const W4Weight&, const DeviceTensor&, DeviceTensor&, const Stream&) {
+  not_built();
+}
+double measure_copy_bandwidth(size_t, int, const Stream&) { not_built(); }
 
 }  // namespace cuda
 }  // namespace octet

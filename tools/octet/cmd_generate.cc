@@ -1,7 +1,10 @@
 // `octet generate MODEL --prompt TEXT`: text generation with the KV cache.
 // Tokens stream to stdout as they are chosen; prefill and decode speed go to
 // stderr; --json prints the ids and text instead.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -9,6 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "llm_device.h"
+#include "octet/cuda_decoder.h"
+#include "octet/device.h"
 #include "octet/error.h"
 #include "octet/generate.h"
 #include "octet/log.h"
@@ -25,6 +31,9 @@ struct Options {
   SamplingOptions sampling;
   std::vector<std::string> stop;
   bool json = false;
+  std::string device = "cpu";
+  std::string precision = "fp16";  // cuda only
+  std::string kv_cache = "f16";    // cuda only
 };
 
 std::vector<int64_t> parse_ids(const std::string& text) {
@@ -47,9 +56,70 @@ std::vector<int64_t> parse_ids(const std::string& text) {
 // Ends with U+FFFD: the last token left a UTF-8 sequence incomplete; wait for more.
 bool ends_incomplete(const std::string& s) { return s.size() >= 3 && s.compare(s.size() - 3, 3, "\xEF\xBF\xBD") == 0; }
 
+// --device cuda: the CUDA decoder (octet/cuda_decoder.h). Prompts of one batch
+// must have the same length (it does not pad); sampling as on the CPU, one
+// Sampler per sequence; a sequence stops at EOS (the batch runs until all have).
+GenerationResult generate_cuda(const Options& o, const LlmDevice& dev, CausalLM& model,
+                               const std::vector<std::vector<int64_t>>& prompts, const GenerationOptions& g) {
+  const int64_t b = int64_t(prompts.size()), len = int64_t(prompts.front().size());
+  for (const auto& p : prompts)
+    check(int64_t(p.size()) == len, "cli", "--device cuda: all prompts must have the same number of tokens");
+  check(g.stop_strings.empty(), "cli", "--device cuda: --stop is not supported yet");
+  cuda::DecoderOptions d;
+  d.precision = cuda::parse_llm_precision(o.precision);
+  d.kv_cache = cuda::parse_kv_cache_type(o.kv_cache);
+  d.device = dev.index, d.max_batch = b, d.max_seq = len + std::max<int64_t>(g.max_new_tokens, 1);
+  d.model_dir = std::filesystem::is_directory(o.model) ? std::filesystem::path(o.model) : std::filesystem::path();
+  cuda::LlamaCudaRunner runner(model, d);
+  std::vector<int64_t> flat;
+  for (const auto& p : prompts) flat.insert(flat.end(), p.begin(), p.end());
+  GenerationResult r;
+  r.new_tokens.resize(size_t(b));
+  r.finish_reasons.assign(size_t(b), FinishReason::Length);
+  r.prompt_tokens = b * len;
+  if (g.max_new_tokens == 0) return r;
+  std::vector<Sampler> samplers;
+  for (int64_t i = 0; i < b; ++i) samplers.emplace_back(g.sampling, uint64_t(i));
+  std::vector<std::vector<int64_t>> history = prompts;
+  std::vector<bool> done(size_t(b), false);
+  const int64_t eos = model.info().eos_token_id, vocab = runner.info().vocab_size;
+  using Clock = std::chrono::steady_clock;
+  auto t0 = Clock::now();
+  Tensor logits = runner.prefill(Tensor::from_vector(flat, {b, len}));
+  r.prefill_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  t0 = Clock::now();
+  for (int64_t step = 0; step < g.max_new_tokens; ++step) {
+    std::vector<int64_t> next(static_cast<size_t>(b), 0);
+    for (int64_t i = 0; i < b; ++i) {
+      if (done[size_t(i)]) continue;
+      std::span<float> row(logits.data<float>() + i * vocab, size_t(vocab));
+      next[size_t(i)] = samplers[size_t(i)].next(row, history[size_t(i)]);
+      history[size_t(i)].push_back(next[size_t(i)]);
+      r.new_tokens[size_t(i)].push_back(next[size_t(i)]);
+      ++r.generated_tokens;
+      if (g.on_token) g.on_token(i, next[size_t(i)]);
+      if (eos >= 0 && next[size_t(i)] == eos) done[size_t(i)] = true, r.finish_reasons[size_t(i)] = FinishReason::Eos;
+    }
+    if (std::all_of(done.begin(), done.end(), [](bool x) { return x; }) || step + 1 == g.max_new_tokens) break;
+    logits = runner.decode_step(next);
+    ++r.decode_steps;
+  }
+  r.decode_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return r;
+}
+
 void run(const Options& o) {
   check(!o.prompts.empty() || !o.prompt_ids.empty(), "cli", "give --prompt TEXT or --prompt-ids 1,2,3");
   check(o.prompts.empty() || o.prompt_ids.empty(), "cli", "give either --prompt or --prompt-ids, not both");
+  const LlmDevice dev = parse_llm_device(o.device);
+  if (dev.cuda) {
+    cuda::parse_llm_precision(o.precision);
+    cuda::parse_kv_cache_type(o.kv_cache);
+    check(cuda::gpu_available(), "cuda", "no usable CUDA GPU: {}", cuda_status().detail);
+  } else {
+    check(o.precision == "fp16" && o.kv_cache == "f16", "cli",
+          "--precision and --kv-cache apply to --device cuda (the CPU runs the model as loaded)");
+  }
   const auto model = load_causal_lm(o.model);
   use_decode_kernels(*model);
   std::optional<Tokenizer> tok;
@@ -100,7 +170,7 @@ void run(const Options& o) {
       std::fflush(stdout);
     };
   }
-  const GenerationResult r = generate(*model, prompts, g);
+  const GenerationResult r = dev.cuda ? generate_cuda(o, dev, *model, prompts, g) : generate(*model, prompts, g);
   if (stream) {
     std::printf("\n");
   } else if (!o.json) {
@@ -151,6 +221,9 @@ const CommandRegistration registration{{
       sub.add_option("--seed", o->sampling.seed, "Seed of the sampler (std::mt19937_64)")->capture_default_str();
       sub.add_option("--stop", o->stop, "Stop when the generated text contains this string (repeatable)");
       sub.add_flag("--json", o->json, "Print ids, text and speed as JSON instead of streaming");
+      sub.add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
+      sub.add_option("--precision", o->precision, "cuda: fp16, w4a16 or fp8")->capture_default_str();
+      sub.add_option("--kv-cache", o->kv_cache, "cuda: f16 or fp8")->capture_default_str();
       add_common_options(sub);
       sub.callback([o] { run(*o); });
     },

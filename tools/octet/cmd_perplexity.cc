@@ -1,6 +1,9 @@
 // `octet perplexity MODEL --data FILE`: sliding-window perplexity (Hugging
 // Face's fixed-length-model definition), optionally against a second model.
+#include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -8,6 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "llm_device.h"
+#include "octet/cuda_decoder.h"
+#include "octet/device.h"
 #include "octet/error.h"
 #include "octet/generate.h"
 #include "octet/perplexity.h"
@@ -20,7 +26,61 @@ struct Options {
   std::string model, data, compare;
   PerplexityOptions ppl;
   bool json = false;
+  std::string device = "cpu";
+  std::string precision = "fp16";  // cuda only
+  std::string kv_cache = "f16";    // cuda only
 };
+
+// --device cuda: Hugging Face's sliding-window perplexity (as octet's CPU
+// perplexity()): windows of `context` tokens every `stride`; each window
+// scores its tokens past the previous window's end (the first token of the
+// stream is never scored), with the CUDA decoder's logits of every position.
+PerplexityResult perplexity_cuda(const Options& o, const LlmDevice& dev, CausalLM& model,
+                                 const std::vector<int64_t>& ids) {
+  const int64_t n = int64_t(ids.size());
+  check(n >= 2, "cli", "perplexity needs at least 2 tokens");
+  const int64_t ctx = o.ppl.context > 0 ? o.ppl.context : model.info().max_positions;
+  const int64_t stride = o.ppl.stride > 0 ? o.ppl.stride : ctx;
+  check(ctx >= 2 && stride >= 1 && stride <= ctx, "cli", "--ctx must be >= 2 and 1 <= --stride <= ctx");
+  cuda::DecoderOptions d;
+  d.precision = cuda::parse_llm_precision(o.precision);
+  d.kv_cache = cuda::parse_kv_cache_type(o.kv_cache);
+  d.device = dev.index, d.max_batch = 1, d.max_seq = std::min(ctx, n);
+  d.model_dir = std::filesystem::is_directory(o.model) ? std::filesystem::path(o.model) : std::filesystem::path();
+  cuda::LlamaCudaRunner runner(model, d);
+  const int64_t vocab = runner.info().vocab_size;
+  const auto t0 = std::chrono::steady_clock::now();
+  PerplexityResult r;
+  double nll = 0;
+  int64_t prev_end = 0;
+  for (int64_t begin = 0; begin < n; begin += stride) {
+    const int64_t end = std::min(begin + ctx, n), len = end - begin;
+    const int64_t first = std::max(prev_end, begin + 1);  // first scored target
+    if (len >= 2 && first < end) {
+      std::vector<int64_t> window(ids.begin() + begin, ids.begin() + end);
+      const Tensor logits = runner.prefill(Tensor::from_vector(window, {1, len}), true);
+      const float* lp = logits.data<float>();
+      for (int64_t t = first; t < end; ++t) {
+        const float* row = lp + (t - 1 - begin) * vocab;  // position t - 1 predicts token t
+        double mx = row[0];
+        for (int64_t v = 1; v < vocab; ++v) mx = std::max(mx, double(row[v]));
+        double sum = 0;
+        for (int64_t v = 0; v < vocab; ++v) sum += std::exp(double(row[v]) - mx);
+        const int64_t target = ids[size_t(t)];
+        check(target >= 0 && target < vocab, "perplexity", "token id {} outside the vocabulary [0, {})", target, vocab);
+        nll += mx + std::log(sum) - double(row[target]);
+        ++r.scored_tokens;
+      }
+    }
+    ++r.windows;
+    prev_end = end;
+    if (end == n) break;
+  }
+  r.mean_nll = r.scored_tokens > 0 ? nll / double(r.scored_tokens) : 0.0;
+  r.perplexity = std::exp(r.mean_nll);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -31,6 +91,16 @@ std::string read_text(const std::string& path) {
 }
 
 void run(Options o) {
+  const LlmDevice dev = parse_llm_device(o.device);
+  if (dev.cuda) {
+    cuda::parse_llm_precision(o.precision);
+    cuda::parse_kv_cache_type(o.kv_cache);
+    check(o.compare.empty(), "cli", "--compare is not supported with --device cuda yet");
+    check(cuda::gpu_available(), "cuda", "no usable CUDA GPU: {}", cuda_status().detail);
+  } else {
+    check(o.precision == "fp16" && o.kv_cache == "f16", "cli",
+          "--precision and --kv-cache apply to --device cuda (the CPU runs the model as loaded)");
+  }
   const auto model = load_causal_lm(o.model);
   use_decode_kernels(*model);
   const Tokenizer tok = load_model_tokenizer(o.model);
@@ -42,7 +112,7 @@ void run(Options o) {
   std::vector<int64_t> ids = tok.encode(text).ids;
   if (o.ppl.limit_tokens > 0 && int64_t(ids.size()) > o.ppl.limit_tokens) ids.resize(size_t(o.ppl.limit_tokens));
   if (o.compare.empty()) {
-    const PerplexityResult r = perplexity(*model, ids, o.ppl);
+    const PerplexityResult r = dev.cuda ? perplexity_cuda(o, dev, *model, ids) : perplexity(*model, ids, o.ppl);
     if (o.json) {
       print_json({{"model", o.model}, {"data", o.data}, {"perplexity", r.perplexity}, {"mean_nll", r.mean_nll},
                   {"scored_tokens", r.scored_tokens}, {"windows", r.windows}, {"seconds", r.seconds}});
@@ -81,6 +151,10 @@ const CommandRegistration registration{{
       sub.add_option("--limit-tokens", o->ppl.limit_tokens, "Use only the first N tokens of the data");
       sub.add_option("--compare", o->compare, "A second model: report mean KL divergence and top-1 agreement");
       sub.add_flag("--json", o->json, "Print JSON");
+      sub.add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
+      sub.add_option("--precision", o->precision, "cuda: fp16, w4a16 or fp8 (logits of that precision)")
+          ->capture_default_str();
+      sub.add_option("--kv-cache", o->kv_cache, "cuda: f16 or fp8")->capture_default_str();
       add_common_options(sub);
       sub.callback([o] { run(*o); });
     },

@@ -1,0 +1,211 @@
+// `octet bench-llm MODEL`: prefill and decode speed of a decoder LLM.
+//
+//   octet bench-llm MODEL [--device cpu|cuda[:N]] [--precision fp16,w4a16,fp8] [--batch 1,16]
+//                         [--prefill 512] [--decode 128] [--kv-cache f16|fp8] [--no-graphs] [--json]
+//
+// Prompts are random token ids (seeded). On CUDA, per precision and batch:
+// one untimed prefill + decode warm-up (plans, graph capture), then a timed
+// prefill of --prefill tokens per sequence and --decode timed steps (each
+// step's time includes copying its logits to the host). Decode bandwidth =
+// (weights + norms + LM head + keys and values read per step, at the mean
+// cache length) / step time, reported against a device-to-device copy of 1 GiB
+// measured in the same run (read + written bytes). On CPU only fp32 runs (the
+// KV-cache generator of octet/generate.h).
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "llm_device.h"
+#include "octet/cuda_decoder.h"
+#include "octet/device.h"
+#include "octet/error.h"
+#include "octet/generate.h"
+#include "octet/log.h"
+#include "output.h"
+
+namespace octet::cli {
+namespace {
+
+struct Options {
+  std::string model;
+  std::string device = "cpu";
+  std::vector<std::string> precisions;
+  std::vector<int64_t> batches{1};
+  int64_t prefill = 512, decode = 128;
+  std::string kv_cache = "f16";
+  bool no_graphs = false;
+  uint64_t seed = 0;
+  bool json = false;
+};
+
+struct Row {
+  std::string precision, kv_cache;
+  int64_t batch = 0;
+  double prefill_s = 0, decode_s = 0;
+  int64_t decode_steps = 0;
+  int64_t weight_bytes = 0, step_bytes = 0;
+  double hbm_fraction = -1;  // < 0: not measured (CPU)
+};
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+Tensor random_prompt(int64_t batch, int64_t len, int64_t vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int64_t> dist(0, vocab - 1);
+  std::vector<int64_t> ids(static_cast<size_t>(batch * len));
+  for (auto& id : ids) id = dist(rng);
+  return Tensor::from_vector(ids, {batch, len});
+}
+
+std::vector<Row> bench_cpu(const Options& o) {
+  for (const auto& p : o.precisions)
+    check(p == "fp32", "cli", "bench-llm --device cpu runs precision fp32 only for now (got '{}')", p);
+  check(o.kv_cache == "f16" || o.kv_cache == "f32", "cli", "bench-llm --device cpu: --kv-cache is not supported on CPU");
+  const auto model = load_causal_lm(o.model);
+  use_decode_kernels(*model);
+  std::vector<Row> rows;
+  for (const int64_t b : o.batches) {
+    const Tensor prompt = random_prompt(b, o.prefill, model->info().vocab_size, o.seed);
+    std::vector<std::vector<int64_t>> prompts(static_cast<size_t>(b));
+    for (int64_t i = 0; i < b; ++i)
+      prompts[size_t(i)].assign(prompt.data<int64_t>() + i * o.prefill, prompt.data<int64_t>() + (i + 1) * o.prefill);
+    GenerationOptions g;
+    g.max_new_tokens = o.decode + 1;  // the first new token comes from the prefill
+    g.eos_ids = std::vector<int64_t>{};  // never stop early
+    const GenerationResult r = generate(*model, prompts, g);
+    Row row;
+    row.precision = "fp32", row.kv_cache = "f32", row.batch = b;
+    row.prefill_s = r.prefill_seconds, row.decode_s = r.decode_seconds, row.decode_steps = r.decode_steps;
+    for (const auto& [name, t] : model->parameters()) row.weight_bytes += int64_t(t.numel()) * 4;
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+std::vector<Row> bench_cuda(const Options& o, int device, double& bandwidth) {
+  std::vector<cuda::LlmPrecision> precisions;
+  for (const auto& p : o.precisions.empty() ? std::vector<std::string>{"fp16"} : o.precisions)
+    precisions.push_back(cuda::parse_llm_precision(p));
+  const cuda::KvCacheType kv = cuda::parse_kv_cache_type(o.kv_cache);
+  check(cuda::gpu_available(), "cuda", "no usable CUDA GPU: {}", cuda_status().detail);
+  const auto model = load_causal_lm(o.model);
+  const int64_t max_seq = o.prefill + o.decode + 2;
+  std::vector<Row> rows;
+  for (const auto prec : precisions) {
+    cuda::DecoderOptions d;
+    d.precision = prec, d.kv_cache = kv, d.device = device;
+    d.max_batch = o.batches.front(), d.max_seq = max_seq, d.use_graphs = !o.no_graphs;
+    d.model_dir = std::filesystem::is_directory(o.model) ? std::filesystem::path(o.model) : std::filesystem::path();
+    log_info("bench-llm: preparing {} weights on cuda:{}", cuda::llm_precision_name(prec), device);
+    cuda::LlamaCudaRunner runner(*model, d);
+    if (bandwidth <= 0) bandwidth = cuda::measure_copy_bandwidth(size_t(1) << 30, 5, runner.stream());
+    const int64_t vocab = runner.info().vocab_size;
+    for (const int64_t b : o.batches) {
+      runner.set_cache(b, max_seq);
+      const Tensor prompt = random_prompt(b, o.prefill, vocab, o.seed);
+      const std::vector<int64_t> next(static_cast<size_t>(b), 1);
+      // Warm-up: plans, pool blocks, the decode graph.
+      runner.prefill(prompt);
+      for (int i = 0; i < 3 && i < o.decode; ++i) runner.decode_step(next);
+      Row row;
+      row.precision = std::string(cuda::llm_precision_name(prec));
+      row.kv_cache = std::string(cuda::kv_cache_type_name(kv));
+      row.batch = b;
+      auto t0 = Clock::now();
+      runner.prefill(prompt);  // returns after its logits reached the host
+      row.prefill_s = seconds_since(t0);
+      t0 = Clock::now();
+      for (int64_t i = 0; i < o.decode; ++i) runner.decode_step(next);
+      row.decode_s = seconds_since(t0);
+      row.decode_steps = o.decode;
+      row.weight_bytes = runner.weight_bytes();
+      row.step_bytes = runner.decode_bytes(b, o.prefill + (o.decode + 1) / 2);
+      if (row.decode_steps > 0 && row.decode_s > 0 && bandwidth > 0)
+        row.hbm_fraction = double(row.step_bytes) / (row.decode_s / double(row.decode_steps)) / bandwidth;
+      rows.push_back(row);
+    }
+  }
+  return rows;
+}
+
+void run(const Options& o) {
+  const LlmDevice dev = parse_llm_device(o.device);
+  check(o.prefill >= 1 && o.decode >= 0, "cli", "--prefill must be >= 1 and --decode >= 0");
+  check(!o.batches.empty(), "cli", "--batch is empty");
+  for (const int64_t b : o.batches) check(b >= 1 && b <= 4096, "cli", "--batch {} out of range", b);
+  Options opts = o;
+  if (!dev.cuda && opts.precisions.empty()) opts.precisions = {"fp32"};
+  double bandwidth = 0;
+  const std::vector<Row> rows = dev.cuda ? bench_cuda(opts, dev.index, bandwidth) : bench_cpu(opts);
+  const std::string device = dev.cuda ? fmt::format("cuda:{}", dev.index) : "cpu";
+  auto rate = [](double tokens, double s) { return s > 0 ? tokens / s : 0.0; };
+  if (o.json) {
+    nlohmann::json results = nlohmann::json::array();
+    for (const Row& r : rows) {
+      nlohmann::json j{{"precision", r.precision},
+                       {"kv_cache", r.kv_cache},
+                       {"batch", r.batch},
+                       {"prefill_tokens", r.batch * o.prefill},
+                       {"prefill_seconds", r.prefill_s},
+                       {"prefill_tokens_per_second", rate(double(r.batch * o.prefill), r.prefill_s)},
+                       {"decode_steps", r.decode_steps},
+                       {"decode_seconds", r.decode_s},
+                       {"decode_tokens_per_second", rate(double(r.batch * r.decode_steps), r.decode_s)},
+                       {"decode_step_ms", r.decode_steps > 0 ? 1e3 * r.decode_s / double(r.decode_steps) : 0.0},
+                       {"weight_bytes", r.weight_bytes}};
+      if (dev.cuda) {
+        j["decode_bytes_per_step"] = r.step_bytes;
+        j["decode_hbm_fraction"] = r.hbm_fraction;
+      }
+      results.push_back(std::move(j));
+    }
+    nlohmann::json out{{"model", o.model}, {"device", device}, {"prefill", o.prefill}, {"decode", o.decode},
+                       {"results", results}};
+    if (dev.cuda) out["copy_bandwidth_bytes_per_second"] = bandwidth;
+    print_json(out);
+    return;
+  }
+  std::vector<TableRow> table;
+  for (const Row& r : rows) {
+    table.push_back({r.precision, r.kv_cache, std::to_string(r.batch),
+                     fmt::format("{:.1f}", rate(double(r.batch * o.prefill), r.prefill_s)),
+                     fmt::format("{:.1f}", rate(double(r.batch * r.decode_steps), r.decode_s)),
+                     fmt::format("{:.3f}", r.decode_steps > 0 ? 1e3 * r.decode_s / double(r.decode_steps) : 0.0),
+                     fmt::format("{:.1f}", double(r.weight_bytes) / 1e6),
+                     r.hbm_fraction >= 0 ? fmt::format("{:.1f}%", 100.0 * r.hbm_fraction) : std::string("-")});
+  }
+  print_table({"precision", "kv", "batch", "prefill tok/s", "decode tok/s", "step ms", "weights MB", "decode HBM"},
+              table);
+  if (dev.cuda) std::printf("copy bandwidth (cuda:%d, 1 GiB d2d): %.1f GB/s\n", dev.index, bandwidth / 1e9);
+}
+
+const CommandRegistration registration{{
+    "bench-llm",
+    "Prefill and decode speed of a decoder LLM (CPU fp32, or CUDA fp16 / w4a16 / fp8)",
+    [](CLI::App& sub) {
+      auto o = std::make_shared<Options>();
+      sub.add_option("model", o->model, "Model folder (config.json + safetensors) or .gguf file")->required();
+      sub.add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
+      sub.add_option("--precision", o->precisions, "Comma-separated: fp32 (cpu); fp16, w4a16, fp8 (cuda)")
+          ->delimiter(',');
+      sub.add_option("--batch", o->batches, "Comma-separated batch sizes")->delimiter(',')->capture_default_str();
+      sub.add_option("--prefill", o->prefill, "Prompt tokens per sequence")->capture_default_str();
+      sub.add_option("--decode", o->decode, "Timed decode steps")->capture_default_str();
+      sub.add_option("--kv-cache", o->kv_cache, "KV cache type on cuda: f16 or fp8")->capture_default_str();
+      sub.add_flag("--no-graphs", o->no_graphs, "Decode without CUDA graphs");
+      sub.add_option("--seed", o->seed, "Seed of the random prompts")->capture_default_str();
+      sub.add_flag("--json", o->json, "Print JSON");
+      add_common_options(sub);
+      sub.callback([o] { run(*o); });
+    },
+}};
+
+}  // namespace
+}  // namespace octet::cli
