@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The GPU checks of issue 17 / docs/cuda.md in one run, sized for under 9
-# minutes on one H200: environment, the CUDA tests (0 skipped), compute-sanitizer
-# memcheck, then the benchmarks (encoder fp16 / INT8 / FP8 against PyTorch
+# minutes on one H200: environment, the CUDA tests (0 skipped), the benchmarks (encoder fp16 / INT8 / FP8 against PyTorch
 # fp16, SST-2 accuracy on the GPU, LLM decode fp16 / W4A16 / FP8 with % of
-# HBM bandwidth). Everything lands in one results folder as JSON + markdown.
+# HBM bandwidth), then compute-sanitizer memcheck on the kernel tests (last:
+# the slowest and least likely to change a conclusion). Everything lands in one results folder as JSON + markdown.
 #
 #   scripts/gpu_check.sh                 configure + build with CUDA (sm_90) into build-gpu, then run
 #   scripts/gpu_check.sh --prebuilt DIR  use DIR/bin/octet and DIR/bin/octet_cuda_tests (DIR/lib on
@@ -121,23 +121,6 @@ EOF
   record tests $status $(($(date +%s) - t0)) "$counts"
 fi
 
-# ---- compute-sanitizer memcheck on the CUDA test binary ------------------------------
-if want sanitizer; then
-  t0=$(date +%s)
-  if [ $dry_run -eq 1 ] || ! command -v compute-sanitizer >/dev/null; then
-    say "sanitizer: would run compute-sanitizer --tool memcheck $tests"
-    record sanitizer skipped 0 '"no GPU (dry run) or no compute-sanitizer"'
-  else
-    # The heavy end-to-end tests run 10-100x slower under memcheck; the kernels
-    # they call are all covered by the op tests, which run whole.
-    run_logged sanitizer 240 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
-      "$tests" --gtest_filter="${OCTET_SANITIZER_FILTER:--*EndToEnd*:*Sst2*}"
-    rc=$?
-    summary=$(grep -E "ERROR SUMMARY|PASSED|FAILED" "$work/sanitizer.out" | tail -3 | tr '\n' ' ' | sed 's/"/\\"/g')
-    record sanitizer $([ $rc -eq 0 ] && echo pass || echo fail) $(($(date +%s) - t0)) "\"rc $rc: $summary\""
-  fi
-fi
-
 # ---- benchmarks ------------------------------------------------------------------------
 # Each benchmark stage is a list of octet commands with --json output; the
 # JSON of each lands in the results.
@@ -183,11 +166,29 @@ if want sst2; then
 fi
 
 if want llm; then
-  [ $dry_run -eq 1 ] || "$octet" synth --arch llama --size tinyllama -o "$work/tinyllama" >>"$log" 2>&1
+  # TinyLlama-1.1B's shape (hidden 2048, 22 layers, 32 heads / 4 KV heads, intermediate 5632), random weights.
+  [ $dry_run -eq 1 ] || "$octet" synth --arch llama --size 1b -o "$work/tinyllama" >>"$log" 2>&1
   bench llm tinyllama 300 bench-llm "$work/tinyllama" --device cuda --precision fp16,w4a16,fp8 \
-    --batch 1,16 --prefill 512 --decode 64 --kv-cache f16 --json
-  bench llm tinyllama_fp8kv 120 bench-llm "$work/tinyllama" --device cuda --precision w4a16 \
+    --batch 1,16 --prefill 512 --decode 64 --json
+  bench llm tinyllama_fp8kv 150 bench-llm "$work/tinyllama" --device cuda --precision w4a16 \
     --batch 1,16 --prefill 512 --decode 64 --kv-cache fp8 --json
+fi
+
+# ---- compute-sanitizer memcheck on the CUDA test binary ------------------------------
+if want sanitizer; then
+  t0=$(date +%s)
+  if [ $dry_run -eq 1 ] || ! command -v compute-sanitizer >/dev/null; then
+    say "sanitizer: would run compute-sanitizer --tool memcheck $tests"
+    record sanitizer skipped 0 '"no GPU (dry run) or no compute-sanitizer"'
+  else
+    # The kernel tests, whole; the end-to-end model tests (CPU references, whole
+    # forwards) would run 10-100x slower under memcheck and call the same kernels.
+    run_logged sanitizer 240 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
+      "$tests" --gtest_filter="${OCTET_SANITIZER_FILTER:-AttentionKernel*:GemmLt*:DeviceMemory*:LayerNormKernel*:EmbeddingKernel*:BiasActivationKernel*:QuantizeKernel*:W4Gemv*:CachedAttention*}"
+    rc=$?
+    summary=$(grep -E "ERROR SUMMARY|PASSED|FAILED" "$work/sanitizer.out" | tail -3 | tr '\n' ' ' | sed 's/"/\\"/g')
+    record sanitizer $([ $rc -eq 0 ] && echo pass || echo fail) $(($(date +%s) - t0)) "\"rc $rc: $summary\""
+  fi
 fi
 
 # ---- the stand-in errors (dry run, no GPU): one line, nonzero exit, no crash ---------
