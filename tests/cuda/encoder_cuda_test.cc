@@ -127,11 +127,12 @@ TEST(CudaDeviceCli, PrecisionNeedsCudaAndAKnownName) {
                         "device");
 }
 
-TEST(CudaEncoderApi, WithoutGpuCreateThrowsCudaError) {
-  if (cuda::gpu_available()) GTEST_SKIP() << "a GPU is visible: covered by the GPU tests";
+// Without a GPU any device is refused; with one, an index past the last GPU
+// is (so the test runs, never skips, on both kinds of machine).
+TEST(CudaEncoderApi, UnusableDeviceThrowsCudaError) {
   const auto model = load_model(sst2_model());
   try {
-    CudaEncoder::create(*model, nullptr, {});
+    CudaEncoder::create(*model, nullptr, {.device = cuda::gpu_available() ? 99 : 0});
     ADD_FAILURE() << "created a CUDA encoder without a usable GPU";
   } catch (const Error& e) {
     EXPECT_EQ(e.tag(), "cuda");

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "octet/device.h"
 #include "octet/error.h"
 
 namespace octet::cli {
@@ -13,16 +14,19 @@ struct LlmDevice {
   int index = 0;
 };
 
+// Parses --device (Error "cli" naming the flag) and checks that a CUDA device
+// can be used now: Error "cuda" in a build without CUDA, without a GPU, or for
+// an index past the last GPU (octet::require_device), before any file is read.
 inline LlmDevice parse_llm_device(const std::string& text) {
-  if (text == "cpu") return {};
-  if (text == "cuda") return {true, 0};
-  if (text.rfind("cuda:", 0) == 0) {
-    const std::string n = text.substr(5);
-    check(!n.empty() && n.size() <= 4 && n.find_first_not_of("0123456789") == std::string::npos, "cli",
-          "--device '{}': expected cpu, cuda or cuda:N", text);
-    return {true, std::stoi(n)};
+  Device device;
+  try {
+    device = parse_device(text);
+  } catch (const Error&) {
+    fail("cli", "--device '{}': expected cpu, cuda or cuda:N", text);
   }
-  fail("cli", "--device '{}': expected cpu, cuda or cuda:N", text);
+  if (device.kind == DeviceKind::CPU) return {};
+  require_device(device);
+  return {true, device.index};
 }
 
 }  // namespace octet::cli
