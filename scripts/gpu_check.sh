@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The GPU checks of issue 17 / docs/cuda.md in one run, sized for under 9
-# minutes on one H200: environment, the CUDA tests (0 skipped), the benchmarks (encoder fp16 / INT8 / FP8 against PyTorch
-# fp16, SST-2 accuracy on the GPU, LLM decode fp16 / W4A16 / FP8 with % of
-# HBM bandwidth), then compute-sanitizer memcheck on the kernel tests (last:
-# the slowest and least likely to change a conclusion). Everything lands in one results folder as JSON + markdown.
+# minutes on one H200 (3 minutes on 2026-12-04): environment, the CUDA tests
+# (0 skipped), the benchmarks (encoder fp16 / INT8 / FP8 against PyTorch fp16,
+# SST-2 accuracy on the GPU, LLM decode fp16 / W4A16 / FP8 with % of HBM
+# bandwidth), then compute-sanitizer memcheck on the kernel tests (last: the
+# slowest, and the least likely to change a conclusion). Everything lands in
+# one results folder as JSON + markdown.
 #
 #   scripts/gpu_check.sh                 configure + build with CUDA (sm_90) into build-gpu, then run
 #   scripts/gpu_check.sh --prebuilt DIR  use DIR/bin/octet and DIR/bin/octet_cuda_tests (DIR/lib on
@@ -147,7 +149,7 @@ if want encoder; then
   # int8 from the fp32 synthetic model: octet bench runs the CPU quantize pass first (random rows).
   bench encoder bert_base_b32_s256 240 bench "$work/bert-base" --device cuda --precision fp16,int8,fp8 \
     --batch 32 --seq 256 --peers torch,torch-compile --python python3 --threads 16 --calib-samples 32 \
-    --warmup 5 --iters 20 --rounds 2 --json
+    --warmup 5 --iters 20 --rounds 2 --profile --json
   bench encoder bert_base_b1_s128 150 bench "$work/bert-base" --device cuda --precision fp16,int8,fp8 \
     --batch 1 --seq 128 --peers torch --python python3 --threads 16 --calib-samples 8 \
     --warmup 10 --iters 50 --rounds 2 --json
@@ -183,8 +185,10 @@ if want sanitizer; then
   else
     # The kernel tests, whole; the end-to-end model tests (CPU references, whole
     # forwards) would run 10-100x slower under memcheck and call the same kernels.
+    # The out-of-memory test is left out: its deliberate cudaMalloc failure is an
+    # API error memcheck counts (2 "errors" in the 2026-12-04 run, nothing else).
     run_logged sanitizer 240 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
-      "$tests" --gtest_filter="${OCTET_SANITIZER_FILTER:-AttentionKernel*:GemmLt*:DeviceMemory*:LayerNormKernel*:EmbeddingKernel*:BiasActivationKernel*:QuantizeKernel*:W4Gemv*:CachedAttention*}"
+      "$tests" --gtest_filter="${OCTET_SANITIZER_FILTER:-AttentionKernel*:GemmLt*:DeviceMemory*:LayerNormKernel*:EmbeddingKernel*:BiasActivationKernel*:QuantizeKernel*:W4Gemv*:CachedAttention*-DeviceMemory.OutOfMemory*}"
     rc=$?
     summary=$(grep -E "ERROR SUMMARY|PASSED|FAILED" "$work/sanitizer.out" | tail -3 | tr '\n' ' ' | sed 's/"/\\"/g')
     record sanitizer $([ $rc -eq 0 ] && echo pass || echo fail) $(($(date +%s) - t0)) "\"rc $rc: $summary\""

@@ -62,6 +62,14 @@ class CudaEncoder {
   virtual void run_prepared() = 0;
   virtual NamedTensors outputs() = 0;
 
+  // Where a pass's time goes: runs `passes` eager passes (no graph) on the
+  // prepared inputs, waiting for the GPU around every op, and returns the
+  // mean milliseconds per pass of each op kind ("gemm.qkv", "attention",
+  // "quantize", "add_layer_norm", ...), in first-run order. The waits add a
+  // few microseconds per op, so small shapes read high; the split is what
+  // counts. Call prepare() first.
+  virtual std::vector<std::pair<std::string, double>> profile(int passes) = 0;
+
   virtual const ModelInfo& info() const = 0;
   virtual const std::string& precision() const = 0;
   // What differs from the CPU recipe (Linears run in fp16 instead of int8,

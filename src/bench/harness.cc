@@ -115,8 +115,12 @@ std::vector<BenchResult> run_benchmark(const std::vector<BenchRunner*>& runners,
       });
     }
   }
-  for (size_t i = 0; i < runners.size(); ++i)
-    if (results[i].error.empty()) results[i].latency = latency_stats(samples[i]);
+  for (size_t i = 0; i < runners.size(); ++i) {
+    if (!results[i].error.empty()) continue;
+    results[i].latency = latency_stats(samples[i]);
+    // Details a runner can only give after running (a profile of its passes) join the early ones.
+    for (auto& [key, value] : runners[i]->details()) results[i].details[key] = value;
+  }
   return results;
 }
 

@@ -120,6 +120,12 @@ TEST(CudaDeviceCli, UnusableCudaDeviceIsOneLineError) {
     }
 }
 
+TEST(CudaDeviceCli, ProfileNeedsCuda) {
+  const auto dir = testing::temp_dir();
+  expect_one_line_error(testing::run_octet("bench " + sst2_model() + " --peers none --iters 1 --profile", dir),
+                        "bench");
+}
+
 TEST(CudaDeviceCli, PrecisionNeedsCudaAndAKnownName) {
   const auto dir = testing::temp_dir();
   expect_one_line_error(testing::run_octet("run " + sst2_model() + " --text hi --precision fp16", dir), "device");

@@ -72,6 +72,7 @@ struct BenchCommandOptions {
   std::string python;  // empty: /usr/bin/python3 on the CPU, python3 with --device cuda
   bool precisions_given = false, peers_given = false;
   bool json = false;
+  bool profile = false;  // CUDA: per-op time split of each octet runner
 };
 
 const std::set<std::string> kOctetPrecisions{"fp32", "int8", "int8-sim"};
@@ -83,8 +84,8 @@ const std::set<std::string> kCudaPeers{"torch", "torch-compile"};
 // runs the network (a CUDA graph replay after the first passes) and waits.
 class CudaBenchRunner final : public BenchRunner {
  public:
-  CudaBenchRunner(std::unique_ptr<CudaEncoder> encoder, std::string device_name)
-      : encoder_(std::move(encoder)), device_name_(std::move(device_name)) {}
+  CudaBenchRunner(std::unique_ptr<CudaEncoder> encoder, std::string device_name, bool profile)
+      : encoder_(std::move(encoder)), device_name_(std::move(device_name)), profile_(profile) {}
   std::string framework() const override { return "octet"; }
   std::string precision() const override { return encoder_->precision(); }
   void set_inputs(const ModelInputs& inputs) override { encoder_->prepare(inputs); }
@@ -105,12 +106,25 @@ class CudaBenchRunner final : public BenchRunner {
   std::map<std::string, std::string> details() const override {
     std::map<std::string, std::string> d{{"device", device_name_}};
     for (size_t i = 0; i < encoder_->notes().size(); ++i) d[fmt::format("note{}", i)] = encoder_->notes()[i];
+    // --profile: where an eager pass's time goes, per op kind (ms per pass),
+    // on the inputs the timed passes used.
+    if (profile_ && ops_.empty()) {
+      try {
+        ops_ = encoder_->profile(3);
+      } catch (const Error& e) {
+        d["profile_error"] = e.what();
+      }
+    }
+    for (size_t i = 0; i < ops_.size(); ++i)
+      d[fmt::format("profile{:02d}.{}_ms", i, ops_[i].first)] = fmt::format("{:.3f}", ops_[i].second);
     return d;
   }
 
  private:
   std::unique_ptr<CudaEncoder> encoder_;
   std::string device_name_;
+  bool profile_ = false;
+  mutable std::vector<std::pair<std::string, double>> ops_;
 };
 
 std::string fmt_ms(double ms) { return fmt::format("{:.1f} ms", ms); }
@@ -158,6 +172,7 @@ class BenchCommand {
     check(opt_.batch > 0 && opt_.seq > 0, "bench", "--batch and --seq must be > 0");
     check(opt_.threads > 0, "bench", "--threads must be > 0");
     device_ = parse_device(opt_.device);
+    check(!opt_.profile || cuda(), "bench", "--profile splits a CUDA pass by op: it needs --device cuda");
     if (cuda()) {
       if (!opt_.precisions_given) opt_.precisions = {"fp16", "int8"};
       if (!opt_.peers_given) opt_.peers = {"torch"};
@@ -320,7 +335,7 @@ class BenchCommand {
         o.device = device_.index;
         // int8 needs the recipe (a folder's, or calibrated here); fp8 uses a folder's static fp8 scales if any.
         const QuantizationConfig* q = needs_quantization() ? &config_ : nullptr;
-        return std::make_unique<CudaBenchRunner>(CudaEncoder::create(*fp32_, q, o), name);
+        return std::make_unique<CudaBenchRunner>(CudaEncoder::create(*fp32_, q, o), name, opt_.profile);
       });
     std::filesystem::path torch_model;
     auto torch_folder = [&] {
@@ -466,6 +481,9 @@ const CommandRegistration registration({
       sub.add_option("--work-dir", opt->work_dir, "Where ONNX exports and peer files go (default: a temp dir)");
       sub.add_option("--peers-dir", opt->peers_dir, "bench/peers (default: found from the executable)");
       sub.add_flag("--json", opt->json, "Print JSON");
+      sub.add_flag("--profile", opt->profile,
+                   "With --device cuda: time each op kind of an eager pass (GEMMs, attention, norms, quantize) "
+                   "and report the split in each octet runner's details");
       sub.add_option_function<std::string>(
           "--log-level", [](const std::string& level) { set_log_level(parse_log_level(level)); },
           "error, warn, info or debug");

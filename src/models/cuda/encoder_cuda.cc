@@ -15,6 +15,7 @@
 // An int8 / fp8 Linear quantizes its f16 input first (cuda::quantize), unless
 // the producer wrote the codes already (fc1 -> fc2 above).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -221,6 +222,23 @@ class CudaEncoderImpl final : public CudaEncoder {
     if (info_.head == ModelHead::SequenceClassification) out["logits"] = ws.logits.download(stream_);
     else if (pooler_output_) out["pooler_output"] = ws.pooled.download(stream_);
     return out;
+  }
+
+  std::vector<std::pair<std::string, double>> profile(int passes) override {
+    check(current_ != nullptr, kTag, "profile() before prepare()");
+    check(passes > 0, kTag, "profile() needs at least one pass");
+    std::vector<std::pair<std::string, double>> totals;
+    profile_ = &totals;
+    try {
+      for (int i = 0; i < passes; ++i) body(*current_);
+    } catch (...) {
+      profile_ = nullptr;
+      throw;
+    }
+    profile_ = nullptr;
+    stream_.synchronize();
+    for (auto& [name, ms] : totals) ms /= passes;
+    return totals;
   }
 
   const ModelInfo& info() const override { return info_; }
@@ -515,37 +533,57 @@ class CudaEncoderImpl final : public CudaEncoder {
 
   // ---- the forward pass -----------------------------------------------------------------
 
+  // Runs `op`; while profile() runs, also waits for the GPU before and after
+  // it and adds the wall time to `name`'s total.
+  template <typename Op>
+  void step(const char* name, Op&& op) {
+    if (profile_ == nullptr) {
+      op();
+      return;
+    }
+    stream_.synchronize();
+    const auto start = std::chrono::steady_clock::now();
+    op();
+    stream_.synchronize();
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    auto it = std::find_if(profile_->begin(), profile_->end(), [&](const auto& e) { return e.first == name; });
+    if (it == profile_->end()) profile_->emplace_back(name, ms);
+    else it->second += ms;
+  }
+
   // y = linear(x) with the plan's input quantization. `codes` holds x's
   // quantized copy (same shape as x, the GEMM's input dtype).
-  void run_linear(const LinearPlan& p, const cu::DeviceTensor& x, cu::DeviceTensor& codes, Workspace& ws,
-                  cu::GemmEpilogue epilogue, cu::DeviceTensor& y, const cu::OutputQuant& out_quant = {}) {
+  void run_linear(const char* gemm_name, const LinearPlan& p, const cu::DeviceTensor& x, cu::DeviceTensor& codes,
+                  Workspace& ws, cu::GemmEpilogue epilogue, cu::DeviceTensor& y, const cu::OutputQuant& out_quant = {}) {
     switch (p.input) {
       case InputKind::Float:
-        cu::linear(x, {}, p.weight, p.bias, epilogue, y, stream_, out_quant);
+        step(gemm_name, [&] { cu::linear(x, {}, p.weight, p.bias, epilogue, y, stream_, out_quant); });
         return;
       case InputKind::StaticI8:
       case InputKind::StaticF8: {
-        cu::quantize(x, codes, stream_, {cu::QuantMode::Static, p.static_scale_d});
-        cu::linear(codes, p.static_scale_d, p.weight, p.bias, epilogue, y, stream_, out_quant);
+        step("quantize", [&] { cu::quantize(x, codes, stream_, {cu::QuantMode::Static, p.static_scale_d}); });
+        step(gemm_name, [&] { cu::linear(codes, p.static_scale_d, p.weight, p.bias, epilogue, y, stream_, out_quant); });
         return;
       }
       case InputKind::TokenI8: {
         cu::DeviceTensor scales = ws.token_scales;
-        cu::quantize(x, codes, stream_, {cu::QuantMode::DynamicPerToken, scales});
-        cu::linear(codes, scales, p.weight, p.bias, epilogue, y, stream_, out_quant);
+        step("quantize", [&] { cu::quantize(x, codes, stream_, {cu::QuantMode::DynamicPerToken, scales}); });
+        step(gemm_name, [&] { cu::linear(codes, scales, p.weight, p.bias, epilogue, y, stream_, out_quant); });
         return;
       }
       case InputKind::TensorF8: {
-        cu::quantize(x, codes, stream_, {cu::QuantMode::DynamicPerTensor, ws.tensor_scale});
-        cu::linear(codes, ws.tensor_scale, p.weight, p.bias, epilogue, y, stream_, out_quant);
+        step("quantize", [&] { cu::quantize(x, codes, stream_, {cu::QuantMode::DynamicPerTensor, ws.tensor_scale}); });
+        step(gemm_name, [&] { cu::linear(codes, ws.tensor_scale, p.weight, p.bias, epilogue, y, stream_, out_quant); });
         return;
       }
     }
   }
 
   void body(Workspace& ws) {
-    cu::embedding_layer_norm(ws.ids, type_rows_ > 0 ? ws.types : cu::DeviceTensor{}, ws.positions, tables_, ws.hidden,
-                             stream_, {}, /*validate=*/false);  // prepare() checked every id on the host
+    step("embeddings", [&] {
+      cu::embedding_layer_norm(ws.ids, type_rows_ > 0 ? ws.types : cu::DeviceTensor{}, ws.positions, tables_,
+                               ws.hidden, stream_, {}, /*validate=*/false);  // prepare() checked every id on the host
+    });
     for (const LayerPlan& l : layers_) {
       // Attention.
       cu::AttentionInputs a;
@@ -554,7 +592,7 @@ class CudaEncoderImpl final : public CudaEncoder {
       a.scale = attention_scale_;
       a.key_mask = ws.mask;
       if (l.qkv.size() == 1) {
-        run_linear(l.qkv[0], ws.hidden, ws.codes_h, ws, cu::GemmEpilogue::Bias, ws.qkv);
+        run_linear("gemm.qkv", l.qkv[0], ws.hidden, ws.codes_h, ws, cu::GemmEpilogue::Bias, ws.qkv);
         a.q = a.k = a.v = ws.qkv;
         a.q_offset = 0;
         a.k_offset = hidden_;
@@ -562,30 +600,38 @@ class CudaEncoderImpl final : public CudaEncoder {
         a.row_stride = 3 * hidden_;
       } else {
         for (size_t i = 0; i < 3; ++i)
-          run_linear(l.qkv[i], ws.hidden, ws.codes_h, ws, cu::GemmEpilogue::Bias, ws.q_k_v[i]);
+          run_linear("gemm.qkv", l.qkv[i], ws.hidden, ws.codes_h, ws, cu::GemmEpilogue::Bias, ws.q_k_v[i]);
         a.q = ws.q_k_v[0];
         a.k = ws.q_k_v[1];
         a.v = ws.q_k_v[2];
       }
-      cu::attention(a, ws.ctx, stream_);
-      run_linear(l.out, ws.ctx, ws.codes_h, ws, cu::GemmEpilogue::Bias, ws.branch);
-      cu::add_layer_norm(ws.branch, ws.hidden, l.ln1_gamma, l.ln1_beta, l.ln1_eps, ws.h1, stream_);
+      step("attention", [&] { cu::attention(a, ws.ctx, stream_); });
+      run_linear("gemm.out", l.out, ws.ctx, ws.codes_h, ws, cu::GemmEpilogue::Bias, ws.branch);
+      step("add_layer_norm", [&] {
+        cu::add_layer_norm(ws.branch, ws.hidden, l.ln1_gamma, l.ln1_beta, l.ln1_eps, ws.h1, stream_);
+      });
       // MLP.
       if (l.fc1_writes_fc2_codes) {
         const bool per_token = l.fc2.input == InputKind::TokenI8;
         // fc1's own input may use ws.token_scales; fc2's per-token scales go elsewhere.
         cu::DeviceTensor scales = per_token ? ws.fc2_token_scales : l.fc2.static_scale_d;
         cu::OutputQuant q{per_token ? cu::QuantMode::DynamicPerToken : cu::QuantMode::Static, scales};
-        run_linear(l.fc1, ws.h1, ws.codes_h, ws, l.fc1_epilogue, ws.codes_i, q);
-        cu::linear(ws.codes_i, scales, l.fc2.weight, l.fc2.bias, cu::GemmEpilogue::Bias, ws.branch, stream_);
+        run_linear("gemm.fc1", l.fc1, ws.h1, ws.codes_h, ws, l.fc1_epilogue, ws.codes_i, q);
+        step("gemm.fc2", [&] {
+          cu::linear(ws.codes_i, scales, l.fc2.weight, l.fc2.bias, cu::GemmEpilogue::Bias, ws.branch, stream_);
+        });
       } else {
-        run_linear(l.fc1, ws.h1, ws.codes_h, ws, l.fc1_epilogue, ws.mid);
-        run_linear(l.fc2, ws.mid, ws.codes_i, ws, cu::GemmEpilogue::Bias, ws.branch);
+        run_linear("gemm.fc1", l.fc1, ws.h1, ws.codes_h, ws, l.fc1_epilogue, ws.mid);
+        run_linear("gemm.fc2", l.fc2, ws.mid, ws.codes_i, ws, cu::GemmEpilogue::Bias, ws.branch);
       }
-      cu::add_layer_norm(ws.branch, ws.h1, l.ln2_gamma, l.ln2_beta, l.ln2_eps, ws.hidden, stream_);
+      step("add_layer_norm", [&] {
+        cu::add_layer_norm(ws.branch, ws.h1, l.ln2_gamma, l.ln2_beta, l.ln2_eps, ws.hidden, stream_);
+      });
     }
-    if (classes_ > 0) cu::classification_head(ws.hidden, head_, ws.logits, stream_);
-    else if (pooler_output_) cu::classification_head(ws.hidden, head_, ws.pooled, stream_);
+    step("head", [&] {
+      if (classes_ > 0) cu::classification_head(ws.hidden, head_, ws.logits, stream_);
+      else if (pooler_output_) cu::classification_head(ws.hidden, head_, ws.pooled, stream_);
+    });
   }
 
   CudaEncoderOptions options_;
@@ -594,6 +640,7 @@ class CudaEncoderImpl final : public CudaEncoder {
   ModelInfo info_;
   std::map<std::string, const QuantizedLinear*> quantized_;  // valid during construction only
   std::vector<std::string> notes_;
+  std::vector<std::pair<std::string, double>>* profile_ = nullptr;  // set while profile() runs
   cu::EmbeddingTables tables_;
   int64_t vocab_rows_ = 0, position_rows_ = 0, type_rows_ = 0;
   bool padding_aware_positions_ = false;
