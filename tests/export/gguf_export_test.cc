@@ -178,6 +178,66 @@ TEST(GgufExport, QuantizedFolderCodesWrittenAsTheyAre) {
   EXPECT_EQ(export_gguf(dir / "w4-f16scales", dir / "q8.gguf", o).exact_tensors, 42);
 }
 
+TEST(GgufExport, GgufSourceKeepsTokenizerAndWeights) {
+  const fs::path dir = temp_dir(), src = shared_path("models/stories260K/stories260K.gguf"), out = dir / "st.gguf";
+  GgufExportOptions o;
+  o.type = GgufExportType::F16;
+  const GgufExportResult r = export_gguf(src, out, o);
+  EXPECT_EQ(r.source_kind, "gguf");
+  const GgufFile a = GgufFile::open(src), b = GgufFile::open(out);
+  for (const auto& [k, v] : a.metadata()) {
+    if (!k.starts_with("tokenizer.")) continue;
+    const GgufValue* w = b.find(k);
+    ASSERT_NE(w, nullptr) << k;
+    EXPECT_TRUE(*w == v) << k;
+  }
+  const auto want = params_of(src), got = params_of(out);
+  ASSERT_EQ(want.size(), got.size());
+  for (const auto& [name, w] : want) {
+    const Tensor rounded = w.rank() == 1 ? w : w.to(DType::F16).to(DType::F32).contiguous();
+    const Tensor& g = got.at(name);
+    for (int64_t i = 0; i < w.numel(); ++i) {
+      ASSERT_EQ(g.data<float>()[i], rounded.data<float>()[i]) << name << " element " << i;
+    }
+  }
+  // Rows of 64 cannot hold Q4_K super-blocks: those tensors fall back to F16, with a note.
+  o.type = GgufExportType::Q4_K;
+  const GgufExportResult k = export_gguf(src, dir / "st-q4k.gguf", o);
+  ASSERT_FALSE(k.notes.empty());
+  EXPECT_NE(k.notes.back().find("written as F16"), std::string::npos) << k.notes.back();
+}
+
+TEST(GgufExport, Int8PerChannelFolderIsQ8Exactly) {
+  const fs::path dir = temp_dir();
+  QuantizationConfig c;
+  {
+    auto model = load_causal_lm(kjv());
+    LlmQuantizeOptions o;
+    o.recipe = llm_recipe("w8a16");
+    o.progress = false;
+    o.report_windows = 0;
+    c = quantize_llm(*model, {}, o);
+    for (QuantizedLinear& q : c.linears) q.weight_scale = q.weight_scale.to(DType::F16).to(DType::F32).contiguous();
+    save_quantized_model(*model, c, kjv(), dir / "w8");
+  }
+  GgufExportOptions o;
+  o.type = GgufExportType::Q8_0;
+  const GgufExportResult r = export_gguf(dir / "w8", dir / "w8.gguf", o);
+  EXPECT_EQ(r.exact_tensors, 42);
+  EXPECT_EQ(r.requantized_tensors, 0);
+  const auto got = params_of(dir / "w8.gguf");
+  for (const QuantizedLinear& q : read_quantization_config(dir / "w8").linears) {
+    const Tensor w = dequantized_weight(q).contiguous();
+    const Tensor& g = got.at(q.name + ".weight");
+    for (int64_t i = 0; i < w.numel(); ++i) {
+      ASSERT_EQ(g.data<float>()[i], w.data<float>()[i]) << q.name << " element " << i;
+    }
+  }
+  // int8 codes have no Q4_0 form.
+  o.type = GgufExportType::Q4_0;
+  EXPECT_EQ(export_gguf(dir / "w8", dir / "w8-q4.gguf", o).requantized_tensors, 42);
+}
+
 TEST(GgufExport, KjvPerplexityOfExportedFiles) {
   const fs::path dir = temp_dir();
   GgufExportOptions o;
