@@ -43,22 +43,27 @@ else
   echo "setup.sh: all Debian packages present"
 fi
 
-# onnxruntime-node for the ONNX tests and the ORT peer (bench/peers/ort_run.js), in
+# onnxruntime-node for the ONNX tests and the ORT peer (bench/peers/ort_run.js), and
+# node-llama-cpp for the llama.cpp peer (bench/peers/llama_cpp.mjs), in
 # bench/peers/node/node_modules. ONNXRUNTIME_NODE_INSTALL=skip: the package's install
 # script would otherwise try to download GPU binaries and fail offline; the CPU
-# binaries ship inside the npm package.
+# binaries ship inside the npm package. NODE_LLAMA_CPP_SKIP_DOWNLOAD=true and
+# --omit=optional: llama.cpp's prebuilt CPU binaries come from
+# @node-llama-cpp/linux-x64 (a listed dependency); nothing is compiled or downloaded.
 here=$(cd "$(dirname "$0")/.." && pwd)
 peer_dir="$here/bench/peers/node"
+peer_json='{"name":"octet-peers","private":true,"dependencies":{"onnxruntime-node":"^1.30.0","node-llama-cpp":"3.22.1","@node-llama-cpp/linux-x64":"3.22.1"}}'
 if ! command -v npm >/dev/null 2>&1; then
-  echo "setup.sh: npm not found: onnxruntime-node not installed (ONNX Runtime tests will fail)" >&2
-elif [ -d "$peer_dir/node_modules/onnxruntime-node" ]; then
-  echo "setup.sh: onnxruntime-node present"
+  echo "setup.sh: npm not found: onnxruntime-node and node-llama-cpp not installed (ONNX Runtime tests will fail)" >&2
+elif [ -d "$peer_dir/node_modules/onnxruntime-node" ] && [ -d "$peer_dir/node_modules/node-llama-cpp" ] &&
+     [ -d "$peer_dir/node_modules/@node-llama-cpp/linux-x64" ]; then
+  echo "setup.sh: onnxruntime-node and node-llama-cpp present"
 else
   mkdir -p "$peer_dir"
-  [ -f "$peer_dir/package.json" ] ||
-    echo '{"name":"octet-peers","private":true,"dependencies":{"onnxruntime-node":"^1.30.0"}}' > "$peer_dir/package.json"
-  echo "setup.sh: installing onnxruntime-node into $peer_dir"
-  if ! (cd "$peer_dir" && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --prefer-offline); then
-    echo "setup.sh: npm install onnxruntime-node failed (offline with an empty npm cache?)" >&2
+  [ -f "$peer_dir/package.json" ] || echo "$peer_json" > "$peer_dir/package.json"
+  echo "setup.sh: installing onnxruntime-node and node-llama-cpp into $peer_dir"
+  if ! (cd "$peer_dir" && ONNXRUNTIME_NODE_INSTALL=skip NODE_LLAMA_CPP_SKIP_DOWNLOAD=true \
+          npm install --no-audit --no-fund --prefer-offline --omit=optional); then
+    echo "setup.sh: npm install of the node peers failed (offline with an empty npm cache?)" >&2
   fi
 fi

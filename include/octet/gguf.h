@@ -147,18 +147,28 @@ class GgufFile {
 // One tensor for write_gguf: `values` in octet's row-major shape (1 to 4
 // dimensions, any float dtype; taken as f32), stored as `type`.
 struct GgufTensorToWrite {
+  GgufTensorToWrite() = default;
+  GgufTensorToWrite(std::string name_, Tensor values_, GgmlType type_ = GgmlType::F32)
+      : name(std::move(name_)), values(std::move(values_)), type(type_) {}
+
   std::string name;
   Tensor values;
   GgmlType type = GgmlType::F32;
+  // Already-encoded blocks instead of `values` (which must then be
+  // undefined): u8 bytes of `type` (a block type) for a tensor of
+  // `encoded_shape`, written as they are (e.g. int4 codes that are Q4_0 exactly).
+  Tensor encoded;
+  Shape encoded_shape;
 };
 
 // Writes a GGUF v3 file: `metadata` in the order given (any GgufType, arrays
 // of any element type; every item must have the array's element type), then
 // the tensor infos (ne = shape reversed) and the data, each tensor at a
 // multiple of general.alignment (a u32 power of two when present, else 32)
-// and padded to it. Types: F32, F16 (rounded to nearest even), Q8_0 and Q4_0
-// (quantized as ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref do, bit
-// for bit; rows must be a multiple of 32 values, all finite). The file goes to
+// and padded to it. Types: F32, F16 (rounded to nearest even), Q8_0, Q4_0,
+// Q4_K and Q6_K (quantized as ggml's quantize_row_*_ref do; rows must be a
+// multiple of the block size, 32 or 256 values, all finite), or any block
+// type with `encoded` bytes of the exact size. The file goes to
 // a temporary name and is renamed into place. Errors are tagged "gguf":
 // duplicate keys or tensor names, names llama.cpp rejects (empty, over 63
 // bytes), unsupported types, bad shapes or alignment.

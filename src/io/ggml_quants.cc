@@ -198,6 +198,8 @@ constexpr std::array<GgmlTypeTraits, kMaxTypeId> make_table() {
   set(39, "MXFP4", 32, 17, nullptr, std::nullopt);
   t[2].quantize = quantize_q4_0;
   t[8].quantize = quantize_q8_0;
+  t[12].quantize = quantize_q4_k;
+  t[14].quantize = quantize_q6_k;
   return t;
 }
 

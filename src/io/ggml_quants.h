@@ -75,6 +75,9 @@ using QuantizeFn = void (*)(const float* x, uint8_t* blocks, int64_t n);
 void quantize_q4_0(const float* x, uint8_t* blocks, int64_t n);
 // ggml's quantize_row_q8_0_ref: d = amax / 127, q = roundf(x / d).
 void quantize_q8_0(const float* x, uint8_t* blocks, int64_t n);
+// ggml's quantize_row_q4_K_ref and quantize_row_q6_K_ref (ggml_kquants.cc).
+void quantize_q4_k(const float* x, uint8_t* blocks, int64_t n);
+void quantize_q6_k(const float* x, uint8_t* blocks, int64_t n);
 
 // ggml's unpacking of the j-th (0..7) 6-bit scale and min of a Q4_K block.
 void get_scale_min_k4(int j, const uint8_t* scales, uint8_t* scale, uint8_t* min);

@@ -88,11 +88,38 @@ struct Planned {
   uint64_t nbytes;
 };
 
+const Shape& shape_of(const GgufTensorToWrite& t) { return t.encoded.defined() ? t.encoded_shape : t.values.shape(); }
+
+Planned plan_encoded(const GgufTensorToWrite& t, const std::string& file) {
+  const std::string& name = t.name;
+  check(!t.values.defined(), kTag, "{}: tensor '{}' has both values and encoded blocks", file, name);
+  const io::GgmlTypeTraits* traits = io::ggml_type_traits(static_cast<uint32_t>(t.type));
+  check(traits && traits->block_size > 1, kTag, "{}: tensor '{}': encoded blocks of type {} (a block type is needed)",
+        file, name, ggml_type_name(static_cast<uint32_t>(t.type)));
+  const Shape& shape = t.encoded_shape;
+  check(!shape.empty() && shape.size() <= kMaxDims, kTag, "{}: tensor '{}' has {} dimensions (GGUF holds 1 to {})",
+        file, name, shape.size(), kMaxDims);
+  int64_t numel = 1;
+  for (int64_t d : shape) {
+    check(d > 0, kTag, "{}: tensor '{}' has shape {}", file, name, shape_str(shape));
+    numel *= d;
+  }
+  check(shape.back() % traits->block_size == 0, kTag,
+        "{}: tensor '{}' of type {} has rows of {} values, not a multiple of the block size {}", file, name,
+        traits->name, shape.back(), traits->block_size);
+  const uint64_t nbytes = uint64_t(numel / traits->block_size) * traits->block_bytes;
+  check(t.encoded.dtype() == DType::U8 && uint64_t(t.encoded.numel()) == nbytes, kTag,
+        "{}: tensor '{}': {} encoded {} bytes for shape {} of type {}, expected {} u8", file, name,
+        t.encoded.numel(), dtype_name(t.encoded.dtype()), shape_str(shape), traits->name, nbytes);
+  return {&t, traits, nbytes};
+}
+
 Planned plan_tensor(const GgufTensorToWrite& t, const std::string& file) {
   const std::string& name = t.name;
   check(!name.empty() && name.size() <= kMaxNameBytes, kTag,
         "{}: tensor name '{}' has {} bytes (llama.cpp reads names of 1 to {} bytes)", file, name, name.size(),
         kMaxNameBytes);
+  if (t.encoded.defined()) return plan_encoded(t, file);
   check(t.values.defined(), kTag, "{}: tensor '{}' has no values", file, name);
   check(t.values.rank() >= 1 && size_t(t.values.rank()) <= kMaxDims, kTag,
         "{}: tensor '{}' has {} dimensions (GGUF holds 1 to {})", file, name, t.values.rank(), kMaxDims);
@@ -101,8 +128,8 @@ Planned plan_tensor(const GgufTensorToWrite& t, const std::string& file) {
   const GgmlType type = t.type;
   const io::GgmlTypeTraits* traits = io::ggml_type_traits(static_cast<uint32_t>(type));
   const bool supported = type == GgmlType::F32 || type == GgmlType::F16 || (traits && traits->quantize);
-  check(supported, kTag, "{}: tensor '{}': writing type {} is not supported (F32, F16, Q8_0, Q4_0)", file, name,
-        ggml_type_name(static_cast<uint32_t>(type)));
+  check(supported, kTag, "{}: tensor '{}': writing type {} is not supported (F32, F16, Q8_0, Q4_0, Q4_K, Q6_K)",
+        file, name, ggml_type_name(static_cast<uint32_t>(type)));
   const int64_t row = t.values.shape().back();
   check(row % traits->block_size == 0, kTag,
         "{}: tensor '{}' of type {} has rows of {} values, not a multiple of the block size {}", file, name,
@@ -114,6 +141,10 @@ uint64_t align_up(uint64_t n, uint32_t alignment) { return (n + alignment - 1) /
 
 // The stored bytes of one tensor.
 std::string encode(const Planned& p, const std::string& file) {
+  if (p.source->encoded.defined()) {
+    const Tensor bytes = p.source->encoded.contiguous();
+    return std::string(reinterpret_cast<const char*>(bytes.data<uint8_t>()), p.nbytes);
+  }
   const Tensor values = p.source->values.dtype() == DType::F32 ? p.source->values.contiguous()
                                                                : p.source->values.to(DType::F32).contiguous();
   const std::span<const float> x = values.span<float>();
@@ -159,7 +190,7 @@ void write_gguf(const std::filesystem::path& path, const std::vector<std::pair<s
   uint64_t offset = 0;
   for (const Planned& p : planned) {
     put_string(header, p.source->name);
-    const Shape& shape = p.source->values.shape();
+    const Shape& shape = shape_of(*p.source);
     put<uint32_t>(header, static_cast<uint32_t>(shape.size()));
     for (auto d = shape.rbegin(); d != shape.rend(); ++d) put<uint64_t>(header, uint64_t(*d));  // ne: fastest first
     put<uint32_t>(header, static_cast<uint32_t>(p.source->type));

@@ -303,8 +303,8 @@ TEST(GgufWriter, BadInputFailsClearlyAndLeavesNoFile) {
   EXPECT_THAT(m, HasSubstr("[gguf]"));
   EXPECT_THAT(m, HasSubstr("tensor 'w' of type Q8_0 has rows of 48 values, not a multiple of the block size 32"));
   EXPECT_THAT(msg({}, {{"w", row48, GgmlType::Q4_0}}), HasSubstr("rows of 48 values"));
-  EXPECT_THAT(msg({}, {{"w", random_tensor({256}, 3), GgmlType::Q4_K}}),
-              HasSubstr("writing type Q4_K is not supported (F32, F16, Q8_0, Q4_0)"));
+  EXPECT_THAT(msg({}, {{"w", random_tensor({256}, 3), GgmlType::Q5_K}}),
+              HasSubstr("writing type Q5_K is not supported (F32, F16, Q8_0, Q4_0, Q4_K, Q6_K)"));
   EXPECT_THAT(msg({}, {{"w", row32, GgmlType::BF16}}), HasSubstr("writing type BF16 is not supported"));
   EXPECT_THAT(msg({}, {{"w", row32, GgmlType(99)}}), HasSubstr("writing type type 99 is not supported"));
   EXPECT_THAT(msg({}, {{"w", Tensor::zeros({2, 32}, DType::I32), GgmlType::F32}}),
