@@ -28,6 +28,7 @@ enum class ModelHead {
   Base,                    // last_hidden_state (+ pooler_output where the family has a pooler)
   SequenceClassification,  // logits [batch, num_labels]
   CausalLM,                // logits [batch, seq, vocab]
+  Seq2SeqLM,               // encoder-decoder: logits [batch, dec_seq, vocab] (octet/seq2seq.h)
 };
 
 struct ModelInfo {
@@ -35,6 +36,7 @@ struct ModelInfo {
   std::string architecture;  // config.json "architectures"[0], or the class the head implies
   ModelHead head = ModelHead::Base;
   bool is_decoder = false;
+  bool is_encoder_decoder = false;   // T5, BART: a Seq2SeqLM (octet/seq2seq.h)
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t num_layers = 0;
@@ -50,11 +52,15 @@ struct ModelInfo {
 // input_ids is required; attention_mask defaults to all ones; token_type_ids
 // to zeros; position_ids to the family's default (0..seq-1, or RoBERTa's
 // padding-aware positions, or for left-padded decoders cumsum(mask) - 1).
+// decoder_input_ids (encoder-decoder models only, i64 [batch, dec_seq]): the
+// decoder's tokens, all attended (no decoder mask); default one
+// decoder_start_token_id per row. Other models ignore it.
 struct ModelInputs {
   Tensor input_ids;
   Tensor attention_mask;
   Tensor token_type_ids;
   Tensor position_ids;
+  Tensor decoder_input_ids = {};  // defaulted: callers may omit it in brace initialisation
 };
 
 // Named outputs: "logits", "last_hidden_state", "pooler_output".
@@ -120,7 +126,8 @@ struct LoadOptions {
 };
 
 // The head a Hugging Face class name implies: "*ForSequenceClassification" ->
-// SequenceClassification, "*ForCausalLM" / "*LMHeadModel" -> CausalLM, else Base.
+// SequenceClassification, "*ForCausalLM" / "*LMHeadModel" -> CausalLM,
+// "*ForConditionalGeneration" -> Seq2SeqLM, else Base.
 ModelHead head_from_architecture(std::string_view architecture);
 std::string_view head_name(ModelHead head);
 

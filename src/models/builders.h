@@ -24,4 +24,8 @@ std::unique_ptr<Model> build_opt(const ModelSource& source, const LoadOptions& o
 std::unique_ptr<Model> build_falcon(const ModelSource& source, const LoadOptions& options);
 std::unique_ptr<Model> build_phi(const ModelSource& source, const LoadOptions& options);
 
+// Encoder-decoders (src/models/<family>.cc, on src/models/seq2seq_common.h; octet/seq2seq.h).
+std::unique_ptr<Model> build_t5(const ModelSource& source, const LoadOptions& options);    // T5 v1.0 and v1.1
+std::unique_ptr<Model> build_bart(const ModelSource& source, const LoadOptions& options);
+
 }  // namespace octet

@@ -60,6 +60,7 @@ std::shared_ptr<const WeightSource> open_safetensors_weights(const std::filesyst
 ModelHead head_from_architecture(std::string_view architecture) {
   if (ends_with(architecture, "ForSequenceClassification")) return ModelHead::SequenceClassification;
   if (ends_with(architecture, "ForCausalLM") || ends_with(architecture, "LMHeadModel")) return ModelHead::CausalLM;
+  if (ends_with(architecture, "ForConditionalGeneration")) return ModelHead::Seq2SeqLM;
   return ModelHead::Base;
 }
 
@@ -68,6 +69,7 @@ std::string_view head_name(ModelHead head) {
     case ModelHead::Base: return "base";
     case ModelHead::SequenceClassification: return "sequence-classification";
     case ModelHead::CausalLM: return "causal-lm";
+    case ModelHead::Seq2SeqLM: return "seq2seq-lm";
   }
   return "unknown";
 }

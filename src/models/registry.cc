@@ -23,6 +23,8 @@ const std::vector<ArchitectureEntry>& architecture_registry() {
       {"opt", {"OPTForCausalLM", "OPTModel"}, build_opt},
       {"falcon", {"FalconForCausalLM", "FalconModel"}, build_falcon},
       {"phi", {"PhiForCausalLM", "PhiModel"}, build_phi},
+      {"t5", {"T5ForConditionalGeneration"}, build_t5},
+      {"bart", {"BartForConditionalGeneration"}, build_bart},
   };
   return registry;
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "octet/error.h"
 #include "octet/generate.h"
 #include "octet/log.h"
+#include "octet/seq2seq.h"
 #include "output.h"
 
 namespace octet::cli {
@@ -120,8 +122,19 @@ void run(const Options& o) {
     check(o.precision == "fp16" && o.kv_cache == "f16", "cli",
           "--precision and --kv-cache apply to --device cuda (the CPU runs the model as loaded)");
   }
-  const auto model = load_causal_lm(o.model);
-  use_decode_kernels(*model);
+  // Encoder-decoders (T5, BART): the prompt is the encoder input; the new
+  // tokens follow decoder_start_token_id (octet/seq2seq.h).
+  std::unique_ptr<CausalLM> model;
+  std::unique_ptr<Seq2SeqLM> seq2seq;
+  if (is_seq2seq_model(o.model)) {
+    check(!dev.cuda, "cli", "--device cuda does not run encoder-decoder models yet (use the CPU)");
+    seq2seq = load_seq2seq_lm(o.model);
+    use_decode_kernels(*seq2seq);
+  } else {
+    model = load_causal_lm(o.model);
+    use_decode_kernels(*model);
+  }
+  const ModelInfo& info = seq2seq ? seq2seq->info() : model->info();
   std::optional<Tokenizer> tok;
   try {
     tok = load_model_tokenizer(o.model);
@@ -133,7 +146,7 @@ void run(const Options& o) {
   if (!o.prompt_ids.empty()) prompts.push_back(parse_ids(o.prompt_ids));
   for (const auto& p : o.prompts) {
     std::vector<int64_t> ids = tok->encode(p).ids;
-    if (ids.empty() && model->info().bos_token_id >= 0) ids.push_back(model->info().bos_token_id);
+    if (ids.empty() && info.bos_token_id >= 0) ids.push_back(info.bos_token_id);
     check(!ids.empty(), "cli", "the prompt '{}' encodes to no tokens", p);
     prompts.push_back(std::move(ids));
   }
@@ -147,9 +160,10 @@ void run(const Options& o) {
   // Decoding prompt + new tokens together keeps SentencePiece's word-initial
   // spaces, which decoding the new tokens alone would strip.
   const bool stream = !o.json && prompts.size() == 1;
-  std::vector<int64_t> all = prompts.front();
+  // A decoder's text continues its prompt; an encoder-decoder's is new text.
+  std::vector<int64_t> all = seq2seq ? std::vector<int64_t>{} : prompts.front();
   std::string printed;
-  if (stream && tok) {
+  if (stream && tok && !seq2seq) {
     printed = tok->decode(all);
     std::fwrite(printed.data(), 1, printed.size(), stdout);
     std::fflush(stdout);
@@ -170,7 +184,9 @@ void run(const Options& o) {
       std::fflush(stdout);
     };
   }
-  const GenerationResult r = dev.cuda ? generate_cuda(o, dev, *model, prompts, g) : generate(*model, prompts, g);
+  const GenerationResult r = seq2seq    ? generate_seq2seq(*seq2seq, prompts, g)
+                             : dev.cuda ? generate_cuda(o, dev, *model, prompts, g)
+                                        : generate(*model, prompts, g);
   if (stream) {
     std::printf("\n");
   } else if (!o.json) {
@@ -207,7 +223,7 @@ void run(const Options& o) {
 
 const CommandRegistration registration{{
     "generate",
-    "Generate text with a decoder LLM (Hugging Face folder or GGUF file)",
+    "Generate text with a decoder LLM (Hugging Face folder or GGUF file) or an encoder-decoder (T5, BART)",
     [](CLI::App& sub) {
       auto o = std::make_shared<Options>();
       sub.add_option("model", o->model, "Model folder (config.json + safetensors) or .gguf file")->required();

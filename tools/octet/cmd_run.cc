@@ -5,7 +5,8 @@
 //       label and probabilities, a base model its sentence embedding.
 //   octet run MODEL --inputs IN.safetensors --save-outputs OUT.safetensors
 //       runs on the tensors of IN (input_ids, attention_mask, token_type_ids,
-//       position_ids when present) and writes every output the model gives.
+//       position_ids, and for encoder-decoders decoder_input_ids, when present)
+//       and writes every output the model gives.
 //   --device cuda[:N] [--precision fp16|int8|fp8] runs it on the GPU (CudaEncoder).
 #include <algorithm>
 #include <cmath>
@@ -67,6 +68,7 @@ ModelInputs read_inputs(const std::filesystem::path& path) {
   read("attention_mask", in.attention_mask);
   read("token_type_ids", in.token_type_ids);
   read("position_ids", in.position_ids);
+  read("decoder_input_ids", in.decoder_input_ids);  // encoder-decoders (T5, BART)
   return in;
 }
 
