@@ -120,7 +120,8 @@ void run(const Options& o) {
     check(o.precision == "fp16" && o.kv_cache == "f16", "cli",
           "--precision and --kv-cache apply to --device cuda (the CPU runs the model as loaded)");
   }
-  const auto model = load_causal_lm(o.model);
+  // The CUDA runner uploads f32 weights; the CPU runs quantized folders with packed kernels.
+  const auto model = load_causal_lm(o.model, {.head = std::nullopt, .float_weights = dev.cuda});
   use_decode_kernels(*model);
   std::optional<Tokenizer> tok;
   try {
