@@ -19,7 +19,6 @@ namespace {
 QuantizedLinear make_linear(DType dtype, int64_t n, int64_t k, int64_t group, uint32_t seed) {
   std::mt19937 rng(seed);
   QuantizedLinear q;
-  q.name = "l";
   q.input = std::nullopt;  // weight-only
   const bool per_channel = dtype == DType::I8 && group == 0;
   q.weight_spec = per_channel ? kInt8PerChannelWeights
