@@ -72,7 +72,10 @@ class CausalLM : public Model {
 };
 
 // load_model() for a decoder; throws Error("generate") when the model is not a causal LM.
-std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& path);
+// The head is always CausalLM; `options` passes float_weights.
+std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& path, const LoadOptions& options = {});
+// The model load_model_for_execution() gives (a quantized folder runs with `exec`) as a causal LM.
+std::unique_ptr<CausalLM> as_causal_lm(std::unique_ptr<Model> model, const std::filesystem::path& path);
 
 // The tokenizer that comes with a model: a GGUF file's tokenizer.ggml.*
 // tables, else Tokenizer::load() of the Hugging Face folder (the file's folder

@@ -112,6 +112,14 @@ class WeightSource {
   virtual Tensor require(const std::string& name, const Shape& shape) const = 0;
   // As require(), for optional tensors (biases): undefined when absent.
   Tensor optional(const std::string& name, const Shape& shape) const;
+  // Whether the Linear weight `name` ("<linear>.weight") stays only in the
+  // quantized kernel that will be installed on it (no f32 value is made):
+  // builders that read it through WeightReader::linear then build an
+  // nn::Linear::kernel_resident and leave it out of parameters().
+  virtual bool kernel_resident(const std::string& name) const {
+    (void)name;
+    return false;
+  }
 };
 
 struct ModelSource {
@@ -123,6 +131,11 @@ struct ModelSource {
 struct LoadOptions {
   // Override the head config.json implies (e.g. load a classifier as a base model).
   std::optional<ModelHead> head;
+  // Quantized folders run natively: keep the dequantized f32 weight on every
+  // Linear even where a native weight-only kernel holds the packed codes
+  // (inspect, tools that read or rewrite weights). Default: those Linears
+  // hold no f32 copy (nn::Linear::kernel_resident).
+  bool float_weights = false;
 };
 
 // The head a Hugging Face class name implies: "*ForSequenceClassification" ->

@@ -37,7 +37,15 @@ class Linear {
   // with the same input format convert x once.
   static std::vector<Tensor> forward_shared(const std::vector<const Linear*>& linears, const Tensor& x);
 
-  const Tensor& weight() const { return weight_; }
+  // A Linear whose weight lives only in the quantized kernel installed on it
+  // before it runs (a natively loaded weight-only Linear: packed codes and
+  // scales, no f32 copy). weight() is undefined; forward() without a kernel,
+  // and the in-place rescalings, throw. Dequantize the QuantizedLinear
+  // (dequantized_weight) or load with QuantExecution::Simulated for values.
+  static Linear kernel_resident(int64_t out, int64_t in, Tensor bias = {});
+  bool kernel_resident() const { return resident_; }
+
+  const Tensor& weight() const { return weight_; }  // undefined when kernel_resident()
   const Tensor& bias() const { return bias_; }
   bool has_bias() const { return bias_.defined(); }
   // In-place rescalings for function-preserving transforms (SmoothQuant, AWQ).
@@ -48,8 +56,8 @@ class Linear {
   void divide_output_rows(int64_t first, std::span<const float> divisors);
   // Replaces the weight values (same shape), e.g. with clipped ones; in place as above.
   void assign_weight(const Tensor& values);
-  int64_t in_features() const { return weight_.dim(1); }
-  int64_t out_features() const { return weight_.dim(0); }
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
 
   // The checkpoint module path ("bert.encoder.layer.0.attention.self.query");
   // also names the input site.
@@ -62,7 +70,10 @@ class Linear {
   const LinearKernel* kernel() const { return kernel_.get(); }
 
  private:
+  void require_weight() const;  // throws for a kernel-resident Linear without a kernel
   Tensor weight_, bias_;
+  int64_t out_ = 0, in_ = 0;
+  bool resident_ = false;
   ActivationSite input_site_{"", SiteKind::LinearInput};
   std::shared_ptr<const LinearKernel> kernel_;
 };

@@ -14,10 +14,13 @@
 //   simulated: x^ = (q - zp) * s_x,  W^ = q_w * s_w (f32),  y = x^ W^T + b  (fp32 GEMM)
 //   native:    y = float(sum_k (q - zp) q_w) * s_x * s_w + b               (exact int32 GEMM)
 // They differ only by the fp32 rounding of the simulated GEMM (see
-// tests/quant_model/native_vs_simulated_test.cc for the bound). Every other
-// weight format (int4 groups, fp8, int8 weight-only) has no CPU kernel yet:
-// both executions run it simulated (dequantized f32 weights, fake-quantized
-// activations), and describe() says so. Extra sites (attention q/k/v, residual
+// tests/quant_model/native_vs_simulated_test.cc for the bound). Weight-only
+// int8 / int4 / uint4 Linears (has_native_weight_only_kernel) run natively
+// with packed resident weights and int8 per-block-32 activations (a bounded
+// difference from simulated, which keeps activations f32). Every other
+// format (fp8, int4 with fp8 activations, GPTQ act-order group_index) has no
+// CPU kernel yet: both executions run it simulated (dequantized f32 weights,
+// fake-quantized activations), and describe() says so. Extra sites (attention q/k/v, residual
 // adds, norm inputs) are fake-quantized in both executions. A quantized KV
 // cache (KvCacheConfig) really stores int8 / fp8 codes in both.
 //
@@ -144,6 +147,15 @@ void validate_quantized_linear(const QuantizedLinear& q);
 // W^ = (q_w - zp) * s_w (f32 [out, in]): the weight the simulated path
 // multiplies and the loader gives the model's Linear.
 Tensor dequantized_weight(const QuantizedLinear& q);
+
+// Whether QuantExecution::Native runs `q` with the weight-only kernel, whose
+// packed codes are the only copy of the weight (docs/llm_native_cpu.md):
+// weight-only (no input quantization) int8:sym:per_channel(0) / per_tensor /
+// group(G), int4:sym:group(G), uint4:affine:group(G), with G a multiple of 32,
+// K a multiple of 32 and no group_index. Activations are quantized at run time
+// to int8 per block of 32 (decode, <= 8 rows: W4A8 / W8A8 integer dots);
+// more rows dequantize panels of weights to f32 for the fp32 GEMM.
+bool has_native_weight_only_kernel(const QuantizedLinear& q);
 
 // The kernel a quantized Linear runs. `bias` is the Linear's (f32 [out] or undefined).
 std::shared_ptr<const nn::LinearKernel> make_quantized_linear_kernel(const QuantizedLinear& q, const Tensor& bias,

@@ -28,11 +28,12 @@ Tensor WeightReader::optional(const std::string& name, const Shape& shape) {
 }
 
 nn::Linear WeightReader::linear(const std::string& path, int64_t out, int64_t in, Bias bias) {
-  Tensor w = require(path + ".weight", {out, in});
+  const bool resident = source_.kernel_resident(resolve(path + ".weight"));
+  Tensor w = resident ? Tensor() : require(path + ".weight", {out, in});
   Tensor b;
   if (bias == Bias::Required) b = require(path + ".bias", {out});
   if (bias == Bias::Optional) b = optional(path + ".bias", {out});
-  nn::Linear l(std::move(w), std::move(b));
+  nn::Linear l = resident ? nn::Linear::kernel_resident(out, in, std::move(b)) : nn::Linear(std::move(w), std::move(b));
   l.set_name(path);
   return l;
 }

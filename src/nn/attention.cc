@@ -126,7 +126,7 @@ void append_to_cache(const Tensor& k, const Tensor& v, AttentionCache& cache) {
 }
 
 void check_projection(const Linear& p, std::string_view name, int64_t out, int64_t in) {
-  check(p.weight().defined(), "multi_head_attention", "{} projection has no weight", name);
+  check(p.weight().defined() || p.kernel_resident(), "multi_head_attention", "{} projection has no weight", name);
   check(p.out_features() == out && p.in_features() == in, "multi_head_attention",
         "{} projection weight is [{}, {}], expected [{}, {}]", name, p.out_features(), p.in_features(), out, in);
 }

@@ -21,6 +21,8 @@ Linear::Linear(Tensor weight, Tensor bias) : weight_(std::move(weight)), bias_(s
   check(weight_.defined() && weight_.dtype() == DType::F32 && weight_.rank() == 2, "linear",
         "weight must be an f32 [out, in] tensor, got {}", weight_.describe());
   weight_ = weight_.contiguous();
+  out_ = weight_.dim(0);
+  in_ = weight_.dim(1);
   if (bias_.defined()) {
     require_f32_vector("linear", "bias", bias_);
     check(bias_.dim(0) == weight_.dim(0), "linear", "bias has {} elements, weight has {} outputs", bias_.dim(0),
@@ -29,15 +31,38 @@ Linear::Linear(Tensor weight, Tensor bias) : weight_(std::move(weight)), bias_(s
   }
 }
 
+Linear Linear::kernel_resident(int64_t out, int64_t in, Tensor bias) {
+  check(out > 0 && in > 0, "linear", "a kernel-resident Linear needs positive sizes, got [{}, {}]", out, in);
+  Linear l;
+  l.out_ = out;
+  l.in_ = in;
+  l.resident_ = true;
+  if (bias.defined()) {
+    require_f32_vector("linear", "bias", bias);
+    check(bias.dim(0) == out, "linear", "bias has {} elements, weight has {} outputs", bias.dim(0), out);
+    l.bias_ = bias.contiguous();
+  }
+  return l;
+}
+
+void Linear::require_weight() const {
+  check(weight_.defined(), "linear",
+        "{}: the weight lives only in its quantized kernel (loaded natively); it has no f32 value here "
+        "(load the model with simulated execution)",
+        name());
+}
+
 Tensor Linear::forward(const Tensor& x) const {
   const Tensor in = input_site_.active() ? input_site_.apply(x) : x;
   if (kernel_) return kernel_->forward(in);
+  require_weight();
   return kernels::linear(in, weight_, bias_);
 }
 
 Tensor Linear::forward_activated(const Tensor& x, kernels::Activation act) const {
   const Tensor in = input_site_.active() ? input_site_.apply(x) : x;
   if (kernel_) return kernel_->forward_activated(in, act);
+  require_weight();
   Tensor y = kernels::linear(in, weight_, bias_);
   kernels::activation(act, y, y);
   return y;
@@ -87,6 +112,7 @@ void Linear::scale_input_columns(std::span<const float> factors) {
   check(int64_t(factors.size()) == in_features(), "linear", "{}: {} column factors for {} input features", name(),
         factors.size(), in_features());
   check_divisors(factors, name());
+  require_weight();
   float* w = mutable_f32(weight_, "Linear weight");
   const int64_t out = out_features(), in = in_features();
   for (int64_t n = 0; n < out; ++n)
@@ -98,6 +124,7 @@ void Linear::divide_output_rows(int64_t first, std::span<const float> divisors) 
   check(first >= 0 && first + rows <= out_features(), "linear", "{}: rows [{}, {}) outside its {} outputs", name(),
         first, first + rows, out_features());
   check_divisors(divisors, name());
+  require_weight();
   float* w = mutable_f32(weight_, "Linear weight");
   for (int64_t j = 0; j < rows; ++j)
     for (int64_t k = 0; k < in; ++k) w[(first + j) * in + k] /= divisors[size_t(j)];
@@ -108,6 +135,7 @@ void Linear::divide_output_rows(int64_t first, std::span<const float> divisors) 
 }
 
 void Linear::assign_weight(const Tensor& values) {
+  require_weight();
   check(values.defined() && values.dtype() == DType::F32 && values.shape() == weight_.shape(), "linear",
         "{}: new weight {} does not match {}", name(), values.defined() ? values.describe() : "nothing",
         weight_.describe());
@@ -121,6 +149,7 @@ void Linear::forward(const Tensor& x, Tensor& y) const {
     y = forward(x);
     return;
   }
+  require_weight();
   kernels::linear(x, weight_, bias_, y);
 }
 

@@ -12,7 +12,8 @@ MLP MLP::gated(Linear gate, Linear up, Linear down, kernels::Activation act) {
 
 MLP::MLP(Linear fc1, std::optional<Linear> up, Linear fc2, kernels::Activation act)
     : fc1_(std::move(fc1)), up_(std::move(up)), fc2_(std::move(fc2)), act_(act) {
-  check(fc1_.weight().defined() && fc2_.weight().defined(), "mlp", "projections must have weights");
+  check((fc1_.weight().defined() || fc1_.kernel_resident()) && (fc2_.weight().defined() || fc2_.kernel_resident()),
+        "mlp", "projections must have weights");
   const int64_t hidden = fc1_.in_features(), inner = fc1_.out_features();
   check(fc2_.in_features() == inner, "mlp", "{} projection has {} outputs but the {} projection takes {} inputs",
         up_ ? "gate" : "fc1", inner, up_ ? "down" : "fc2", fc2_.in_features());

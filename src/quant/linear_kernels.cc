@@ -12,6 +12,7 @@
 #include "octet/number_formats.h"
 #include "octet/quantized_model.h"
 #include "octet/thread_pool.h"
+#include "quant/weight_only_kernel.h"
 
 namespace octet {
 namespace {
@@ -402,6 +403,7 @@ std::shared_ptr<const nn::LinearKernel> make_quantized_linear_kernel(const Quant
                                                                       QuantExecution exec) {
   check_quantized_linear(q, bias);
   if (exec == QuantExecution::Native && has_native_int8_kernel(q)) return std::make_shared<NativeInt8Linear>(q, bias);
+  if (exec == QuantExecution::Native && has_native_weight_only_kernel(q)) return make_native_weight_only_kernel(q, bias);
   return std::make_shared<SimulatedLinear>(q, bias);
 }
 

@@ -25,9 +25,10 @@ void apply_quantization(Model& model, const QuantizationConfig& config, QuantExe
     const auto it = linears.find(q.name);
     check(it != linears.end(), kTag, "the model has no Linear named '{}'", q.name);
     const nn::Linear& l = *it->second;
-    check(q.weight.defined() && q.weight.shape() == l.weight().shape(), kTag,
+    const Shape model_shape{l.out_features(), l.in_features()};
+    check(q.weight.defined() && q.weight.shape() == model_shape, kTag,
           "{}: quantized weight {} does not match the model's {}", q.name,
-          q.weight.defined() ? q.weight.describe() : "undefined", l.weight().describe());
+          q.weight.defined() ? q.weight.describe() : "undefined", shape_str(model_shape));
     kernels.emplace_back(it->second, make_quantized_linear_kernel(q, l.bias(), exec));
   }
   std::vector<std::pair<nn::ActivationSite*, ActivationQuant>> transforms;

@@ -195,8 +195,26 @@ void save_quantized_model(const Model& model, const QuantizationConfig& config, 
     if (q.group_index.defined()) tensors.emplace_back(group_index_name(q.name), q.group_index);
     add_activation_tensors(tensors, q.name, q.input);
   }
-  for (const auto& [name, q] : quantized)
-    check(seen.count(name) > 0, kTag, "the model has no parameter '{}' for quantized Linear '{}'", name, q->name);
+  // A natively loaded model holds no f32 weight for its kernel-resident Linears
+  // (nn::Linear::kernel_resident): their codes come from the config as above.
+  std::map<std::string, Shape> resident;
+  const_cast<Model&>(model).visit_linears([&](nn::Linear& l) {  // reads names and sizes only
+    if (l.kernel_resident()) resident.emplace(weight_name(l.name()), Shape{l.out_features(), l.in_features()});
+  });
+  for (const auto& [name, q] : quantized) {
+    if (seen.count(name) > 0) continue;
+    const auto r = resident.find(name);
+    check(r != resident.end(), kTag, "the model has no parameter '{}' for quantized Linear '{}'", name, q->name);
+    check(q->weight.defined() && q->weight.shape() == r->second, kTag,
+          "{}: quantized weight {} does not match the model's {}", q->name,
+          q->weight.defined() ? q->weight.describe() : "undefined", shape_str(r->second));
+    seen.insert(name);
+    tensors.emplace_back(name, stored_codes(q->weight));
+    tensors.emplace_back(weight_scale_name(q->name), q->weight_scale);
+    if (q->weight_zero_point.defined()) tensors.emplace_back(weight_zero_point_name(q->name), q->weight_zero_point);
+    if (q->group_index.defined()) tensors.emplace_back(group_index_name(q->name), q->group_index);
+    add_activation_tensors(tensors, q->name, q->input);
+  }
   for (const QuantizedSite& s : config.sites) add_activation_tensors(tensors, s.name, s.quant);
   for (const KvCacheConfig::Layer& l : config.kv_cache.layers) {
     tensors.emplace_back(k_scale_name(l.name), Tensor::from_floats(l.k_scale, {int64_t(l.k_scale.size())}));

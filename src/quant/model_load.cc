@@ -20,10 +20,16 @@ constexpr std::string_view kTag = "quantized";
 // Linear reads as q_w * s_w (f32) and everything else as in a plain checkpoint.
 class QuantizedWeights final : public WeightSource {
  public:
-  QuantizedWeights(Checkpoint checkpoint, const QuantizationConfig& config, std::set<std::string> hidden)
+  QuantizedWeights(Checkpoint checkpoint, const QuantizationConfig& config, std::set<std::string> hidden,
+                   bool native_resident)
       : checkpoint_(std::move(checkpoint)), hidden_(std::move(hidden)) {
-    for (const QuantizedLinear& q : config.linears) quantized_.emplace(q.name + ".weight", q);
+    for (const QuantizedLinear& q : config.linears) {
+      quantized_.emplace(q.name + ".weight", q);
+      if (native_resident && has_native_weight_only_kernel(q)) resident_.insert(q.name + ".weight");
+    }
   }
+
+  bool kernel_resident(const std::string& name) const override { return resident_.count(name) > 0; }
 
   std::string describe() const override { return checkpoint_.source().string(); }
   bool contains(const std::string& name) const override {
@@ -60,6 +66,7 @@ class QuantizedWeights final : public WeightSource {
  private:
   Checkpoint checkpoint_;
   std::set<std::string> hidden_;
+  std::set<std::string> resident_;  // weights only the native weight-only kernels hold
   std::map<std::string, QuantizedLinear> quantized_;  // by weight name; tensors share storage
 };
 
@@ -82,8 +89,8 @@ const ArchitectureEntry& find_architecture(const JsonConfig& config) {
 
 std::shared_ptr<const WeightSource> make_quantized_weight_source(Checkpoint checkpoint,
                                                                  const QuantizationConfig& config,
-                                                                 std::set<std::string> hidden) {
-  return std::make_shared<QuantizedWeights>(std::move(checkpoint), config, std::move(hidden));
+                                                                 std::set<std::string> hidden, bool native_resident) {
+  return std::make_shared<QuantizedWeights>(std::move(checkpoint), config, std::move(hidden), native_resident);
 }
 
 std::unique_ptr<Model> build_model_from_weights(const fs::path& folder, std::shared_ptr<const WeightSource> weights,
@@ -98,8 +105,10 @@ std::unique_ptr<Model> build_model_from_weights(const fs::path& folder, std::sha
 
 std::unique_ptr<Model> load_quantized_model(const fs::path& folder, QuantExecution exec, const LoadOptions& options) {
   const QuantizationConfig config = read_quantization_config(folder);
-  std::unique_ptr<Model> model =
-      build_model_from_weights(folder, make_quantized_weight_source(Checkpoint::open(folder), config), options);
+  // Native execution: Linears a weight-only kernel runs get no f32 weight (the kernel packs the codes).
+  const bool resident = exec == QuantExecution::Native && !options.float_weights;
+  std::unique_ptr<Model> model = build_model_from_weights(
+      folder, make_quantized_weight_source(Checkpoint::open(folder), config, {}, resident), options);
   apply_quantization(*model, config, exec);
   return model;
 }

@@ -17,9 +17,12 @@ namespace octet {
 // `config` reads as its dequantized weight (transposed when the builder asks
 // for [in, out], GPT-2's Conv1D) and every other tensor as f32. `hidden`
 // names (a layout's own tensors: qweight, scales, ...) are not listed.
+// `native_resident`: the weights of Linears has_native_weight_only_kernel()
+// accepts are kernel_resident() (no f32 value is made for them).
 std::shared_ptr<const WeightSource> make_quantized_weight_source(Checkpoint checkpoint,
                                                                  const QuantizationConfig& config,
-                                                                 std::set<std::string> hidden = {});
+                                                                 std::set<std::string> hidden = {},
+                                                                 bool native_resident = false);
 
 // The model `folder`/config.json describes, built from `weights` by the
 // registry entry load_model would pick; no quantization applied yet.

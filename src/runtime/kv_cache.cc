@@ -27,8 +27,13 @@ KVCache CausalLM::make_cache(int64_t batch, int64_t capacity) const {
   return KVCache(std::move(layers));
 }
 
-std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& path) {
-  std::unique_ptr<Model> model = load_model(path, {.head = ModelHead::CausalLM});
+std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& path, const LoadOptions& options) {
+  LoadOptions o = options;
+  o.head = ModelHead::CausalLM;
+  return as_causal_lm(load_model(path, o), path);
+}
+
+std::unique_ptr<CausalLM> as_causal_lm(std::unique_ptr<Model> model, const std::filesystem::path& path) {
   auto* lm = dynamic_cast<CausalLM*>(model.get());
   check(lm != nullptr, "generate", "{}: model type '{}' is not a decoder language model", path.string(),
         model->info().model_type);

@@ -27,6 +27,7 @@
 #include "octet/error.h"
 #include "octet/generate.h"
 #include "octet/log.h"
+#include "octet/quantized_model.h"
 #include "output.h"
 
 namespace octet::cli {
@@ -64,12 +65,30 @@ Tensor random_prompt(int64_t batch, int64_t len, int64_t vocab, uint64_t seed) {
   return Tensor::from_vector(ids, {batch, len});
 }
 
+// The CPU runs the model as stored: fp32, or a quantized folder natively
+// (weight-only int8 / int4 Linears as packed codes, docs/llm_native_cpu.md).
+// Weight bytes: f32 parameters the model holds plus the stored codes, scales
+// and zero points of the quantized Linears.
 std::vector<Row> bench_cpu(const Options& o) {
+  const bool quantized = is_quantized_model(o.model);
   for (const auto& p : o.precisions)
-    check(p == "fp32", "cli", "bench-llm --device cpu runs precision fp32 only for now (got '{}')", p);
+    check(p == "fp32" && !quantized, "cli",
+          "bench-llm --device cpu runs precision fp32 only, or a quantized folder natively as stored without "
+          "--precision (got '{}')",
+          p);
   check(o.kv_cache == "f16" || o.kv_cache == "f32", "cli", "bench-llm --device cpu: --kv-cache is not supported on CPU");
   const auto model = load_causal_lm(o.model);
   use_decode_kernels(*model);
+  std::string precision = "fp32";
+  int64_t stored_bytes = 0;
+  if (quantized) {
+    const QuantizationConfig q = read_quantization_config(o.model);
+    precision = q.recipe + " (native)";
+    for (const QuantizedLinear& l : q.linears) {
+      stored_bytes += int64_t(l.weight.nbytes() + l.weight_scale.nbytes());
+      if (l.weight_zero_point.defined()) stored_bytes += int64_t(l.weight_zero_point.nbytes());
+    }
+  }
   std::vector<Row> rows;
   for (const int64_t b : o.batches) {
     const Tensor prompt = random_prompt(b, o.prefill, model->info().vocab_size, o.seed);
@@ -81,8 +100,9 @@ std::vector<Row> bench_cpu(const Options& o) {
     g.eos_ids = std::vector<int64_t>{};  // never stop early
     const GenerationResult r = generate(*model, prompts, g);
     Row row;
-    row.precision = "fp32", row.kv_cache = "f32", row.batch = b;
+    row.precision = precision, row.kv_cache = "f32", row.batch = b;
     row.prefill_s = r.prefill_seconds, row.decode_s = r.decode_seconds, row.decode_steps = r.decode_steps;
+    row.weight_bytes = stored_bytes;
     for (const auto& [name, t] : model->parameters()) row.weight_bytes += int64_t(t.numel()) * 4;
     rows.push_back(row);
   }
@@ -95,7 +115,7 @@ std::vector<Row> bench_cuda(const Options& o, int device, double& bandwidth) {
     precisions.push_back(cuda::parse_llm_precision(p));
   const cuda::KvCacheType kv = cuda::parse_kv_cache_type(o.kv_cache);
   check(cuda::gpu_available(), "cuda", "no usable CUDA GPU: {}", cuda_status().detail);
-  const auto model = load_causal_lm(o.model);
+  const auto model = load_causal_lm(o.model, {.head = std::nullopt, .float_weights = true});  // the runner uploads f32 weights
   const int64_t max_seq = o.prefill + o.decode + 2;
   std::vector<Row> rows;
   for (const auto prec : precisions) {
@@ -141,7 +161,7 @@ void run(const Options& o) {
   check(!o.batches.empty(), "cli", "--batch is empty");
   for (const int64_t b : o.batches) check(b >= 1 && b <= 4096, "cli", "--batch {} out of range", b);
   Options opts = o;
-  if (!dev.cuda && opts.precisions.empty()) opts.precisions = {"fp32"};
+  if (!dev.cuda && opts.precisions.empty() && !is_quantized_model(o.model)) opts.precisions = {"fp32"};
   double bandwidth = 0;
   const std::vector<Row> rows = dev.cuda ? bench_cuda(opts, dev.index, bandwidth) : bench_cpu(opts);
   const std::string device = dev.cuda ? fmt::format("cuda:{}", dev.index) : "cpu";
@@ -188,7 +208,7 @@ void run(const Options& o) {
 
 const CommandRegistration registration{{
     "bench-llm",
-    "Prefill and decode speed of a decoder LLM (CPU fp32, or CUDA fp16 / w4a16 / fp8)",
+    "Prefill and decode speed of a decoder LLM (CPU fp32 or a quantized folder natively, or CUDA fp16 / w4a16 / fp8)",
     [](CLI::App& sub) {
       auto o = std::make_shared<Options>();
       sub.add_option("model", o->model, "Model folder (config.json + safetensors) or .gguf file")->required();

@@ -131,7 +131,8 @@ void run(const Options& o) {
     seq2seq = load_seq2seq_lm(o.model);
     use_decode_kernels(*seq2seq);
   } else {
-    model = load_causal_lm(o.model);
+    // The CUDA runner uploads f32 weights; the CPU runs quantized folders with packed kernels.
+    model = load_causal_lm(o.model, {.head = std::nullopt, .float_weights = dev.cuda});
     use_decode_kernels(*model);
   }
   const ModelInfo& info = seq2seq ? seq2seq->info() : model->info();

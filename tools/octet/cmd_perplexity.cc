@@ -17,6 +17,7 @@
 #include "octet/error.h"
 #include "octet/generate.h"
 #include "octet/perplexity.h"
+#include "octet/quantized_model.h"
 #include "output.h"
 
 namespace octet::cli {
@@ -29,7 +30,15 @@ struct Options {
   std::string device = "cpu";
   std::string precision = "fp16";  // cuda only
   std::string kv_cache = "f16";    // cuda only
+  std::string exec;                // quantized folders: native (default) or simulated
 };
+
+// The model as --exec says (CUDA keeps the f32 weights its runner uploads).
+std::unique_ptr<CausalLM> load_lm(const std::string& path, const Options& o, bool cuda) {
+  const LoadOptions lo{.head = ModelHead::CausalLM, .float_weights = cuda};
+  if (o.exec.empty()) return load_causal_lm(path, lo);
+  return as_causal_lm(load_model_for_execution(path, parse_execution(o.exec), lo), path);
+}
 
 // --device cuda: Hugging Face's sliding-window perplexity (as octet's CPU
 // perplexity()): windows of `context` tokens every `stride`; each window
@@ -101,7 +110,7 @@ void run(Options o) {
     check(o.precision == "fp16" && o.kv_cache == "f16", "cli",
           "--precision and --kv-cache apply to --device cuda (the CPU runs the model as loaded)");
   }
-  const auto model = load_causal_lm(o.model);
+  const auto model = load_lm(o.model, o, dev.cuda);
   use_decode_kernels(*model);
   const Tokenizer tok = load_model_tokenizer(o.model);
   std::string text = read_text(o.data);
@@ -123,7 +132,7 @@ void run(Options o) {
     }
     return;
   }
-  const auto other = load_causal_lm(o.compare);
+  const auto other = load_lm(o.compare, o, dev.cuda);
   use_decode_kernels(*other);
   const ModelComparison c = compare_models(*model, *other, ids, o.ppl);
   if (o.json) {
@@ -155,6 +164,8 @@ const CommandRegistration registration{{
       sub.add_option("--precision", o->precision, "cuda: fp16, w4a16 or fp8 (logits of that precision)")
           ->capture_default_str();
       sub.add_option("--kv-cache", o->kv_cache, "cuda: f16 or fp8")->capture_default_str();
+      sub.add_option("--exec", o->exec,
+                     "Quantized folders: native (packed kernels, the default) or simulated (fp32 with QDQ)");
       add_common_options(sub);
       sub.callback([o] { run(*o); });
     },

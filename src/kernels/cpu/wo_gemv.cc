@@ -1,0 +1,63 @@
+// Weight-only GEMV: variant choice and the threaded driver (kernels/wo_gemv.h).
+#include <algorithm>
+#include <vector>
+
+#include "kernels/wo_gemv.h"
+#include "octet/cpu_features.h"
+#include "octet/error.h"
+#include "octet/thread_pool.h"
+
+namespace octet::kernels {
+
+bool wo_isa_supported(WoIsa isa) {
+  const CpuFeatures& f = cpu_features_detected();
+  switch (isa) {
+    case WoIsa::Reference: return true;
+    case WoIsa::Avx2: return f.avx2 && f.fma;
+    case WoIsa::Avx512: return f.avx2 && f.fma && f.avx512f && f.avx512bw && f.avx512vl && f.avx512_vnni;
+  }
+  return false;
+}
+
+WoGemvFn wo_gemv_variant(WoIsa isa) {
+  check(wo_isa_supported(isa), "wo_gemv", "this CPU cannot run the requested weight-only GEMV variant");
+  switch (isa) {
+    case WoIsa::Avx512: return &wo_gemv_avx512;
+    case WoIsa::Avx2: return &wo_gemv_avx2;
+    case WoIsa::Reference: break;
+  }
+  return &wo_gemv_ref;
+}
+
+WoIsa wo_gemv_default_isa() {
+  static const WoIsa isa = [] {
+    const CpuFeatures& f = cpu_features();  // OCTET_ISA caps it
+    if (f.avx2 && f.fma && f.avx512f && f.avx512bw && f.avx512vl && f.avx512_vnni) return WoIsa::Avx512;
+    if (f.avx2 && f.fma) return WoIsa::Avx2;
+    return WoIsa::Reference;
+  }();
+  return isa;
+}
+
+void wo_gemv(const PackedWoWeights& w, const float* x, int64_t m, const float* bias, float* y, WoIsa isa) {
+  const WoGemvFn fn = wo_gemv_variant(isa);
+  const int64_t blocks = w.blocks();
+  std::vector<int8_t> codes(static_cast<size_t>(std::min(m, kWoGemvMaxRows) * w.k));
+  std::vector<float> scales(static_cast<size_t>(std::min(m, kWoGemvMaxRows) * blocks));
+  std::vector<int32_t> sums(scales.size());
+  // Tiles per task: enough to amortise the pool, small enough to balance 2+ threads.
+  const int64_t grain = std::max<int64_t>(1, std::min<int64_t>(16, w.tiles() / (4 * num_threads())));
+  for (int64_t r0 = 0; r0 < m; r0 += kWoGemvMaxRows) {
+    const int64_t rows = std::min(kWoGemvMaxRows, m - r0);
+    quantize_q8_blocks(x + r0 * w.k, rows, w.k, codes.data(), scales.data(), sums.data());
+    float* yr = y + r0 * w.n;
+    parallel_for(
+        w.tiles(),
+        [&](int64_t begin, int64_t end) {
+          fn(w, codes.data(), scales.data(), sums.data(), rows, bias, yr, w.n, begin, end);
+        },
+        grain);
+  }
+}
+
+}  // namespace octet::kernels

@@ -1,0 +1,136 @@
+// Weight-only GEMV: packing, the Q8 activation blocks, the scalar reference
+// kernel and panel dequantization (see kernels/wo_gemv.h for the layout).
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/wo_gemv.h"
+#include "octet/error.h"
+#include "octet/number_formats.h"
+
+namespace octet::kernels {
+namespace {
+
+constexpr std::string_view kTag = "wo_gemv";
+
+// u of output n, input k from the packed codes.
+int32_t packed_code(const PackedWoWeights& w, const uint8_t* codes, int64_t n, int64_t k) {
+  const int64_t t = n / kWoTile, r = n % kWoTile, b = k / kWoBlock, j = k % kWoBlock;
+  const uint8_t* blk = codes + ((t * w.blocks() + b) * kWoTile + r) * w.block_bytes();
+  if (w.bits == 8) return blk[j];
+  return j < 16 ? (blk[j] & 0x0F) : (blk[j - 16] >> 4);
+}
+
+}  // namespace
+
+PackedWoWeights pack_wo_weights(const int8_t* q, int64_t n, int64_t k, int64_t group, int bits, bool affine,
+                                const float* scales, const int32_t* zero_points) {
+  check(bits == 4 || bits == 8, kTag, "bits must be 4 or 8, got {}", bits);
+  check(n > 0 && k > 0 && k % kWoBlock == 0, kTag, "k = {} must be a positive multiple of {}", k, kWoBlock);
+  check(group > 0 && group % kWoBlock == 0 && k % group == 0, kTag, "group {} must be a multiple of {} dividing k = {}",
+        group, kWoBlock, k);
+  check(!affine || (bits == 4 && zero_points), kTag, "affine packing needs 4 bits and zero points");
+  PackedWoWeights w;
+  w.n = n;
+  w.k = k;
+  w.group = group;
+  w.bits = bits;
+  const int64_t tiles = w.tiles(), blocks = w.blocks(), groups = w.groups(), bb = w.block_bytes();
+  w.codes = Tensor::zeros({tiles * blocks * kWoTile * bb}, DType::U8);
+  w.scales = Tensor::zeros({tiles, groups, kWoTile}, DType::F32);
+  w.offsets = Tensor::zeros({tiles, groups, kWoTile}, DType::I32);
+  uint8_t* codes = w.codes.data<uint8_t>();
+  float* ws = w.scales.data<float>();
+  int32_t* wo = w.offsets.data<int32_t>();
+  const int lo = bits == 8 ? -128 : affine ? 0 : -8, hi = bits == 8 ? 127 : affine ? 15 : 7;
+  for (int64_t nn = 0; nn < n; ++nn) {
+    const int64_t t = nn / kWoTile, r = nn % kWoTile;
+    for (int64_t g = 0; g < groups; ++g) {
+      const int32_t zp = affine ? zero_points[nn * groups + g] : 0;
+      check(!affine || (zp >= 0 && zp <= 15), kTag, "zero point {} outside [0, 15]", zp);
+      ws[(t * groups + g) * kWoTile + r] = scales[nn * groups + g];
+      wo[(t * groups + g) * kWoTile + r] = bits == 8 ? 128 : affine ? zp : 8;
+    }
+    for (int64_t b = 0; b < blocks; ++b) {
+      uint8_t* blk = codes + ((t * blocks + b) * kWoTile + r) * bb;
+      for (int64_t j = 0; j < kWoBlock; ++j) {
+        const int v = q[nn * k + b * kWoBlock + j];
+        check(v >= lo && v <= hi, kTag, "code {} outside [{}, {}]", v, lo, hi);
+        const int u = bits == 8 ? v + 128 : affine ? v : v + 8;
+        if (bits == 8) {
+          blk[j] = static_cast<uint8_t>(u);
+        } else if (j < 16) {
+          blk[j] = static_cast<uint8_t>(blk[j] | u);
+        } else {
+          blk[j - 16] = static_cast<uint8_t>(blk[j - 16] | (u << 4));
+        }
+      }
+    }
+  }
+  return w;
+}
+
+void quantize_q8_blocks(const float* x, int64_t m, int64_t k, int8_t* codes, float* scales, int32_t* sums) {
+  const int64_t blocks = k / kWoBlock;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const float* xs = x + i * k + b * kWoBlock;
+      int8_t* qs = codes + i * k + b * kWoBlock;
+      float amax = 0.0f;
+      for (int64_t j = 0; j < kWoBlock; ++j) amax = std::max(amax, std::fabs(xs[j]));  // NaN ignored
+      const float scale = amax / 127.0f;
+      const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
+      int32_t sum = 0;
+      for (int64_t j = 0; j < kWoBlock; ++j) {
+        const float v = xs[j] * inv;
+        const float r = v == v ? std::clamp(round_half_even(v), -127.0f, 127.0f) : 0.0f;
+        qs[j] = static_cast<int8_t>(r);
+        sum += qs[j];
+      }
+      scales[i * blocks + b] = std::isfinite(scale) ? scale : 0.0f;
+      sums[i * blocks + b] = sum;
+    }
+}
+
+void wo_gemv_ref(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums, int64_t m,
+                 const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end) {
+  const uint8_t* codes = w.codes.data<uint8_t>();
+  const float* ws = w.scales.data<float>();
+  const int32_t* wo = w.offsets.data<int32_t>();
+  const int64_t blocks = w.blocks(), groups = w.groups(), per_group = w.group / kWoBlock;
+  const int64_t n_end = std::min(w.n, tile_end * kWoTile);
+  for (int64_t n = tile_begin * kWoTile; n < n_end; ++n) {
+    const int64_t t = n / kWoTile, r = n % kWoTile;
+    for (int64_t i = 0; i < m; ++i) {
+      float acc = 0.0f;
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t g = b / per_group, slot = (t * groups + g) * kWoTile + r;
+        int32_t dot = 0;
+        for (int64_t j = 0; j < kWoBlock; ++j)
+          dot += packed_code(w, codes, n, b * kWoBlock + j) * int32_t(a[i * w.k + b * kWoBlock + j]);
+        const int32_t d = dot - wo[slot] * a_sums[i * blocks + b];
+        acc = std::fma(ws[slot] * a_scales[i * blocks + b], static_cast<float>(d), acc);
+      }
+      y[i * ldy + n] = bias ? acc + bias[n] : acc;
+    }
+  }
+}
+
+void dequantize_wo_panel(const PackedWoWeights& w, int64_t n0, int64_t n1, float* out) {
+  const uint8_t* codes = w.codes.data<uint8_t>();
+  const float* ws = w.scales.data<float>();
+  const int32_t* wo = w.offsets.data<int32_t>();
+  const int64_t groups = w.groups();
+  for (int64_t n = n0; n < n1; ++n) {
+    const int64_t t = n / kWoTile, r = n % kWoTile;
+    float* row = out + (n - n0) * w.k;
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t slot = (t * groups + g) * kWoTile + r;
+      const float s = ws[slot];
+      const int32_t o = wo[slot];
+      for (int64_t kk = g * w.group; kk < (g + 1) * w.group; ++kk)
+        row[kk] = static_cast<float>(packed_code(w, codes, n, kk) - o) * s;
+    }
+  }
+}
+
+}  // namespace octet::kernels

@@ -1,0 +1,153 @@
+// The native weight-only Linear kernel: packed int4 / int8 codes and scales
+// are the only copy of the weight (kernels/wo_gemv.h has the layout).
+//   rows <= max rows (decode): activations quantized to int8 per block of 32,
+//     integer dots per block, f32 scales (W4A8 / W8A8 GEMV over the pool).
+//   more rows (prefill): panels of kPanel outputs dequantized to f32 into a
+//     scratch buffer (float(q - zp) * s, exactly the simulated weights), the
+//     fp32 GEMM per panel. Next step: a W4A8 / W8A8 VNNI prefill GEMM.
+// The row limit is kernels::kWoGemvMaxRows (8); OCTET_WO_GEMV_MAX_ROWS
+// overrides it (0: always dequantize; a large value: always the integer path),
+// for measuring one path against the other.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/wo_gemv.h"
+#include "octet/error.h"
+#include "octet/kernels.h"
+#include "octet/number_formats.h"
+#include "octet/thread_pool.h"
+#include "quant/weight_only_kernel.h"
+
+namespace octet {
+namespace {
+
+constexpr int64_t kPanel = 256;  // outputs dequantized per prefill panel
+
+int64_t rows_from_environment() {
+  const char* env = std::getenv("OCTET_WO_GEMV_MAX_ROWS");
+  if (!env || !*env) return kernels::kWoGemvMaxRows;
+  char* end = nullptr;
+  const long v = std::strtol(env, &end, 10);
+  check(end && *end == '\0' && v >= 0, "quantized", "OCTET_WO_GEMV_MAX_ROWS must be a count >= 0, got '{}'", env);
+  return static_cast<int64_t>(v);
+}
+
+std::atomic<int64_t>& max_rows_setting() {
+  static std::atomic<int64_t> rows{rows_from_environment()};
+  return rows;
+}
+
+int64_t max_gemv_rows() { return max_rows_setting().load(std::memory_order_relaxed); }
+
+// The codes of q as one int8 per value, [out, in].
+std::vector<int8_t> unpacked_codes(const QuantizedLinear& q) {
+  const Tensor w = q.weight.contiguous();
+  const int64_t n = w.numel();
+  std::vector<int8_t> codes(static_cast<size_t>(n));
+  switch (q.weight_spec.dtype) {
+    case DType::I8: std::memcpy(codes.data(), w.raw_data(), size_t(n)); break;
+    case DType::I4:
+      unpack_int4({static_cast<const uint8_t*>(w.raw_data()), w.nbytes()}, {codes.data(), codes.size()});
+      break;
+    case DType::U4: {
+      std::vector<uint8_t> u(codes.size());
+      unpack_uint4({static_cast<const uint8_t*>(w.raw_data()), w.nbytes()}, {u.data(), u.size()});
+      for (size_t i = 0; i < u.size(); ++i) codes[i] = static_cast<int8_t>(u[i]);
+      break;
+    }
+    default: fail("quantized", "{}: no weight-only kernel for {}", q.name, to_string(q.weight_spec));
+  }
+  return codes;
+}
+
+class NativeWeightOnlyLinear final : public nn::LinearKernel {
+ public:
+  NativeWeightOnlyLinear(const QuantizedLinear& q, Tensor bias) : bias_(std::move(bias)) {
+    check(has_native_weight_only_kernel(q), "quantized", "{}: {} has no native weight-only kernel", q.name,
+          to_string(q.weight_spec));
+    const int64_t n = q.weight.dim(0), k = q.weight.dim(1);
+    const bool group = q.weight_spec.granularity == Granularity::PerGroup;
+    const int64_t g = group ? q.weight_spec.group_size : k;
+    const Tensor scales = q.weight_scale.contiguous();
+    const Tensor zps = q.weight_zero_point.defined() ? q.weight_zero_point.contiguous() : Tensor();
+    const std::vector<int8_t> codes = unpacked_codes(q);
+    // Per channel / per tensor: the [out] scales are [out, 1 group] of k inputs.
+    packed_ = kernels::pack_wo_weights(codes.data(), n, k, g, q.weight_spec.dtype == DType::I8 ? 8 : 4,
+                                       q.weight_spec.dtype == DType::U4, scales.data<float>(),
+                                       zps.defined() ? zps.data<int32_t>() : nullptr);
+    if (bias_.defined()) bias_ = bias_.contiguous();
+    label_ = fmt::format("{} weights packed, int8 per-32 activations (native)", to_string(q.weight_spec));
+  }
+
+  Tensor forward(const Tensor& x_in) const override {
+    check(x_in.defined() && x_in.dtype() == DType::F32 && x_in.rank() >= 1 && x_in.dim(-1) == packed_.k, "linear",
+          "input {} does not end in {} features", x_in.defined() ? x_in.describe() : "undefined", packed_.k);
+    const Tensor x = x_in.contiguous();
+    const int64_t rows = x.numel() / packed_.k;
+    Shape out_shape = x.shape();
+    out_shape.back() = packed_.n;
+    Tensor y = Tensor::empty(out_shape, DType::F32);
+    const float* bias = bias_.defined() ? bias_.data<float>() : nullptr;
+    if (rows <= max_gemv_rows()) {
+      kernels::wo_gemv(packed_, x.data<float>(), rows, bias, y.data<float>(), kernels::wo_gemv_default_isa());
+      return y;
+    }
+    prefill(x.reshape({rows, packed_.k}), y.data<float>());
+    return y;
+  }
+  std::string describe() const override { return label_; }
+
+ private:
+  void prefill(const Tensor& x, float* y) const {
+    const int64_t rows = x.dim(0), n = packed_.n, k = packed_.k;
+    Tensor panel = Tensor::empty({std::min(kPanel, n), k}, DType::F32);  // the per-call scratch
+    for (int64_t n0 = 0; n0 < n; n0 += kPanel) {
+      const int64_t n1 = std::min(n, n0 + kPanel), width = n1 - n0;
+      Tensor w = width == panel.dim(0) ? panel : panel.slice(0, 0, width);
+      float* wp = w.data<float>();
+      parallel_for(
+          width, [&](int64_t b, int64_t e) { kernels::dequantize_wo_panel(packed_, n0 + b, n0 + e, wp + b * k); }, 16);
+      const Tensor part = kernels::linear(x, w, bias_.defined() ? bias_.slice(0, n0, n1) : Tensor());
+      const float* src = part.data<float>();
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(y + r * n + n0, src + r * width, size_t(width) * sizeof(float));
+    }
+  }
+
+  kernels::PackedWoWeights packed_;
+  Tensor bias_;
+  std::string label_;
+};
+
+}  // namespace
+
+bool has_native_weight_only_kernel(const QuantizedLinear& q) {
+  const QuantSpec& s = q.weight_spec;
+  if (q.input || q.group_index.defined() || !q.weight.defined() || q.weight.rank() != 2) return false;
+  if (s.rounding != Rounding::NearestEven) return false;
+  const int64_t k = q.weight.dim(1);
+  if (k % kernels::kWoBlock != 0 || q.weight.dim(0) == 0) return false;
+  const bool group = s.granularity == Granularity::PerGroup && (s.axis == -1 || s.axis == 1) && s.group_size > 0 &&
+                     s.group_size % kernels::kWoBlock == 0 && k % s.group_size == 0;
+  const bool per_row = s.granularity == Granularity::PerTensor || (s.granularity == Granularity::PerChannel && s.axis == 0);
+  switch (s.dtype) {
+    case DType::I8: return s.scheme == QuantScheme::Symmetric && (per_row || group);
+    case DType::I4: return s.scheme == QuantScheme::Symmetric && group;
+    case DType::U4: return s.scheme == QuantScheme::Affine && group;
+    default: return false;
+  }
+}
+
+int64_t set_weight_only_gemv_max_rows(int64_t rows) {
+  check(rows >= 0, "quantized", "the weight-only GEMV row limit must be >= 0, got {}", rows);
+  return max_rows_setting().exchange(rows);
+}
+
+std::shared_ptr<const nn::LinearKernel> make_native_weight_only_kernel(const QuantizedLinear& q, const Tensor& bias) {
+  return std::make_shared<NativeWeightOnlyLinear>(q, bias);
+}
+
+}  // namespace octet
