@@ -142,6 +142,10 @@ class GgufFile {
   std::shared_ptr<const State> state_;
 };
 
+// Whether `path` is a regular file starting with the GGUF magic (how loaders tell a .gguf from
+// other inputs before parsing it).
+bool is_gguf_file(const std::filesystem::path& path);
+
 // ---- writing ---------------------------------------------------------------
 
 // One tensor for write_gguf: `values` in octet's row-major shape (1 to 4

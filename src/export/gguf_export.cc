@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "export/gguf_export.h"
+#include "io/gguf_llama_names.h"
 #include "io/ggml_quants.h"
 #include "octet/error.h"
 #include "octet/gguf_model.h"
@@ -50,33 +51,16 @@ namespace {
 namespace fs = std::filesystem;
 using gguf_export::Metadata;
 
-bool has_gguf_magic(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  return in.read(magic, 4) && std::string_view(magic, 4) == "GGUF";
-}
-
 // HF parameter name -> llama.cpp tensor name; nullopt when llama.cpp has none.
 std::optional<std::string> gguf_name(const std::string& hf) {
-  if (hf == "model.embed_tokens.weight") return "token_embd.weight";
-  if (hf == "model.norm.weight") return "output_norm.weight";
-  if (hf == "lm_head.weight") return "output.weight";
-  static const std::pair<const char*, const char*> per_layer[] = {
-      {"input_layernorm.weight", "attn_norm.weight"},   {"self_attn.q_proj.weight", "attn_q.weight"},
-      {"self_attn.k_proj.weight", "attn_k.weight"},     {"self_attn.v_proj.weight", "attn_v.weight"},
-      {"self_attn.o_proj.weight", "attn_output.weight"}, {"self_attn.q_proj.bias", "attn_q.bias"},
-      {"self_attn.k_proj.bias", "attn_k.bias"},         {"self_attn.v_proj.bias", "attn_v.bias"},
-      {"self_attn.o_proj.bias", "attn_output.bias"},    {"post_attention_layernorm.weight", "ffn_norm.weight"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"},      {"mlp.up_proj.weight", "ffn_up.weight"},
-      {"mlp.down_proj.weight", "ffn_down.weight"},      {"mlp.gate_proj.bias", "ffn_gate.bias"},
-      {"mlp.up_proj.bias", "ffn_up.bias"},              {"mlp.down_proj.bias", "ffn_down.bias"},
-  };
+  for (const auto& [h, g] : gguf_names::kModel)
+    if (hf == h) return g;
   constexpr std::string_view prefix = "model.layers.";
   if (!hf.starts_with(prefix)) return std::nullopt;
   const size_t dot = hf.find('.', prefix.size());
   if (dot == std::string::npos) return std::nullopt;
   const std::string layer = hf.substr(prefix.size(), dot - prefix.size()), rest = hf.substr(dot + 1);
-  for (const auto& [h, g] : per_layer)
+  for (const auto& [h, g] : gguf_names::kLayer)
     if (rest == h) return "blk." + layer + "." + g;
   return std::nullopt;
 }
@@ -192,7 +176,7 @@ GgufExportResult export_gguf(const fs::path& model, const fs::path& out, const G
   r.out = out;
   std::optional<JsonConfig> config;
   if (fs::is_regular_file(model)) {
-    check(has_gguf_magic(model), "export", "'{}' is neither a GGUF file nor a model folder", model.string());
+    check(is_gguf_file(model), "export", "'{}' is neither a GGUF file nor a model folder", model.string());
     r.source_kind = "gguf";
     const GgufFile f = GgufFile::open(model);
     const std::string arch = f.get_or<std::string>("general.architecture", "");

@@ -13,12 +13,6 @@ namespace {
 GgufValue u32(int64_t v) { return GgufValue(static_cast<uint32_t>(v)); }
 GgufValue f32(double v) { return GgufValue(static_cast<float>(v)); }
 
-bool has_gguf_magic(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  return in.read(magic, 4) && std::string_view(magic, 4) == "GGUF";
-}
-
 void add_spm_tokenizer(Metadata& m, const std::filesystem::path& folder, int64_t vocab_rows) {
   const std::filesystem::path file = folder / "tokenizer.model";
   const std::string bytes = text::read_file(file);
@@ -105,7 +99,7 @@ Metadata llama_metadata(const models::LlamaSettings& s, const std::string& name,
 void add_tokenizer(Metadata& m, const std::filesystem::path& model, const std::string& kind, int64_t vocab_rows) {
   namespace fs = std::filesystem;
   if (kind == "gguf") return add_gguf_tokenizer(m, model, vocab_rows);
-  if (fs::is_regular_file(model / "tokenizer.gguf") && has_gguf_magic(model / "tokenizer.gguf"))
+  if (is_gguf_file(model / "tokenizer.gguf"))
     return add_gguf_tokenizer(m, model / "tokenizer.gguf", vocab_rows);
   check(fs::is_regular_file(model / "tokenizer.model"), "export",
         "{}: no tokenizer.model (SentencePiece) or tokenizer.gguf: octet's GGUF export writes llama "

@@ -1,6 +1,7 @@
 // GgufFile: parse and validate the header, hand out views and dequantized tensors.
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <map>
 
@@ -343,6 +344,13 @@ Tensor GgufFile::get_f32(std::string_view name) const {
   Tensor out = Tensor::empty(t.shape, DType::F32);
   traits.dequantize(state_->mapping->data() + state_->data_offset + t.offset, out.data<float>(), out.numel());
   return out;
+}
+
+bool is_gguf_file(const std::filesystem::path& path) {
+  if (!std::filesystem::is_regular_file(path)) return false;
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::string_view(magic, 4) == "GGUF";
 }
 
 }  // namespace octet

@@ -19,6 +19,7 @@
 #include <optional>
 
 #include "io/atomic_file.h"
+#include "io/gguf_llama_names.h"
 #include "models/builders.h"
 #include "models/decoder_common.h"
 #include "octet/error.h"
@@ -54,21 +55,9 @@ class GgufWeights final : public WeightSource {
     auto map = [&](const std::string& hf, const std::string& gguf) {
       if (file_.contains(gguf)) names_[hf] = gguf;
     };
-    map("model.embed_tokens.weight", "token_embd.weight");
-    map("model.norm.weight", "output_norm.weight");
-    map("lm_head.weight", "output.weight");
-    static const std::pair<const char*, const char*> per_layer[] = {
-        {"input_layernorm.weight", "attn_norm.weight"},   {"self_attn.q_proj.weight", "attn_q.weight"},
-        {"self_attn.k_proj.weight", "attn_k.weight"},     {"self_attn.v_proj.weight", "attn_v.weight"},
-        {"self_attn.o_proj.weight", "attn_output.weight"}, {"self_attn.q_proj.bias", "attn_q.bias"},
-        {"self_attn.k_proj.bias", "attn_k.bias"},         {"self_attn.v_proj.bias", "attn_v.bias"},
-        {"self_attn.o_proj.bias", "attn_output.bias"},    {"post_attention_layernorm.weight", "ffn_norm.weight"},
-        {"mlp.gate_proj.weight", "ffn_gate.weight"},      {"mlp.up_proj.weight", "ffn_up.weight"},
-        {"mlp.down_proj.weight", "ffn_down.weight"},      {"mlp.gate_proj.bias", "ffn_gate.bias"},
-        {"mlp.up_proj.bias", "ffn_up.bias"},              {"mlp.down_proj.bias", "ffn_down.bias"},
-    };
+    for (const auto& [hf, gguf] : gguf_names::kModel) map(hf, gguf);
     for (int64_t i = 0; i < layers; ++i)
-      for (const auto& [hf, gguf] : per_layer)
+      for (const auto& [hf, gguf] : gguf_names::kLayer)
         map(fmt::format("model.layers.{}.{}", i, hf), fmt::format("blk.{}.{}", i, gguf));
   }
 
@@ -193,18 +182,12 @@ bool has_hf_tokenizer_files(const std::filesystem::path& dir) {
   return false;
 }
 
-bool has_gguf_magic(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  return in.read(magic, 4) && std::string_view(magic, 4) == "GGUF";
-}
-
 }  // namespace
 
 Tokenizer load_model_tokenizer(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   check(fs::exists(path), "tokenizer", "'{}' does not exist", path.string());
-  if (fs::is_regular_file(path) && has_gguf_magic(path)) return tokenizer_from_gguf(GgufFile::open(path));
+  if (is_gguf_file(path)) return tokenizer_from_gguf(GgufFile::open(path));
   const fs::path dir = fs::is_regular_file(path) ? path.parent_path() : path;
   // A folder made from a GGUF model (write_gguf_model_files) keeps its tokenizer as tokenizer.gguf.
   if (!has_hf_tokenizer_files(dir)) {

@@ -2,6 +2,7 @@
 #include <fstream>
 
 #include "octet/error.h"
+#include "octet/gguf.h"
 #include "octet/hf_checkpoint.h"
 #include "octet/model.h"
 #include "octet/quantized_model.h"
@@ -116,16 +117,6 @@ ModelInfo read_common_info(const JsonConfig& config) {
 
 std::unique_ptr<Model> load_gguf_model(const std::filesystem::path& path, const LoadOptions& options);
 
-namespace {
-
-bool has_gguf_magic(const std::filesystem::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  char magic[4] = {};
-  return f.read(magic, 4) && std::string_view(magic, 4) == "GGUF";
-}
-
-}  // namespace
-
 std::unique_ptr<Model> load_model(const std::filesystem::path& path, const LoadOptions& options) {
   namespace fs = std::filesystem;
   check(fs::exists(path), "models", "'{}' does not exist", path.string());
@@ -133,7 +124,7 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& path, const LoadO
   if (is_quantized_model(path)) return load_quantized_model(path, QuantExecution::Native, options);
   // A Hugging Face quantized checkpoint (AWQ, GPTQ, compressed-tensors, fp8, Model Optimizer): its codes kept.
   if (is_hf_quantized_checkpoint(path)) return load_hf_quantized_model(path, QuantExecution::Native, options);
-  if (fs::is_regular_file(path) && has_gguf_magic(path)) return load_gguf_model(path, options);
+  if (is_gguf_file(path)) return load_gguf_model(path, options);
   const fs::path dir = fs::is_directory(path) ? path : path.parent_path();
   const fs::path config_path = dir / "config.json";
   check(fs::exists(config_path), "models", "'{}' has no config.json (expected a Hugging Face model folder or a GGUF file)",

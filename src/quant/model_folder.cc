@@ -11,6 +11,7 @@
 
 #include "io/atomic_folder.h"
 #include "octet/error.h"
+#include "octet/gguf.h"
 #include "octet/gguf_model.h"
 #include "octet/number_formats.h"
 #include "octet/quantized_model.h"
@@ -55,13 +56,6 @@ void write_config_without_quantization(const fs::path& src, const fs::path& dst)
   std::ofstream out(dst);
   out << j.dump(2) << "\n";
   check(bool(out.flush()), kTag, "cannot write {}", dst.string());
-}
-
-bool is_gguf_file(const fs::path& path) {
-  if (!fs::is_regular_file(path)) return false;
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  return in.read(magic, 4) && std::string_view(magic, 4) == "GGUF";
 }
 
 std::string weight_name(const std::string& linear) { return linear + ".weight"; }
