@@ -20,7 +20,7 @@ build_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libutf8proc-dev libsentencepiece-dev
   libopenblas-dev libopenblas0-pthread
-  libcpp-httplib-dev
+  libcpp-httplib-dev wrk curl
   python3-onnx python3-numpy python3-torch
   chromium
 )
