@@ -20,7 +20,9 @@ class ChatTemplate {
   // The format a Jinja chat_template text implements, recognized by its
   // markers (ChatML "<|im_start|>", Llama-2 "[INST]" + "<<SYS>>", Mistral
   // "[INST]" without a system block, Llama-3 "<|start_header_id|>", Zephyr
-  // "<|user|>"); nullopt when none matches.
+  // "<|user|>"); nullopt when none matches. Look-alikes are refused: Phi-3
+  // (<|user|> with <|end|>), Mistral v0.3's tool template ([AVAILABLE_TOOLS])
+  // and [SYSTEM_PROMPT] templates.
   static std::optional<ChatTemplate> from_jinja(std::string_view text);
   // By name: one of names(); throws octet::Error("serve") listing them otherwise.
   static ChatTemplate named(std::string_view name);
@@ -50,6 +52,9 @@ class ChatTemplate {
 // is used) in the model's folder (the file's folder for a GGUF or other file),
 // else a GGUF file's "tokenizer.chat_template" metadata. nullopt when there is
 // none or octet does not recognize it; *why (when given) then says which.
+// Also nullopt (not a throw) for a tokenizer_config.json that is not JSON, a
+// chat_template of the wrong shape or a list without "default", and an
+// unreadable GGUF: *why names the file and the problem.
 std::optional<ChatTemplate> load_chat_template(const std::filesystem::path& model, std::string* why = nullptr);
 
 }  // namespace octet::serve

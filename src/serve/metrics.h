@@ -12,7 +12,9 @@
 
 namespace octet::serve {
 
-// Cumulative histogram with fixed upper bounds (+Inf implied).
+// Cumulative histogram with fixed upper bounds (+Inf implied); bounds must be
+// finite and strictly increasing (else octet::Error("serve")). NaN
+// observations are dropped. Not synchronized itself: Metrics locks around it.
 class Histogram {
  public:
   explicit Histogram(std::vector<double> bounds);
@@ -32,7 +34,9 @@ class Histogram {
 class Metrics {
  public:
   Metrics();
-  // octet_requests_total{endpoint="/v1/completions",status="200"}.
+  // octet_requests_total{endpoint="/v1/completions",status="200"}. The
+  // endpoint is escaped but should be a route name, not the raw request path
+  // (every distinct value is a time series kept forever).
   void count_request(std::string_view endpoint, int status);
   void add_prompt_tokens(int64_t n);      // octet_prompt_tokens_total
   void add_generated_tokens(int64_t n);   // octet_generated_tokens_total

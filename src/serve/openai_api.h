@@ -29,7 +29,10 @@ nlohmann::json error_body(const ApiError& error);
 
 // Sampling and stopping knobs shared by completions and chat completions.
 struct SamplingRequest {
-  int64_t max_tokens = 16;     // OpenAI's default for /v1/completions
+  // OpenAI's default for /v1/completions is 16. Chat requests without
+  // max_tokens / max_completion_tokens get -1: "up to the context" (the
+  // server stops at the model's context length).
+  int64_t max_tokens = 16;
   float temperature = 1.0f;    // 0: greedy
   float top_p = 1.0f;
   int64_t top_k = 0;           // extension (llama.cpp / vLLM accept it); 0: off
@@ -81,6 +84,14 @@ struct ClassifyRequest {
 // not in (0, 1], max_tokens < 0, n != 1, more than 4 stop strings, empty
 // messages/input, unknown role), unsupported features (n > 1, logprobs,
 // best_of > 1, tools). Unknown fields are ignored, as OpenAI's server does.
+// A field that is null counts as absent. Integers must be JSON integers that
+// fit int64 (5.0 is refused); numbers must be finite. Bodies nesting deeper
+// than 64 levels are refused before parsing; invalid UTF-8 is a parse error.
+// Chat content given as text parts is joined with "\n" (as vLLM does).
+// stream_options.include_usage only takes effect with "stream": true.
+// Also refused: "suffix" (completions), "logprobs": true / "top_logprobs" /
+// a non-text "response_format" (chat), "dimensions" (embeddings), and
+// messages carrying tool_calls / function_call.
 std::variant<CompletionRequest, ApiError> parse_completion_request(std::string_view body);
 std::variant<ChatRequest, ApiError> parse_chat_request(std::string_view body);
 std::variant<EmbeddingRequest, ApiError> parse_embedding_request(std::string_view body);
@@ -112,6 +123,8 @@ nlohmann::json chat_chunk(const std::string& id, int64_t created, const std::str
 nlohmann::json usage_chunk(const std::string& id, int64_t created, const std::string& model, const std::string& object,
                            const Usage& usage);
 // Server-sent event framing: "data: <json>\n\n"; sse_done() is "data: [DONE]\n\n".
+// Invalid UTF-8 in the chunk's strings (a stream cut inside a multi-byte
+// character) is written as U+FFFD instead of throwing.
 std::string sse_event(const nlohmann::json& chunk);
 std::string sse_done();
 
