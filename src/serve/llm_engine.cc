@@ -201,7 +201,7 @@ bool LlmEngine::advance(Sequence& s, std::span<float> logits) {
   s.last_token = now;
   ++s.generated;
   s.history.push_back(token);
-  const bool stop_id = token == eos_ || std::find(s.job.stop_ids.begin(), s.job.stop_ids.end(), token) !=
+  const bool stop_id = (token == eos_ && !s.job.ignore_eos) || std::find(s.job.stop_ids.begin(), s.job.stop_ids.end(), token) !=
                                              s.job.stop_ids.end();
   if (stop_id) {
     finish(s, "stop");

@@ -49,6 +49,7 @@ struct LlmJob {
   SamplingOptions sampling;
   std::vector<std::string> stop_strings;
   std::vector<int64_t> stop_ids;  // besides the model's EOS (e.g. a chat format's end-of-turn token)
+  bool ignore_eos = false;        // the model's EOS is generated like any token (benchmarks)
 };
 
 // Events one request receives, in order: zero or more text deltas, then one final event.

@@ -191,6 +191,7 @@ SamplingRequest parse_sampling(const Fields& f) {
     s.seed = seed->is_number_unsigned() ? seed->get<uint64_t>() : static_cast<uint64_t>(seed->get<int64_t>());
   }
   s.stop = parse_stop(f);
+  s.ignore_eos = f.boolean("ignore_eos").value_or(false);
   s.stream = f.boolean("stream").value_or(false);
   if (const Json* options = f.get("stream_options")) {
     if (!options->is_object()) refuse("stream_options", fmt::format("'stream_options' must be an object, got {}.", kind(*options)));

@@ -39,6 +39,7 @@ struct SamplingRequest {
   float repetition_penalty = 1.0f;  // extension
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;  // "stop": a string or up to 4 strings
+  bool ignore_eos = false;     // extension (vLLM's): EOS does not end the text (benchmarks)
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
 };

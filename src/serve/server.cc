@@ -221,6 +221,7 @@ void Server::Impl::completions(const httplib::Request& req, httplib::Response& r
                                                   "{} in max_tokens)", ctx, n + s.max_tokens, n, s.max_tokens),
                                  "invalid_request_error", "max_tokens"));
   job.max_tokens = s.max_tokens;
+  job.ignore_eos = s.ignore_eos;
   job.sampling.temperature = s.temperature;
   job.sampling.top_k = s.top_k;
   job.sampling.top_p = s.top_p;

@@ -93,9 +93,13 @@ TEST(ServeCli, SigtermDrainsRunningRequestsAndExitsZero) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   // While draining: /health 503 and new work refused (or, once drained, no listener at all).
   const HttpReply h = http_request(port, "GET", "/health");
-  if (h.status != 0) EXPECT_EQ(h.status, 503) << h.body;
+  if (h.status != 0) {
+    EXPECT_EQ(h.status, 503) << h.body;
+  }
   const HttpReply late = post_json(port, "/v1/completions", {{"prompt", "And"}, {"max_tokens", 2}});
-  if (late.status != 0) EXPECT_EQ(late.status, 503) << late.body;
+  if (late.status != 0) {
+    EXPECT_EQ(late.status, 503) << late.body;
+  }
   client.join();
   int status = -1;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);

@@ -54,7 +54,9 @@ TEST_F(ServeEncoder, ClassifyMatchesTheModelRunInProcess) {
     EXPECT_EQ(d["index"], i);
     int64_t best = probs.data<float>()[1] > probs.data<float>()[0] ? 1 : 0;
     EXPECT_EQ(d["label_id"], best);
-    if (!labels.empty()) EXPECT_EQ(d["label"], labels[size_t(best)]);
+    if (!labels.empty()) {
+      EXPECT_EQ(d["label"], labels[size_t(best)]);
+    }
     for (int64_t c = 0; c < probs.dim(1); ++c) {
       const std::string name = c < int64_t(labels.size()) ? labels[size_t(c)] : "LABEL_" + std::to_string(c);
       EXPECT_NEAR(d["probabilities"][name].get<double>(), probs.data<float>()[c], 1e-5) << kSentences[i];

@@ -42,7 +42,9 @@ class ServeLlm : public ::testing::Test {
     const json j = r.json();
     ASSERT_TRUE(j.is_object() && j.contains("error")) << r.body;
     EXPECT_TRUE(j["error"]["message"].is_string()) << r.body;
-    if (!param.empty()) EXPECT_EQ(j["error"]["param"], param) << r.body;
+    if (!param.empty()) {
+      EXPECT_EQ(j["error"]["param"], param) << r.body;
+    }
     expect_healthy();
   }
   static RunningServer* server_;
@@ -112,7 +114,7 @@ TEST_F(ServeLlm, StreamConcatenatesToTheSameText) {
   body["stream_options"] = {{"include_usage", true}};
   const HttpReply s = post_json(port(), "/v1/completions", body);
   ASSERT_EQ(s.status, 200);
-  EXPECT_NE(httplib::detail::get_header_value(s.headers, "Content-Type", 0, "").find("text/event-stream"), std::string::npos);
+  EXPECT_NE(std::string(httplib::detail::get_header_value(s.headers, "Content-Type", 0, "")).find("text/event-stream"), std::string::npos);
   const std::vector<std::string> events = sse_payloads(s.body);
   ASSERT_GE(events.size(), 3u) << s.body;
   EXPECT_EQ(events.back(), "[DONE]");
@@ -210,7 +212,7 @@ TEST_F(ServeLlm, BadRequestsGetTheirStatusAndAJsonError) {
   expect_error(http_request(port(), "GET", "/v1/nothing"), 404);
   const HttpReply wrong = http_request(port(), "GET", "/v1/completions");
   expect_error(wrong, 405);
-  EXPECT_EQ(httplib::detail::get_header_value(wrong.headers, "Allow", 0, ""), "POST");
+  EXPECT_EQ(std::string(httplib::detail::get_header_value(wrong.headers, "Allow", 0, "")), "POST");
   expect_error(http_request(port(), "DELETE", "/health"), 405);
   // An LLM has no embeddings; kjv-llama has no chat template.
   expect_error(post_json(port(), "/v1/embeddings", {{"input", "x"}}), 400, "model");
@@ -270,7 +272,7 @@ TEST(ServeLlmLimits, FullQueueAnswers429WithRetryAfter) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const HttpReply c = post_json(s.port(), "/v1/completions", greedy("And", 2));
   EXPECT_EQ(c.status, 429) << c.body;
-  EXPECT_EQ(httplib::detail::get_header_value(c.headers, "Retry-After", 0, ""), "1");
+  EXPECT_EQ(std::string(httplib::detail::get_header_value(c.headers, "Retry-After", 0, "")), "1");
   a.join();
   b.join();
   EXPECT_EQ(post_json(s.port(), "/v1/completions", greedy("And", 2)).status, 200);

@@ -33,13 +33,15 @@ std::string run(TextStream& s, const std::vector<int64_t>& ids, std::vector<std:
 }
 
 TEST(TextStream, DeltasConcatenateToTheWholeText) {
-  TextStream s(decode, {1}, {});
+  const std::vector<int64_t> context{1};
+  TextStream s(decode, context, {});
   EXPECT_EQ(run(s, {2, 3, 4}), " world!");
   EXPECT_EQ(s.text(), " world!");
 }
 
 TEST(TextStream, IncompleteUtf8IsHeldBack) {
-  TextStream s(decode, {}, {});
+  const std::vector<int64_t> context{};
+  TextStream s(decode, context, {});
   std::vector<std::string> deltas;
   EXPECT_EQ(run(s, {1, 9, 10}, &deltas), "Hello\xC3\xA9");
   ASSERT_EQ(deltas.size(), 3u);
@@ -48,14 +50,16 @@ TEST(TextStream, IncompleteUtf8IsHeldBack) {
 }
 
 TEST(TextStream, StopStringCutsTheTextAndEndsTheStream) {
-  TextStream s(decode, {}, {" END"});
+  const std::vector<int64_t> context{};
+  TextStream s(decode, context, {" END"});
   EXPECT_EQ(run(s, {1, 2, 3, 5, 4}), "Hello world");
   EXPECT_TRUE(s.stopped());
 }
 
 TEST(TextStream, PossibleStopPrefixIsHeldBackThenReleased) {
   // " wor" could start " world!" (a stop string) and is held; "ing" proves it is not.
-  TextStream s(decode, {}, {" world!"});
+  const std::vector<int64_t> context{};
+  TextStream s(decode, context, {" world!"});
   std::vector<std::string> deltas;
   EXPECT_EQ(run(s, {1, 2, 6}, &deltas), "Hello woring");
   EXPECT_EQ(deltas[1], "");
@@ -63,7 +67,8 @@ TEST(TextStream, PossibleStopPrefixIsHeldBackThenReleased) {
 }
 
 TEST(TextStream, StopStringSpanningTokens) {
-  TextStream s(decode, {}, {"world"});
+  const std::vector<int64_t> context{};
+  TextStream s(decode, context, {"world"});
   EXPECT_EQ(run(s, {1, 2, 3, 4}), "Hello ");
   EXPECT_TRUE(s.stopped());
 }

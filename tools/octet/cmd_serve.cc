@@ -1,10 +1,12 @@
 // `octet serve MODEL`: the HTTP inference server (octet/serve.h, docs/serving.md).
 // SIGTERM or SIGINT drains: /health turns 503, new requests get 503, running
 // ones finish within --grace seconds, then the process exits 0.
-#include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cctype>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -18,6 +20,9 @@
 
 namespace octet::cli {
 namespace {
+
+// The signal that asked to stop (0: none yet); set by the handler.
+volatile std::sig_atomic_t g_stop_signal = 0;
 
 struct Options {
   ServeOptions serve;
@@ -52,24 +57,25 @@ int64_t parse_size(const std::string& text, const char* flag) {
 void run(Options o) {
   if (!o.kv_budget.empty()) o.serve.kv_budget_bytes = parse_size(o.kv_budget, "--kv-budget");
   o.serve.max_body_bytes = parse_size(o.max_body, "--max-body");
-  // Block the stop signals in every thread (they inherit this mask); one thread waits for them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A handler, not sigwait: OpenBLAS and the thread pool start threads before
+  // this command runs, and any of them may receive the signal.
+  struct sigaction action {};
+  action.sa_handler = [](int sig) { g_stop_signal = sig; };
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);  // a client gone mid-write is an error return, not a kill
   Server server(o.serve);
   std::fprintf(stderr, "octet serve: listening on http://%s:%d\n", o.serve.host.c_str(), server.port());
   std::atomic<bool> done{false};
   std::thread waiter([&] {
-    const timespec tick{0, 200'000'000};
     while (!done) {
-      const int sig = sigtimedwait(&stop_signals, nullptr, &tick);
-      if (sig == SIGTERM || sig == SIGINT) {
+      if (const int sig = g_stop_signal) {
         log_info("serve: {} received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         server.drain();
         return;
       }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
   server.run();
