@@ -14,8 +14,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -153,6 +157,27 @@ TEST(DecodeRagged, EveryDecoderFixtureF32) {
   }
 }
 
+TEST(DecodeRagged, SlidingWindowShorterThanTheCaches) {
+  // The mistral fixture with a window of 5 tokens: prompts of up to 13 tokens
+  // plus the steps put most caches past it.
+  const std::filesystem::path src = shared_path("fixtures/hf/mistral"), dir = temp_dir();
+  for (const auto& entry : std::filesystem::directory_iterator(src))
+    std::filesystem::copy(entry.path(), dir / entry.path().filename());
+  std::ifstream in(dir / "config.json");
+  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  const size_t at = config.find("\"sliding_window\": 4096");
+  ASSERT_NE(at, std::string::npos);
+  config.replace(at, std::string("\"sliding_window\": 4096").size(), "\"sliding_window\": 5");
+  std::ofstream(dir / "config.json", std::ios::trunc) << config;
+  auto model = load_causal_lm(dir);
+  int64_t windows = 0;
+  model->visit_attention([&](nn::MultiHeadAttention& a) { windows += a.config().sliding_window == 5; });
+  ASSERT_GT(windows, 0);
+  use_decode_kernels(*model);
+  expect_ragged_matches(*model, "mistral window 5");
+}
+
 TEST(DecodeRagged, GgufModel) {
   // GGUF tensors load as f32 Linears (dequantized), here with the GEMV.
   auto model = load_causal_lm(source_root() / "models" / "stories260K.gguf");
@@ -221,6 +246,39 @@ INSTANTIATE_TEST_SUITE_P(
                       QuantCase{"kv_int8_dynamic", "fp32", std::nullopt, DType::I8, true, "f32", 64},
                       QuantCase{"kv_fp8_static_w8a8", "w8a8-sq", std::nullopt, DType::F8_E4M3, false, "int8", 64}),
     [](const ::testing::TestParamInfo<QuantCase>& info) { return std::string(info.param.name); });
+
+// The point of batching (run with --gtest_also_run_disabled_tests
+// --gtest_filter='*RaggedThroughput*'): kjv-llama f32, n sequences of 24
+// cached tokens, decode_ragged against forward_cached per sequence.
+TEST(DecodeRagged, DISABLED_RaggedThroughput) {
+  auto model = load_kjv();
+  use_decode_kernels(*model);
+  const int64_t vocab = model->info().vocab_size;
+  for (const int64_t n : {1, 4, 8, 16, 32, 64}) {
+    std::vector<KVCache> caches;
+    std::vector<KVCache*> ptrs;
+    std::vector<int64_t> tokens;
+    for (int64_t s = 0; s < n; ++s) {
+      caches.push_back(model->make_cache(1, 64));
+      std::vector<int64_t> prompt(24);
+      for (size_t j = 0; j < prompt.size(); ++j) prompt[j] = token_at(s, int64_t(j), vocab);
+      model->forward_cached({ids_of(prompt), {}, {}, {}}, caches.back(), true);
+      tokens.push_back(token_at(s, 99, vocab));
+    }
+    for (KVCache& c : caches) ptrs.push_back(&c);
+    constexpr int kSteps = 8;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int step = 0; step < kSteps; ++step) model->decode_ragged(tokens, ptrs);
+    const auto t1 = std::chrono::steady_clock::now();
+    for (int step = 0; step < kSteps; ++step)
+      for (int64_t s = 0; s < n; ++s) model->forward_cached({ids_of({tokens[size_t(s)]}), {}, {}, {}}, caches[size_t(s)], true);
+    const auto t2 = std::chrono::steady_clock::now();
+    const double ragged = std::chrono::duration<double>(t1 - t0).count() / kSteps;
+    const double loop = std::chrono::duration<double>(t2 - t1).count() / kSteps;
+    std::printf("  n = %2lld: decode_ragged %7.2f ms/step (%6.0f tokens/s), one by one %7.2f ms (%6.0f tokens/s)\n",
+                (long long)n, ragged * 1e3, double(n) / ragged, loop * 1e3, double(n) / loop);
+  }
+}
 
 TEST(DecodeRagged, BadInputsThrowAndLeaveCachesAlone) {
   auto model = load_causal_lm(shared_path("fixtures/hf/llama"));
