@@ -66,7 +66,38 @@ class CausalLM : public Model {
   // position only when `last_only` (prefill need not project every position).
   virtual Tensor forward_cached(const ModelInputs& inputs, KVCache& cache, bool last_only) const = 0;
 
+  // One decode step for n independent sequences, each with its own KVCache of
+  // batch 1 (the caches may hold different numbers of tokens): tokens[i] is
+  // appended to *caches[i] at position caches[i]->length(). Returns the
+  // next-token logits [n, vocab]. Row i equals what
+  // forward_cached([[tokens[i]]], *caches[i], /*last_only=*/true) returns, bit for bit.
+  // (Continuous batching: sequences join and leave between steps.)
+  //
+  // This base version runs forward_cached per sequence. DecoderModel runs the
+  // sequences together (each Linear one product of M = n rows, attention per
+  // sequence on its own cache) in groups of at most the smallest
+  // Linear::row_invariant_rows() of the model, so the promise holds for any n:
+  //   f32 after use_decode_kernels: 64 rows (runtime::kGemvMaxRows, the GEMV);
+  //   native int8 (W8A8 static or per-token dynamic): any number (integer
+  //     dots, per-row scales and a per-element epilogue);
+  //   native weight-only (W8A16 / W4A16): the weight-only GEMV's row limit
+  //     (8, kernels::kWoGemvMaxRows, or OCTET_WO_GEMV_MAX_ROWS /
+  //     set_weight_only_gemv_max_rows; more rows dequantize and run sgemm);
+  //   simulated kernels (e.g. fp8, W4A8) and Linears without a kernel (the
+  //     f32 sgemm, whose rows depend on M): 1, i.e. one sequence at a time.
+  // An active activation site (calibration observers, fake-quant transforms)
+  // also runs the sequences one at a time, so observers see what
+  // forward_cached shows them.
+  //
+  // Throws Error("models") unless tokens.size() == caches.size() > 0, every
+  // cache is distinct, of batch 1, made for this model (its layers and KV
+  // quantization) with room for one more token, and every token id is in the
+  // vocabulary; the caches are then untouched.
+  virtual Tensor decode_ragged(std::span<const int64_t> tokens, std::span<KVCache* const> caches) const;
+
  protected:
+  // The checks decode_ragged() promises (every override calls it first).
+  void check_ragged(std::span<const int64_t> tokens, std::span<KVCache* const> caches) const;
   virtual nn::AttentionCache make_layer_cache(int64_t layer, int64_t batch, int64_t capacity) const = 0;
   virtual int64_t num_attention_layers() const = 0;
 };

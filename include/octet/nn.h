@@ -68,6 +68,9 @@ class Linear {
   // Replaces the fp32 GEMM (quantized execution); nullptr restores it.
   void set_kernel(std::shared_ptr<const LinearKernel> kernel) { kernel_ = std::move(kernel); }
   const LinearKernel* kernel() const { return kernel_.get(); }
+  // The installed kernel's row_invariant_rows(); 1 without a kernel (the
+  // fp32 GEMM, OpenBLAS, may sum a row differently for different row counts).
+  int64_t row_invariant_rows() const { return kernel_ ? kernel_->row_invariant_rows() : 1; }
 
  private:
   void require_weight() const;  // throws for a kernel-resident Linear without a kernel
@@ -246,6 +249,16 @@ class MultiHeadAttention {
 
   // hidden [batch, seq, hidden_size] -> [batch, seq, hidden_size].
   Tensor forward(const Tensor& hidden, const AttentionInputs& inputs = {}) const;
+  // One decode step of n independent sequences: hidden [n, 1, hidden_size],
+  // row i appended to *caches[i] (batch 1, its own length) and attending over
+  // it. The projections run once on all n rows; then each row runs the cached
+  // attention of forward() on its own cache. inputs.position_ids [n, 1] (and
+  // inputs.rotary for them) give each row's position; the other fields must
+  // be empty. Row i equals forward(hidden[i], {position_ids[i], cache =
+  // caches[i]}) bit for bit when the Linear kernels are row invariant for n
+  // rows (Linear::row_invariant_rows) and no activation site is active.
+  Tensor forward_ragged(const Tensor& hidden, std::span<AttentionCache* const> caches,
+                        const AttentionInputs& inputs) const;
 
   void set_query_key_transform(QueryKeyTransform fn) { qk_transform_ = std::move(fn); }
   void set_position_bias(PositionBiasFn fn) { position_bias_ = std::move(fn); }
@@ -284,6 +297,11 @@ class MultiHeadAttention {
 
  private:
   void validate();
+  // q [B, H, S, d], k and v [B, KVH, S, d]: projected, transformed (q/k
+  // transform, rotary) and through the sites.
+  void project(const Tensor& hidden, const AttentionInputs& inputs, Tensor& q, Tensor& k, Tensor& v) const;
+  // Appends k, v to *inputs.cache and attends q over everything cached.
+  Tensor attend_with_cache(const Tensor& q, Tensor k, Tensor v, const AttentionInputs& inputs) const;
   // Attention of q over k, v (the keys of this call only).
   Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionInputs& inputs) const;
   // Attention of q (the last q.dim(2) tokens) over every key in `cache`, in place.

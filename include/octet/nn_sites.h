@@ -86,6 +86,11 @@ class LinearKernel {
   // cannot, and the caller runs the unfused steps.
   virtual std::shared_ptr<const PreparedInput> forward_activated_for(const Tensor& x, kernels::Activation act,
                                                                      const LinearKernel& next) const;
+  // Inputs of up to this many rows are computed row by row: output row r of
+  // every entry point above depends only on input row r, bit for bit, for
+  // any row count up to the limit (what CausalLM::decode_ragged needs to
+  // batch independent sequences). 1, the default: no such promise.
+  virtual int64_t row_invariant_rows() const { return 1; }
 };
 
 }  // namespace octet::nn

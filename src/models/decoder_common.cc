@@ -2,6 +2,7 @@
 #include "models/decoder_common.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "octet/error.h"
 #include "octet/kernels.h"
@@ -100,16 +101,19 @@ Tensor through(const nn::ActivationSite& site, Tensor x) { return site.active() 
 // x += branch, in place (x is always a tensor this forward pass owns).
 void add_into(Tensor& x, const Tensor& branch) { kernels::add(x, branch, x); }
 
-Tensor run_layer(const DecoderLayer& l, Tensor x, const nn::AttentionInputs& ai) {
+// One block; `attend(h)` runs its attention on h (forward() with a cache, or
+// forward_ragged() over one cache per row).
+template <typename Attend>
+Tensor run_layer(const DecoderLayer& l, Tensor x, const Attend& attend) {
   switch (l.layout) {
     case BlockLayout::Sequential: {
-      add_into(x, through(l.attention_residual, l.attention->forward(l.norm1.forward(x), ai)));
+      add_into(x, through(l.attention_residual, attend(l.norm1.forward(x))));
       add_into(x, through(l.mlp_residual, l.mlp->forward(l.norm2.forward(x))));
       return x;
     }
     case BlockLayout::Parallel: {
       const Tensor h = l.norm1.forward(x);
-      Tensor a = through(l.attention_residual, l.attention->forward(h, ai));
+      Tensor a = through(l.attention_residual, attend(h));
       const Tensor m = through(l.mlp_residual, l.mlp->forward(l.norm2.defined() ? l.norm2.forward(x) : h));
       // (attn + mlp) + residual: the order every parallel family sums in.
       add_into(a, m);
@@ -117,7 +121,7 @@ Tensor run_layer(const DecoderLayer& l, Tensor x, const nn::AttentionInputs& ai)
       return a;
     }
     case BlockLayout::PostNorm: {
-      add_into(x, through(l.attention_residual, l.attention->forward(x, ai)));
+      add_into(x, through(l.attention_residual, attend(x)));
       x = l.norm1.forward(x);
       add_into(x, through(l.mlp_residual, l.mlp->forward(x)));
       return l.norm2.forward(x);
@@ -208,7 +212,8 @@ Tensor DecoderModel::run(const ModelInputs& in, KVCache* cache) const {
   if (p_.rotary.defined()) ai.rotary = p_.rotary.tables(pos);
   for (size_t i = 0; i < p_.layers.size(); ++i) {
     ai.cache = cache ? &cache->layers()[i] : nullptr;
-    hidden = run_layer(p_.layers[i], std::move(hidden), ai);
+    const nn::MultiHeadAttention& attention = *p_.layers[i].attention;
+    hidden = run_layer(p_.layers[i], std::move(hidden), [&](const Tensor& h) { return attention.forward(h, ai); });
   }
   if (p_.final_norm.defined()) hidden = p_.final_norm.forward(hidden);
   if (p_.project_out) hidden = p_.project_out->forward(hidden);
@@ -228,6 +233,90 @@ Tensor DecoderModel::forward_cached(const ModelInputs& inputs, KVCache& cache, b
   Tensor hidden = run(inputs, &cache);
   if (last_only && hidden.dim(1) > 1) hidden = hidden.slice(1, hidden.dim(1) - 1, hidden.dim(1)).contiguous();
   return p_.lm_head->forward(hidden);
+}
+
+// ---- batched decoding over separate caches ----------------------------------------------
+
+int64_t DecoderModel::ragged_rows() const {
+  // The visitors are non-const only because quantization edits through them;
+  // nothing is changed here.
+  auto& self = const_cast<DecoderModel&>(*this);
+  int64_t rows = std::numeric_limits<int64_t>::max();
+  self.visit_linears([&](nn::Linear& l) {
+    rows = std::min(rows, l.input_site().active() ? int64_t{1} : l.row_invariant_rows());
+  });
+  self.visit_sites([&](nn::ActivationSite& site) {
+    if (site.active()) rows = 1;
+  });
+  return std::max<int64_t>(rows, 1);
+}
+
+Tensor DecoderModel::decode_ragged(std::span<const int64_t> tokens, std::span<KVCache* const> caches) const {
+  check(p_.lm_head.has_value(), "models", "{} was loaded without its LM head", info_.model_type);
+  check_ragged(tokens, caches);
+  const int64_t n = int64_t(tokens.size());
+  for (int64_t i = 0; i < n; ++i) {
+    const KVCache& c = *caches[size_t(i)];
+    for (size_t l = 0; l < p_.layers.size(); ++l)
+      check(c.layers()[l].quant == p_.layers[l].attention->kv_quant(), "models",
+            "decode_ragged: cache {} was made under another KV quantization setting; make a new cache", i);
+    check(!p_.positions || info_.max_positions <= 0 || c.length() < info_.max_positions, "models",
+          "decode_ragged: position {} of cache {} is outside the model's {} positions", c.length(), i,
+          info_.max_positions);
+  }
+  const int64_t rows = ragged_rows();
+  if (rows <= 1) return CausalLM::decode_ragged(tokens, caches);
+  if (n <= rows) return ragged_step(tokens, caches);
+  // Groups of `rows` sequences: within each, every row is computed as alone.
+  Tensor out;
+  for (int64_t begin = 0; begin < n; begin += rows) {
+    const int64_t count = std::min(rows, n - begin);
+    const Tensor part = ragged_step(tokens.subspan(size_t(begin), size_t(count)),
+                                    caches.subspan(size_t(begin), size_t(count)));
+    if (!out.defined()) out = Tensor::empty({n, part.dim(1)}, DType::F32);
+    std::copy_n(part.data<float>(), part.numel(), out.data<float>() + begin * part.dim(1));
+  }
+  return out;
+}
+
+Tensor DecoderModel::ragged_step(std::span<const int64_t> tokens, std::span<KVCache* const> caches) const {
+  const int64_t n = int64_t(tokens.size());
+  Tensor ids = Tensor::empty({n, 1}, DType::I64), pos = Tensor::empty({n, 1}, DType::I64);
+  for (int64_t i = 0; i < n; ++i) {
+    ids.data<int64_t>()[i] = tokens[size_t(i)];
+    pos.data<int64_t>()[i] = caches[size_t(i)]->length();  // what run() derives without a mask
+  }
+  Tensor hidden = p_.tokens->forward(ids);
+  if (p_.project_in) hidden = p_.project_in->forward(hidden);
+  if (p_.positions) {
+    Tensor rows = Tensor::empty({n, 1}, DType::I64);
+    for (int64_t i = 0; i < n; ++i) rows.data<int64_t>()[i] = pos.data<int64_t>()[i] + p_.position_offset;
+    add_into(hidden, p_.positions->forward(rows));
+  }
+  nn::AttentionInputs ai;
+  ai.position_ids = pos;
+  if (p_.rotary.defined()) {
+    // Row by row: the tables may depend on the largest position of the call
+    // (dynamic NTK scaling), and each row must see what it sees alone.
+    const int64_t half = p_.rotary.config().dim / 2;
+    ai.rotary = {Tensor::empty({n, 1, half}, DType::F32), Tensor::empty({n, 1, half}, DType::F32)};
+    for (int64_t i = 0; i < n; ++i) {
+      const nn::RotaryTables row = p_.rotary.tables(pos.slice(0, i, i + 1));
+      std::copy_n(row.cos.data<float>(), half, ai.rotary.cos.data<float>() + i * half);
+      std::copy_n(row.sin.data<float>(), half, ai.rotary.sin.data<float>() + i * half);
+    }
+  }
+  std::vector<nn::AttentionCache*> layer_caches(size_t(n), nullptr);
+  for (size_t l = 0; l < p_.layers.size(); ++l) {
+    for (int64_t i = 0; i < n; ++i) layer_caches[size_t(i)] = &caches[size_t(i)]->layers()[l];
+    const nn::MultiHeadAttention& attention = *p_.layers[l].attention;
+    hidden = run_layer(p_.layers[l], std::move(hidden),
+                       [&](const Tensor& h) { return attention.forward_ragged(h, layer_caches, ai); });
+  }
+  if (p_.final_norm.defined()) hidden = p_.final_norm.forward(hidden);
+  if (p_.project_out) hidden = p_.project_out->forward(hidden);
+  const Tensor logits = p_.lm_head->forward(hidden);
+  return logits.reshape({n, logits.dim(-1)});
 }
 
 nn::AttentionCache DecoderModel::make_layer_cache(int64_t layer, int64_t batch, int64_t capacity) const {

@@ -114,6 +114,7 @@ class DecoderModel final : public CausalLM {
 
   NamedTensors forward(const ModelInputs& inputs) const override;
   Tensor forward_cached(const ModelInputs& inputs, KVCache& cache, bool last_only) const override;
+  Tensor decode_ragged(std::span<const int64_t> tokens, std::span<KVCache* const> caches) const override;
   void visit_linears(const std::function<void(nn::Linear& linear)>& fn) override;
   void visit_sites(const std::function<void(nn::ActivationSite& site)>& fn) override;
   void visit_linear_groups(const std::function<void(nn::LinearInputGroup& group)>& fn) override;
@@ -127,6 +128,11 @@ class DecoderModel final : public CausalLM {
  private:
   // The trunk: hidden states after the final norm (and project_out).
   Tensor run(const ModelInputs& inputs, KVCache* cache) const;
+  // How many sequences decode_ragged() may run in one batched step: the
+  // smallest Linear::row_invariant_rows(), 1 when any site is active.
+  int64_t ragged_rows() const;
+  // One batched decode step of checked inputs: logits [n, vocab].
+  Tensor ragged_step(std::span<const int64_t> tokens, std::span<KVCache* const> caches) const;
   DecoderParts p_;
 };
 

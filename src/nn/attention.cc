@@ -275,12 +275,12 @@ void MultiHeadAttention::validate() {
         "a sliding window ({}) needs causal attention", c.sliding_window);
 }
 
-Tensor MultiHeadAttention::forward(const Tensor& hidden, const AttentionInputs& inputs) const {
+void MultiHeadAttention::project(const Tensor& hidden, const AttentionInputs& inputs, Tensor& q, Tensor& k,
+                                 Tensor& v) const {
   const AttentionConfig& c = config_;
   check(hidden.defined() && hidden.rank() == 3 && hidden.dim(2) == c.hidden_size, "multi_head_attention",
         "hidden must be [batch, seq, {}], got {}", c.hidden_size, hidden.describe());
   const int64_t h = c.num_heads, kvh = c.num_kv_heads, d = c.head_dim;
-  Tensor q, k, v;
   if (qkv_) {
     const Tensor qkv = qkv_->forward(hidden);
     if (c.qkv_layout == QkvLayout::Grouped) {
@@ -310,37 +310,76 @@ Tensor MultiHeadAttention::forward(const Tensor& hidden, const AttentionInputs& 
   if (query_site_.active()) q = query_site_.apply(q);
   if (key_site_.active()) k = key_site_.apply(k);
   if (value_site_.active()) v = value_site_.apply(v);
+}
 
-  // Quantization comes after the sites: calibration observes the raw keys and values.
+// Quantization comes after the sites: calibration observes the raw keys and values.
+Tensor MultiHeadAttention::attend_with_cache(const Tensor& q, Tensor k, Tensor v, const AttentionInputs& inputs) const {
+  AttentionCache& cache = *inputs.cache;
+  check(!inputs.position_bias.defined() && !position_bias_, "multi_head_attention",
+        "additive position biases are not supported with a KV cache");
+  check(cache.quant == kv_quant_, "multi_head_attention",
+        "the KV cache was made under another KV quantization setting (cache {}{}, block {}{}, or other scales); "
+        "make a new cache",
+        dtype_name(cache.quant.dtype), cache.quant.dynamic ? " dynamic" : "", dtype_name(kv_quant_.dtype),
+        kv_quant_.dynamic ? " dynamic" : "");
+  const int64_t past = cache.length;
+  append_to_cache(k, v, cache);
+  if (past > 0) return attend_cache(q, cache, past, inputs.attention_mask);
+  // From an empty cache the new keys are all the keys: the batched kernel,
+  // as without a cache, on the values the cache gives back.
+  if (kv_quant_.enabled()) {
+    k = kv_quant::load(cache.k_codes, cache.k_scales, cache.quant, kv_quant::Part::Keys, cache.length);
+    v = kv_quant::load(cache.v_codes, cache.v_scales, cache.quant, kv_quant::Part::Values, cache.length);
+  }
+  return attend(q, k, v, inputs);
+}
+
+Tensor MultiHeadAttention::forward(const Tensor& hidden, const AttentionInputs& inputs) const {
+  Tensor q, k, v;
+  project(hidden, inputs, q, k, v);
   Tensor context;
   if (inputs.cache) {
-    AttentionCache& cache = *inputs.cache;
-    check(!inputs.position_bias.defined() && !position_bias_, "multi_head_attention",
-          "additive position biases are not supported with a KV cache");
-    check(cache.quant == kv_quant_, "multi_head_attention",
-          "the KV cache was made under another KV quantization setting (cache {}{}, block {}{}, or other scales); "
-          "make a new cache",
-          dtype_name(cache.quant.dtype), cache.quant.dynamic ? " dynamic" : "", dtype_name(kv_quant_.dtype),
-          kv_quant_.dynamic ? " dynamic" : "");
-    const int64_t past = cache.length;
-    append_to_cache(k, v, cache);
-    if (past == 0) {
-      // From an empty cache the new keys are all the keys: the batched kernel,
-      // as without a cache, on the values the cache gives back.
-      if (kv_quant_.enabled()) {
-        k = kv_quant::load(cache.k_codes, cache.k_scales, cache.quant, kv_quant::Part::Keys, cache.length);
-        v = kv_quant::load(cache.v_codes, cache.v_scales, cache.quant, kv_quant::Part::Values, cache.length);
-      }
-      context = attend(q, k, v, inputs);
-    } else {
-      context = attend_cache(q, cache, past, inputs.attention_mask);
-    }
+    context = attend_with_cache(q, std::move(k), std::move(v), inputs);
   } else {
     if (kv_quant_.enabled()) {
       k = kv_quant::round_trip(k, kv_quant_, kv_quant::Part::Keys);
       v = kv_quant::round_trip(v, kv_quant_, kv_quant::Part::Values);
     }
     context = attend(q, k, v, inputs);
+  }
+  return out_.forward(merge_heads(context));
+}
+
+Tensor MultiHeadAttention::forward_ragged(const Tensor& hidden, std::span<AttentionCache* const> caches,
+                                          const AttentionInputs& inputs) const {
+  const int64_t n = int64_t(caches.size());
+  check(hidden.defined() && hidden.rank() == 3 && hidden.dim(0) == n && hidden.dim(1) == 1, "multi_head_attention",
+        "a ragged decode step takes hidden [{}, 1, {}] (one token per cache), got {}", n, config_.hidden_size,
+        hidden.defined() ? hidden.describe() : "nothing");
+  check(!inputs.cache && !inputs.attention_mask.defined() && !inputs.position_bias.defined(), "multi_head_attention",
+        "a ragged decode step takes its caches separately and no attention mask or position bias");
+  for (const AttentionCache* cache : caches)
+    check(cache && cache->batch() == 1, "multi_head_attention", "a ragged decode step needs one batch-1 cache per row");
+  // The sites would see n rows at once where forward() shows them one: an
+  // observer (calibration) would record other batches, and a transform need
+  // not be row-wise. DecoderModel runs sequences one by one instead.
+  for (const ActivationSite* site : {&query_site_, &key_site_, &value_site_, &probs_site_})
+    check(!site->active(), "multi_head_attention", "{}: a ragged decode step cannot run with an active site",
+          site->name());
+  Tensor q, k, v;
+  project(hidden, inputs, q, k, v);
+  const int64_t h = config_.num_heads, kvh = config_.num_kv_heads, d = config_.head_dim;
+  // Each row's slice of q, k, v ([1, heads, 1, d], contiguous since seq is 1)
+  // goes through forward()'s cached attention; the contexts land in one tensor.
+  Tensor context = Tensor::empty({n, h, 1, d}, DType::F32);
+  for (int64_t i = 0; i < n; ++i) {
+    const Tensor qi = Tensor::borrow(q.data<float>() + i * h * d, {1, h, 1, d}, DType::F32);
+    Tensor ki = Tensor::borrow(k.data<float>() + i * kvh * d, {1, kvh, 1, d}, DType::F32);
+    Tensor vi = Tensor::borrow(v.data<float>() + i * kvh * d, {1, kvh, 1, d}, DType::F32);
+    AttentionInputs row;
+    row.cache = caches[size_t(i)];
+    const Tensor ci = attend_with_cache(qi, std::move(ki), std::move(vi), row);
+    std::memcpy(context.data<float>() + i * h * d, ci.data<float>(), sizeof(float) * h * d);
   }
   return out_.forward(merge_heads(context));
 }

@@ -2,6 +2,7 @@
 // quantizer both share, so that they see identical codes.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -325,6 +326,10 @@ class NativeInt8Linear final : public nn::LinearKernel {
     return fused ? forward_activated_int8(x, *fused) : LinearKernel::forward_activated(x, act);
   }
   std::string describe() const override { return input_.dynamic ? "int8-dynamic" : "int8"; }
+  // Rows are quantized on their own (a static per-tensor scale is a constant;
+  // dynamic scales are per token), the int32 dots are exact whatever the
+  // tiling, and the epilogue is per element: any row count.
+  int64_t row_invariant_rows() const override { return std::numeric_limits<int64_t>::max(); }
 
   std::string input_format() const override { return format_; }
   std::shared_ptr<const nn::PreparedInput> prepare_input(const Tensor& x) const override {

@@ -100,6 +100,10 @@ class NativeWeightOnlyLinear final : public nn::LinearKernel {
     return y;
   }
   std::string describe() const override { return label_; }
+  // The GEMV quantizes each row on its own and sums each output in a fixed
+  // order (groups of kWoGemvMaxRows rows pass the weights independently);
+  // past the row limit the dequantize + sgemm path's rows depend on M.
+  int64_t row_invariant_rows() const override { return std::max<int64_t>(1, max_gemv_rows()); }
 
  private:
   void prefill(const Tensor& x, float* y) const {

@@ -41,7 +41,6 @@ void gemv(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, GemvR
   const int64_t n = w.dim(0), k = w.dim(1);
   check(x.dim(-1) == k, "gemv", "x is {} but weight is {}", x.describe(), w.describe());
   const int64_t m = x.numel() / std::max<int64_t>(k, 1);
-  check(m <= kGemvMaxRows, "gemv", "{} rows exceed the GEMV limit of {}", m, kGemvMaxRows);
   if (bias.defined())
     check(bias.dtype() == DType::F32 && bias.numel() == n && bias.is_contiguous(), "gemv", "bias is {}, expected [{}]",
           bias.describe(), n);
@@ -60,10 +59,17 @@ void gemv(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, GemvR
   const int64_t block = 64;
   const int64_t blocks = (n + block - 1) / block;
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, k * block / 4));
+  // Within a chunk, a panel of weight rows (~128 KiB, a multiple of 4 rows)
+  // stays in cache while every group of 4 input rows passes over it, so the
+  // weights stream from memory once per call whatever m is. Each output is
+  // one row's dot product summed in the same order for any panel, chunk or m
+  // (see gemv.h: rows are computed independently of each other).
+  const int64_t panel = std::max<int64_t>(4, ((int64_t{1} << 15) / std::max<int64_t>(1, k)) & ~int64_t{3});
   parallel_for(
       blocks,
       [&](int64_t b0, int64_t b1) {
-        rows_fn(xp, m, wp, k, bp, yp, n, b0 * block, std::min(n, b1 * block));
+        const int64_t end = std::min(n, b1 * block);
+        for (int64_t j = b0 * block; j < end; j += panel) rows_fn(xp, m, wp, k, bp, yp, n, j, std::min(end, j + panel));
       },
       grain);
 }
@@ -84,6 +90,9 @@ class GemvLinearKernel final : public nn::LinearKernel {
     return kernels::linear(x, weight_, bias_);
   }
   std::string describe() const override { return "f32"; }
+  // Up to kGemvMaxRows rows every row is its own dot products (the GEMV);
+  // more go to the GEMM, whose rows may depend on the row count.
+  int64_t row_invariant_rows() const override { return kGemvMaxRows; }
 
  private:
   Tensor weight_, bias_;

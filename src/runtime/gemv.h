@@ -10,8 +10,12 @@
 
 namespace octet::runtime {
 
-// Up to this many input rows take the GEMV path (more: the GEMM is better).
-constexpr int64_t kGemvMaxRows = 4;
+// Up to this many input rows the decode kernel (use_decode_kernels) takes the
+// GEMV path, more the GEMM. The GEMV's rows do not depend on the row count
+// (what CausalLM::decode_ragged needs); measured against OpenBLAS sgemm on 2
+// vCPUs it is 2-7x faster up to 8 rows, even at 16, and up to ~10% (32) and
+// 6-29% (64 rows) slower beyond: docs/decoders.md has the table.
+constexpr int64_t kGemvMaxRows = 64;
 
 // Output columns [n_begin, n_end) of y = x W^T + b (x [m, k], W [n, k], y [m, n],
 // all row-major; bias may be null). Summation order differs between variants.
@@ -28,8 +32,9 @@ void gemv_rows_avx2(const float* x, int64_t m, const float* w, int64_t k, const 
 // The variant this CPU runs (AVX2 when cpu_features() has AVX2 and FMA).
 GemvRowsFn gemv_rows_kernel();
 
-// y = x W^T + b over the thread pool; x [..., k] with at most kGemvMaxRows
-// rows, W [n, k]; y allocated [..., n] when undefined.
+// y = x W^T + b over the thread pool; x [..., k] with any number of rows
+// (each panel of weights stays in cache while all of them pass over it),
+// W [n, k]; y allocated [..., n] when undefined.
 void gemv(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, GemvRowsFn rows = nullptr);
 
 }  // namespace octet::runtime

@@ -1,4 +1,7 @@
 // KVCache and the CausalLM helpers shared by every decoder.
+#include <algorithm>
+#include <vector>
+
 #include "octet/error.h"
 #include "octet/generate.h"
 
@@ -25,6 +28,38 @@ KVCache CausalLM::make_cache(int64_t batch, int64_t capacity) const {
   std::vector<nn::AttentionCache> layers;
   for (int64_t i = 0; i < num_attention_layers(); ++i) layers.push_back(make_layer_cache(i, batch, capacity));
   return KVCache(std::move(layers));
+}
+
+void CausalLM::check_ragged(std::span<const int64_t> tokens, std::span<KVCache* const> caches) const {
+  check(!tokens.empty() && tokens.size() == caches.size(), "models",
+        "decode_ragged needs one token per cache and at least one: {} tokens, {} caches", tokens.size(),
+        caches.size());
+  for (size_t i = 0; i < caches.size(); ++i) {
+    const KVCache* c = caches[i];
+    check(c != nullptr, "models", "decode_ragged: cache {} is null", i);
+    check(int64_t(c->layers().size()) == num_attention_layers(), "models",
+          "decode_ragged: cache {} has {} layers, the model {}", i, c->layers().size(), num_attention_layers());
+    check(c->batch() == 1, "models", "decode_ragged: cache {} is for batch {}, not 1", i, c->batch());
+    check(c->length() < c->capacity(), "models", "decode_ragged: cache {} is full ({} tokens)", i, c->capacity());
+    check(tokens[i] >= 0 && (info_.vocab_size <= 0 || tokens[i] < info_.vocab_size), "models",
+          "decode_ragged: token id {} is outside the vocabulary of {}", tokens[i], info_.vocab_size);
+    for (size_t j = 0; j < i; ++j)
+      check(caches[j] != c, "models", "decode_ragged: caches {} and {} are the same cache", j, i);
+  }
+}
+
+Tensor CausalLM::decode_ragged(std::span<const int64_t> tokens, std::span<KVCache* const> caches) const {
+  check_ragged(tokens, caches);
+  Tensor out;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    ModelInputs in;
+    in.input_ids = Tensor::from_vector(std::vector<int64_t>{tokens[i]}, {1, 1});
+    const Tensor logits = forward_cached(in, *caches[i], /*last_only=*/true).contiguous();
+    const int64_t vocab = logits.numel();
+    if (!out.defined()) out = Tensor::empty({int64_t(tokens.size()), vocab}, DType::F32);
+    std::copy_n(logits.data<float>(), vocab, out.data<float>() + int64_t(i) * vocab);
+  }
+  return out;
 }
 
 std::unique_ptr<CausalLM> load_causal_lm(const std::filesystem::path& path, const LoadOptions& options) {
