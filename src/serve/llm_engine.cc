@@ -26,22 +26,6 @@ LlmEvent final_event(std::string reason) {
 }
 }  // namespace
 
-namespace {
-// Until CausalLM::decode_ragged lands: one forward_cached per sequence.
-Tensor decode_rows(const CausalLM& model, std::span<const int64_t> tokens, std::span<KVCache* const> caches) {
-  std::vector<Tensor> rows;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    ModelInputs in;
-    in.input_ids = Tensor::from_vector(std::vector<int64_t>{tokens[i]}, {1, 1});
-    rows.push_back(model.forward_cached(in, *caches[i], true));
-  }
-  const int64_t vocab = rows.front().dim(-1);
-  Tensor out = Tensor::empty({int64_t(rows.size()), vocab}, DType::F32);
-  for (size_t i = 0; i < rows.size(); ++i)
-    std::copy_n(rows[i].data<float>(), vocab, out.data<float>() + int64_t(i) * vocab);
-  return out;
-}
-}  // namespace
 
 // ---- LlmStream -----------------------------------------------------------------------
 
@@ -279,7 +263,7 @@ void LlmEngine::decode_all() {
   }
   Tensor logits;
   try {
-    logits = decode_rows(model_, tokens, caches);
+    logits = model_.decode_ragged(tokens, caches);
   } catch (const std::exception& e) {
     log_warn("serve: decode step failed: {}", e.what());
     for (auto& s : running_) finish(*s, "error", e.what());
