@@ -40,7 +40,7 @@ calib=$here/data/kjv/kjv.train.txt
 for recipe in w8a8-sq w4a16-awq; do
   [ -d "$out/kjv-$recipe" ] || "$octet" quantize "$kjv" --recipe "$recipe" --calib "$calib" -o "$out/kjv-$recipe" >/dev/null
 done
-[ -f "$out/kjv-f32.gguf" ] || "$octet" export-gguf "$kjv" -o "$out/kjv-f32.gguf" --type f32 >/dev/null
+[ -f "$out/kjv-f16.gguf" ] || "$octet" export-gguf "$kjv" -o "$out/kjv-f16.gguf" --type f16 >/dev/null
 [ -f "$out/kjv-q8_0.gguf" ] || "$octet" export-gguf "$kjv" -o "$out/kjv-q8_0.gguf" --type q8_0 >/dev/null
 
 # ---- server control ---------------------------------------------------------------
@@ -139,10 +139,11 @@ stop_server
 ids=$("$octet" generate "$kjv" --prompt "In the beginning" --max-new-tokens 1 --json 2>/dev/null |
       python3 -c 'import json,sys; print(",".join(str(i) for i in json.load(sys.stdin)["sequences"][0]["prompt_ids"]))' || true)
 [ -n "$ids" ] || ids=1,512,278
-for gguf in kjv-f32 kjv-q8_0; do
+for gguf in kjv-f16 kjv-q8_0; do
   for n in 1 16; do
     r=$(node "$here/bench/peers/llama_cpp_batch.mjs" "$out/$gguf.gguf" --prompt-ids "$ids" --sequences "$n" \
-          --max-new-tokens 64 --threads "$threads" || echo '{"error": "failed"}')
+          --max-new-tokens 64 --threads "$threads" | tail -1) || true
+    python3 -c 'import json,sys; json.loads(sys.argv[1])' "$r" 2>/dev/null || r='{"error": "failed"}'
     echo "{\"peer\": \"$gguf\", \"sequences\": $n, \"result\": $r}" >> "$results"
     echo "llama.cpp $gguf sequences=$n: $r"
   done

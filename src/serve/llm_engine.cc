@@ -45,6 +45,15 @@ std::optional<LlmEvent> LlmStream::next(std::chrono::milliseconds timeout) {
   return e;
 }
 
+std::vector<LlmEvent> LlmStream::next_all(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::vector<LlmEvent> out;
+  if (!cv_.wait_for(lock, timeout, [&] { return !events_.empty(); })) return out;
+  out.assign(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
+  events_.clear();
+  return out;
+}
+
 // ---- the engine ------------------------------------------------------------------------
 
 struct LlmEngine::Sequence {
@@ -157,7 +166,10 @@ void LlmEngine::admit() {
 
 void LlmEngine::finish(Sequence& s, const std::string& reason, const std::string& error) {
   LlmEvent e;
-  if (s.text && reason != "error" && reason != "cancelled") e.text = s.text->finish();
+  if (s.text && reason != "error" && reason != "cancelled") {
+    e.text = s.text->finish();
+    if (!s.job.stream) e.text = s.text->text();  // everything, nothing was streamed
+  }
   e.final = true;
   e.finish_reason = reason;
   e.error = error;
@@ -191,13 +203,17 @@ bool LlmEngine::advance(Sequence& s, std::span<float> logits) {
     finish(s, "stop");
     return false;
   }
-  std::string delta = s.text->push(token);
-  if (s.text->stopped()) {
-    if (!delta.empty()) s.stream->push(text_event(std::move(delta)));
-    finish(s, "stop");
-    return false;
+  if (!s.job.stream && s.job.stop_strings.empty()) {
+    s.text->append(token);  // decoded once, at the end
+  } else {
+    std::string delta = s.text->push(token);
+    const bool stopped = s.text->stopped();
+    if (!delta.empty() && s.job.stream) s.stream->push(text_event(std::move(delta)));
+    if (stopped) {
+      finish(s, "stop");
+      return false;
+    }
   }
-  if (!delta.empty()) s.stream->push(text_event(std::move(delta)));
   const int64_t total = int64_t(s.job.prompt.size()) + s.generated;
   const bool at_limit = s.job.max_tokens >= 0 && s.generated >= s.job.max_tokens;
   if (at_limit || total >= s.capacity) {
@@ -234,9 +250,11 @@ void LlmEngine::prefill_one() {
     s.prefilled = end;
     if (metrics_) metrics_->observe_batch_size(1);
     if (end < n) return;
+    // The prompt is in: the first token; the sequence moves to the decode set.
+    const bool more = advance(s, std::span<float>(logits.data<float>(), size_t(logits.numel())));
     std::unique_ptr<Sequence> owned = std::move(prefilling_.front());
     prefilling_.erase(prefilling_.begin());
-    if (advance(*owned, std::span<float>(logits.data<float>(), size_t(logits.numel())))) running_.push_back(std::move(owned));
+    if (more) running_.push_back(std::move(owned));
   } catch (const std::exception& e) {
     log_warn("serve: request failed in prefill: {}", e.what());
     drop("error", e.what());

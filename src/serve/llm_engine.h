@@ -50,11 +50,14 @@ struct LlmJob {
   std::vector<std::string> stop_strings;
   std::vector<int64_t> stop_ids;  // besides the model's EOS (e.g. a chat format's end-of-turn token)
   bool ignore_eos = false;        // the model's EOS is generated like any token (benchmarks)
+  // false: no text events, the whole text arrives with the final event (and
+  // without stop strings the text is decoded once, at the end).
+  bool stream = true;
 };
 
 // Events one request receives, in order: zero or more text deltas, then one final event.
 struct LlmEvent {
-  std::string text;             // new text (may be empty)
+  std::string text;             // new text (may be empty); a non-streamed job's final event: all of it
   bool final = false;
   std::string finish_reason;    // final: "stop" | "length" | "cancelled" | "error"
   std::string error;            // finish_reason "error": what failed
@@ -67,6 +70,8 @@ class LlmStream {
  public:
   // Waits up to `timeout` for the next event; nullopt on timeout.
   std::optional<LlmEvent> next(std::chrono::milliseconds timeout);
+  // Waits up to `timeout` for events and takes all that are queued (empty on timeout).
+  std::vector<LlmEvent> next_all(std::chrono::milliseconds timeout);
   void cancel() { cancelled_ = true; }
   bool cancelled() const { return cancelled_; }
   void push(LlmEvent event);

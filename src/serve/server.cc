@@ -222,6 +222,7 @@ void Server::Impl::completions(const httplib::Request& req, httplib::Response& r
                                  "invalid_request_error", "max_tokens"));
   job.max_tokens = s.max_tokens;
   job.ignore_eos = s.ignore_eos;
+  job.stream = s.stream;
   job.sampling.temperature = s.temperature;
   job.sampling.top_k = s.top_k;
   job.sampling.top_p = s.top_p;
@@ -301,32 +302,41 @@ void Server::Impl::run_llm(serve::LlmJob job, const std::string& prefix_text, bo
           sink.done();
           return true;
         }
-        std::optional<serve::LlmEvent> e = stream->next(std::chrono::milliseconds(200));
-        if (!e) return sink.is_writable() ? true : (stream->cancel(), false);
-        std::string text = std::move(e->text);
-        if (state->first && !state->echo.empty()) text = state->echo + text;
-        if (!e->final) {
-          if (text.empty()) return true;
-          const json chunk = chat_api ? serve::chat_chunk(id, created_at, model, state->first, text, std::nullopt)
-                                      : serve::completion_chunk(id, created_at, model, text, std::nullopt);
-          state->first = false;
-          return write(serve::sse_event(chunk));
-        }
-        if (e->finish_reason == "error" || e->finish_reason == "cancelled") {
-          const ApiError err = e->finish_reason == "error" ? api_error(500, e->error, "server_error")
-                                                           : api_error(503, "the server is shutting down", "service_unavailable");
-          write(serve::sse_event(serve::error_body(err)));
-        } else {
-          const json chunk = chat_api ? serve::chat_chunk(id, created_at, model, state->first, text, e->finish_reason)
-                                      : serve::completion_chunk(id, created_at, model, text, e->finish_reason);
-          if (!write(serve::sse_event(chunk))) return false;
-          if (usage_wanted) {
-            const serve::Usage usage{e->prompt_tokens, e->completion_tokens};
-            const json u = serve::usage_chunk(id, created_at, model, chat_api ? "chat.completion.chunk" : "text_completion", usage);
-            if (!write(serve::sse_event(u))) return false;
+        std::vector<serve::LlmEvent> events = stream->next_all(std::chrono::milliseconds(200));
+        if (events.empty()) return sink.is_writable() ? true : (stream->cancel(), false);
+        // Every queued event in one write: fewer syscalls when tokens come faster than the client reads.
+        std::string out;
+        for (serve::LlmEvent& e : events) {
+          std::string text = std::move(e.text);
+          if (state->first && !state->echo.empty()) text = state->echo + text, state->echo.clear();
+          if (!e.final) {
+            if (text.empty()) continue;
+            const json chunk = chat_api ? serve::chat_chunk(id, created_at, model, state->first, text, std::nullopt)
+                                        : serve::completion_chunk(id, created_at, model, text, std::nullopt);
+            state->first = false;
+            out += serve::sse_event(chunk);
+            continue;
           }
-          if (!write(serve::sse_done())) return false;
+          if (e.finish_reason == "error" || e.finish_reason == "cancelled") {
+            const ApiError err = e.finish_reason == "error" ? api_error(500, e.error, "server_error")
+                                                            : api_error(503, "the server is shutting down", "service_unavailable");
+            out += serve::sse_event(serve::error_body(err));
+          } else {
+            const json chunk = chat_api ? serve::chat_chunk(id, created_at, model, state->first, text, e.finish_reason)
+                                        : serve::completion_chunk(id, created_at, model, text, e.finish_reason);
+            out += serve::sse_event(chunk);
+            if (usage_wanted) {
+              const serve::Usage usage{e.prompt_tokens, e.completion_tokens};
+              out += serve::sse_event(serve::usage_chunk(id, created_at, model,
+                                                         chat_api ? "chat.completion.chunk" : "text_completion", usage));
+            }
+            out += serve::sse_done();
+          }
+          state->done = true;
+          break;
         }
+        if (!out.empty() && !write(out)) return false;
+        if (!state->done) return true;
         state->done = true;
         sink.done();
         return true;
@@ -487,6 +497,9 @@ Server::Server(ServeOptions options) : impl_(std::make_unique<Impl>()) {
   check(m.port > 0, "serve", "cannot listen on {}:{} (in use, or not an address of this machine)", o.host, o.port);
   // Listening starts before the model loads, so /health answers 503 meanwhile.
   m.listener = std::thread([&m] { m.http.listen_after_bind(); });
+  // httplib's stop() is a no-op until the listener runs: wait for it, so a
+  // failed load (or an early stop()) cannot leave the listener running forever.
+  for (int i = 0; i < 5000 && !m.http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   try {
     m.load();
   } catch (...) {

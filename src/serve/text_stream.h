@@ -25,6 +25,9 @@ class TextStream {
 
   // Adds a token; returns the text released by it (may be empty).
   std::string push(int64_t token);
+  // Adds a token without decoding (no stop strings, nothing streamed): the
+  // text comes out of finish(), equal to what push() would have released.
+  void append(int64_t token) { ids_.push_back(token); }
   // Ends the stream: returns the rest (held-back text that did not become a stop string).
   std::string finish();
   // True once the text contains a stop string; the text before it has been released
