@@ -2,6 +2,8 @@
 // ("normalizer", "pre_tokenizer", "model", "post_processor", "decoder",
 // "added_tokens") maps onto the parts in pipeline.h; a component octet does
 // not implement is an error naming its type, never a silent difference.
+#include <limits>
+
 #include "octet/error.h"
 #include "text/files.h"
 #include "text/loaders.h"
@@ -11,6 +13,16 @@ namespace octet::text {
 namespace {
 
 using nlohmann::json;
+
+// A token id: an integer in [0, 2^31 - 1). nlohmann's get<int32_t>() would silently wrap
+// 2^40 to 0 (fuzz finding, docs/reliability.md).
+int32_t checked_id(const json& j, std::string_view what) {
+  check(j.is_number_integer(), "tokenizer", "{} id must be an integer, got {}", what, j.dump());
+  const bool fits = j.is_number_unsigned() ? j.get<uint64_t>() < uint64_t{std::numeric_limits<int32_t>::max()}
+                                           : j.get<int64_t>() >= 0 && j.get<int64_t>() < std::numeric_limits<int32_t>::max();
+  check(fits, "tokenizer", "{} has invalid id {}", what, j.dump());
+  return j.get<int32_t>();
+}
 
 std::string type_of(const json& j, std::string_view section) {
   check(j.is_object(), "tokenizer", "\"{}\" must be an object or null", section);
@@ -242,7 +254,8 @@ std::optional<PostTemplate> parse_post_processor(const json& j, const Tokenizer:
           check(specials.contains(name), "tokenizer", "TemplateProcessing: special token '{}' is not defined", name);
           p.kind = TemplatePiece::Kind::Special;
           p.type_id = s.value("type_id", 0);
-          for (const json& id : specials[name].at("ids")) p.ids.push_back(id.get<int32_t>());
+          for (const json& id : specials[name].at("ids"))
+            p.ids.push_back(checked_id(id, fmt::format("TemplateProcessing: special token '{}'", name)));
         }
         pieces.push_back(std::move(p));
       }
@@ -360,7 +373,7 @@ std::shared_ptr<Tokenizer::Impl> parse_tokenizer_json(std::string_view text, std
       for (const json& t : root["added_tokens"]) {
         AddedToken a;
         a.content = t.at("content").get<std::string>();
-        a.id = t.at("id").get<int32_t>();
+        a.id = checked_id(t.at("id"), fmt::format("added token '{}'", a.content));
         a.special = t.value("special", false);
         a.lstrip = t.value("lstrip", false);
         a.rstrip = t.value("rstrip", false);

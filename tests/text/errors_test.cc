@@ -71,6 +71,21 @@ TEST(TokenizerErrors, MalformedTokenizerJson) {
   }
 }
 
+// Ids that do not fit int32 used to wrap silently (2^40 became id 0): found by the fault-injection
+// test of hostile sizes (tests/cli/fault_injection_test.cc).
+TEST(TokenizerErrors, TokenIdsOutOfRange) {
+  const std::string added = R"({"model": )" + std::string(kWordLevel) + R"(, "added_tokens": [{"id": ID, "content": "<x>"}]})";
+  for (const std::string id : {"1099511627776", "-1", "4294967296", "18446744073709551615", "2.5"}) {
+    std::string json = added;
+    json.replace(json.find("ID"), 2, id);
+    expect_contains(error_of([&] { Tokenizer::from_tokenizer_json_text(json); }), "added token '<x>'");
+  }
+  const std::string templ = R"({"model": )" + std::string(kWordLevel) + R"(, "post_processor": {"type": "TemplateProcessing",
+      "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+      "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [4294967297], "tokens": ["[CLS]"]}}}})";
+  expect_contains(error_of([&] { Tokenizer::from_tokenizer_json_text(templ); }), "special token '[CLS]' has invalid id");
+}
+
 TEST(TokenizerErrors, FolderWithoutTokenizerFiles) {
   const fs::path dir = testing::temp_dir();
   const std::string none = error_of([&] { Tokenizer::load(dir); });
