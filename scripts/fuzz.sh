@@ -73,7 +73,11 @@ for t in "${TARGETS[@]}"; do
     min="$WORK/min_$name"
     "$BUILD/fuzz/fuzz_$t" "$a" -minimize_crash=1 -max_total_time=30 -timeout=2 -rss_limit_mb=2048 \
       -exact_artifact_path="$min" >"$WORK/min_$name.log" 2>&1
-    [[ -s "$min" ]] || cp "$a" "$min"
+    # Keep the minimised input only when it still fails (minimisation can end on a candidate that
+    # no longer reproduces); else the original.
+    if [[ ! -s "$min" ]] || "$BUILD/fuzz/fuzz_$t" "$min" -timeout=2 -rss_limit_mb=2048 >/dev/null 2>&1; then
+      cp "$a" "$min"
+    fi
     mkdir -p "$ROOT/tests/fuzz/regressions/$t"
     cp "$min" "$ROOT/tests/fuzz/regressions/$t/$name"
     echo "   finding: tests/fuzz/regressions/$t/$name"

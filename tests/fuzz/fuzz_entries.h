@@ -113,7 +113,9 @@ inline void gguf(const uint8_t* data, size_t size) {
   const auto path = scratch_dir() / "input.gguf";
   write_bytes(path, as_text(data, size));
   const GgufFile file = GgufFile::open(path);
-  for (const auto& [key, value] : file.metadata()) {
+  for (const auto& kv : file.metadata()) {
+    const std::string& key = kv.first;  // not structured bindings: clang < 16 cannot capture them
+    const GgufValue& value = kv.second;
     // The checked conversions loaders use; each either converts or throws Error.
     const auto attempt = [](auto&& fn) {
       try {

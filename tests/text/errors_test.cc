@@ -49,13 +49,22 @@ TEST(TokenizerErrors, MalformedTokenizerJson) {
   };
   const std::vector<Case> cases = {
       {"{\"model\": {\"type\": \"BPE\", ", "invalid JSON"},
+      {R"({"model": {"type": "WordLevel", "vocab": {"a": 1e400}}})", "invalid JSON"},
       {R"({"version": "1.0", "added_tokens": []})", "has no \"model\""},
       {json_with_model(R"({"type": "Mystery", "vocab": {}})"), "unknown model type 'Mystery'"},
       {json_with_model(R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b", "a c"]})"),
        "merge 2 'a c' refers to 'c', which is not in the vocabulary"},
       {json_with_model(R"({"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]})"), "makes 'ab'"},
       {json_with_model(R"({"type": "WordPiece", "vocab": {"a": 0}, "unk_token": "[UNK]"})"), "unk token '[UNK]'"},
-      {json_with_model(R"({"type": "BPE", "vocab": {"a": "zero"}, "merges": []})"), "type must be number"},
+      {json_with_model(R"({"type": "BPE", "vocab": {"a": "zero"}, "merges": []})"), "token 'a' id must be an integer"},
+      // Floats where integers belong were converted with undefined behaviour past int64 (fuzz_tokenizer).
+      {json_with_model(R"({"type": "WordLevel", "vocab": {"a": 1.24444e+29}, "unk_token": "a"})"),
+       "token 'a' id must be an integer, got 1.24444e+29"},
+      {json_with_model(R"({"type": "Unigram", "vocab": [["a", 0.0]], "unk_id": 1e300})"), "Unigram unk_id must be an integer"},
+      {R"({"model": )" + std::string(kWordLevel) + R"(, "padding": {"strategy": {"Fixed": 1e29}}})",
+       "padding.strategy.Fixed must be an integer"},
+      {R"({"model": )" + std::string(kWordLevel) + R"(, "truncation": {"max_length": 1e29}})",
+       "truncation.max_length must be an integer"},
       {R"({"model": )" + std::string(kWordLevel) + R"(, "normalizer": {"type": "Fancy"}})", "normalizer type 'Fancy'"},
       {R"({"model": )" + std::string(kWordLevel) +
            R"(, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "[a-z]+"}, "behavior": "Isolated"}})",
