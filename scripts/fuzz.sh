@@ -71,7 +71,8 @@ for t in "${TARGETS[@]}"; do
     found=$((found + 1))
     name="$(basename "$a")"
     min="$WORK/min_$name"
-    "$BUILD/fuzz/fuzz_$t" "$a" -minimize_crash=1 -max_total_time=30 -timeout=2 -rss_limit_mb=2048 \
+    # -max_total_time does not bound minimising a timeout (each step may wait 2 s): timeout(1) does.
+    timeout 90 "$BUILD/fuzz/fuzz_$t" "$a" -minimize_crash=1 -max_total_time=30 -timeout=2 -rss_limit_mb=2048 \
       -exact_artifact_path="$min" >"$WORK/min_$name.log" 2>&1
     # Keep the minimised input only when it still fails (minimisation can end on a candidate that
     # no longer reproduces); else the original.
