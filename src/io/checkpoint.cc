@@ -22,7 +22,7 @@ json read_index(const std::filesystem::path& index_path) {
   buffer << in.rdbuf();
   try {
     return json::parse(buffer.str());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number past double (1e400)
     fail(kTag, "{}: index is not valid JSON: {}", index_path.string(), e.what());
   }
 }

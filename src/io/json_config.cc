@@ -66,7 +66,7 @@ JsonConfig JsonConfig::load(const std::filesystem::path& path) {
   Json parsed;
   try {
     parsed = Json::parse(buffer.str());
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number past double (1e400)
     fail(kTag, "{}: not valid JSON: {}", source, e.what());
   }
   return from_json(std::move(parsed), source);

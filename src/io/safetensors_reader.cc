@@ -159,7 +159,7 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   json header;
   try {
     header = json::parse(header_begin, header_begin + header_len);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number past double (1e400)
     fail(kTag, "{}: header is not valid JSON: {}", file, e.what());
   }
   if (!header.is_object()) fail(kTag, "{}: header must be a JSON object, got {}", file, json_type(header));

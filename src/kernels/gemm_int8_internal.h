@@ -64,7 +64,11 @@ static inline float gelu_tanh_ref(float y) {
 static inline int8_t quantize_one(float x, float scale, float zero_point, float qmin, float qmax) {
   float v = x / scale;
   if (std::isnan(v)) v = 0.0f;
+#if __has_builtin(__builtin_roundevenf)
   v = __builtin_roundevenf(v) + zero_point;
+#else
+  v = std::nearbyint(v) + zero_point;  // clang < 15 (the fuzz build): the same in the default rounding mode
+#endif
   v = v > qmin ? v : qmin;  // same selection as vmaxps(v, qmin)
   v = v < qmax ? v : qmax;  // same selection as vminps(v, qmax)
   return static_cast<int8_t>(static_cast<int32_t>(v));

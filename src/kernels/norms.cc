@@ -18,7 +18,9 @@ std::pair<int64_t, int64_t> rows_and_hidden(std::string_view op, const Tensor& x
 }  // namespace
 
 void layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, Tensor& y) {
-  const auto [rows, hidden] = rows_and_hidden("layer_norm", x);
+  // Not a structured binding: lambdas below capture these, which clang < 16 refuses for bindings.
+  const auto [rows, hidden_size] = rows_and_hidden("layer_norm", x);
+  const int64_t hidden = hidden_size;
   detail::require_vector("layer_norm", "gamma", gamma, hidden, "hidden size");
   detail::require_vector("layer_norm", "beta", beta, hidden, "hidden size");
   detail::prepare_output("layer_norm", "y", y, x.shape());
@@ -40,7 +42,9 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, floa
 
 void add_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& gamma, const Tensor& beta, float eps,
                     Tensor& y, Tensor* sum) {
-  const auto [rows, hidden] = rows_and_hidden("add_layer_norm", x);
+  // Not a structured binding: lambdas below capture these, which clang < 16 refuses for bindings.
+  const auto [rows, hidden_size] = rows_and_hidden("add_layer_norm", x);
+  const int64_t hidden = hidden_size;
   detail::require_f32("add_layer_norm", "residual", residual);
   check(residual.shape() == x.shape(), "add_layer_norm", "residual is {}, x is {}", residual.describe(),
         x.describe());
@@ -65,7 +69,9 @@ void add_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& gamma
 }
 
 void rms_norm(const Tensor& x, const Tensor& weight, float eps, bool unit_offset, Tensor& y) {
-  const auto [rows, hidden] = rows_and_hidden("rms_norm", x);
+  // Not a structured binding: lambdas below capture these, which clang < 16 refuses for bindings.
+  const auto [rows, hidden_size] = rows_and_hidden("rms_norm", x);
+  const int64_t hidden = hidden_size;
   detail::require_vector("rms_norm", "weight", weight, hidden, "hidden size");
   detail::prepare_output("rms_norm", "y", y, x.shape());
   const RowKernels& k = row_kernels();

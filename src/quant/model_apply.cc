@@ -59,7 +59,8 @@ void apply_quantization(Model& model, const QuantizationConfig& config, QuantExe
       kv.emplace_back(&a, std::move(q));
     });
     check(!kv.empty(), kTag, "the config quantizes the KV cache, but the model has no attention blocks with one");
-    for (const auto& [name, layer] : layers) {
+    for (const auto& named : layers) {
+      const auto& name = named.first;  // not a structured binding: clang < 16 cannot capture one
       const bool found = std::any_of(kv.begin(), kv.end(), [&](const auto& e) { return e.first->name() == name; });
       check(found, kTag, "the model has no attention block named '{}'", name);
     }

@@ -26,7 +26,7 @@ std::string read_file(const fs::path& path) {
 json parse_json(std::string_view text, std::string_view origin) {
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number past double (1e400)
     fail("tokenizer", "{}: invalid JSON: {}", origin, e.what());
   }
 }
@@ -162,7 +162,10 @@ Vocab read_vocab_json(const fs::path& path) {
     check(j.is_object(), "tokenizer", "expected an object of token -> id");
     std::vector<std::pair<std::string, int64_t>> entries;
     entries.reserve(j.size());
-    for (const auto& [token, id] : j.items()) entries.emplace_back(token, id.get<int64_t>());
+    for (const auto& [token, id] : j.items()) {
+      check(id.is_number_integer(), "tokenizer", "token '{}' id must be an integer, got {}", token, id.dump());
+      entries.emplace_back(token, id.get<int64_t>());
+    }
     return Vocab::from_entries(entries);
   });
 }

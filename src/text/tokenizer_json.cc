@@ -2,6 +2,8 @@
 // ("normalizer", "pre_tokenizer", "model", "post_processor", "decoder",
 // "added_tokens") maps onto the parts in pipeline.h; a component octet does
 // not implement is an error naming its type, never a silent difference.
+#include <limits>
+
 #include "octet/error.h"
 #include "text/files.h"
 #include "text/loaders.h"
@@ -11,6 +13,25 @@ namespace octet::text {
 namespace {
 
 using nlohmann::json;
+
+// A token id: an integer in [0, 2^31 - 1). nlohmann's get<int32_t>() would silently wrap
+// 2^40 to 0 (fuzz finding, docs/reliability.md).
+int32_t checked_id(const json& j, std::string_view what) {
+  check(j.is_number_integer(), "tokenizer", "{} id must be an integer, got {}", what, j.dump());
+  const bool fits = j.is_number_unsigned() ? j.get<uint64_t>() < uint64_t{std::numeric_limits<int32_t>::max()}
+                                           : j.get<int64_t>() >= 0 && j.get<int64_t>() < std::numeric_limits<int32_t>::max();
+  check(fits, "tokenizer", "{} has invalid id {}", what, j.dump());
+  return j.get<int32_t>();
+}
+
+// An integer field. nlohmann's get<int64_t>() of a float (1e29) is an out-of-range
+// float-to-integer conversion, undefined behaviour (fuzz finding, docs/reliability.md).
+int64_t integer(const json& j, std::string_view what) {
+  check(j.is_number_integer(), "tokenizer", "{} must be an integer, got {}", what, j.dump());
+  check(!j.is_number_unsigned() || j.get<uint64_t>() <= uint64_t{std::numeric_limits<int64_t>::max()}, "tokenizer",
+        "{} = {} is too large", what, j.dump());
+  return j.get<int64_t>();
+}
 
 std::string type_of(const json& j, std::string_view section) {
   check(j.is_object(), "tokenizer", "\"{}\" must be an object or null", section);
@@ -137,7 +158,7 @@ Vocab parse_vocab_object(const json& j) {
   check(j.is_object(), "tokenizer", "model.vocab must be an object of token -> id");
   std::vector<std::pair<std::string, int64_t>> entries;
   entries.reserve(j.size());
-  for (const auto& [token, id] : j.items()) entries.emplace_back(token, id.get<int64_t>());
+  for (const auto& [token, id] : j.items()) entries.emplace_back(token, integer(id, fmt::format("token '{}' id", token)));
   return Vocab::from_entries(entries);
 }
 
@@ -204,7 +225,7 @@ std::unique_ptr<Model> parse_model(const json& j) {
       t.types.push_back(t.byte_fallback && parse_byte_piece(t.pieces.back()) ? PieceType::Byte : PieceType::Normal);
     }
     check(j.contains("unk_id") && !j["unk_id"].is_null(), "tokenizer", "Unigram model has no unk_id");
-    const auto unk = j["unk_id"].get<int64_t>();
+    const auto unk = integer(j["unk_id"], "Unigram unk_id");
     check(unk >= 0 && static_cast<size_t>(unk) < t.pieces.size(), "tokenizer", "Unigram unk_id {} out of range", unk);
     t.unk_id = static_cast<int32_t>(unk);
     t.types[static_cast<size_t>(unk)] = PieceType::Unknown;
@@ -235,14 +256,15 @@ std::optional<PostTemplate> parse_post_processor(const json& j, const Tokenizer:
           const std::string id = s.at("id").get<std::string>();
           check(id == "A" || (pair && id == "B"), "tokenizer", "TemplateProcessing: unknown sequence '{}'", id);
           p.kind = id == "A" ? TemplatePiece::Kind::First : TemplatePiece::Kind::Second;
-          p.type_id = s.value("type_id", 0);
+          p.type_id = s.contains("type_id") ? static_cast<int>(checked_id(s["type_id"], "TemplateProcessing type")) : 0;
         } else {
           const json& s = item.at("SpecialToken");
           const std::string name = s.at("id").get<std::string>();
           check(specials.contains(name), "tokenizer", "TemplateProcessing: special token '{}' is not defined", name);
           p.kind = TemplatePiece::Kind::Special;
-          p.type_id = s.value("type_id", 0);
-          for (const json& id : specials[name].at("ids")) p.ids.push_back(id.get<int32_t>());
+          p.type_id = s.contains("type_id") ? static_cast<int>(checked_id(s["type_id"], "TemplateProcessing type")) : 0;
+          for (const json& id : specials[name].at("ids"))
+            p.ids.push_back(checked_id(id, fmt::format("TemplateProcessing: special token '{}'", name)));
         }
         pieces.push_back(std::move(p));
       }
@@ -305,7 +327,7 @@ void parse_configured_options(const json& root, Tokenizer::Impl& impl) {
   EncodeOptions& o = impl.configured;
   if (root.contains("truncation") && !root["truncation"].is_null()) {
     const json& t = root["truncation"];
-    o.max_length = t.value("max_length", int64_t{512});
+    o.max_length = t.contains("max_length") ? integer(t["max_length"], "truncation.max_length") : 512;
     const std::string strategy = t.value("strategy", std::string("LongestFirst"));
     o.truncation = strategy == "OnlyFirst" ? Truncation::OnlyFirst
                    : strategy == "OnlySecond" ? Truncation::OnlySecond
@@ -317,13 +339,13 @@ void parse_configured_options(const json& root, Tokenizer::Impl& impl) {
     o.padding = Padding::Longest;
     if (p.contains("strategy") && p["strategy"].is_object() && p["strategy"].contains("Fixed")) {
       o.padding = Padding::MaxLength;
-      o.max_length = p["strategy"]["Fixed"].get<int64_t>();
+      o.max_length = integer(p["strategy"]["Fixed"], "padding.strategy.Fixed");
     }
     o.padding_side = p.value("direction", std::string("Right")) == "Left" ? Side::Left : Side::Right;
     if (p.contains("pad_to_multiple_of") && !p["pad_to_multiple_of"].is_null()) {
-      o.pad_to_multiple_of = p["pad_to_multiple_of"].get<int64_t>();
+      o.pad_to_multiple_of = integer(p["pad_to_multiple_of"], "padding.pad_to_multiple_of");
     }
-    if (p.contains("pad_id")) o.pad_id = p["pad_id"].get<int64_t>();
+    if (p.contains("pad_id")) o.pad_id = integer(p["pad_id"], "padding.pad_id");
   }
 }
 
@@ -360,7 +382,7 @@ std::shared_ptr<Tokenizer::Impl> parse_tokenizer_json(std::string_view text, std
       for (const json& t : root["added_tokens"]) {
         AddedToken a;
         a.content = t.at("content").get<std::string>();
-        a.id = t.at("id").get<int32_t>();
+        a.id = checked_id(t.at("id"), fmt::format("added token '{}'", a.content));
         a.special = t.value("special", false);
         a.lstrip = t.value("lstrip", false);
         a.rstrip = t.value("rstrip", false);

@@ -56,6 +56,7 @@ TEST_F(SafetensorsErrors, HeaderLengthBounds) {
 TEST_F(SafetensorsErrors, MalformedJsonHeader) {
   EXPECT_THAT(open_error(R"({"a": {"dtype": "F32",)", ""), names_file_and("header is not valid JSON"));
   EXPECT_THAT(open_error("", ""), names_file_and("header is not valid JSON"));
+  EXPECT_THAT(open_error(R"({"__metadata__": {"a": 1e400}})", ""), names_file_and("header is not valid JSON"));
   EXPECT_THAT(open_error(R"([1, 2])", ""), names_file_and("header must be a JSON object, got array"));
 }
 

@@ -39,6 +39,20 @@ TEST(DecoderErrors, InconsistentHeadCounts) {
   EXPECT_NE(msg.find("hidden size 64 is not a multiple of 5 attention heads"), std::string::npos) << msg;
 }
 
+// Sizes from config.json are bounded before any builder runs. A head_dim of 2^40 (found by
+// fuzz_config_build, tests/fuzz/regressions/config_build/llama_heads_overflow) used to reach
+// the rotary table's allocation and throw std::bad_alloc.
+TEST(DecoderErrors, HostileSizesAreRejectedBeforeBuilding) {
+  const int64_t huge = int64_t{1} << 40;
+  std::string msg = load_error(patched_fixture(
+      "llama", {{"num_attention_heads", huge}, {"num_key_value_heads", huge}, {"head_dim", huge}}));
+  EXPECT_NE(msg.find("'head_dim' = 1099511627776 is larger than octet accepts (16777216)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("config.json"), std::string::npos) << msg;
+  msg = load_error(patched_fixture("gpt2", {{"num_labels", huge}}));
+  EXPECT_NE(msg.find("'num_labels' = 1099511627776 is larger than octet accepts (1048576)"), std::string::npos)
+      << msg;
+}
+
 TEST(DecoderErrors, ShapeMismatchNamesTensorAndFile) {
   // A config that disagrees with the weights: intermediate_size 256 vs 128 stored.
   const std::string msg = load_error(patched_fixture("llama", {{"intermediate_size", 256}}));

@@ -49,13 +49,22 @@ TEST(TokenizerErrors, MalformedTokenizerJson) {
   };
   const std::vector<Case> cases = {
       {"{\"model\": {\"type\": \"BPE\", ", "invalid JSON"},
+      {R"({"model": {"type": "WordLevel", "vocab": {"a": 1e400}}})", "invalid JSON"},
       {R"({"version": "1.0", "added_tokens": []})", "has no \"model\""},
       {json_with_model(R"({"type": "Mystery", "vocab": {}})"), "unknown model type 'Mystery'"},
       {json_with_model(R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b", "a c"]})"),
        "merge 2 'a c' refers to 'c', which is not in the vocabulary"},
       {json_with_model(R"({"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]})"), "makes 'ab'"},
       {json_with_model(R"({"type": "WordPiece", "vocab": {"a": 0}, "unk_token": "[UNK]"})"), "unk token '[UNK]'"},
-      {json_with_model(R"({"type": "BPE", "vocab": {"a": "zero"}, "merges": []})"), "type must be number"},
+      {json_with_model(R"({"type": "BPE", "vocab": {"a": "zero"}, "merges": []})"), "token 'a' id must be an integer"},
+      // Floats where integers belong were converted with undefined behaviour past int64 (fuzz_tokenizer).
+      {json_with_model(R"({"type": "WordLevel", "vocab": {"a": 1.24444e+29}, "unk_token": "a"})"),
+       "token 'a' id must be an integer, got 1.24444e+29"},
+      {json_with_model(R"({"type": "Unigram", "vocab": [["a", 0.0]], "unk_id": 1e300})"), "Unigram unk_id must be an integer"},
+      {R"({"model": )" + std::string(kWordLevel) + R"(, "padding": {"strategy": {"Fixed": 1e29}}})",
+       "padding.strategy.Fixed must be an integer"},
+      {R"({"model": )" + std::string(kWordLevel) + R"(, "truncation": {"max_length": 1e29}})",
+       "truncation.max_length must be an integer"},
       {R"({"model": )" + std::string(kWordLevel) + R"(, "normalizer": {"type": "Fancy"}})", "normalizer type 'Fancy'"},
       {R"({"model": )" + std::string(kWordLevel) +
            R"(, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "[a-z]+"}, "behavior": "Isolated"}})",
@@ -69,6 +78,21 @@ TEST(TokenizerErrors, MalformedTokenizerJson) {
     expect_contains(via_load, c.expected);
     expect_contains(error_of([&] { Tokenizer::from_tokenizer_json(file); }), file.string());
   }
+}
+
+// Ids that do not fit int32 used to wrap silently (2^40 became id 0): found by the fault-injection
+// test of hostile sizes (tests/cli/fault_injection_test.cc).
+TEST(TokenizerErrors, TokenIdsOutOfRange) {
+  const std::string added = R"({"model": )" + std::string(kWordLevel) + R"(, "added_tokens": [{"id": ID, "content": "<x>"}]})";
+  for (const std::string id : {"1099511627776", "-1", "4294967296", "18446744073709551615", "2.5"}) {
+    std::string json = added;
+    json.replace(json.find("ID"), 2, id);
+    expect_contains(error_of([&] { Tokenizer::from_tokenizer_json_text(json); }), "added token '<x>'");
+  }
+  const std::string templ = R"({"model": )" + std::string(kWordLevel) + R"(, "post_processor": {"type": "TemplateProcessing",
+      "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+      "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [4294967297], "tokens": ["[CLS]"]}}}})";
+  expect_contains(error_of([&] { Tokenizer::from_tokenizer_json_text(templ); }), "special token '[CLS]' has invalid id");
 }
 
 TEST(TokenizerErrors, FolderWithoutTokenizerFiles) {

@@ -1,6 +1,8 @@
 // octet command-line entry point. Subcommands register themselves (command.h).
 #include <unistd.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstdio>
@@ -39,6 +41,11 @@ void select_openblas_core(char** argv) {
 
 int main(int argc, char** argv) {
   select_openblas_core(argv);
+  // A write past RLIMIT_FSIZE (ulimit -f) raises SIGXFSZ, whose default action kills the process
+  // and leaves temporaries behind. Ignored, the write fails with EFBIG instead: the writers turn that
+  // into an Error, clean up their temporary file or folder, and octet exits 1 with one line
+  // (docs/reliability.md; tests/cli/fault_injection_test.cc).
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"octet: quantize transformer models and run them fast on CPUs and GPUs"};
   app.set_version_flag("--version", std::string("octet ") + OCTET_VERSION);
   app.require_subcommand(1);

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, -DOCTET_FUZZ=ON, ASan + UBSan) in build-fuzz/
+# and runs each one (or TARGET) for S seconds on a copy of its seed corpus.
+#
+#   scripts/fuzz.sh [TARGET] [--seconds S] [--jobs N]
+#
+# Targets: safetensors gguf config_build tokenizer quantized_folder hf_quant
+# (tests/fuzz/targets/fuzz_<target>.cc, entry code in tests/fuzz/fuzz_entries.h).
+# Any crash, sanitizer report, leak, timeout (> 2 s per input) or OOM (> 2048 MB)
+# is a finding: the input is minimised (-minimize_crash) and copied into
+# tests/fuzz/regressions/<target>/, which the normal test suite replays
+# (octet_io_tests FuzzReplay.*). Exits non-zero when anything was found.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD="${OCTET_FUZZ_BUILD:-$ROOT/build-fuzz}"
+ALL_TARGETS=(safetensors gguf config_build tokenizer quantized_folder hf_quant)
+SECONDS_PER_TARGET=60
+JOBS="${JOBS:-2}"
+TARGETS=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --seconds) SECONDS_PER_TARGET="$2"; shift 2 ;;
+    --jobs) JOBS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
+    *) TARGETS+=("$1"); shift ;;
+  esac
+done
+[[ ${#TARGETS[@]} -eq 0 ]] && TARGETS=("${ALL_TARGETS[@]}")
+for t in "${TARGETS[@]}"; do
+  [[ -f "$ROOT/tests/fuzz/targets/fuzz_$t.cc" ]] || { echo "fuzz.sh: no target '$t' (${ALL_TARGETS[*]})" >&2; exit 2; }
+done
+command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ not found (apt-get install -y clang libclang-rt-14-dev)" >&2; exit 2; }
+
+LAUNCHER=()
+command -v ccache >/dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+build_start=$(date +%s)
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+  -DOCTET_FUZZ=ON -DOCTET_BUILD_TESTS=OFF -DOCTET_BUILD_BENCH=OFF -DOCTET_CUDA=OFF "${LAUNCHER[@]}" >/dev/null || exit 1
+ninja -C "$BUILD" -j"$JOBS" "${TARGETS[@]/#/fuzz_}" || exit 1
+echo "build: $(( $(date +%s) - build_start )) s"
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/octet-fuzz.XXXXXX")"
+export TMPDIR="$WORK"  # the targets' scratch folders (tests/fuzz/fuzz_entries.h) go here
+trap 'rm -rf "$WORK"' EXIT
+status=0
+printf '%-18s %8s %12s %10s %8s\n' target seconds executions exec/s findings > "$WORK/summary"
+for t in "${TARGETS[@]}"; do
+  corpus="$WORK/corpus_$t" artifacts="$WORK/artifacts_$t/"
+  mkdir -p "$corpus" "$artifacts"
+  cp "$ROOT/tests/fuzz/corpus/$t/"* "$corpus/" 2>/dev/null
+  dict=()
+  [[ -f "$ROOT/tests/fuzz/dict/$t.dict" ]] && dict=(-dict="$ROOT/tests/fuzz/dict/$t.dict")
+  log="$WORK/$t.log"
+  echo "== $t: ${SECONDS_PER_TARGET} s"
+  start=$(date +%s)
+  # -fork keeps fuzzing after a finding (each crash, timeout and OOM is saved to artifact_prefix).
+  "$BUILD/fuzz/fuzz_$t" "$corpus" "${dict[@]}" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=2 \
+    -max_len=65536 -artifact_prefix="$artifacts" -print_final_stats=1 -fork=1 -ignore_crashes=1 -ignore_timeouts=1 \
+    -ignore_ooms=1 >"$log" 2>&1
+  elapsed=$(( $(date +%s) - start ))
+  # fork mode prints "#N ... exec/s" progress lines from the parent; the last one has the total.
+  execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
+  [[ -z "$execs" ]] && execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+  found=0
+  for a in "$artifacts"*; do
+    [[ -f "$a" ]] || continue
+    found=$((found + 1))
+    name="$(basename "$a")"
+    min="$WORK/min_$name"
+    # -max_total_time does not bound minimising a timeout (each step may wait 2 s): timeout(1) does.
+    timeout 90 "$BUILD/fuzz/fuzz_$t" "$a" -minimize_crash=1 -max_total_time=30 -timeout=2 -rss_limit_mb=2048 \
+      -exact_artifact_path="$min" >"$WORK/min_$name.log" 2>&1
+    # Keep the minimised input only when it still fails (minimisation can end on a candidate that
+    # no longer reproduces); else the original.
+    if [[ ! -s "$min" ]] || "$BUILD/fuzz/fuzz_$t" "$min" -timeout=2 -rss_limit_mb=2048 >/dev/null 2>&1; then
+      cp "$a" "$min"
+    fi
+    mkdir -p "$ROOT/tests/fuzz/regressions/$t"
+    cp "$min" "$ROOT/tests/fuzz/regressions/$t/$name"
+    echo "   finding: tests/fuzz/regressions/$t/$name"
+    grep -m3 -E 'ERROR: (AddressSanitizer|libFuzzer|LeakSanitizer)|runtime error|==ERROR|Timeout|out-of-memory|terminate called|deadly signal' \
+      "$WORK/min_$name.log" "$log" 2>/dev/null | head -3 | sed 's/^/     /'
+  done
+  [[ $found -gt 0 ]] && status=1
+  printf '%-18s %8s %12s %10s %8s\n' "$t" "$elapsed" "${execs:-?}" "$(( ${execs:-0} / (elapsed > 0 ? elapsed : 1) ))" \
+    "$found" >> "$WORK/summary"
+  [[ -n "${OCTET_FUZZ_KEEP_LOGS:-}" ]] && cp "$log" "$OCTET_FUZZ_KEEP_LOGS/" 2>/dev/null
+done
+echo
+cat "$WORK/summary"
+exit $status

@@ -1,0 +1,74 @@
+// Replays every seed (tests/fuzz/corpus/<target>/) and every checked-in fuzz
+// finding (tests/fuzz/regressions/<target>/) through the same entry functions
+// the libFuzzer targets call (tests/fuzz/fuzz_entries.h), here built with the
+// normal compiler: each input must be accepted or rejected with octet::Error.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "fuzz/fuzz_entries.h"
+
+namespace octet {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<fs::path> inputs(const std::string& kind, std::string_view target) {
+  std::vector<fs::path> out;
+  const fs::path dir = fs::path(OCTET_SOURCE_DIR) / "tests" / "fuzz" / kind / std::string(target);
+  if (!fs::is_directory(dir)) return out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file()) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+class FuzzReplay : public ::testing::TestWithParam<std::string_view> {};
+
+void replay(const std::string& kind, std::string_view target, size_t& accepted, size_t& rejected) {
+  const fuzz::Entry entry = fuzz::entry(target);
+  ASSERT_NE(entry, nullptr);
+  for (const fs::path& p : inputs(kind, target)) {
+    SCOPED_TRACE(p.string());
+    const std::string bytes = read_file(p);
+    try {
+      entry(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+      ++accepted;
+    } catch (const Error&) {
+      ++rejected;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "not an octet::Error: " << e.what();
+    }
+  }
+}
+
+TEST_P(FuzzReplay, SeedsAreAccepted) {
+  size_t accepted = 0, rejected = 0;
+  replay("corpus", GetParam(), accepted, rejected);
+  EXPECT_GT(accepted + rejected, 0u) << "no seeds in tests/fuzz/corpus/" << GetParam();
+  // The seeds are valid files: most must parse (some config seeds name weights the zero source refuses).
+  EXPECT_GE(accepted, rejected) << accepted << " accepted, " << rejected << " rejected";
+}
+
+TEST_P(FuzzReplay, RegressionsAreRejectedOrAccepted) {
+  size_t accepted = 0, rejected = 0;
+  replay("regressions", GetParam(), accepted, rejected);
+  std::printf("%s: %zu regression inputs (%zu accepted, %zu rejected with octet::Error)\n",
+              std::string(GetParam()).c_str(), accepted + rejected, accepted, rejected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Targets, FuzzReplay, ::testing::ValuesIn(fuzz::kTargets),
+                         [](const auto& info) { return std::string(info.param); });
+
+}  // namespace
+}  // namespace octet
