@@ -34,6 +34,8 @@
 #include "octet/quantized_model.h"
 #include "octet/safetensors.h"
 #include "octet/tokenizer.h"
+#include "serve/chat_template.h"
+#include "serve/openai_api.h"
 
 namespace octet::fuzz {
 
@@ -42,8 +44,8 @@ inline constexpr std::string_view kFileSeparator = "\n@@FILE@@\n";
 
 // The target names, as the fuzz binaries (fuzz_<name>) and the corpus and
 // regression folders (tests/fuzz/corpus/<name>, tests/fuzz/regressions/<name>) spell them.
-inline constexpr std::array<std::string_view, 6> kTargets = {"safetensors", "gguf",  "config_build",
-                                                             "tokenizer",   "quantized_folder", "hf_quant"};
+inline constexpr std::array<std::string_view, 7> kTargets = {"safetensors",      "gguf",     "config_build", "tokenizer",
+                                                             "quantized_folder", "hf_quant", "serve_request"};
 
 // A folder of this process under the temp dir, removed at exit.
 inline const std::filesystem::path& scratch_dir() {
@@ -239,6 +241,30 @@ inline void hf_quant(const uint8_t* data, size_t size) {
   (void)load_hf_quantized_model(dir, QuantExecution::Simulated);
 }
 
+// Input: one byte choosing the endpoint, then an `octet serve` request body.
+// The parsers never throw (bad bodies are ApiErrors, 400); a parsed chat
+// request is rendered in every chat format (refusals are octet::Error).
+inline void serve_request(const uint8_t* data, size_t size) {
+  if (size == 0) return;
+  const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
+  switch (data[0] % 4) {
+    case 0: (void)serve::parse_completion_request(body); break;
+    case 1: {
+      auto r = serve::parse_chat_request(body);
+      if (auto* chat = std::get_if<serve::ChatRequest>(&r))
+        for (const std::string& name : serve::ChatTemplate::names()) {
+          try {
+            (void)serve::ChatTemplate::named(name).render(chat->messages);
+          } catch (const Error&) {
+          }
+        }
+      break;
+    }
+    case 2: (void)serve::parse_embedding_request(body); break;
+    default: (void)serve::parse_classify_request(body); break;
+  }
+}
+
 using Entry = void (*)(const uint8_t*, size_t);
 
 inline Entry entry(std::string_view target) {
@@ -248,6 +274,7 @@ inline Entry entry(std::string_view target) {
   if (target == "tokenizer") return tokenizer;
   if (target == "quantized_folder") return quantized_folder;
   if (target == "hf_quant") return hf_quant;
+  if (target == "serve_request") return serve_request;
   return nullptr;
 }
 
