@@ -139,13 +139,17 @@ stop_server
 ids=$("$octet" generate "$kjv" --prompt "In the beginning" --max-new-tokens 1 --json 2>/dev/null |
       python3 -c 'import json,sys; print(",".join(str(i) for i in json.load(sys.stdin)["sequences"][0]["prompt_ids"]))' || true)
 [ -n "$ids" ] || ids=1,512,278
+# llama.cpp threads 1 and $threads: on 2 vCPUs its spinning workers and node's
+# own thread contend, and one thread is often several times faster.
 for gguf in kjv-f16 kjv-q8_0; do
-  for n in 1 16; do
-    r=$(node "$here/bench/peers/llama_cpp_batch.mjs" "$out/$gguf.gguf" --prompt-ids "$ids" --sequences "$n" \
-          --max-new-tokens 64 --threads "$threads" | tail -1) || true
-    python3 -c 'import json,sys; json.loads(sys.argv[1])' "$r" 2>/dev/null || r='{"error": "failed"}'
-    echo "{\"peer\": \"$gguf\", \"sequences\": $n, \"result\": $r}" >> "$results"
-    echo "llama.cpp $gguf sequences=$n: $r"
+  for t in $(printf '%s\n' 1 "$threads" | sort -un); do
+    for n in 1 16; do
+      r=$(node "$here/bench/peers/llama_cpp_batch.mjs" "$out/$gguf.gguf" --prompt-ids "$ids" --sequences "$n" \
+            --max-new-tokens 64 --threads "$t" | tail -1) || true
+      python3 -c 'import json,sys; json.loads(sys.argv[1])' "$r" 2>/dev/null || r='{"error": "failed"}'
+      echo "{\"peer\": \"$gguf\", \"threads\": $t, \"sequences\": $n, \"result\": $r}" >> "$results"
+      echo "llama.cpp $gguf threads=$t sequences=$n: $r"
+    done
   done
 done
 

@@ -46,11 +46,11 @@ def main(path):
               f"warm-up, at most {fmt(r['rss_max_mib'])} MiB ({r['rss_ratio']:.3f}x); {w['requests']} requests, {errors} errors.")
     if peers:
         print("\n### llama.cpp (node-llama-cpp 3.22.1), one context with N sequences, 64 tokens each\n")
-        print("| weights | sequences | generated tok/s | TTFT p50 ms |")
-        print("|---|---:|---:|---:|")
+        print("| weights | threads | sequences | generated tok/s | TTFT p50 ms |")
+        print("|---|---:|---:|---:|---:|")
         for r in peers:
             x = r["result"]
-            print(f"| {r['peer']} | {r['sequences']} | {fmt(x.get('generated_tokens_per_s'), 0)} | {fmt(x.get('ttft_p50_ms'))} |")
+            print(f"| {r['peer']} | {r.get('threads', '—')} | {r['sequences']} | {fmt(x.get('generated_tokens_per_s'), 0)} | {fmt(x.get('ttft_p50_ms'))} |")
 
 
 if __name__ == "__main__":

@@ -493,6 +493,9 @@ Server::Server(ServeOptions options) : impl_(std::make_unique<Impl>()) {
   m.http.set_write_timeout(30, 0);
   m.http.set_keep_alive_max_count(1000);
   m.http.set_keep_alive_timeout(2);
+  // Headers and body go out in separate writes: with Nagle's algorithm the
+  // body waits for the client's delayed ACK (40 ms per response on Linux).
+  m.http.set_tcp_nodelay(true);
   m.port = o.port == 0 ? m.http.bind_to_any_port(o.host) : (m.http.bind_to_port(o.host, o.port) ? o.port : -1);
   check(m.port > 0, "serve", "cannot listen on {}:{} (in use, or not an address of this machine)", o.host, o.port);
   // Listening starts before the model loads, so /health answers 503 meanwhile.
