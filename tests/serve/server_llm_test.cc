@@ -328,3 +328,37 @@ TEST(ServeLlmLimits, UnknownChatTemplateNameFailsAtStart) {
 
 }  // namespace
 }  // namespace octet::testing
+
+namespace octet::testing {
+namespace {
+
+// --timeout: a request still running then is cancelled with 408 (streaming:
+// an error event), and the server goes on serving.
+TEST(ServeLlmLimits, RequestPastTheTimeoutIs408) {
+  ServeOptions o;
+  o.model = kjv();
+  o.timeout_seconds = 0.05;
+  RunningServer s(o);
+  const json long_body = {{"prompt", "And"}, {"max_tokens", 500}, {"temperature", 0}, {"ignore_eos", true}};
+  const HttpReply r = post_json(s.port(), "/v1/completions", long_body);
+  EXPECT_EQ(r.status, 408) << r.body;
+  EXPECT_EQ(r.json()["error"]["type"], "timeout") << r.body;
+  json streamed = long_body;
+  streamed["stream"] = true;
+  const HttpReply st = post_json(s.port(), "/v1/completions", streamed);
+  EXPECT_EQ(st.status, 200);
+  const std::vector<std::string> events = sse_payloads(st.body);
+  ASSERT_FALSE(events.empty());
+  EXPECT_TRUE(json::parse(events.back()).contains("error")) << events.back();
+  EXPECT_EQ(http_request(s.port(), "GET", "/health").status, 200);
+  // The cancelled sequences leave: nothing is left running.
+  double active = -1;
+  for (int i = 0; i < 100 && active != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    active = metric_value(http_request(s.port(), "GET", "/metrics").body, "octet_active_sequences");
+  }
+  EXPECT_EQ(active, 0);
+}
+
+}  // namespace
+}  // namespace octet::testing
