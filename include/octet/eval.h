@@ -27,6 +27,7 @@
 namespace octet {
 
 class Tokenizer;  // octet/tokenizer.h
+struct Encoding;
 
 // Columns of a TSV file with a header row: a header name, or a 0-based index
 // written as digits ("0"). An empty pair column means single sentences.
@@ -144,6 +145,14 @@ LastWordResult evaluate_last_word(const Model& model, const Tokenizer& tokenizer
 // `max_length` tokens (default: the model's max positions): [1, n] tensors.
 ModelInputs encode_inputs(const Model& model, const Tokenizer& tokenizer, const std::string& text,
                           const std::string& pair = "", std::optional<int64_t> max_length = std::nullopt);
+
+// ---- batches of encodings ------------------------------------------------------------
+
+// The id padding uses: the tokenizer's pad token, else the model's pad_token_id, else 0.
+int64_t padding_token_id(const Model& model, const Tokenizer& tokenizer);
+// Right-padded [rows, longest] input_ids / attention_mask / token_type_ids of
+// the encodings `rows` point to (padding has mask 0).
+ModelInputs pad_encodings(const std::vector<const Encoding*>& rows, int64_t pad_id);
 
 // ---- sentence embeddings ---------------------------------------------------------
 

@@ -26,13 +26,14 @@ Encoding encode_one(const Tokenizer& tokenizer, const std::string& text, const s
   return pair ? tokenizer.encode_pair(text, *pair, options) : tokenizer.encode(text, options);
 }
 
-int64_t padding_id(const Model& model, const Tokenizer& tokenizer) {
+}  // namespace
+
+int64_t padding_token_id(const Model& model, const Tokenizer& tokenizer) {
   if (tokenizer.special_ids().pad) return *tokenizer.special_ids().pad;
   return model.info().pad_token_id >= 0 ? model.info().pad_token_id : 0;
 }
 
-// Right-padded [rows, longest] inputs of the encodings `rows` point to.
-ModelInputs pad_batch(const std::vector<const Encoding*>& rows, int64_t pad_id) {
+ModelInputs pad_encodings(const std::vector<const Encoding*>& rows, int64_t pad_id) {
   size_t longest = 0;
   for (const Encoding* e : rows) longest = std::max(longest, e->size());
   const Shape shape{int64_t(rows.size()), int64_t(longest)};
@@ -56,13 +57,11 @@ ModelInputs pad_batch(const std::vector<const Encoding*>& rows, int64_t pad_id) 
   return in;
 }
 
-}  // namespace
-
 ModelInputs encode_inputs(const Model& model, const Tokenizer& tokenizer, const std::string& text,
                           const std::string& pair, std::optional<int64_t> max_length) {
   const Encoding e = encode_one(tokenizer, text, pair.empty() ? nullptr : &pair, length_limit(model, max_length));
   check(e.size() > 0, "eval", "the text encodes to no tokens");
-  return pad_batch({&e}, padding_id(model, tokenizer));
+  return pad_encodings({&e}, padding_token_id(model, tokenizer));
 }
 
 Tensor classification_logits(const Model& model, const Tokenizer& tokenizer, const ClassificationDataset& data,
@@ -92,7 +91,7 @@ Tensor classification_logits(const Model& model, const Tokenizer& tokenizer, con
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return encodings[a].size() < encodings[b].size(); });
 
-  const int64_t classes = info.num_labels, pad = padding_id(model, tokenizer);
+  const int64_t classes = info.num_labels, pad = padding_token_id(model, tokenizer);
   Tensor logits = Tensor::empty({n, classes}, DType::F32);
   std::optional<ProgressBar> bar;
   if (options.progress) {
@@ -104,7 +103,7 @@ Tensor classification_logits(const Model& model, const Tokenizer& tokenizer, con
     const int64_t end = std::min(n, start + options.batch_size);
     std::vector<const Encoding*> rows;
     for (int64_t i = start; i < end; ++i) rows.push_back(&encodings[order[size_t(i)]]);
-    const NamedTensors out = model.forward(pad_batch(rows, pad));
+    const NamedTensors out = model.forward(pad_encodings(rows, pad));
     const auto it = out.find("logits");
     check(it != out.end() && it->second.shape() == Shape{end - start, classes}, "eval",
           "the model gave no logits of shape [{}, {}]", end - start, classes);

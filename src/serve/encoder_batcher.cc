@@ -109,38 +109,24 @@ void EncoderBatcher::run_batch(std::vector<std::shared_ptr<Job>>& jobs) {
       replies[j].rows.emplace_back();
     }
   }
-  const int64_t pad = tokenizer_.special_ids().pad.value_or(std::max<int64_t>(model_.info().pad_token_id, 0));
+  const int64_t pad = padding_token_id(model_, tokenizer_);
   const int64_t vocab = model_.info().vocab_size;
   // Slices of max_batch inputs (only a single request larger than max_batch needs more than one).
   std::string error;
   for (size_t begin = 0; begin < encodings.size() && error.empty(); begin += size_t(options_.max_batch)) {
     const size_t end = std::min(encodings.size(), begin + size_t(options_.max_batch));
-    size_t longest = 0;
-    for (size_t r = begin; r < end; ++r) longest = std::max(longest, encodings[r].size());
-    const Shape shape{int64_t(end - begin), int64_t(longest)};
-    ModelInputs in;
-    in.input_ids = Tensor::empty(shape, DType::I64);
-    in.attention_mask = Tensor::zeros(shape, DType::I64);
-    in.token_type_ids = Tensor::zeros(shape, DType::I64);
-    std::fill_n(in.input_ids.data<int64_t>(), shape_numel(shape), pad);
-    for (size_t r = begin; r < end; ++r) {
-      const Encoding& e = encodings[r];
-      for (size_t t = 0; t < e.size(); ++t) {
-        const size_t at = (r - begin) * longest + t;
-        in.input_ids.data<int64_t>()[at] = e.ids[t];
-        in.attention_mask.data<int64_t>()[at] = 1;
-        in.token_type_ids.data<int64_t>()[at] = e.type_ids.empty() ? 0 : e.type_ids[t];
-      }
-    }
+    std::vector<const Encoding*> rows;
+    for (size_t r = begin; r < end; ++r) rows.push_back(&encodings[r]);
+    const ModelInputs in = pad_encodings(rows, pad);
     try {
       for (size_t r = begin; r < end; ++r)
         for (const int64_t id : encodings[r].ids)
           check(id >= 0 && (vocab <= 0 || id < vocab), "serve", "token id {} is outside the vocabulary of {}", id,
                 vocab);
       const NamedTensors out = model_.forward(in);
-      if (metrics_) metrics_->observe_batch_size(shape[0]);
-      // Each slice holds whole jobs of one task, except a large single job; classify rows
-      // need logits, embed rows pooled hidden states: compute what any row needs.
+      if (metrics_) metrics_->observe_batch_size(int64_t(rows.size()));
+      // A slice may mix classify and embed jobs: probabilities and pooled states
+      // are each computed once, when some row needs them.
       Tensor probs, pooled;
       for (size_t r = begin; r < end; ++r) {
         const auto [j, i] = owner[r];

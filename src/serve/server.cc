@@ -336,9 +336,7 @@ void Server::Impl::run_llm(serve::LlmJob job, const std::string& prefix_text, bo
           break;
         }
         if (!out.empty() && !write(out)) return false;
-        if (!state->done) return true;
-        state->done = true;
-        sink.done();
+        if (state->done) sink.done();
         return true;
       },
       [this, stream](bool) {

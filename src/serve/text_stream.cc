@@ -7,6 +7,8 @@ namespace octet::serve {
 namespace {
 
 constexpr size_t kContextTokens = 8;
+// Generated tokens a window holds before it restarts (when nothing is held back).
+constexpr size_t kWindowTokens = 64;
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
 bool ends_incomplete(const std::string& s) { return s.ends_with(kReplacement); }
@@ -34,7 +36,7 @@ TextStream::TextStream(Decode decode, std::span<const int64_t> context, std::vec
   context_text_ = n ? decode_(ids_) : std::string();
 }
 
-std::string TextStream::full_text() const {
+std::string TextStream::window_text() const {
   const std::string all = decode_(ids_);
   // The context's text is normally a prefix of the whole; when a tokenizer
   // merges across the boundary it is not, and the new tokens stand alone.
@@ -42,12 +44,20 @@ std::string TextStream::full_text() const {
   return decode_(std::span<const int64_t>(ids_).subspan(context_size_));
 }
 
+void TextStream::reanchor() {
+  ids_.erase(ids_.begin(), ids_.end() - std::ptrdiff_t(kContextTokens));
+  context_size_ = kContextTokens;
+  context_text_ = decode_(ids_);
+  window_released_.clear();
+}
+
 std::string TextStream::push(int64_t token) {
   if (stopped_) return {};
   ids_.push_back(token);
-  std::string text = full_text();
+  std::string text = window_text();
+  const std::string& released = window_released_;
   for (const std::string& s : stop_) {
-    const size_t at = text.find(s, released_.size() > s.size() ? released_.size() - s.size() : 0);
+    const size_t at = text.find(s, released.size() > s.size() ? released.size() - s.size() : 0);
     if (at != std::string::npos) {
       text.resize(at);
       stopped_ = true;
@@ -55,25 +65,29 @@ std::string TextStream::push(int64_t token) {
   }
   if (stopped_) {
     // Everything before the earliest stop string is final.
-    std::string out = text.size() > released_.size() ? text.substr(released_.size()) : std::string();
+    std::string out = text.size() > released.size() ? text.substr(released.size()) : std::string();
     released_ += out;
     return out;
   }
   if (ends_incomplete(text)) return {};
   const size_t keep = partial_stop_suffix(text, stop_);
   const size_t ready = text.size() - keep;
-  if (ready <= released_.size() || text.compare(0, released_.size(), released_) != 0) return {};
-  std::string out = text.substr(released_.size(), ready - released_.size());
+  if (ready <= released.size() || text.compare(0, released.size(), released) != 0) return {};
+  std::string out = text.substr(released.size(), ready - released.size());
   released_ += out;
+  window_released_ += out;
+  if (keep == 0 && ids_.size() >= context_size_ + kWindowTokens) reanchor();
   return out;
 }
 
 std::string TextStream::finish() {
   if (stopped_) return {};
-  std::string text = full_text();
-  if (text.size() <= released_.size() || text.compare(0, released_.size(), released_) != 0) return {};
-  std::string out = text.substr(released_.size());
+  const std::string text = window_text();
+  const std::string& released = window_released_;
+  if (text.size() <= released.size() || text.compare(0, released.size(), released) != 0) return {};
+  std::string out = text.substr(released.size());
   released_ += out;
+  window_released_ += out;
   return out;
 }
 

@@ -4,7 +4,10 @@
 // The text of new tokens is decoded together with a few prompt tokens before
 // them, then that prefix's text is removed: SentencePiece tokenizers drop
 // the word-initial space of a sequence's first token, so decoding the new
-// tokens alone would lose it. Text is released only when it is final:
+// tokens alone would lose it. Once all text so far is released, the window
+// restarts from the last few tokens as its context, so each token costs a
+// decode of a bounded window, not of everything generated. Text is released
+// only when it is final:
 // never the end of an incomplete UTF-8 sequence (decoded as U+FFFD), never
 // a tail that could still become a stop string.
 #pragma once
@@ -37,13 +40,17 @@ class TextStream {
   const std::string& text() const { return released_; }
 
  private:
-  std::string full_text() const;
+  // The text of ids_ after the context.
+  std::string window_text() const;
+  // Restarts the window from the last context tokens (all its text is released).
+  void reanchor();
   Decode decode_;
-  std::vector<int64_t> ids_;  // context + generated
+  std::vector<int64_t> ids_;  // context + generated since the window started
   size_t context_size_ = 0;
   std::string context_text_;
   std::vector<std::string> stop_;
-  std::string released_;
+  std::string released_;         // everything released
+  std::string window_released_;  // the part of it released since the window started
   bool stopped_ = false;
 };
 

@@ -73,5 +73,33 @@ TEST(TextStream, StopStringSpanningTokens) {
   EXPECT_TRUE(s.stopped());
 }
 
+// Like SentencePiece: a decode drops the word-initial space of its first piece.
+std::string decode_spm(std::span<const int64_t> ids) {
+  std::string out = decode(ids);
+  if (!out.empty() && out[0] == ' ') out.erase(0, 1);
+  return out;
+}
+
+// Hundreds of tokens (windows restart many times, some at a split UTF-8
+// character): the deltas still add up to the whole text after the context.
+TEST(TextStream, LongStreamEqualsOneDecodeOfEverything) {
+  const std::vector<int64_t> context{1, 2};
+  std::vector<int64_t> generated;
+  for (int i = 0; i < 500; ++i) {
+    const int64_t pattern[] = {2, 3, 4, 9, 10, 6, 2, 5};
+    generated.push_back(pattern[(i * 7 + i / 3) % 8]);
+  }
+  TextStream s(decode_spm, context, {});
+  std::string streamed;
+  for (const int64_t id : generated) streamed += s.push(id);
+  streamed += s.finish();
+  std::vector<int64_t> all = context;
+  all.insert(all.end(), generated.begin(), generated.end());
+  const std::string whole = decode_spm(all), head = decode_spm(context);
+  ASSERT_EQ(whole.compare(0, head.size(), head), 0);
+  EXPECT_EQ(streamed, whole.substr(head.size()));
+  EXPECT_EQ(s.text(), streamed);
+}
+
 }  // namespace
 }  // namespace octet::serve
