@@ -144,7 +144,7 @@ ids=$("$octet" generate "$kjv" --prompt "In the beginning" --max-new-tokens 1 --
 for gguf in kjv-f16 kjv-q8_0; do
   for t in $(printf '%s\n' 1 "$threads" | sort -un); do
     for n in 1 16; do
-      r=$(node "$here/bench/peers/llama_cpp_batch.mjs" "$out/$gguf.gguf" --prompt-ids "$ids" --sequences "$n" \
+      r=$(node "$here/bench/peers/llama_cpp.mjs" "$out/$gguf.gguf" --prompt-ids "$ids" --sequences "$n" \
             --max-new-tokens 64 --threads "$t" | tail -1) || true
       python3 -c 'import json,sys; json.loads(sys.argv[1])' "$r" 2>/dev/null || r='{"error": "failed"}'
       echo "{\"peer\": \"$gguf\", \"threads\": $t, \"sequences\": $n, \"result\": $r}" >> "$results"

@@ -8,6 +8,11 @@ def fmt(x, digits=1):
     return "—" if x is None else f"{x:.{digits}f}"
 
 
+def wrk_errors(w):
+    """Socket errors and non-2xx responses of one wrk run."""
+    return w["errors_connect"] + w["errors_read"] + w["errors_write"] + w["errors_timeout"] + w["errors_status"]
+
+
 def main(path):
     rows = [json.loads(line) for line in open(path)]
     llm = [r for r in rows if r.get("endpoint") == "/v1/completions"]
@@ -20,8 +25,7 @@ def main(path):
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in llm:
         w, s = r["wrk"], r["stream"]
-        errors = w["errors_connect"] + w["errors_read"] + w["errors_write"] + w["errors_timeout"] + w["errors_status"]
-        errors += s["errors"]
+        errors = wrk_errors(w) + s["errors"]
         print(f"| {r['model']} | {r['concurrency']} | {fmt(w['requests_per_s'], 2)} | {fmt(r['generated_tokens_per_s'], 0)} | "
               f"{fmt(w['latency_p50_ms'])} | {fmt(w['latency_p99_ms'])} | {fmt(s['ttft_p50_ms'])} | {fmt(s['ttft_p99_ms'])} | "
               f"{fmt(s['generated_tokens_per_s'], 0)} | {errors} | {fmt(r['peak_rss_mib'], 0)} |")
@@ -36,12 +40,12 @@ def main(path):
         print("|---:|---:|---:|---:|---:|---:|---:|")
         for r in enc:
             w = r["wrk"]
-            errors = w["errors_connect"] + w["errors_read"] + w["errors_write"] + w["errors_timeout"] + w["errors_status"]
+            errors = wrk_errors(w)
             print(f"| {r['concurrency']} | {fmt(w['requests_per_s'])} | {fmt(w['latency_p50_ms'])} | {fmt(w['latency_p99_ms'])} | "
                   f"{errors} | {fmt(r['mean_batch_so_far'], 2)} | {fmt(r['peak_rss_mib'], 0)} |")
     for r in rss:
         w = r["wrk"]
-        errors = w["errors_connect"] + w["errors_read"] + w["errors_write"] + w["errors_timeout"] + w["errors_status"]
+        errors = wrk_errors(w)
         print(f"\nRSS over {r['rss_run_seconds']} s at concurrency 64 ({r['model']}): {fmt(r['rss_after_warmup_mib'])} MiB after "
               f"warm-up, at most {fmt(r['rss_max_mib'])} MiB ({r['rss_ratio']:.3f}x); {w['requests']} requests, {errors} errors.")
     if peers:
