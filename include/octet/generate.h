@@ -80,9 +80,9 @@ class CausalLM : public Model {
   //   f32 after use_decode_kernels: 64 rows (runtime::kGemvMaxRows, the GEMV);
   //   native int8 (W8A8 static or per-token dynamic): any number (integer
   //     dots, per-row scales and a per-element epilogue);
-  //   native weight-only (W8A16 / W4A16): the weight-only GEMV's row limit
-  //     (8, kernels::kWoGemvMaxRows, or OCTET_WO_GEMV_MAX_ROWS /
-  //     set_weight_only_gemv_max_rows; more rows dequantize and run sgemm);
+  //   native weight-only (W8A16 / W4A16): any number (integer GEMV / GEMM,
+  //     unless OCTET_WO_GEMV_MAX_ROWS / set_weight_only_gemv_max_rows caps
+  //     the integer path: more rows than the cap dequantize and run sgemm);
   //   simulated kernels (e.g. fp8, W4A8) and Linears without a kernel (the
   //     f32 sgemm, whose rows depend on M): 1, i.e. one sequence at a time.
   // An active activation site (calibration observers, fake-quant transforms)

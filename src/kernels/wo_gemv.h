@@ -1,12 +1,13 @@
-// Weight-only quantized Linear kernels for LLM decoding on x86 CPUs: weights
-// stay packed (int4 two per byte, or int8) with their scales; activations are
+// Weight-only quantized Linear kernels for LLMs on x86 CPUs: weights stay
+// packed (int4 two per byte, or int8) with their scales; activations are
 // quantized at run time to int8 per block of 32 along K (llama.cpp's Q8_0).
+// One kernel serves decode (1-8 rows) and prefill (hundreds of rows).
 //
-// Activation blocks (quantize_q8_blocks, shared by every variant): for row m
-// and block b (32 consecutive features), amax = max |x| (NaN ignored),
-// scale = amax / 127 (0 when amax is 0), code = clamp(round_half_even(x *
-// (1 / scale)), -127, 127) (NaN -> 0, all codes 0 when scale is 0), and
-// sum = sum of the 32 codes (int32).
+// Activation blocks (quantize_q8_blocks; SIMD versions give equal results):
+// for row m and block b (32 consecutive features), amax = max |x| (NaN
+// ignored), scale = amax / 127 (0 when amax is 0), code =
+// clamp(round_half_even(x * (1 / scale)), -127, 127) (NaN -> 0, all codes 0
+// when scale is 0), and sum = sum of the 32 codes (int32).
 //
 // Packed weights (pack_wo_weights). The stored code q of output n, input k is
 // kept as an unsigned byte u = q + o with a per (n, group) offset o:
@@ -14,23 +15,27 @@
 //   uint4:affine:group(G)  q in [0, 15],   o = zp      (q - zp is the value), 4 bits
 //   int8:sym (per channel or group(G)) q in [-128, 127], o = 128, u = q + 128, 8 bits
 // so dot(q - zp, a) = dot(u, a) - o * sum(a) for every format, exact in int32.
-// Layout: outputs in tiles of 8 (the last tile padded with zero codes and
-// zero scales); for tile t, block b (32 inputs), output r of the tile:
-//   4 bits: 16 bytes, byte j = u[b*32 + j] | u[b*32 + 16 + j] << 4
-//   8 bits: 32 bytes, byte j = u[b*32 + j]
-// at ((t * blocks + b) * 8 + r) * bytes_per_block; scales and offsets are
-// [tiles][groups][8] (f32 / i32), so one 8-lane load gives a tile's values.
+//
+// Layout ("K4", the order VNNI's vpdpbusd consumes): outputs in tiles of 16
+// (the last tile padded with zero codes and zero scales). Tile t, block b (32
+// inputs) is block_bytes() at (t * blocks + b) * block_bytes(), made of 64-byte
+// chunks; in a chunk, output (lane) r's 4 bytes sit at r * 4, so one vector
+// holds 4 consecutive inputs of 16 outputs, one int32 lane per output:
+//   8 bits: 8 chunks; chunk c byte r*4 + j = u[r][b*32 + 4c + j]
+//   4 bits: 4 chunks; chunk c byte r*4 + j = u[r][b*32 + 4c + j] | u[r][b*32 + 16 + 4c + j] << 4
+// (a 4-bit chunk's low nibbles are inputs 4c.., its high nibbles 16 + 4c..).
+// Scales and offsets are [tiles][groups][16] (f32 / i32): one vector load per tile.
+// A row's block dot for 16 outputs is then 8 multiply-adds of a weight vector
+// with the row's 4 activation codes broadcast, each lane its own output: no
+// horizontal reduction, and the unpacked weights serve every row of a batch.
 //
 // Result (every variant computes exactly this; the int32 dots are exact and
 // the f32 steps are the same correctly rounded operations in the same order):
 //   acc = 0; for b in blocks: d = dot(u, a) - o[n, g(b)] * sum[m, b]
 //            acc = fma(w_scale[n, g(b)] * a_scale[m, b], float(d), acc)
 //   y[m, n] = bias ? acc + bias[n] : acc
-// with g(b) = b * 32 / G. Rows are processed up to kWoGemvMaxRows at a time.
-//
-// Prefill (more rows) is not done here: the Linear kernel dequantizes panels
-// of outputs to f32 (dequantize_wo_panel) and runs the fp32 GEMM per panel.
-// A W4A8 / W8A8 VNNI prefill GEMM on the same layout is the next step.
+// with g(b) = b * 32 / G. A row's result does not depend on the other rows or
+// on their count, so batching never changes a result.
 #pragma once
 
 #include <cstdint>
@@ -40,9 +45,9 @@
 
 namespace octet::kernels {
 
-inline constexpr int64_t kWoBlock = 32;     // activation block along K
-inline constexpr int64_t kWoTile = 8;       // outputs per tile
-inline constexpr int64_t kWoGemvMaxRows = 8;
+inline constexpr int64_t kWoBlock = 32;       // activation block along K
+inline constexpr int64_t kWoTile = 16;        // outputs per tile
+inline constexpr int64_t kWoChunkBytes = 64;  // one vector: 4 inputs x 16 outputs
 
 struct PackedWoWeights {
   int64_t n = 0, k = 0;        // outputs, inputs (k % 32 == 0)
@@ -51,10 +56,10 @@ struct PackedWoWeights {
   int64_t tiles() const { return (n + kWoTile - 1) / kWoTile; }
   int64_t blocks() const { return k / kWoBlock; }
   int64_t groups() const { return k / group; }
-  int64_t block_bytes() const { return bits == 4 ? 16 : 32; }
-  Tensor codes;    // u8, tiles * blocks * 8 * block_bytes
-  Tensor scales;   // f32 [tiles, groups, 8]
-  Tensor offsets;  // i32 [tiles, groups, 8]
+  int64_t block_bytes() const { return kWoTile * kWoBlock * bits / 8; }  // 256 or 512
+  Tensor codes;    // u8, tiles * blocks * block_bytes
+  Tensor scales;   // f32 [tiles, groups, 16]
+  Tensor offsets;  // i32 [tiles, groups, 16]
   size_t bytes() const { return codes.nbytes() + scales.nbytes() + offsets.nbytes(); }
 };
 
@@ -66,8 +71,12 @@ PackedWoWeights pack_wo_weights(const int8_t* q, int64_t n, int64_t k, int64_t g
 
 // The Q8 activation blocks of x [m, k] (k % 32 == 0): codes [m, k], scales and sums [m, k / 32].
 void quantize_q8_blocks(const float* x, int64_t m, int64_t k, int8_t* codes, float* scales, int32_t* sums);
+using WoQuantizeFn = void (*)(const float* x, int64_t m, int64_t k, int8_t* codes, float* scales, int32_t* sums);
+void quantize_q8_blocks_avx2(const float* x, int64_t m, int64_t k, int8_t* codes, float* scales, int32_t* sums);
+void quantize_q8_blocks_avx512(const float* x, int64_t m, int64_t k, int8_t* codes, float* scales, int32_t* sums);
 
-// Output tiles [tile_begin, tile_end) of y [m, ldy] (m <= kWoGemvMaxRows); bias may be null.
+// Output tiles [tile_begin, tile_end) of y [m, ldy] for m rows (any m); a, a_scales and a_sums hold the m
+// rows' activation blocks; bias may be null.
 using WoGemvFn = void (*)(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums,
                           int64_t m, const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end);
 
@@ -82,11 +91,12 @@ enum class WoIsa { Reference, Avx2, Avx512 };
 // Whether this CPU runs the variant (hardware, ignoring OCTET_ISA).
 bool wo_isa_supported(WoIsa isa);
 WoGemvFn wo_gemv_variant(WoIsa isa);
+WoQuantizeFn wo_quantize_variant(WoIsa isa);
 // The variant public ops use: the best cpu_features() allows (so OCTET_ISA caps it).
 WoIsa wo_gemv_default_isa();
 
-// y [m, n] = x [m, k] W^T + b over the thread pool with `isa`, m any (rows
-// taken kWoGemvMaxRows at a time; activations quantized as above).
+// y [m, n] = x [m, k] W^T + b over the thread pool with `isa`, m any
+// (activations quantized as above, outputs split over the pool by tiles).
 void wo_gemv(const PackedWoWeights& w, const float* x, int64_t m, const float* bias, float* y, WoIsa isa);
 
 // W^ = float(q - zp) * scale (as quant.h's dequantize()) of outputs [n0, n1), written to out [n1 - n0, k].

@@ -1,17 +1,19 @@
 // The native weight-only Linear kernel: packed int4 / int8 codes and scales
 // are the only copy of the weight (kernels/wo_gemv.h has the layout).
-//   rows <= max rows (decode): activations quantized to int8 per block of 32,
-//     integer dots per block, f32 scales (W4A8 / W8A8 GEMV over the pool).
-//   more rows (prefill): panels of kPanel outputs dequantized to f32 into a
-//     scratch buffer (float(q - zp) * s, exactly the simulated weights), the
-//     fp32 GEMM per panel. Next step: a W4A8 / W8A8 VNNI prefill GEMM.
-// The row limit is kernels::kWoGemvMaxRows (8); OCTET_WO_GEMV_MAX_ROWS
-// overrides it (0: always dequantize; a large value: always the integer path),
-// for measuring one path against the other.
+// Activations are quantized to int8 per block of 32 and every product is an
+// integer dot per block with f32 scales (W4A8 / W8A8): the GEMV for decode,
+// the GEMM (weights unpacked per call, reused by every row) for prefill; both
+// give the same bits for a row whatever the row count.
+// OCTET_WO_GEMV_MAX_ROWS=N (or set_weight_only_gemv_max_rows) caps the rows
+// that take this integer path; more rows dequantize panels of kPanel outputs
+// to f32 (float(q - zp) * s, exactly the simulated weights) and run the fp32
+// GEMM per panel. Default: no cap (the integer GEMM measured faster,
+// docs/llm_native_cpu.md); 0 always dequantizes, for comparing the two.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -29,7 +31,7 @@ constexpr int64_t kPanel = 256;  // outputs dequantized per prefill panel
 
 int64_t rows_from_environment() {
   const char* env = std::getenv("OCTET_WO_GEMV_MAX_ROWS");
-  if (!env || !*env) return kernels::kWoGemvMaxRows;
+  if (!env || !*env) return std::numeric_limits<int64_t>::max();
   char* end = nullptr;
   const long v = std::strtol(env, &end, 10);
   check(end && *end == '\0' && v >= 0, "quantized", "OCTET_WO_GEMV_MAX_ROWS must be a count >= 0, got '{}'", env);
@@ -100,9 +102,9 @@ class NativeWeightOnlyLinear final : public nn::LinearKernel {
     return y;
   }
   std::string describe() const override { return label_; }
-  // The GEMV quantizes each row on its own and sums each output in a fixed
-  // order (groups of kWoGemvMaxRows rows pass the weights independently);
-  // past the row limit the dequantize + sgemm path's rows depend on M.
+  // The integer path quantizes each row on its own and sums each output in a
+  // fixed order (GEMV and GEMM alike); past the row cap the dequantize + sgemm
+  // path's rows depend on M.
   int64_t row_invariant_rows() const override { return std::max<int64_t>(1, max_gemv_rows()); }
 
  private:

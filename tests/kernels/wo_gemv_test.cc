@@ -1,12 +1,14 @@
-// Weight-only GEMV (kernels/wo_gemv.h): the reference against an independent
-// computation from the raw codes, every SIMD variant against the reference
-// bit for bit, and the panel dequantization against quant.h's dequantize.
+// Weight-only kernels (kernels/wo_gemv.h): the reference against an
+// independent computation from the raw codes, every SIMD variant against the
+// reference bit for bit (decode row counts and prefill ones, with tail rows
+// and partial tiles), and the panel dequantization against quant.h's dequantize.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/wo_gemv.h"
@@ -140,10 +142,11 @@ TEST_P(WoGemv, PanelDequantizationIsFloatOfCodeMinusZeroTimesScale) {
 std::vector<Case> cases() {
   std::vector<Case> v;
   for (Fmt f : {Fmt::Int4Sym, Fmt::Uint4Affine, Fmt::Int8})
-    for (int64_t m : {1, 3, 8, 11}) {
+    for (int64_t m : {1, 3, 8, 11, 16, 37}) {  // 37: 4 row blocks of 8 (or 9 of 4) and a tail
       v.push_back({f, 37, 256, f == Fmt::Int8 ? 256 : 32, m, m % 2 == 1});
       v.push_back({f, 64, 384, f == Fmt::Int8 ? 384 : 128, m, true});
       v.push_back({f, 8, 128, 64, m, false});
+      if (m >= 16) v.push_back({f, 200, 256, 64, m, true});  // several tile groups, the last tile half padded
     }
   return v;
 }
@@ -171,6 +174,40 @@ TEST(WoGemvQuantize, BlocksFollowAmaxOver127AndRoundHalfEven) {
   EXPECT_EQ(sums[0], 127 + 2 - 4);
   EXPECT_EQ(scales[1], 0.0f);  // all-zero block
   EXPECT_EQ(sums[1], 0);
+}
+
+// Every SIMD quantizer gives the scalar codes, scales and sums, including for
+// NaN, infinities, all-zero blocks, denormal-only blocks and exact ties.
+TEST(WoGemvQuantize, SimdVariantsEqualTheScalarQuantizer) {
+  const int64_t m = 5, k = 256;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> xv(-4.0f, 4.0f);
+  std::vector<float> x(size_t(m * k));
+  for (auto& v : x) v = xv(rng);
+  for (int64_t j = 0; j < 32; ++j) x[size_t(32 + j)] = 0.0f;                  // row 0, block 1: zeros
+  for (int64_t j = 0; j < 32; ++j) x[size_t(64 + j)] = 1e-42f * float(j % 5);  // denormals: 1 / scale overflows
+  x[size_t(100)] = std::nanf("");
+  x[size_t(k + 7)] = INFINITY;
+  x[size_t(k + 40)] = -INFINITY;
+  x[size_t(2 * k + 3)] = std::nanf("");
+  x[size_t(2 * k + 4)] = INFINITY;
+  for (int64_t j = 0; j < 32; ++j) x[size_t(3 * k + j)] = float(j) - 15.5f;  // amax 15.5: many exact halves
+  for (int64_t j = 0; j < 32; ++j) x[size_t(3 * k + 32 + j)] = std::nanf("");  // an all-NaN block
+  auto quantized = [&](WoQuantizeFn fn) {
+    std::vector<int8_t> codes(x.size());
+    std::vector<float> scales(size_t(m * k / 32));
+    std::vector<int32_t> sums(scales.size());
+    fn(x.data(), m, k, codes.data(), scales.data(), sums.data());
+    return std::make_tuple(codes, scales, sums);
+  };
+  const auto want = quantized(&quantize_q8_blocks);
+  for (WoIsa isa : {WoIsa::Avx2, WoIsa::Avx512}) {
+    if (!wo_isa_supported(isa)) continue;
+    const auto got = quantized(wo_quantize_variant(isa));
+    EXPECT_EQ(std::get<0>(got), std::get<0>(want)) << int(isa);
+    EXPECT_TRUE(same_bits(std::get<1>(got), std::get<1>(want))) << int(isa);
+    EXPECT_EQ(std::get<2>(got), std::get<2>(want)) << int(isa);
+  }
 }
 
 TEST(WoGemvPack, RejectsCodesOutsideTheFormat) {

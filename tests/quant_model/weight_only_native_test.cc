@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -66,21 +67,11 @@ struct Format {
 
 class WeightOnlyNative : public ::testing::TestWithParam<Format> {};
 
-TEST_P(WeightOnlyNative, DecodeWithinActivationRoundingAndPrefillMatchesSimulated) {
-  const Format f = GetParam();
-  const int64_t n = 45, k = 256;
-  const QuantizedLinear q = make_linear(f.dtype, n, k, f.group, 7);
-  ASSERT_TRUE(has_native_weight_only_kernel(q));
-  const Tensor bias = random_input(1, n, 3).reshape({n});
-  const auto native = make_quantized_linear_kernel(q, bias, QuantExecution::Native);
-  const auto simulated = make_quantized_linear_kernel(q, bias, QuantExecution::Simulated);
-  EXPECT_NE(native->describe().find("(native)"), std::string::npos) << native->describe();
-  const Tensor w = dequantized_weight(q);
-
-  // Decode: x^ differs from x by at most half an activation step per block (amax / 254).
-  const Tensor x = random_input(5, k, 11);
-  const Tensor yn = native->forward(x), ys = simulated->forward(x);
-  for (int64_t m = 0; m < 5; ++m)
+// Each row of yn (native) is within the int8 activation rounding of ys
+// (simulated): x^ differs from x by at most half an activation step per block (amax / 254).
+void expect_within_activation_rounding(const Tensor& x, const Tensor& w, const Tensor& yn, const Tensor& ys) {
+  const int64_t rows = x.dim(0), k = x.dim(1), n = w.dim(0);
+  for (int64_t m = 0; m < rows; ++m)
     for (int64_t j = 0; j < n; ++j) {
       double bound = 0, mag = 0;
       for (int64_t b = 0; b < k / 32; ++b) {
@@ -95,19 +86,40 @@ TEST_P(WeightOnlyNative, DecodeWithinActivationRoundingAndPrefillMatchesSimulate
       bound = bound * 1.001 + 1e-5 * (mag + 1.0);
       ASSERT_NEAR(yn.data<float>()[m * n + j], ys.data<float>()[m * n + j], bound) << "row " << m << " output " << j;
     }
+}
 
-  // Prefill: the same f32 weights, so only the GEMM's summation may differ.
-  const Tensor xp = random_input(20, k, 12);
-  const Tensor pn = native->forward(xp), ps = simulated->forward(xp);
-  for (int64_t i = 0; i < pn.numel(); ++i)
-    ASSERT_NEAR(pn.data<float>()[i], ps.data<float>()[i], 1e-4 * (1.0 + std::fabs(ps.data<float>()[i]))) << i;
+TEST_P(WeightOnlyNative, IntegerPathWithinActivationRoundingForAnyRowCount) {
+  const Format f = GetParam();
+  const int64_t n = 45, k = 256;
+  const QuantizedLinear q = make_linear(f.dtype, n, k, f.group, 7);
+  ASSERT_TRUE(has_native_weight_only_kernel(q));
+  const Tensor bias = random_input(1, n, 3).reshape({n});
+  const auto native = make_quantized_linear_kernel(q, bias, QuantExecution::Native);
+  const auto simulated = make_quantized_linear_kernel(q, bias, QuantExecution::Simulated);
+  EXPECT_NE(native->describe().find("(native)"), std::string::npos) << native->describe();
+  EXPECT_EQ(native->row_invariant_rows(), std::numeric_limits<int64_t>::max());
+  const Tensor w = dequantized_weight(q);
 
-  // Forcing the integer path for every row count gives the decode result row by row.
-  const int64_t saved = set_weight_only_gemv_max_rows(1 << 20);
-  const Tensor forced = native->forward(xp);
+  // Decode rows and prefill rows both run the integer kernel.
+  const Tensor x = random_input(5, k, 11);
+  expect_within_activation_rounding(x, w, native->forward(x), simulated->forward(x));
+  const Tensor xp = random_input(40, k, 12);
+  const Tensor pn = native->forward(xp);
+  expect_within_activation_rounding(xp, w, pn, simulated->forward(xp));
+
+  // A row's result does not depend on how many rows come with it.
+  for (const int64_t rows : {1, 8, 17}) {
+    const Tensor part = native->forward(xp.slice(0, 0, rows).contiguous());
+    for (int64_t i = 0; i < part.numel(); ++i) ASSERT_EQ(part.data<float>()[i], pn.data<float>()[i]) << rows << " " << i;
+  }
+
+  // Capping the integer path at 0 rows dequantizes the weights: the simulated
+  // f32 weights, so only the GEMM's summation may differ.
+  const int64_t saved = set_weight_only_gemv_max_rows(0);
+  const Tensor dq = native->forward(xp), ps = simulated->forward(xp);
   set_weight_only_gemv_max_rows(saved);
-  const Tensor first = native->forward(xp.slice(0, 0, 8).contiguous());
-  for (int64_t i = 0; i < first.numel(); ++i) ASSERT_EQ(forced.data<float>()[i], first.data<float>()[i]) << i;
+  for (int64_t i = 0; i < dq.numel(); ++i)
+    ASSERT_NEAR(dq.data<float>()[i], ps.data<float>()[i], 1e-4 * (1.0 + std::fabs(ps.data<float>()[i]))) << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, WeightOnlyNative,

@@ -6,8 +6,8 @@
 // int8 / fp8 KV caches), over steps where sequences join and leave.
 //
 // How many rows run together depends on the kernels (generate.h): the f32
-// GEMV and the int8 kernel batch up to 64 / any rows, the weight-only GEMV 8
-// (larger steps are split into groups of 8), the simulated kernels (fp8) and
+// GEMV batches up to 64 rows, the int8 and weight-only kernels any number
+// (larger steps are split into groups), the simulated kernels (fp8) and
 // plain sgemm Linears run one sequence at a time; the test prints the group
 // size it exercised. A negative control (a wrong position on the reference
 // side) shows that the comparison notices a row computed at the wrong place.
@@ -239,8 +239,8 @@ INSTANTIATE_TEST_SUITE_P(
     Recipes, DecodeRaggedKjv,
     ::testing::Values(QuantCase{"w8a8_sq_dynamic", "w8a8-sq", std::nullopt, DType::F32, false, "int8-dynamic", 64},
                       QuantCase{"w8a8_sq_static", "w8a8-sq", ActivationFormat::Int8Static, DType::F32, false, "int8", 64},
-                      QuantCase{"w4a16", "w4a16-rtn", std::nullopt, DType::F32, false, "(native)", 8},
-                      QuantCase{"w8a16", "w8a16", std::nullopt, DType::F32, false, "(native)", 8},
+                      QuantCase{"w4a16", "w4a16-rtn", std::nullopt, DType::F32, false, "(native)", 64},
+                      QuantCase{"w8a16", "w8a16", std::nullopt, DType::F32, false, "(native)", 64},
                       QuantCase{"fp8", "fp8", std::nullopt, DType::F32, false, "simulated", 1},
                       QuantCase{"kv_int8_static", "fp32", std::nullopt, DType::I8, false, "f32", 64},
                       QuantCase{"kv_int8_dynamic", "fp32", std::nullopt, DType::I8, true, "f32", 64},

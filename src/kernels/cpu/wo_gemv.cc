@@ -29,6 +29,16 @@ WoGemvFn wo_gemv_variant(WoIsa isa) {
   return &wo_gemv_ref;
 }
 
+WoQuantizeFn wo_quantize_variant(WoIsa isa) {
+  check(wo_isa_supported(isa), "wo_gemv", "this CPU cannot run the requested activation quantizer");
+  switch (isa) {
+    case WoIsa::Avx512: return &quantize_q8_blocks_avx512;
+    case WoIsa::Avx2: return &quantize_q8_blocks_avx2;
+    case WoIsa::Reference: break;
+  }
+  return &quantize_q8_blocks;
+}
+
 WoIsa wo_gemv_default_isa() {
   static const WoIsa isa = [] {
     const CpuFeatures& f = cpu_features();  // OCTET_ISA caps it
@@ -41,23 +51,28 @@ WoIsa wo_gemv_default_isa() {
 
 void wo_gemv(const PackedWoWeights& w, const float* x, int64_t m, const float* bias, float* y, WoIsa isa) {
   const WoGemvFn fn = wo_gemv_variant(isa);
+  const WoQuantizeFn quantize = wo_quantize_variant(isa);
   const int64_t blocks = w.blocks();
-  std::vector<int8_t> codes(static_cast<size_t>(std::min(m, kWoGemvMaxRows) * w.k));
-  std::vector<float> scales(static_cast<size_t>(std::min(m, kWoGemvMaxRows) * blocks));
+  std::vector<int8_t> codes(static_cast<size_t>(m * w.k));
+  std::vector<float> scales(static_cast<size_t>(m * blocks));
   std::vector<int32_t> sums(scales.size());
-  // Tiles per task: enough to amortise the pool, small enough to balance 2+ threads.
-  const int64_t grain = std::max<int64_t>(1, std::min<int64_t>(16, w.tiles() / (4 * num_threads())));
-  for (int64_t r0 = 0; r0 < m; r0 += kWoGemvMaxRows) {
-    const int64_t rows = std::min(kWoGemvMaxRows, m - r0);
-    quantize_q8_blocks(x + r0 * w.k, rows, w.k, codes.data(), scales.data(), sums.data());
-    float* yr = y + r0 * w.n;
+  if (m >= 16) {
     parallel_for(
-        w.tiles(),
-        [&](int64_t begin, int64_t end) {
-          fn(w, codes.data(), scales.data(), sums.data(), rows, bias, yr, w.n, begin, end);
+        m, [&](int64_t b, int64_t e) {
+          quantize(x + b * w.k, e - b, w.k, codes.data() + b * w.k, scales.data() + b * blocks, sums.data() + b * blocks);
         },
-        grain);
+        8);
+  } else {
+    quantize(x, m, w.k, codes.data(), scales.data(), sums.data());
   }
+  // Tiles per task: enough to amortise the pool, few enough to balance the threads; a task of many rows
+  // is already long, and its tiles are visited in groups (wo_gemv_body.h), so one group per task suffices.
+  const int64_t grain = m >= 16 ? 4 : std::max<int64_t>(1, std::min<int64_t>(16, w.tiles() / (4 * num_threads())));
+  parallel_for(
+      w.tiles(), [&](int64_t begin, int64_t end) {
+        fn(w, codes.data(), scales.data(), sums.data(), m, bias, y, w.n, begin, end);
+      },
+      grain);
 }
 
 }  // namespace octet::kernels

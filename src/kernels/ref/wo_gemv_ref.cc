@@ -12,12 +12,25 @@ namespace {
 
 constexpr std::string_view kTag = "wo_gemv";
 
+// Where u of output n, input k lives: its byte, and whether it is that byte's high nibble (4 bits).
+struct CodeAt {
+  int64_t byte;
+  bool high;
+};
+CodeAt code_at(const PackedWoWeights& w, int64_t n, int64_t k) {
+  const int64_t t = n / kWoTile, r = n % kWoTile, b = k / kWoBlock, j = k % kWoBlock;
+  const int64_t base = (t * w.blocks() + b) * w.block_bytes();
+  if (w.bits == 8) return {base + (j / 4) * kWoChunkBytes + r * 4 + j % 4, false};
+  const int64_t c = (j % 16) / 4;
+  return {base + c * kWoChunkBytes + r * 4 + j % 4, j >= 16};
+}
+
 // u of output n, input k from the packed codes.
 int32_t packed_code(const PackedWoWeights& w, const uint8_t* codes, int64_t n, int64_t k) {
-  const int64_t t = n / kWoTile, r = n % kWoTile, b = k / kWoBlock, j = k % kWoBlock;
-  const uint8_t* blk = codes + ((t * w.blocks() + b) * kWoTile + r) * w.block_bytes();
-  if (w.bits == 8) return blk[j];
-  return j < 16 ? (blk[j] & 0x0F) : (blk[j - 16] >> 4);
+  const CodeAt at = code_at(w, n, k);
+  const uint8_t byte = codes[at.byte];
+  if (w.bits == 8) return byte;
+  return at.high ? byte >> 4 : byte & 0x0F;
 }
 
 }  // namespace
@@ -35,7 +48,7 @@ PackedWoWeights pack_wo_weights(const int8_t* q, int64_t n, int64_t k, int64_t g
   w.group = group;
   w.bits = bits;
   const int64_t tiles = w.tiles(), blocks = w.blocks(), groups = w.groups(), bb = w.block_bytes();
-  w.codes = Tensor::zeros({tiles * blocks * kWoTile * bb}, DType::U8);
+  w.codes = Tensor::zeros({tiles * blocks * bb}, DType::U8);
   w.scales = Tensor::zeros({tiles, groups, kWoTile}, DType::F32);
   w.offsets = Tensor::zeros({tiles, groups, kWoTile}, DType::I32);
   uint8_t* codes = w.codes.data<uint8_t>();
@@ -50,20 +63,12 @@ PackedWoWeights pack_wo_weights(const int8_t* q, int64_t n, int64_t k, int64_t g
       ws[(t * groups + g) * kWoTile + r] = scales[nn * groups + g];
       wo[(t * groups + g) * kWoTile + r] = bits == 8 ? 128 : affine ? zp : 8;
     }
-    for (int64_t b = 0; b < blocks; ++b) {
-      uint8_t* blk = codes + ((t * blocks + b) * kWoTile + r) * bb;
-      for (int64_t j = 0; j < kWoBlock; ++j) {
-        const int v = q[nn * k + b * kWoBlock + j];
-        check(v >= lo && v <= hi, kTag, "code {} outside [{}, {}]", v, lo, hi);
-        const int u = bits == 8 ? v + 128 : affine ? v : v + 8;
-        if (bits == 8) {
-          blk[j] = static_cast<uint8_t>(u);
-        } else if (j < 16) {
-          blk[j] = static_cast<uint8_t>(blk[j] | u);
-        } else {
-          blk[j - 16] = static_cast<uint8_t>(blk[j - 16] | (u << 4));
-        }
-      }
+    for (int64_t kk = 0; kk < k; ++kk) {
+      const int v = q[nn * k + kk];
+      check(v >= lo && v <= hi, kTag, "code {} outside [{}, {}]", v, lo, hi);
+      const int u = bits == 8 ? v + 128 : affine ? v : v + 8;
+      const CodeAt at = code_at(w, nn, kk);
+      codes[at.byte] = static_cast<uint8_t>(codes[at.byte] | (at.high ? u << 4 : u));
     }
   }
   return w;
