@@ -153,9 +153,14 @@ Tensor dequantized_weight(const QuantizedLinear& q);
 // weight-only (no input quantization) int8:sym:per_channel(0) / per_tensor /
 // group(G), int4:sym:group(G), uint4:affine:group(G), with G a multiple of 32,
 // K a multiple of 32 and no group_index. Activations are quantized at run time
-// to int8 per block of 32 (decode, <= 8 rows: W4A8 / W8A8 integer dots);
-// more rows dequantize panels of weights to f32 for the fp32 GEMM.
+// to int8 per block of 32 (W4A8 / W8A8 integer dots, any number of rows).
 bool has_native_weight_only_kernel(const QuantizedLinear& q);
+
+// Whether QuantExecution::Native runs `q` with a kernel that keeps only the
+// packed codes (the weight-only kernel above, or the int8 W8A8 GEMM of
+// int8 / int8-dynamic / w8a8 / w8a8-sq Linears): such Linears load with no f32
+// weight (nn::Linear::kernel_resident) unless LoadOptions::float_weights.
+bool has_resident_native_kernel(const QuantizedLinear& q);
 
 // The kernel a quantized Linear runs. `bias` is the Linear's (f32 [out] or undefined).
 std::shared_ptr<const nn::LinearKernel> make_quantized_linear_kernel(const QuantizedLinear& q, const Tensor& bias,

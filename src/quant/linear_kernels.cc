@@ -412,6 +412,10 @@ std::shared_ptr<const nn::LinearKernel> make_quantized_linear_kernel(const Quant
   return std::make_shared<SimulatedLinear>(q, bias);
 }
 
+bool has_resident_native_kernel(const QuantizedLinear& q) {
+  return has_native_int8_kernel(q) || has_native_weight_only_kernel(q);
+}
+
 void validate_quantized_linear(const QuantizedLinear& q) { check_quantized_linear(q, {}); }
 
 Tensor dequantized_weight(const QuantizedLinear& q) {

@@ -25,7 +25,7 @@ class QuantizedWeights final : public WeightSource {
       : checkpoint_(std::move(checkpoint)), hidden_(std::move(hidden)) {
     for (const QuantizedLinear& q : config.linears) {
       quantized_.emplace(q.name + ".weight", q);
-      if (native_resident && has_native_weight_only_kernel(q)) resident_.insert(q.name + ".weight");
+      if (native_resident && has_resident_native_kernel(q)) resident_.insert(q.name + ".weight");
     }
   }
 
@@ -105,7 +105,7 @@ std::unique_ptr<Model> build_model_from_weights(const fs::path& folder, std::sha
 
 std::unique_ptr<Model> load_quantized_model(const fs::path& folder, QuantExecution exec, const LoadOptions& options) {
   const QuantizationConfig config = read_quantization_config(folder);
-  // Native execution: Linears a weight-only kernel runs get no f32 weight (the kernel packs the codes).
+  // Native execution: Linears whose native kernel packs the codes get no f32 weight (has_resident_native_kernel).
   const bool resident = exec == QuantExecution::Native && !options.float_weights;
   std::unique_ptr<Model> model = build_model_from_weights(
       folder, make_quantized_weight_source(Checkpoint::open(folder), config, {}, resident), options);

@@ -17,7 +17,7 @@ namespace octet {
 // `config` reads as its dequantized weight (transposed when the builder asks
 // for [in, out], GPT-2's Conv1D) and every other tensor as f32. `hidden`
 // names (a layout's own tensors: qweight, scales, ...) are not listed.
-// `native_resident`: the weights of Linears has_native_weight_only_kernel()
+// `native_resident`: the weights of Linears has_resident_native_kernel()
 // accepts are kernel_resident() (no f32 value is made for them).
 std::shared_ptr<const WeightSource> make_quantized_weight_source(Checkpoint checkpoint,
                                                                  const QuantizationConfig& config,

@@ -1,11 +1,12 @@
 // The weight-only recipes (w8a16, w4a16-rtn) natively on kjv-llama: the
-// integer decode path (activations in int8 blocks of 32) against the
-// simulated execution (f32 activations) in perplexity, the prefill path
-// (dequantized f32 panels) equal to simulated, and a folder loaded natively
-// holding no f32 copy of those weights.
+// integer path (activations in int8 blocks of 32, every row count) against
+// the simulated execution (f32 activations) in perplexity, the dequantize
+// path (integer path capped at 0 rows: f32 panels) equal to simulated, and a
+// folder loaded natively holding no f32 copy of those weights.
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <set>
 
 #include "llm_quant/kjv.h"
@@ -26,16 +27,16 @@ TEST_P(NativeWeightOnly, PerplexityWithinATenthOfAPercentOfSimulated) {
     if (l.kernel() && l.kernel()->describe().find("(native)") != std::string::npos) ++native;
   });
   EXPECT_EQ(native, int64_t(q.config.linears.size()));
-  // 256-token windows: the prefill path, the simulated weights in f32.
-  const PerplexityResult prefill = perplexity(*q.model, kjv_data().eval, eval_options());
-  // Every row through the integer path: W4A8 / W8A8 numerics.
-  const int64_t saved = set_weight_only_gemv_max_rows(1 << 20);
+  // The default: every row (256-token windows too) through the integer path, W4A8 / W8A8 numerics.
   const PerplexityResult integer = perplexity(*q.model, kjv_data().eval, eval_options());
+  // Capped at 0 rows: the dequantize path, the simulated weights in f32.
+  const int64_t saved = set_weight_only_gemv_max_rows(0);
+  const PerplexityResult dequantized = perplexity(*q.model, kjv_data().eval, eval_options());
   set_weight_only_gemv_max_rows(saved);
-  std::printf("  %s: perplexity simulated %.6f, native prefill path %.6f, native integer path %.6f (%+.4f %%)\n",
-              GetParam().c_str(), sim.perplexity, prefill.perplexity, integer.perplexity,
+  std::printf("  %s: perplexity simulated %.6f, native dequantize path %.6f, native integer path %.6f (%+.4f %%)\n",
+              GetParam().c_str(), sim.perplexity, dequantized.perplexity, integer.perplexity,
               100.0 * (integer.perplexity / sim.perplexity - 1.0));
-  EXPECT_NEAR(prefill.perplexity, sim.perplexity, 1e-5 * sim.perplexity);
+  EXPECT_NEAR(dequantized.perplexity, sim.perplexity, 1e-5 * sim.perplexity);
   EXPECT_NEAR(integer.perplexity, sim.perplexity, 1e-3 * sim.perplexity);
 }
 
@@ -82,6 +83,34 @@ TEST(NativeWeightOnlyFolder, LoadsWithoutFloatWeightsAndDecodesAsSimulated) {
   clear_quantization(*native);
   const Tensor ids = Tensor::from_vector(std::vector<int64_t>{1, 2, 3}, {1, 3});
   EXPECT_THROW(native->forward({ids, {}, {}, {}}), Error);
+}
+
+// The int8 W8A8 kernel (w8a8-sq) packs the codes too: a natively loaded
+// folder holds no f32 copy of those weights (it used to hold both, a 1.1B
+// model taking more memory than in fp32), and computes exactly what the same
+// kernel computes next to an f32 copy.
+TEST(NativeInt8Folder, LoadsWithoutFloatWeightsAndComputesTheSameLogits) {
+  const auto dir = temp_dir();
+  {
+    QuantizedKjv q = quantize_kjv(llm_recipe("w8a8-sq"));
+    save_quantized_model(*q.model, q.config, kjv_path(), dir / "sq");
+  }
+  const auto native = load_causal_lm(dir / "sq");
+  const auto with_floats = load_causal_lm(dir / "sq", {.head = std::nullopt, .float_weights = true});
+  int64_t resident = 0;
+  native->visit_linears([&](nn::Linear& l) {
+    if (!l.kernel_resident()) return;
+    ++resident;
+    EXPECT_FALSE(l.weight().defined()) << l.name();
+    EXPECT_NE(l.kernel()->describe().find("int8"), std::string::npos) << l.name() << ": " << l.kernel()->describe();
+  });
+  EXPECT_EQ(resident, int64_t(read_quantization_config(dir / "sq").linears.size()));
+  EXPECT_GE(resident, 6 * 7);
+  const Tensor ids = Tensor::from_vector(
+      std::vector<int64_t>(kjv_data().eval.begin(), kjv_data().eval.begin() + 24), {1, 24});
+  const Tensor a = native->forward({ids, {}, {}, {}}).at("logits"), b = with_floats->forward({ids, {}, {}, {}}).at("logits");
+  ASSERT_EQ(a.shape(), b.shape());
+  EXPECT_EQ(0, std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()));
 }
 
 }  // namespace
