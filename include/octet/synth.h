@@ -42,6 +42,12 @@ struct SynthTensor {
 struct SynthPlan {
   std::string config_json;  // config.json's text
   std::vector<SynthTensor> tensors;
+  // llama: the size of the synthetic SentencePiece vocabulary written as
+  // tokenizer.gguf (0: none). <unk> <s> </s>, the 256 byte pieces <0x00>..
+  // <0xFF>, then "▁" and letter pieces ("a".."z", "▁a".., "ab".., "▁ab"..), so text
+  // tokenizes (calibration, `octet generate`) and `octet export-gguf` writes a
+  // file llama.cpp loads. Not a trained tokenizer: for speed and plumbing.
+  int64_t llama_vocab = 0;
   int64_t parameters() const;
 };
 
@@ -54,8 +60,8 @@ struct SynthResult {
   uint64_t bytes = 0;  // of model.safetensors
 };
 
-// Writes config.json and model.safetensors into `dir` (created if needed;
-// each file written to a temporary name and renamed).
+// Writes config.json and model.safetensors (llama: also tokenizer.gguf) into
+// `dir` (created if needed; each file written to a temporary name and renamed).
 SynthResult synthesize(const SynthOptions& options, const std::filesystem::path& dir);
 
 }  // namespace octet

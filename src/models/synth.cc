@@ -3,11 +3,14 @@
 
 #include <cmath>
 #include <fstream>
+#include <string>
+#include <vector>
 #include <numbers>
 
 #include <nlohmann/json.hpp>
 
 #include "octet/error.h"
+#include "octet/gguf.h"
 #include "octet/safetensors.h"
 #include "octet/thread_pool.h"
 
@@ -122,7 +125,57 @@ SynthPlan llama_plan(const LlamaSize& s) {
   }
   add("model.norm.weight", {s.hidden}, SynthInit::Ones);
   add("lm_head.weight", {s.vocab, s.hidden});
+  p.llama_vocab = s.vocab;
   return p;
+}
+
+// The pieces of SynthPlan::llama_vocab: letter strings of length 1, 2, 3, ...
+// in order, each bare and with the word-start marker, until `count` are made.
+std::vector<std::string> letter_pieces(int64_t count) {
+  std::vector<std::string> out{"\xe2\x96\x81"};  // the word start alone: a space before a non-letter
+  std::vector<std::string> level{""};
+  while (int64_t(out.size()) < count) {
+    std::vector<std::string> next;
+    for (const auto& prefix : level)
+      for (char c = 'a'; c <= 'z'; ++c) next.push_back(prefix + c);
+    for (const std::string marker : {"", "\xe2\x96\x81"})  // U+2581, SentencePiece's word start
+      for (const auto& piece : next) {
+        if (int64_t(out.size()) == count) return out;
+        out.push_back(marker + piece);
+      }
+    level = std::move(next);
+  }
+  return out;
+}
+
+void write_llama_tokenizer(const std::filesystem::path& file, int64_t vocab) {
+  constexpr int64_t kFixed = 3 + 256;
+  check(vocab >= kFixed, "synth", "a llama vocabulary needs at least {} pieces, got {}", kFixed, vocab);
+  // SentencePiece piece types as llama.cpp stores them: 1 normal, 2 unknown, 3 control, 6 byte.
+  GgufArray tokens{GgufType::String, {}}, scores{GgufType::F32, {}}, types{GgufType::I32, {}};
+  auto add = [&](std::string piece, float score, int32_t type) {
+    tokens.items.emplace_back(std::move(piece));
+    scores.items.emplace_back(score);
+    types.items.emplace_back(type);
+  };
+  add("<unk>", 0.0f, 2);
+  add("<s>", 0.0f, 3);
+  add("</s>", 0.0f, 3);
+  for (int b = 0; b < 256; ++b) add(fmt::format("<0x{:02X}>", b), 0.0f, 6);
+  const std::vector<std::string> pieces = letter_pieces(vocab - kFixed);
+  for (size_t i = 0; i < pieces.size(); ++i) add(pieces[i], -float(i), 1);  // shorter pieces score higher
+  std::vector<std::pair<std::string, GgufValue>> meta;
+  meta.emplace_back("tokenizer.ggml.model", GgufValue(std::string("llama")));
+  meta.emplace_back("tokenizer.ggml.tokens", GgufValue(std::move(tokens)));
+  meta.emplace_back("tokenizer.ggml.scores", GgufValue(std::move(scores)));
+  meta.emplace_back("tokenizer.ggml.token_type", GgufValue(std::move(types)));
+  meta.emplace_back("tokenizer.ggml.unknown_token_id", GgufValue(uint32_t{0}));
+  meta.emplace_back("tokenizer.ggml.bos_token_id", GgufValue(uint32_t{1}));
+  meta.emplace_back("tokenizer.ggml.eos_token_id", GgufValue(uint32_t{2}));
+  meta.emplace_back("tokenizer.ggml.add_bos_token", GgufValue(true));
+  meta.emplace_back("tokenizer.ggml.add_eos_token", GgufValue(false));
+  meta.emplace_back("tokenizer.ggml.add_space_prefix", GgufValue(true));
+  write_gguf(file, meta, {});
 }
 
 // splitmix64: a fast, well-mixed generator seeded per (seed, tensor, block).
@@ -202,6 +255,7 @@ SynthResult synthesize(const SynthOptions& options, const std::filesystem::path&
     check(out.good(), "synth", "cannot write {}", tmp.string());
   }
   std::filesystem::rename(tmp, config);
+  if (plan.llama_vocab > 0) write_llama_tokenizer(dir / "tokenizer.gguf", plan.llama_vocab);
   return {dir, plan.parameters(), std::filesystem::file_size(weights)};
 }
 

@@ -11,6 +11,7 @@
 #include "octet/json_config.h"
 #include "octet/safetensors.h"
 #include "octet/synth.h"
+#include "octet/tokenizer.h"
 #include "support/shared_data.h"
 
 namespace octet {
@@ -41,6 +42,14 @@ TEST(Synth, TinyLlamaLoadsAndMatchesFixtureLayout) {
   EXPECT_EQ(params, r.parameters);
   const Tensor logits = model->forward({Tensor::from_vector<int64_t>({1, 7, 300, 42}, {1, 4}), {}, {}, {}}).at("logits");
   for (float v : logits.span<float>()) ASSERT_TRUE(std::isfinite(v));
+  // tokenizer.gguf: one piece per embedding row, and text round-trips (letters as pieces, the rest as bytes).
+  const Tokenizer tok = load_model_tokenizer(dir);
+  EXPECT_EQ(tok.vocab_size(), size_t{512});
+  const Encoding e = tok.encode("in the beginning, 42");
+  ASSERT_FALSE(e.ids.empty());
+  EXPECT_EQ(e.ids.front(), 1);  // <s>
+  for (int64_t id : e.ids) EXPECT_LT(id, 512);
+  EXPECT_EQ(tok.decode(e.ids, /*skip_special_tokens=*/true), "in the beginning, 42");
 }
 
 TEST(Synth, BertMatchesTransformersNamesAndShapes) {

@@ -95,16 +95,20 @@ TEST(CliPerplexity, RunsOnWikitextSliceAndCompares) {
   EXPECT_EQ(j["top1_agreement"], 1.0);
 }
 
-TEST(CliSynth, WritesLoadableModelAndSaysNoTokenizer) {
+TEST(CliSynth, WritesLoadableModelWithSyntheticTokenizer) {
   const auto dir = testing::temp_dir() / "tiny";
   CliRun r = run_octet("synth --arch llama --size tiny -o " + dir.string());
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.out.find("no tokenizer"), std::string::npos);
+  EXPECT_NE(r.out.find("tokenizer.gguf"), std::string::npos) << r.out;
   r = run_octet("generate " + dir.string() + " --prompt-ids 1,2,3 --max-new-tokens 4 --json");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["sequences"][0]["generated_ids"].size(), 4u);
+  // Text prompts go through the synthetic vocabulary (tokenizer.gguf).
+  r = run_octet("generate " + dir.string() + " --prompt 'in the beginning' --max-new-tokens 4 --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["sequences"][0]["generated_ids"].size(), 4u);
   r = run_octet("synth --help");
-  EXPECT_NE(r.out.find("no tokenizer"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("synthetic SentencePiece vocabulary"), std::string::npos) << r.out;
 }
 
 }  // namespace

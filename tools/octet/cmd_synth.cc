@@ -24,13 +24,15 @@ void run(const Options& o) {
                 {"bytes", r.bytes}});
     return;
   }
-  std::printf("wrote %s: %s %s, %lld parameters, %s (no tokenizer)\n", r.dir.string().c_str(), o.synth.arch.c_str(),
-              o.synth.size.c_str(), static_cast<long long>(r.parameters), format_bytes(r.bytes).c_str());
+  std::printf("wrote %s: %s %s, %lld parameters, %s%s\n", r.dir.string().c_str(), o.synth.arch.c_str(),
+              o.synth.size.c_str(), static_cast<long long>(r.parameters), format_bytes(r.bytes).c_str(),
+              o.synth.arch == "llama" ? " (tokenizer.gguf: a synthetic vocabulary)" : " (no tokenizer)");
 }
 
 const CommandRegistration registration{{
     "synth",
-    "Write a random-weight model in Hugging Face layout (no tokenizer: drive it with token ids)",
+    "Write a random-weight model in Hugging Face layout (llama: with a synthetic SentencePiece vocabulary in "
+    "tokenizer.gguf; bert: no tokenizer, drive it with token ids)",
     [](CLI::App& sub) {
       auto o = std::make_shared<Options>();
       sub.add_option("--arch", o->synth.arch, "bert (sequence classification, 2 labels) or llama (causal LM)")
@@ -40,7 +42,7 @@ const CommandRegistration registration{{
                      "bert: tiny | base (768x12) | large (1024x24); llama: tiny | 1b (TinyLlama-1.1B shapes, 4.4 GB f32)")
           ->capture_default_str();
       sub.add_option("--seed", o->synth.seed, "Seed of the weights")->capture_default_str();
-      sub.add_option("-o,--output", o->out, "Output folder (config.json + model.safetensors; no tokenizer files)")
+      sub.add_option("-o,--output", o->out, "Output folder (config.json, model.safetensors; llama: tokenizer.gguf)")
           ->required();
       sub.add_flag("--json", o->json, "Print JSON");
       add_common_options(sub);
