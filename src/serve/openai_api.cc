@@ -84,6 +84,13 @@ class Fields {
     return it == object_.end() || it->is_null() ? nullptr : &*it;
   }
 
+  // The field, or a 400 naming it as required.
+  const Json& required(const std::string& key) const {
+    const Json* v = get(key);
+    if (!v) refuse(param(key), fmt::format("'{}' is required.", param(key)));
+    return *v;
+  }
+
   std::optional<int64_t> integer(const std::string& key, int64_t min = std::numeric_limits<int64_t>::min()) const {
     const Json* v = get(key);
     if (!v) return std::nullopt;
@@ -249,8 +256,7 @@ CompletionRequest completion_from(const Json& body) {
   const Fields f(body);
   CompletionRequest r;
   r.model = f.string("model").value_or("");
-  const Json* prompt = f.get("prompt");
-  if (!prompt) refuse("prompt", "'prompt' is required.");
+  const Json* prompt = &f.required("prompt");
   if (prompt->is_array() && !prompt->empty() && ((*prompt)[0].is_string() || (*prompt)[0].is_array())) {
     // A list of prompts: only a list of one is taken (batching is the server's job, not the client's).
     if (prompt->size() != 1) refuse("prompt", "'prompt' must hold one prompt: batched prompts are not supported.");
@@ -282,8 +288,8 @@ std::string message_content(const Json& content, const std::string& param) {
     const std::string type = p.string("type").value_or("");
     if (type != "text")
       refuse(where + ".type", fmt::format("'{}.type' must be \"text\": only text content is supported, got \"{}\".", where, echo(type)));
+    p.required("text");
     const auto part_text = p.string("text");
-    if (!part_text) refuse(where + ".text", fmt::format("'{}.text' is required.", where));
     // Parts are joined by newlines, as vLLM does.
     if (i > 0) text += '\n';
     text += *part_text;
@@ -295,8 +301,7 @@ ChatRequest chat_from(const Json& body) {
   const Fields f(body);
   ChatRequest r;
   r.model = f.string("model").value_or("");
-  const Json* messages = f.get("messages");
-  if (!messages) refuse("messages", "'messages' is required.");
+  const Json* messages = &f.required("messages");
   if (!messages->is_array()) refuse("messages", fmt::format("'messages' must be an array, got {}.", kind(*messages)));
   if (messages->empty()) refuse("messages", "'messages' must not be empty.");
   for (size_t i = 0; i < messages->size(); ++i) {
@@ -304,15 +309,14 @@ ChatRequest chat_from(const Json& body) {
     const std::string where = fmt::format("messages[{}]", i);
     if (!m.is_object()) refuse(where, fmt::format("'{}' must be an object, got {}.", where, kind(m)));
     const Fields mf(m, where + ".");
+    mf.required("role");
     const auto role = mf.string("role");
-    if (!role) refuse(where + ".role", fmt::format("'{}.role' is required.", where));
     if (*role != "system" && *role != "user" && *role != "assistant")
       refuse(where + ".role",
              fmt::format("'{}.role' must be one of system, user, assistant, got \"{}\".", where, echo(*role)));
     refuse_present(mf, "tool_calls", "tools are not supported");
     refuse_present(mf, "function_call", "functions are not supported");
-    const Json* content = mf.get("content");
-    if (!content) refuse(where + ".content", fmt::format("'{}.content' is required.", where));
+    const Json* content = &mf.required("content");
     r.messages.push_back({*role, message_content(*content, where + ".content")});
   }
   r.sampling = parse_sampling(f);
@@ -335,8 +339,7 @@ EmbeddingRequest embedding_from(const Json& body) {
   const Fields f(body);
   EmbeddingRequest r;
   r.model = f.string("model").value_or("");
-  const Json* input = f.get("input");
-  if (!input) refuse("input", "'input' is required.");
+  const Json* input = &f.required("input");
   if (input->is_array() && !input->empty() && ((*input)[0].is_string() || (*input)[0].is_array())) {
     // A list of strings or of token-id lists; each element names itself.
     for (size_t i = 0; i < input->size(); ++i) {
@@ -361,8 +364,7 @@ ClassifyRequest classify_from(const Json& body) {
   const Fields f(body);
   ClassifyRequest r;
   r.model = f.string("model").value_or("");
-  const Json* input = f.get("input");
-  if (!input) refuse("input", "'input' is required.");
+  const Json* input = &f.required("input");
   const auto add = [&](const Json& v) {
     if (!v.is_string()) refuse("input", fmt::format("'input' must be a string or an array of strings, got {}.", kind(v)));
     if (v.get_ref<const std::string&>().empty()) refuse("input", "'input' must not be empty.");
