@@ -28,11 +28,6 @@ struct GemmParams {
   float alpha = 1.0f;
   // With beta == 0, C's previous contents are never read (NaN there is harmless).
   float beta = 0.0f;
-  // The caller is a thread-pool task (one of many small products running in
-  // parallel): use octet's own small-GEMM kernel, which stays on this thread,
-  // rather than OpenBLAS, which starts its own threads above a size and would
-  // contend with the pool's for the same cores.
-  bool in_pool_task = false;
 };
 
 // C[M, N] = alpha * A[M, K] * op(B) + beta * C + bias[N] (bias optional).

@@ -21,4 +21,8 @@ void set_num_threads(int n);
 // Nested calls from inside fn run serially.
 void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn, int64_t grain = 1);
 
+// Whether the calling thread is running a chunk of a parallel_for (where a
+// nested parallel_for runs serially, and work must not start other threads).
+bool in_parallel_for();
+
 }  // namespace octet

@@ -132,6 +132,8 @@ void set_num_threads(int n) {
   if (target != global_pool().size()) global_pool().resize(target);
 }
 
+bool in_parallel_for() { return t_inside_pool_job; }
+
 void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {
   global_pool().run(n, fn, grain);
 }

@@ -2,6 +2,7 @@
 
 #include "octet/cpu_features.h"
 #include "octet/error.h"
+#include "octet/thread_pool.h"
 
 namespace octet::kernels {
 namespace {
@@ -32,7 +33,16 @@ bool avx512_rows_supported() { return has_avx512_rows(cpu_features_detected()); 
 const RowKernels& row_kernels() { return t_rows_override ? *t_rows_override : best_row_kernels(); }
 
 // OpenBLAS picks its own kernels from CPUID; OCTET_ISA does not reach it.
-const GemmBackend& gemm_backend() { return t_gemm_override ? *t_gemm_override : kOpenBlasGemm; }
+// Inside a parallel_for chunk, OpenBLAS would start its own threads above a
+// size (65536 x 4 multiply-adds) and they would spin against the pool's on the
+// same cores: a 1.1B model's decode attention (one small GEMM pair per
+// sequence and kv head, on the pool) fell from 31 to 6.5 tokens/s past 512
+// cached tokens. There the attention backend (octet's small-GEMM kernel,
+// serial on the calling thread) runs instead.
+const GemmBackend& gemm_backend() {
+  if (t_gemm_override) return *t_gemm_override;
+  return in_parallel_for() ? attention_gemm_backend() : kOpenBlasGemm;
+}
 
 const GemmBackend& attention_gemm_backend() {
   if (t_gemm_override) return *t_gemm_override;

@@ -17,7 +17,9 @@ bool avx512_rows_supported();
 // The row kernels public ops use on the calling thread: a ScopedKernels
 // override when set, else the best cpu_features() allows (AVX-512, AVX2, reference).
 const RowKernels& row_kernels();
-// The GEMM backend public ops use on the calling thread.
+// The GEMM backend public ops use on the calling thread: a ScopedKernels
+// override when set; inside a parallel_for chunk attention_gemm_backend()
+// (never OpenBLAS's own threads inside the pool's); else OpenBLAS.
 const GemmBackend& gemm_backend();
 // The GEMM backend attention's batched Q K^T and P V use on the calling
 // thread: a ScopedKernels override when set, else kSmallGemm when

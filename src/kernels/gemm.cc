@@ -53,7 +53,7 @@ void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmParams& params,
   p.b = b.data<float>(), p.ldb = b.dim(1);
   p.c = c.data<float>(), p.ldc = n;
   p.bias = bias.defined() ? bias.data<float>() : nullptr;
-  (params.in_pool_task ? attention_gemm_backend() : gemm_backend()).run(p);
+  gemm_backend().run(p);
 }
 
 void gemm_batched(const Tensor& a, const Tensor& b, Tensor& c, const GemmParams& params) {

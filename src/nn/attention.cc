@@ -218,7 +218,7 @@ Tensor MultiHeadAttention::attend_cache(const Tensor& q, const AttentionCache& c
     }
     Tensor og = Tensor::borrow(out.data<float>() + bg * rows * d, {rows, d}, DType::F32);
     Tensor scores;
-    kernels::gemm(qg, kg, scores, {.transpose_b = true, .alpha = scale, .in_pool_task = seq == 1});
+    kernels::gemm(qg, kg, scores, {.transpose_b = true, .alpha = scale});
     float* sc = scores.data<float>();
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t qpos = past + r % seq;  // the query's index among all tokens
@@ -232,14 +232,12 @@ Tensor MultiHeadAttention::attend_cache(const Tensor& q, const AttentionCache& c
     // Fake quantization is pure, so this may run on pool threads; observers
     // (calibration) run on forward passes without a cache, i.e. in attend().
     if (probs_site_.active()) scores = probs_site_.apply(scores);
-    kernels::gemm(scores, vg, og, {.in_pool_task = seq == 1});
+    kernels::gemm(scores, vg, og);
   };
-  // One token per sequence: many small GEMMs, spread over the pool, each with
-  // in_pool_task (octet's own kernel, serial in the task). Not OpenBLAS: past
-  // 8 x 512 x 64 (8 query heads per kv head at 512 cached tokens) it starts its
-  // own threads from inside the pool's, which then spin against octet's on the
-  // same cores (decode of a 1.1B model fell from 31 to 6.5 tokens/s at 520
-  // cached tokens). Else each GEMM is big enough for OpenBLAS's own threads.
+  // One token per sequence: many small GEMMs, spread over the pool (inside a
+  // pool task kernels::gemm runs octet's own serial kernel, never OpenBLAS's
+  // threads: kernels/dispatch.cc); else each GEMM is big enough for
+  // OpenBLAS's own threads.
   auto new_scratch = [&] { return quantized ? Tensor::empty({2, total, d}, DType::F32) : Tensor(); };
   if (seq == 1) {
     parallel_for(batch * kvh, [&](int64_t begin, int64_t end) {

@@ -53,24 +53,33 @@ void wo_gemv(const PackedWoWeights& w, const float* x, int64_t m, const float* b
   const WoGemvFn fn = wo_gemv_variant(isa);
   const WoQuantizeFn quantize = wo_quantize_variant(isa);
   const int64_t blocks = w.blocks();
-  std::vector<int8_t> codes(static_cast<size_t>(m * w.k));
-  std::vector<float> scales(static_cast<size_t>(m * blocks));
-  std::vector<int32_t> sums(scales.size());
-  if (m >= 16) {
+  // The activation blocks, reused across calls (one per Linear per decode step): no allocation per call.
+  // Pool threads reach them through these pointers (a thread_local named inside the tasks would be theirs).
+  thread_local std::vector<int8_t> codes_buffer;
+  thread_local std::vector<float> scales_buffer;
+  thread_local std::vector<int32_t> sums_buffer;
+  codes_buffer.resize(static_cast<size_t>(m * w.k));
+  scales_buffer.resize(static_cast<size_t>(m * blocks));
+  sums_buffer.resize(scales_buffer.size());
+  int8_t* const codes = codes_buffer.data();
+  float* const scales = scales_buffer.data();
+  int32_t* const sums = sums_buffer.data();
+  const bool many_rows = m >= 16;  // prefill: quantize rows over the pool, one tile group per task
+  if (many_rows) {
     parallel_for(
         m, [&](int64_t b, int64_t e) {
-          quantize(x + b * w.k, e - b, w.k, codes.data() + b * w.k, scales.data() + b * blocks, sums.data() + b * blocks);
+          quantize(x + b * w.k, e - b, w.k, codes + b * w.k, scales + b * blocks, sums + b * blocks);
         },
         8);
   } else {
-    quantize(x, m, w.k, codes.data(), scales.data(), sums.data());
+    quantize(x, m, w.k, codes, scales, sums);
   }
   // Tiles per task: enough to amortise the pool, few enough to balance the threads; a task of many rows
   // is already long, and its tiles are visited in groups (wo_gemv_body.h), so one group per task suffices.
-  const int64_t grain = m >= 16 ? 4 : std::max<int64_t>(1, std::min<int64_t>(16, w.tiles() / (4 * num_threads())));
+  const int64_t grain = many_rows ? 4 : std::max<int64_t>(1, std::min<int64_t>(16, w.tiles() / (4 * num_threads())));
   parallel_for(
       w.tiles(), [&](int64_t begin, int64_t end) {
-        fn(w, codes.data(), scales.data(), sums.data(), m, bias, y, w.n, begin, end);
+        fn(w, codes, scales, sums, m, bias, y, w.n, begin, end);
       },
       grain);
 }
