@@ -1,5 +1,7 @@
 #include "kernels/dispatch.h"
 
+#include <string_view>
+
 #include "octet/cpu_features.h"
 #include "octet/error.h"
 #include "octet/thread_pool.h"
@@ -39,9 +41,16 @@ const RowKernels& row_kernels() { return t_rows_override ? *t_rows_override : be
 // sequence and kv head, on the pool) fell from 31 to 6.5 tokens/s past 512
 // cached tokens. There the attention backend (octet's small-GEMM kernel,
 // serial on the calling thread) runs instead.
+//
+// Elsewhere: octet's kernels where they have AVX-512 (blocked for large
+// products: 1.9-2.0x OpenBLAS's AVX2 kernels on BERT-base Linears here, and
+// faster down to one row, bench/bench_gemm_fp32.cc), OpenBLAS otherwise (its
+// AVX2 kernels beat octet's 6 x 16 ones on large products: 188 vs 167 GFLOP/s).
 const GemmBackend& gemm_backend() {
   if (t_gemm_override) return *t_gemm_override;
-  return in_parallel_for() ? attention_gemm_backend() : kOpenBlasGemm;
+  if (in_parallel_for()) return attention_gemm_backend();
+  static const GemmBackend* best = std::string_view(small_gemm_variant()) == "avx512" ? &kSmallGemm : &kOpenBlasGemm;
+  return *best;
 }
 
 const GemmBackend& attention_gemm_backend() {

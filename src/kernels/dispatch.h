@@ -19,7 +19,8 @@ bool avx512_rows_supported();
 const RowKernels& row_kernels();
 // The GEMM backend public ops use on the calling thread: a ScopedKernels
 // override when set; inside a parallel_for chunk attention_gemm_backend()
-// (never OpenBLAS's own threads inside the pool's); else OpenBLAS.
+// (never OpenBLAS's own threads inside the pool's); else kSmallGemm where
+// it runs AVX-512 (cpu_features(), so OCTET_ISA=avx2 gives OpenBLAS), else OpenBLAS.
 const GemmBackend& gemm_backend();
 // The GEMM backend attention's batched Q K^T and P V use on the calling
 // thread: a ScopedKernels override when set, else kSmallGemm when

@@ -40,6 +40,9 @@ extern const GemmBackend kOpenBlasGemm;
 // many [~128 x 64] x [64 x ~128] products: op(B) packed once per item into
 // column panels, register-tiled microkernels, (item, row tile) tasks split
 // over octet's pool (no OpenBLAS threads). Accumulates in f32 in k order.
+// Large products (k x n past 64 Ki floats: a Linear's weights) run in cache
+// blocks instead: op(B) packed per slice of 384 k steps x a column block,
+// C updated once per slice (so each element takes 2 more roundings per slice).
 // "octet-small" picks AVX-512F, else AVX2+FMA, from cpu_features() (so
 // OCTET_ISA caps it), and runs kOpenBlasGemm on CPUs with neither.
 extern const GemmBackend kSmallGemm;

@@ -90,18 +90,85 @@ void run_small_gemm(const IsaKernels& isa, const GemmProblem& p) {
   }
 }
 
+// Large GEMMs (a Linear over many tokens: op(B) of megabytes) in cache
+// blocks, as BLIS does: a task owns a block of NC columns of C (and, when
+// there are too few such blocks for the pool, a block of rows); for each
+// slice of kKc steps of k it packs op(B)[slice, block] (kKc x NC floats, in
+// L2) and runs the register tiles over its rows, so a tile's A (MR x kKc, in
+// L1) serves every panel of the block and C is updated once per slice.
+// Column blocks first: op(B) is then packed exactly once in all; A, which is
+// what rows re-read, is the small operand of a Linear (tokens x in).
+// 384: 18 KB of A per 12-row tile, 3 passes over C for k = 3072. Measured on
+// BERT-base Linears (bench_gemm_fp32, 2 threads): 375-413 GFLOP/s, against
+// 359-380 at 192-256 (C re-read too often) and 345-418 at 768 (A leaves L1).
+constexpr int64_t kKc = 384;
+// op(B) past this many floats goes through the blocked driver (below it, the
+// whole packed B of an item sits in L2 and run_small_gemm packs it once).
+constexpr int64_t kBlockedMinPackedFloats = 64 * 1024;
+
+void run_blocked_gemm(const IsaKernels& isa, const GemmProblem& p) {
+  const int64_t width = isa.panel_width;
+  const int64_t threads = num_threads();
+  // Column block: about 4 tasks per thread over n, 2 to 16 panels wide.
+  const int64_t panels = (p.n + width - 1) / width;
+  const int64_t panels_per_block = std::clamp<int64_t>(panels / std::max<int64_t>(1, 4 * threads), 2, 16);
+  const int64_t nc = panels_per_block * width;
+  const int64_t col_blocks = (p.n + nc - 1) / nc;
+  // Row blocks only when columns alone leave threads idle (each one re-packs its op(B) block).
+  const int64_t tiles = (p.m + isa.tile_rows - 1) / isa.tile_rows;
+  const int64_t row_blocks =
+      std::clamp<int64_t>((2 * threads + p.batch * col_blocks - 1) / (p.batch * col_blocks), 1, tiles);
+  const int64_t mc = ((tiles + row_blocks - 1) / row_blocks) * isa.tile_rows;
+  const int64_t tasks = p.batch * col_blocks * row_blocks;
+
+  auto run_tasks = [&](int64_t begin, int64_t end) {
+    float* packed = pack_buffer(static_cast<size_t>(nc * kKc));
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t item = t / (col_blocks * row_blocks);
+      const int64_t col_block = (t / row_blocks) % col_blocks, row_block = t % row_blocks;
+      const int64_t n0 = col_block * nc, n = std::min(nc, p.n - n0);
+      const int64_t r0 = row_block * mc, rows = std::min(mc, p.m - r0);
+      if (rows <= 0) continue;
+      const float* a = p.a + item * p.stride_a + r0 * p.lda;
+      const float* b = p.b + item * p.stride_b;
+      float* c = p.c + item * p.stride_c + r0 * p.ldc + n0;
+      for (int64_t k0 = 0; k0 < p.k; k0 += kKc) {
+        const int64_t kc = std::min(kKc, p.k - k0);
+        isa.pack_b(p.trans_b ? b + n0 * p.ldb + k0 : b + k0 * p.ldb + n0, p.ldb, p.trans_b, kc, n, packed);
+        // The first slice applies alpha, beta and the bias; later ones add to C.
+        const small_gemm::Epilogue epilogue = k0 == 0 ? small_gemm::Epilogue{p.alpha, p.beta, p.bias ? p.bias + n0 : nullptr}
+                                                      : small_gemm::Epilogue{p.alpha, 1.0f, nullptr};
+        isa.compute_rows(rows, n, kc, a + k0, p.lda, packed, c, p.ldc, epilogue);
+      }
+    }
+  };
+  if (threads <= 1 || tasks < 2) {
+    run_tasks(0, tasks);
+  } else {
+    parallel_for(tasks, run_tasks, 1);
+  }
+}
+
+void run_gemm(const IsaKernels& isa, const GemmProblem& p) {
+  if (p.batch > 0 && p.m > 0 && p.n > 0 && p.k > 0 && p.k * p.n > kBlockedMinPackedFloats) {
+    run_blocked_gemm(isa, p);
+  } else {
+    run_small_gemm(isa, p);
+  }
+}
+
 bool avx2_fma(const CpuFeatures& f) { return f.avx2 && f.fma; }
 // The AVX-512 kernels pack B with AVX2 code.
 bool avx512_with_avx2(const CpuFeatures& f) { return f.avx512f && avx2_fma(f); }
 
 void small_gemm_avx512(const GemmProblem& p) {
   check(small_gemm_avx512_supported(), "gemm", "octet-small-avx512 needs AVX-512F, which this CPU lacks");
-  run_small_gemm(small_gemm::kAvx512Kernels, p);
+  run_gemm(small_gemm::kAvx512Kernels, p);
 }
 
 void small_gemm_avx2(const GemmProblem& p) {
   check(small_gemm_avx2_supported(), "gemm", "octet-small-avx2 needs AVX2 and FMA, which this CPU lacks");
-  run_small_gemm(small_gemm::kAvx2Kernels, p);
+  run_gemm(small_gemm::kAvx2Kernels, p);
 }
 
 // The kernels cpu_features() allows (it honours OCTET_ISA), or null.
@@ -114,7 +181,7 @@ const IsaKernels* best_kernels() {
 
 void small_gemm_auto(const GemmProblem& p) {
   if (const IsaKernels* isa = best_kernels()) {
-    run_small_gemm(*isa, p);
+    run_gemm(*isa, p);
   } else {
     kOpenBlasGemm.run(p);
   }
