@@ -9,7 +9,11 @@
 
 #include <cstdlib>
 #include <random>
+#include <string>
 
+#include "kernels/dispatch.h"
+#include "kernels/gemm_backend.h"
+#include "octet/gemm_bf16.h"
 #include "octet/kernels.h"
 #include "octet/thread_pool.h"
 
@@ -47,6 +51,48 @@ void BM_OctetLinearOpenBlas(benchmark::State& state) {
   Tensor y = Tensor::empty({m, n}, DType::F32);
   for (auto _ : state) {
     octet::kernels::linear(x, w, b, y);
+    benchmark::DoNotOptimize(y.data<float>());
+  }
+  set_flops(state, m, n, k);
+}
+
+// The same Linear with octet's own blocked fp32 GEMM (kernels/cpu/small_gemm.cc)
+// forced: range(2) 0 = AVX-512, 1 = AVX2, 2 = OpenBLAS (the same driver code
+// around it, for the small-M rows).
+void BM_OctetLinearOwn(benchmark::State& state) {
+  const auto& backend = state.range(2) == 0   ? octet::kernels::kSmallGemmAvx512
+                        : state.range(2) == 1 ? octet::kernels::kSmallGemmAvx2
+                                              : octet::kernels::kOpenBlasGemm;
+  if (state.range(2) == 0   ? !octet::kernels::small_gemm_avx512_supported()
+      : state.range(2) == 1 ? !octet::kernels::small_gemm_avx2_supported()
+                            : false) {
+    state.SkipWithError("ISA not supported here");
+    return;
+  }
+  octet::kernels::ScopedKernels scoped(nullptr, &backend);
+  const int64_t m = state.range(3), k = state.range(0), n = state.range(1);
+  const Tensor x = random({m, k}, 1), w = random({n, k}, 2), b = random({n}, 3);
+  Tensor y = Tensor::empty({m, n}, DType::F32);
+  for (auto _ : state) {
+    octet::kernels::linear(x, w, b, y);
+    benchmark::DoNotOptimize(y.data<float>());
+  }
+  set_flops(state, m, n, k);
+  state.SetLabel(std::string(backend.name) + " " + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k));
+}
+
+// The bf16 GEMM (weights packed once, activations converted per call).
+void BM_Bf16Linear(benchmark::State& state) {
+  if (!octet::bf16_gemm_supported()) {
+    state.SkipWithError("no AVX-512 BF16 here");
+    return;
+  }
+  const int64_t m = state.range(3), k = state.range(0), n = state.range(1);
+  const Tensor x = random({m, k}, 1), w = random({n, k}, 2), b = random({n}, 3);
+  const octet::PackedBf16Weights packed = octet::pack_bf16_weights(w.data<float>(), n, k);
+  Tensor y = Tensor::empty({m, n}, DType::F32);
+  for (auto _ : state) {
+    octet::gemm_bf16(x.data<float>(), m, k, packed, b.data<float>(), y.data<float>(), n);
     benchmark::DoNotOptimize(y.data<float>());
   }
   set_flops(state, m, n, k);
@@ -92,7 +138,20 @@ void bert_shapes(benchmark::internal::Benchmark* b) {
   b->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 }
 
+void own_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"K", "N", "isa", "M"});
+  for (int64_t isa : {0, 1, 2})
+    for (int64_t m : {kTokens, int64_t{128}, int64_t{16}, int64_t{8}, int64_t{1}}) {
+      b->Args({768, 768, isa, m});
+      b->Args({768, 3072, isa, m});
+      b->Args({3072, 768, isa, m});
+    }
+  b->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+}
+
 BENCHMARK(BM_OctetLinearOpenBlas)->Apply(bert_shapes);
+BENCHMARK(BM_OctetLinearOwn)->Apply(own_shapes);
+BENCHMARK(BM_Bf16Linear)->Apply(own_shapes);
 #ifdef OCTET_BENCH_ONEDNN
 BENCHMARK(BM_OneDnnSgemm)->Apply(bert_shapes);
 #endif

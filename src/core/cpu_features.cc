@@ -77,6 +77,7 @@ CpuFeatures detect() {
     f.amx_int8 = bit(l7.d, 25) && os_amx;
     const Regs l71 = cpuid(7, 1);
     f.avx_vnni = bit(l71.a, 4) && os_avx;
+    f.avx512_bf16 = bit(l71.a, 5) && os_avx512;
   }
   return f;
 }
@@ -89,7 +90,8 @@ CpuFeatures capped(CpuFeatures f) {
   const bool keep_avx512 = isa == "avx512";
   if (isa != "scalar" && !keep_avx2) fail("cpu", "OCTET_ISA='{}': expected scalar, avx2 or avx512", isa);
   if (!keep_avx2) f.avx = f.avx2 = f.fma = f.f16c = f.avx_vnni = false;
-  if (!keep_avx512) f.avx512f = f.avx512bw = f.avx512vl = f.avx512_vnni = f.amx_int8 = f.amx_bf16 = false;
+  if (!keep_avx512)
+    f.avx512f = f.avx512bw = f.avx512vl = f.avx512_vnni = f.avx512_bf16 = f.amx_int8 = f.amx_bf16 = false;
   return f;
 }
 

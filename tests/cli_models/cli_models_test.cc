@@ -11,6 +11,7 @@
 
 #include "cli_models/cli_models_util.h"
 #include "octet/eval.h"
+#include "octet/gemm_bf16.h"
 #include "octet/model.h"
 #include "octet/safetensors.h"
 #include "octet/tokenizer.h"
@@ -203,6 +204,29 @@ TEST(CliEval, OptionsAndErrors) {
   expect_one_line_error(
       run_octet({"eval", testing::shared_path("fixtures/hf/bert_base_model").string(), "--data", tsv}, scratch),
       "tokenizer");
+}
+
+// --precision on the CPU: bf16 (where the CPU has AVX-512 BF16) runs and says
+// so; the CUDA-only precisions name what the CPU takes.
+TEST(CliEval, CpuPrecisions) {
+  const auto scratch = testing::temp_dir();
+  const std::string model = sst2_model().string(), tsv = (testing::source_root() / "data/sst2/dev.tsv").string();
+  expect_one_line_error(run_octet({"eval", model, "--data", tsv, "--precision", "int8"}, scratch), "fp32 or bf16");
+  expect_one_line_error(run_octet({"run", model, "--text", "a fine film", "--precision", "fp16"}, scratch),
+                        "fp32 or bf16");
+  const auto bf16 = run_octet({"eval", model, "--data", tsv, "--limit", "64", "--precision", "bf16", "--json"}, scratch);
+  if (!bf16_gemm_supported()) {
+    expect_one_line_error(bf16, "AVX-512 BF16");
+    return;
+  }
+  const auto j = parse_json(bf16);
+  EXPECT_EQ(j.at("precision"), "bf16");
+  EXPECT_EQ(j.at("examples").get<int64_t>(), 64);
+  const auto fp32 = parse_json(run_octet({"eval", model, "--data", tsv, "--limit", "64", "--json"}, scratch));
+  EXPECT_EQ(fp32.at("precision"), "as loaded");
+  // Measured: bf16 changes none of these 64 predictions (the full-set budget is
+  // checked in tests/runtime/bf16_precision_test.cc).
+  EXPECT_EQ(j.at("correct"), fp32.at("correct"));
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // `octet bench MODEL`: latency (and accuracy) of octet and its peers, one run.
 //
 //   octet bench MODEL [--batch 8] [--seq 128] [--threads 2] [--warmup 5] [--iters 20] [--rounds 4]
-//                     [--precision fp32,int8] [--peers torch,torch-int8,ort,ort-int8]
+//                     [--precision fp32,int8[,bf16,int8-sim]] [--peers torch,torch-int8,ort,ort-int8]
 //                     [--data dev.tsv [--limit N]] [--calib train.tsv [--calib-samples 128]]
 //                     [--recipe int8|int8-dynamic] [--calibrator NAME] [--json]
 //
@@ -9,7 +9,8 @@
 // (bench/peers/ort_run.js, on octet's own fp32 / QDQ export) run as subprocesses
 // that keep their model loaded, and all take turns in rounds (octet/bench.h).
 // octet int8 is octet's quantized model (octet/quantize_model.h) run natively;
-// ORT int8-qdq runs the QDQ export of the very same quantization. MODEL is an
+// ORT int8-qdq runs the QDQ export of the very same quantization; octet bf16
+// runs the fp32 weights on the bf16 GEMM (octet/precision.h). MODEL is an
 // fp32 Hugging Face folder (quantized here: --calib texts, else random token
 // ids) or a folder written by `octet quantize` (its fp32 row and the PyTorch
 // peers then run its dequantized weights).
@@ -42,6 +43,7 @@
 #include "octet/export_onnx.h"
 #include "octet/log.h"
 #include "octet/model.h"
+#include "octet/precision.h"
 #include "octet/quantize_model.h"
 #include "octet/quantized_model.h"
 #include "octet/safetensors.h"
@@ -75,7 +77,7 @@ struct BenchCommandOptions {
   bool profile = false;  // CUDA: per-op time split of each octet runner
 };
 
-const std::set<std::string> kOctetPrecisions{"fp32", "int8", "int8-sim"};
+const std::set<std::string> kOctetPrecisions{"fp32", "bf16", "int8", "int8-sim"};
 const std::set<std::string> kPeers{"torch", "torch-int8", "ort", "ort-int8"};
 const std::set<std::string> kCudaPrecisions{"fp16", "int8", "fp8"};
 const std::set<std::string> kCudaPeers{"torch", "torch-compile"};
@@ -183,7 +185,7 @@ class BenchCommand {
               p);
     } else {
       for (const auto& p : opt_.precisions)
-        check(kOctetPrecisions.contains(p), "bench", "unknown --precision '{}' (fp32, int8, int8-sim)", p);
+        check(kOctetPrecisions.contains(p), "bench", "unknown --precision '{}' (fp32, bf16, int8, int8-sim)", p);
       for (const auto& p : opt_.peers)
         check(kPeers.contains(p), "bench", "unknown peer '{}' (torch, torch-int8, ort, ort-int8)", p);
     }
@@ -266,6 +268,15 @@ class BenchCommand {
     }
   }
 
+  // The fp32 model again (a quantized folder: dequantized), its Linears on the bf16 GEMM.
+  std::shared_ptr<Model> bf16_copy() {
+    std::unique_ptr<Model> m =
+        quantized_input_ ? load_model_for_execution(opt_.model, QuantExecution::Simulated) : load_model(opt_.model);
+    if (quantized_input_) clear_quantization(*m);
+    use_bf16_kernels(*m);
+    return std::shared_ptr<Model>(m.release());
+  }
+
   std::shared_ptr<Model> quantized_copy(QuantExecution exec) {
     if (quantized_input_) return std::shared_ptr<Model>(load_model_for_execution(opt_.model, exec).release());
     std::shared_ptr<Model> m(load_model(opt_.model).release());
@@ -294,6 +305,7 @@ class BenchCommand {
     if (cuda()) return make_cuda_runners(peer);
     for (const auto& p : opt_.precisions) {
       if (p == "fp32") add("octet", p, [&] { return make_octet_runner(fp32_, "fp32"); });
+      if (p == "bf16") add("octet", p, [&] { return make_octet_runner(bf16_copy(), "bf16"); });
       if (p == "int8")
         add("octet", p, [&] { return make_octet_runner(quantized_copy(QuantExecution::Native), "int8"); });
       if (p == "int8-sim")
@@ -457,7 +469,7 @@ const CommandRegistration registration({
       sub.add_option("--rounds", opt->rounds, "Turns the runners take (interleaving)")->capture_default_str();
       auto* precisions =
           sub.add_option("--precision", opt->precisions,
-                         "octet precisions: fp32, int8, int8-sim (CPU); fp16, int8, fp8 (CUDA, default fp16,int8)")
+                         "octet precisions: fp32, bf16, int8, int8-sim (CPU); fp16, int8, fp8 (CUDA, default fp16,int8)")
               ->delimiter(',')
               ->capture_default_str();
       auto* peers = sub.add_option("--peers", opt->peers,

@@ -41,6 +41,7 @@ void last_word_command(const EvalCommandOptions& opt) {
   const std::unique_ptr<Model> model =
       opt.exec.empty() ? std::unique_ptr<Model>(load_causal_lm(opt.model))
                        : load_model_for_execution(opt.model, parse_execution(opt.exec), {.head = ModelHead::CausalLM});
+  apply_cpu_precision_option(opt.device, *model);
   use_decode_kernels(*model);
   const Tokenizer tokenizer = load_model_tokenizer(opt.model);
   LastWordOptions options;
@@ -85,6 +86,7 @@ void eval_command(const EvalCommandOptions& opt) {
   const auto model = cuda ? load_cuda_model(opt.model, device, cuda_precision(opt.device, opt.model), {}, false)
                      : opt.exec.empty() ? load_model(opt.model)
                                         : load_model_for_execution(opt.model, parse_execution(opt.exec));
+  if (!cuda) apply_cpu_precision_option(opt.device, *model);
   const std::filesystem::path model_path(opt.model);
   const Tokenizer tokenizer =
       Tokenizer::load(std::filesystem::is_directory(model_path) ? model_path : model_path.parent_path());
@@ -108,7 +110,9 @@ void eval_command(const EvalCommandOptions& opt) {
                 {"examples_per_second", r.seconds > 0 ? double(r.total) / r.seconds : 0.0},
                 {"batch_size", opt.batch_size},
                 {"device", to_string(device)},
-                {"precision", cuda ? cuda_precision(opt.device, opt.model) : std::string("as loaded")},
+                {"precision", cuda                          ? cuda_precision(opt.device, opt.model)
+                              : !opt.device.precision.empty() ? opt.device.precision
+                                                              : std::string("as loaded")},
                 {"per_class", classes}});
     return;
   }

@@ -15,8 +15,10 @@
 #include "octet/cuda_decoder.h"
 #include "octet/device.h"
 #include "octet/error.h"
+#include "octet/gemm_bf16.h"
 #include "octet/generate.h"
 #include "octet/perplexity.h"
+#include "octet/precision.h"
 #include "octet/quantized_model.h"
 #include "output.h"
 
@@ -28,7 +30,7 @@ struct Options {
   PerplexityOptions ppl;
   bool json = false;
   std::string device = "cpu";
-  std::string precision = "fp16";  // cuda only
+  std::string precision;            // cuda: fp16 (default) | w4a16 | fp8; cpu: fp32 (default) | bf16
   std::string kv_cache = "f16";    // cuda only
   std::string exec;                // quantized folders: native (default) or simulated
 };
@@ -52,7 +54,7 @@ PerplexityResult perplexity_cuda(const Options& o, const LlmDevice& dev, CausalL
   const int64_t stride = o.ppl.stride > 0 ? o.ppl.stride : ctx;
   check(ctx >= 2 && stride >= 1 && stride <= ctx, "cli", "--ctx must be >= 2 and 1 <= --stride <= ctx");
   cuda::DecoderOptions d;
-  d.precision = cuda::parse_llm_precision(o.precision);
+  d.precision = cuda::parse_llm_precision(o.precision.empty() ? "fp16" : o.precision);
   d.kv_cache = cuda::parse_kv_cache_type(o.kv_cache);
   d.device = dev.index, d.max_batch = 1, d.max_seq = std::min(ctx, n);
   d.model_dir = std::filesystem::is_directory(o.model) ? std::filesystem::path(o.model) : std::filesystem::path();
@@ -102,15 +104,21 @@ std::string read_text(const std::string& path) {
 void run(Options o) {
   const LlmDevice dev = parse_llm_device(o.device);
   if (dev.cuda) {
-    cuda::parse_llm_precision(o.precision);
+    cuda::parse_llm_precision(o.precision.empty() ? "fp16" : o.precision);
     cuda::parse_kv_cache_type(o.kv_cache);
     check(o.compare.empty(), "cli", "--compare is not supported with --device cuda yet");
     check(cuda::gpu_available(), "cuda", "no usable CUDA GPU: {}", cuda_status().detail);
   } else {
-    check(o.precision == "fp16" && o.kv_cache == "f16", "cli",
-          "--precision and --kv-cache apply to --device cuda (the CPU runs the model as loaded)");
+    check(o.kv_cache == "f16", "cli", "--kv-cache applies to --device cuda");
+    check(o.precision.empty() || o.precision == "fp32" || o.precision == "bf16", "cli",
+          "--precision '{}' on the CPU: fp32 (as loaded) or bf16 (fp16, w4a16 and fp8 need --device cuda)",
+          o.precision);
+    check(o.precision != "bf16" || bf16_gemm_supported(), "cli",
+          "--precision bf16 needs AVX-512 BF16 (vdpbf16ps), which this CPU lacks");
   }
   const auto model = load_lm(o.model, o, dev.cuda);
+  // On the CPU --precision applies to MODEL only: `--precision bf16 --compare MODEL` measures bf16 against fp32.
+  if (!dev.cuda && !o.precision.empty()) apply_cpu_precision(*model, o.precision);
   use_decode_kernels(*model);
   const Tokenizer tok = load_model_tokenizer(o.model);
   std::string text = read_text(o.data);
@@ -161,8 +169,8 @@ const CommandRegistration registration{{
       sub.add_option("--compare", o->compare, "A second model: report mean KL divergence and top-1 agreement");
       sub.add_flag("--json", o->json, "Print JSON");
       sub.add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
-      sub.add_option("--precision", o->precision, "cuda: fp16, w4a16 or fp8 (logits of that precision)")
-          ->capture_default_str();
+      sub.add_option("--precision", o->precision,
+                     "cuda: fp16 (default), w4a16 or fp8; cpu: fp32 (default) or bf16 (MODEL's Linears on the bf16 GEMM)");
       sub.add_option("--kv-cache", o->kv_cache, "cuda: f16 or fp8")->capture_default_str();
       sub.add_option("--exec", o->exec,
                      "Quantized folders: native (packed kernels, the default) or simulated (fp32 with QDQ)");

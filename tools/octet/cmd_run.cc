@@ -7,7 +7,8 @@
 //       runs on the tensors of IN (input_ids, attention_mask, token_type_ids,
 //       position_ids, and for encoder-decoders decoder_input_ids, when present)
 //       and writes every output the model gives.
-//   --device cuda[:N] [--precision fp16|int8|fp8] runs it on the GPU (CudaEncoder).
+//   --device cuda[:N] [--precision fp16|int8|fp8] runs it on the GPU (CudaEncoder);
+//   on the CPU --precision bf16 runs an fp32 model's Linears on the bf16 GEMM.
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -153,8 +154,10 @@ std::unique_ptr<Model> load(const RunOptions& opt, const LoadOptions& options) {
   const Device device = parse_device(opt.device.device);
   if (device.kind == DeviceKind::CUDA)
     return load_cuda_model(opt.model, device, cuda_precision(opt.device, opt.model), options, /*graphs=*/false);
-  if (opt.exec.empty()) return load_model(opt.model, options);
-  return load_model_for_execution(opt.model, parse_execution(opt.exec), options);
+  std::unique_ptr<Model> model = opt.exec.empty() ? load_model(opt.model, options)
+                                                 : load_model_for_execution(opt.model, parse_execution(opt.exec), options);
+  apply_cpu_precision_option(opt.device, *model);
+  return model;
 }
 
 LoadOptions load_options(const RunOptions& opt) {

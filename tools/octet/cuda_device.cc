@@ -2,7 +2,9 @@
 
 #include "octet/cuda_encoder.h"
 #include "octet/error.h"
+#include "octet/gemm_bf16.h"
 #include "octet/log.h"
+#include "octet/precision.h"
 #include "octet/quantized_model.h"
 
 namespace octet::cli {
@@ -31,20 +33,31 @@ class CudaModel final : public Model {
 void add_device_options(CLI::App& sub, DeviceOptions& opt) {
   sub.add_option("--device", opt.device, "Where the model runs: cpu, cuda or cuda:N")->capture_default_str();
   sub.add_option("--precision", opt.precision,
-                 "CUDA only: fp16, int8 (an octet quantize folder's codes and scales) or fp8 (e4m3, sm_89+); "
+                 "CPU: fp32 (as loaded, the default) or bf16 (an fp32 model's Linears on the bf16 GEMM, AVX-512 "
+                 "BF16); CUDA: fp16, int8 (an octet quantize folder's codes and scales) or fp8 (e4m3, sm_89+), "
                  "default int8 for a quantized folder, else fp16");
 }
 
 Device check_device_options(const DeviceOptions& opt) {
   const Device device = parse_device(opt.device);
-  if (!opt.precision.empty()) {
-    check(device.kind == DeviceKind::CUDA, "device",
-          "--precision {} applies to --device cuda (on the CPU the model runs as loaded; see --exec)", opt.precision);
+  if (!opt.precision.empty() && device.kind != DeviceKind::CUDA) {
+    check(opt.precision == "fp32" || opt.precision == "bf16", "device",
+          "--precision '{}' on the CPU: fp32 or bf16 (fp16, int8 and fp8 need --device cuda; a quantized "
+          "folder runs its own int8 kernels, see --exec)",
+          opt.precision);
+    check(opt.precision != "bf16" || bf16_gemm_supported(), "device",
+          "--precision bf16 needs AVX-512 BF16 (vdpbf16ps), which this CPU lacks");
+  } else if (!opt.precision.empty()) {
     check(opt.precision == "fp16" || opt.precision == "int8" || opt.precision == "fp8", "device",
-          "unknown --precision '{}' (fp16, int8, fp8)", opt.precision);
+          "unknown --precision '{}' with --device cuda (fp16, int8, fp8)", opt.precision);
   }
   require_device(device);
   return device;
+}
+
+void apply_cpu_precision_option(const DeviceOptions& opt, Model& model) {
+  if (parse_device(opt.device).kind != DeviceKind::CUDA && !opt.precision.empty())
+    apply_cpu_precision(model, opt.precision);
 }
 
 std::string cuda_precision(const DeviceOptions& opt, const std::string& model_path) {

@@ -17,7 +17,9 @@ namespace octet::cli {
 
 struct DeviceOptions {
   std::string device = "cpu";
-  std::string precision;  // CUDA: fp16 | int8 | fp8; empty: int8 for an octet quantize folder, else fp16
+  // CPU: fp32 | bf16 (empty: as loaded); CUDA: fp16 | int8 | fp8 (empty: int8 for
+  // an octet quantize folder, else fp16).
+  std::string precision;
 };
 
 // Adds --device and --precision to `sub`.
@@ -25,8 +27,11 @@ void add_device_options(CLI::App& sub, DeviceOptions& opt);
 
 // Parses --device and checks that it can be used now (Error "device" for a
 // bad name, Error "cuda" without CUDA or a GPU), and that --precision is one
-// CUDA runs and is only given with a CUDA device.
+// the device runs (CPU: fp32, bf16 where the CPU has AVX-512 BF16).
 Device check_device_options(const DeviceOptions& opt);
+
+// On the CPU, --precision bf16 installs the bf16 kernels (octet/precision.h); otherwise nothing.
+void apply_cpu_precision_option(const DeviceOptions& opt, Model& model);
 
 // fp16, or int8 for a folder written by `octet quantize`.
 std::string cuda_precision(const DeviceOptions& opt, const std::string& model_path);

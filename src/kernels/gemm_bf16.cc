@@ -1,0 +1,121 @@
+// BF16 GEMM (octet/gemm_bf16.h): argument checks, weight packing, the
+// conversion of activations to bf16 pairs, the split of cache blocks over the
+// pool, and the choice of kernel. The SIMD tiles are in cpu/gemm_bf16_avx512bf16.cc,
+// the reference in ref/gemm_bf16_ref.cc.
+#include "octet/gemm_bf16.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/gemm_bf16_internal.h"
+#include "octet/cpu_features.h"
+#include "octet/error.h"
+#include "octet/number_formats.h"
+#include "octet/thread_pool.h"
+
+namespace octet {
+namespace {
+
+constexpr const char* kTag = "gemm_bf16";
+constexpr int64_t kPanel = PackedBf16Weights::kPanelWidth;
+constexpr int64_t kTileRows = 12;
+// Pairs of k per cache slice: 384 values of k, as the fp32 blocked GEMM
+// (a 12-row tile's activations, 9 KB, stay in L1; C is updated once a slice).
+constexpr int64_t kSlicePairs = 192;
+
+bool has_bf16_kernels(const CpuFeatures& f) { return f.avx512f && f.avx512bw && f.avx512vl && f.avx512_bf16; }
+
+}  // namespace
+
+void kernels::bf16::check_gemm_args(const float* x, int64_t m, int64_t ldx, const PackedBf16Weights& w, const float* y,
+                                    int64_t ldy) {
+  check(!w.empty(), kTag, "the weights are empty (not packed)");
+  check(m >= 0, kTag, "m is {}", m);
+  check(m == 0 || (x && y), kTag, "null activations or output");
+  check(ldx >= w.k(), kTag, "ldx {} is below k {}", ldx, w.k());
+  check(ldy >= w.n(), kTag, "ldy {} is below n {}", ldy, w.n());
+}
+
+void PackedBf16Weights::FreeDeleter::operator()(void* p) const { std::free(p); }
+PackedBf16Weights::PackedBf16Weights() = default;
+PackedBf16Weights::PackedBf16Weights(PackedBf16Weights&&) noexcept = default;
+PackedBf16Weights& PackedBf16Weights::operator=(PackedBf16Weights&&) noexcept = default;
+PackedBf16Weights::~PackedBf16Weights() = default;
+
+PackedBf16Weights pack_bf16_weights(const float* w, int64_t n, int64_t k) {
+  check(n > 0 && k > 0, kTag, "weights must be non-empty, got [{}, {}]", n, k);
+  check(w != nullptr, kTag, "null weights");
+  PackedBf16Weights p;
+  p.n_ = n, p.k_ = k;
+  p.n_padded_ = (n + kPanel - 1) / kPanel * kPanel;
+  p.k_padded_ = (k + 1) / 2 * 2;
+  const size_t bytes = (p.bytes() + 63) / 64 * 64;
+  p.data_.reset(static_cast<uint16_t*>(std::aligned_alloc(64, bytes)));
+  check(p.data_ != nullptr, kTag, "out of memory packing [{}, {}] weights", n, k);
+  std::memset(p.data_.get(), 0, bytes);
+  uint16_t* out = p.data_.get();
+  std::vector<uint16_t> row(static_cast<size_t>(k));
+  for (int64_t j = 0; j < n; ++j) {
+    convert_f32_to_bf16({w + j * k, static_cast<size_t>(k)}, row);
+    uint16_t* panel = out + (j / kPanel) * (p.k_padded_ * kPanel) + (j % kPanel) * 2;
+    for (int64_t t = 0; t < k; ++t) panel[(t / 2) * 2 * kPanel + t % 2] = row[static_cast<size_t>(t)];
+  }
+  return p;
+}
+
+bool bf16_gemm_supported() { return has_bf16_kernels(cpu_features()); }
+
+void gemm_bf16(const float* x, int64_t m, int64_t ldx, const PackedBf16Weights& w, const float* bias, float* y,
+               int64_t ldy) {
+  kernels::bf16::check_gemm_args(x, m, ldx, w, y, ldy);
+  check(bf16_gemm_supported(), kTag,
+        "bf16 needs AVX-512 BF16 (vdpbf16ps), which this CPU lacks{}; use fp32 or an int8 recipe",
+        has_bf16_kernels(cpu_features_detected()) ? " as OCTET_ISA caps it" : "");
+  if (m == 0) return;
+  const int64_t n = w.n(), k = w.k(), kp = w.k_padded(), pairs = kp / 2;
+
+  // Activations as bf16 pairs, rows of kp (a zero past an odd k).
+  std::vector<uint32_t> pairs_buffer(static_cast<size_t>(m * pairs));
+  auto* xb = reinterpret_cast<uint16_t*>(pairs_buffer.data());
+  const int64_t convert_grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(k, 1));
+  parallel_for(
+      m,
+      [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          convert_f32_to_bf16({x + r * ldx, static_cast<size_t>(k)}, {xb + r * kp, static_cast<size_t>(k)});
+          if (kp > k) xb[r * kp + k] = 0;
+        }
+      },
+      convert_grain);
+
+  // Tasks as the fp32 blocked GEMM: column blocks of 2-16 panels (about 4
+  // per thread), row blocks only when columns leave threads idle.
+  const int64_t threads = num_threads();
+  const int64_t panels = (n + kPanel - 1) / kPanel;
+  const int64_t nc = std::clamp<int64_t>(panels / std::max<int64_t>(1, 4 * threads), 2, 16) * kPanel;
+  const int64_t col_blocks = (n + nc - 1) / nc;
+  const int64_t tiles = (m + kTileRows - 1) / kTileRows;
+  const int64_t row_blocks = std::clamp<int64_t>((2 * threads + col_blocks - 1) / col_blocks, 1, tiles);
+  const int64_t mc = (tiles + row_blocks - 1) / row_blocks * kTileRows;
+  const int64_t panel_stride = kp * kPanel;
+  parallel_for(
+      col_blocks * row_blocks,
+      [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t n0 = (t / row_blocks) * nc, cols = std::min(nc, n - n0);
+          const int64_t r0 = (t % row_blocks) * mc, rows = std::min(mc, m - r0);
+          if (rows <= 0) continue;
+          for (int64_t p0 = 0; p0 < pairs; p0 += kSlicePairs) {
+            kernels::bf16::compute_rows_avx512bf16(
+                rows, cols, std::min(kSlicePairs, pairs - p0), pairs_buffer.data() + r0 * pairs + p0, pairs,
+                w.data() + (n0 / kPanel) * panel_stride + p0 * 2 * kPanel, panel_stride, y + r0 * ldy + n0, ldy,
+                bias ? bias + n0 : nullptr, /*accumulate=*/p0 > 0);
+          }
+        }
+      },
+      1);
+}
+
+}  // namespace octet

@@ -1,0 +1,78 @@
+// The bf16 Linear kernel and the CPU precision switch (octet/precision.h).
+#include "octet/precision.h"
+
+#include <limits>
+#include <memory>
+
+#include "octet/error.h"
+#include "octet/gemm_bf16.h"
+#include "octet/kernels.h"
+#include "octet/model.h"
+#include "octet/nn.h"
+
+namespace octet {
+namespace {
+
+constexpr const char* kTag = "precision";
+
+class Bf16LinearKernel final : public nn::LinearKernel {
+ public:
+  Bf16LinearKernel(const Tensor& weight, Tensor bias)
+      : packed_(pack_bf16_weights(weight.contiguous().data<float>(), weight.dim(0), weight.dim(1))),
+        bias_(std::move(bias)) {}
+
+  Tensor forward(const Tensor& x) const override {
+    const int64_t k = packed_.k(), n = packed_.n();
+    check(x.dtype() == DType::F32 && x.rank() >= 1 && x.dim(-1) == k, kTag, "bf16 Linear [{}, {}]: input is {}", n,
+          k, x.describe());
+    const Tensor xc = x.contiguous();
+    Shape out_shape = x.shape();
+    out_shape.back() = n;
+    Tensor y = Tensor::empty(out_shape, DType::F32);
+    gemm_bf16(xc.data<float>(), xc.numel() / k, k, packed_, bias_.defined() ? bias_.data<float>() : nullptr,
+              y.data<float>(), n);
+    return y;
+  }
+  std::string describe() const override { return "bf16"; }
+  // gemm_bf16 computes every row the same way whatever the row count.
+  int64_t row_invariant_rows() const override { return std::numeric_limits<int64_t>::max(); }
+  size_t bytes() const { return packed_.bytes(); }
+
+ private:
+  PackedBf16Weights packed_;
+  Tensor bias_;
+};
+
+}  // namespace
+
+void use_bf16_kernels(Model& model) {
+  check(bf16_gemm_supported(), kTag,
+        "bf16 needs AVX-512 BF16 (vdpbf16ps), which this CPU lacks (or OCTET_ISA caps); use fp32 or an int8 recipe");
+  model.visit_linears([](nn::Linear& linear) {
+    if (linear.kernel() && linear.kernel()->describe() == "bf16") return;
+    check(!linear.kernel() && !linear.kernel_resident(), kTag,
+          "{} already runs a {} kernel: bf16 applies to fp32 models, not quantized ones", linear.name(),
+          linear.kernel() ? linear.kernel()->describe() : std::string("weight-only"));
+  });
+  model.visit_linears([](nn::Linear& linear) {
+    if (linear.kernel()) return;
+    const Tensor bias = linear.has_bias() ? linear.bias().contiguous() : Tensor{};
+    linear.set_kernel(std::make_shared<Bf16LinearKernel>(linear.weight(), bias));
+  });
+}
+
+void apply_cpu_precision(Model& model, std::string_view precision) {
+  if (precision == "fp32") return;
+  check(precision == "bf16", kTag, "unknown CPU precision '{}' (fp32 or bf16)", precision);
+  use_bf16_kernels(model);
+}
+
+size_t bf16_weight_bytes(Model& model) {
+  size_t bytes = 0;
+  model.visit_linears([&](nn::Linear& linear) {
+    if (const auto* k = dynamic_cast<const Bf16LinearKernel*>(linear.kernel())) bytes += k->bytes();
+  });
+  return bytes;
+}
+
+}  // namespace octet
