@@ -141,7 +141,7 @@ void bert_shapes(benchmark::internal::Benchmark* b) {
 void own_shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"K", "N", "isa", "M"});
   for (int64_t isa : {0, 1, 2})
-    for (int64_t m : {kTokens, int64_t{128}, int64_t{16}, int64_t{8}, int64_t{1}}) {
+    for (int64_t m : {int64_t{8192}, kTokens, int64_t{128}, int64_t{16}, int64_t{8}, int64_t{1}}) {
       b->Args({768, 768, isa, m});
       b->Args({768, 3072, isa, m});
       b->Args({3072, 768, isa, m});

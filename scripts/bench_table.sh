@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# The benchmark table of docs/benchmarks.md: octet fp32 / INT8 against PyTorch
-# fp32 / dynamic int8 and ONNX Runtime fp32 / INT8 QDQ, in one `octet bench` run,
-# repeated, on a BERT-base-shaped model (random weights: latency only).
+# The benchmark tables of docs/benchmarks.md: octet fp32 / bf16 / INT8 against
+# PyTorch fp32 / dynamic int8 and ONNX Runtime fp32 / INT8 QDQ, in one `octet
+# bench` run, repeated, on a BERT-base-shaped model (random weights: latency only).
 #
-#   scripts/bench_table.sh [--model DIR] [--out DIR] [--repeats N] [--build DIR] [-- octet bench options]
+#   scripts/bench_table.sh [--model DIR] [--out DIR] [--repeats N] [--build DIR]
+#                          [--batch B] [--seq S] [--iters N] [--precision LIST] [--peers LIST]
+#                          [-- more octet bench options]
 #
 # Defaults: a BERT-base made by `octet synth --arch bert --size base` in $out/bert-base, 3
 # repeats of `octet bench --batch 8 --seq 128 --threads 2 --warmup 3 --iters 12
-# --rounds 4`, results in $out (run-<i>.json, table.md). The median over the
-# repeats of each runner's p50 is the headline; every repeat is listed too.
+# --rounds 4 --precision fp32,bf16,int8 --peers torch,torch-int8,ort,ort-int8`,
+# results in $out (run-<i>.json, table.md). The median over the repeats of each
+# runner's p50 is the headline; every repeat is listed too, with the ratios of
+# the medians to PyTorch fp32, octet fp32 and ONNX Runtime (fp32 rows against
+# ORT fp32, int8 rows against ORT int8-qdq).
 # Nothing is set for OPENBLAS_CORETYPE: whatever the environment has is used and
 # reported (octet re-executes itself with SkylakeX only when it is unset).
 set -euo pipefail
@@ -18,6 +23,11 @@ model=""
 out="$here/build/bench-table"
 repeats=3
 build="$here/build"
+batch=8
+seq=128
+iters=12
+precision=fp32,bf16,int8
+peers=torch,torch-int8,ort,ort-int8
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -25,6 +35,11 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --repeats) repeats=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
+    --batch) batch=$2; shift 2 ;;
+    --seq) seq=$2; shift 2 ;;
+    --iters) iters=$2; shift 2 ;;
+    --precision) precision=$2; shift 2 ;;
+    --peers) peers=$2; shift 2 ;;
     --) shift; extra=("$@"); break ;;
     *) echo "bench_table.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
@@ -40,8 +55,8 @@ fi
 
 for i in $(seq 1 "$repeats"); do
   echo "bench_table.sh: run $i of $repeats (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-  "$octet" bench "$model" --batch 8 --seq 128 --threads 2 --warmup 3 --iters 12 --rounds 4 \
-    --precision fp32,int8 --peers torch,torch-int8,ort,ort-int8 --calib-samples 16 --work-dir "$out/work" --json \
+  "$octet" bench "$model" --batch "$batch" --seq "$seq" --threads 2 --warmup 3 --iters "$iters" --rounds 4 \
+    --precision "$precision" --peers "$peers" --calib-samples 16 --work-dir "$out/work" --json \
     "${extra[@]}" \
     > "$out/run-$i.json"
 done
@@ -68,18 +83,24 @@ lines = [f"Model: {runs[0]['model']}, batch {runs[0]['batch']} x seq {runs[0]['s
          f"CPU: {env['cpu']} ({env['isa']}), OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}, "
          f"load average at start of each run: " + "; ".join(r["environment"].get("loadavg", "?") for r in runs) + ".",
          "",
-         "| framework | precision | p50 (median of runs) | p99 (worst run) | min (best run) | p50 per run | vs PyTorch fp32 | vs octet fp32 |",
-         "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |"]
+         "| framework | precision | p50 (median of runs) | p99 (worst run) | min (best run) | p50 per run | vs PyTorch fp32 | vs octet fp32 | vs ORT |",
+         "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
+# Each row against ONNX Runtime at its own kind of precision: int8 rows vs ORT
+# int8-qdq, the rest vs ORT fp32.
+def ort_peer(precision):
+    return ("onnxruntime", "int8-qdq") if precision.startswith("int8") else ("onnxruntime", "fp32")
 for k in keys:
     if k not in med:
         err = next(r.get("error", "") for r in runs[0]["results"] if (r["framework"], r["precision"]) == k)
-        lines.append(f"| {k[0]} | {k[1]} | - | - | - | failed: {err} | - | - |")
+        lines.append(f"| {k[0]} | {k[1]} | - | - | - | failed: {err} | - | - | - |")
         continue
-    per = ", ".join(f"{v:.0f}" for v in p50s(k))
+    per = ", ".join(f"{v:.1f}" for v in p50s(k))
     vs_torch = f"{torch / med[k]:.2f}x" if torch else "-"
     vs_octet = f"{med[('octet', 'fp32')] / med[k]:.2f}x" if ("octet", "fp32") in med else "-"
-    lines.append(f"| {k[0]} | {k[1]} | {med[k]:.0f} ms | {max(p99s(k)):.0f} ms | {min(mins(k)):.0f} ms | {per} | "
-                 f"{vs_torch} | {vs_octet} |")
+    ort = ort_peer(k[1])
+    vs_ort = f"{med[ort] / med[k]:.2f}x" if ort in med and k[0] != "onnxruntime" else "-"
+    lines.append(f"| {k[0]} | {k[1]} | {med[k]:.1f} ms | {max(p99s(k)):.1f} ms | {min(mins(k)):.1f} ms | {per} | "
+                 f"{vs_torch} | {vs_octet} | {vs_ort} |")
 open(f"{out}/table.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 EOF

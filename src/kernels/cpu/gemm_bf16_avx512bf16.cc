@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <utility>
 
 #include "kernels/cpu/gemm_bf16_internal.h"
@@ -35,11 +36,11 @@ inline __mmask16 lane_mask(int count) {
                          : static_cast<__mmask16>((1u << count) - 1u);
 }
 
-using TileFn = void (*)(int64_t k_pairs, const uint32_t* a, int64_t lda, const uint16_t* bp, float* c, int64_t ldc,
+using TileFn = void (*)(int64_t k_pairs, const uint16_t* a, int64_t lda, const uint16_t* bp, float* c, int64_t ldc,
                         int nr, const float* bias, bool accumulate);
 
 template <int MR>
-void tile(int64_t k_pairs, const uint32_t* a, int64_t lda, const uint16_t* bp, float* c, int64_t ldc, int nr,
+void tile(int64_t k_pairs, const uint16_t* a, int64_t lda, const uint16_t* bp, float* c, int64_t ldc, int nr,
           const float* bias, bool accumulate) {
   __m512 acc[MR][kVecs];
 #pragma GCC unroll 16
@@ -53,7 +54,9 @@ void tile(int64_t k_pairs, const uint32_t* a, int64_t lda, const uint16_t* bp, f
       b[v] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(bp + kk * 2 * kPanel + v * 2 * kLanes));
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
-      const __m512bh x = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(a[r * lda + kk])));
+      int32_t pair;  // bf16 (k, k+1) of row r: one 32-bit lane, broadcast
+      std::memcpy(&pair, a + r * lda + 2 * kk, sizeof(pair));
+      const __m512bh x = reinterpret_cast<__m512bh>(_mm512_set1_epi32(pair));
 #pragma GCC unroll 4
       for (int v = 0; v < kVecs; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, b[v]);
     }
@@ -84,15 +87,27 @@ constexpr auto kTiles = make_tiles(std::make_index_sequence<kTileRows>{});
 
 }  // namespace
 
-void compute_rows_avx512bf16(int64_t m, int64_t n, int64_t k_pairs, const uint32_t* a, int64_t lda_pairs,
+void compute_rows_avx512bf16(int64_t m, int64_t n, int64_t k_pairs, const uint16_t* a, int64_t lda,
                              const uint16_t* panels, int64_t panel_stride, float* c, int64_t ldc, const float* bias,
                              bool accumulate) {
   const int64_t panel_count = (n + kPanel - 1) / kPanel;
   for (int64_t r0 = 0; r0 < m; r0 += kTileRows) {
-    const TileFn fn = kTiles[static_cast<size_t>(std::min<int64_t>(kTileRows, m - r0) - 1)];
+    const int64_t tile_rows = std::min<int64_t>(kTileRows, m - r0);
+    const TileFn fn = kTiles[static_cast<size_t>(tile_rows - 1)];
+    const int64_t next_rows = std::clamp<int64_t>(m - r0 - kTileRows, 0, kTileRows);
     for (int64_t p = 0; p < panel_count; ++p) {
       const int nr = static_cast<int>(std::min<int64_t>(kPanel, n - p * kPanel));
-      fn(k_pairs, a + r0 * lda_pairs, lda_pairs, panels + p * panel_stride, c + r0 * ldc + p * kPanel, ldc, nr,
+      // As the fp32 GEMM (small_gemm.cc, compute_rows_tiled): the next tile's
+      // activations and the C this tile accumulates into, ahead of use; with
+      // many rows both come from DRAM in short strided runs.
+      for (int64_t r = next_rows * p / panel_count; r < next_rows * (p + 1) / panel_count; ++r)
+        for (int64_t off = 0; off < k_pairs * 4; off += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(a + (r0 + kTileRows + r) * lda) + off, _MM_HINT_T0);
+      if (accumulate)
+        for (int64_t r = 0; r < tile_rows; ++r)
+          for (int64_t off = 0; off < nr * 4; off += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(c + (r0 + r) * ldc + p * kPanel) + off, _MM_HINT_T0);
+      fn(k_pairs, a + r0 * lda, lda, panels + p * panel_stride, c + r0 * ldc + p * kPanel, ldc, nr,
          bias ? bias + p * kPanel : nullptr, accumulate);
     }
   }

@@ -13,11 +13,11 @@ namespace octet::kernels::bf16 {
 void check_gemm_args(const float* x, int64_t m, int64_t ldx, const PackedBf16Weights& w, const float* y, int64_t ldy);
 
 // Rows [0, m) x columns [0, n) of C from k_pairs pairs of k:
-//   a: bf16 activations as 32-bit pairs (k, k+1), row r at a + r * lda_pairs;
+//   a: bf16 activations, row r at a + r * lda (lda even), read as pairs (k, k+1);
 //   panels: PackedBf16Weights panels starting at this slice's first pair,
 //     panel p at panels + p * panel_stride (uint16 elements);
 //   C = acc + bias (bias null: + 0) when !accumulate, else C += acc.
-void compute_rows_avx512bf16(int64_t m, int64_t n, int64_t k_pairs, const uint32_t* a, int64_t lda_pairs,
+void compute_rows_avx512bf16(int64_t m, int64_t n, int64_t k_pairs, const uint16_t* a, int64_t lda,
                              const uint16_t* panels, int64_t panel_stride, float* c, int64_t ldc, const float* bias,
                              bool accumulate);
 

@@ -43,6 +43,11 @@ void compute_rows_tiled(const TileFn* tiles, int tile_rows, int panel_width, int
                         const float* a, int64_t lda, const float* packed, float* c, int64_t ldc,
                         const Epilogue& epilogue);
 
+// Asks for rows [row_begin, row_end) of a row-major matrix (`floats` values
+// each, rows `ld` apart, from `first`) to be brought into L1 (SSE prefetch:
+// no ISA flags needed, and a prefetch never faults).
+void prefetch_rows(const float* first, int64_t ld, int64_t floats, int64_t row_begin, int64_t row_end);
+
 // Packing with AVX2 (8 x 8 transposes for trans_b) for any panel_width that
 // is a multiple of 8; the AVX-512 kernels use it too (every AVX-512F CPU has AVX2).
 void pack_b_avx2(const float* b, int64_t ldb, bool trans_b, int64_t k, int64_t n, int panel_width, float* packed);
