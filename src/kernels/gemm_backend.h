@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace octet::kernels {
 
@@ -50,6 +51,21 @@ extern const GemmBackend kSmallGemm;
 // hardware (cpu_features_detected()) lacks the ISA.
 extern const GemmBackend kSmallGemmAvx512;
 extern const GemmBackend kSmallGemmAvx2;
+// A Linear's op(B) (W [n, k], used transposed) packed once for the AVX-512
+// blocked GEMM: panels of 32 columns, k steps each (zero past n). It holds
+// as many floats as W (rounded up to 32 rows).
+struct PackedLinearB {
+  int64_t n = 0, k = 0;
+  std::vector<float> data;
+};
+// Throws unless kSmallGemm runs AVX-512 here (cpu_features(): OCTET_ISA caps it).
+PackedLinearB pack_linear_b(const float* w, int64_t n, int64_t k);
+// y [m, n] (row stride ldy) = x [m, k] (ldx) W^T + bias (null or n), the
+// tiles reading the packed panels in place: the same values kSmallGemm
+// computes from W, bit for bit, without packing W on every call.
+void linear_prepacked(const float* x, int64_t m, int64_t ldx, const PackedLinearB& w, const float* bias, float* y,
+                      int64_t ldy);
+
 // Whether the hardware can run kSmallGemmAvx512 / kSmallGemmAvx2.
 bool small_gemm_avx512_supported();
 bool small_gemm_avx2_supported();

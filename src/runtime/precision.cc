@@ -3,7 +3,9 @@
 
 #include <limits>
 #include <memory>
+#include <string_view>
 
+#include "kernels/gemm_backend.h"
 #include "octet/error.h"
 #include "octet/gemm_bf16.h"
 #include "octet/kernels.h"
@@ -43,13 +45,54 @@ class Bf16LinearKernel final : public nn::LinearKernel {
   Tensor bias_;
 };
 
+// fp32 with the weights packed once for octet's AVX-512 GEMM: the same
+// values as the plain fp32 Linear (bit for bit), without re-packing the
+// weights from memory on every call.
+class PackedF32LinearKernel final : public nn::LinearKernel {
+ public:
+  PackedF32LinearKernel(const Tensor& weight, Tensor bias)
+      : packed_(kernels::pack_linear_b(weight.contiguous().data<float>(), weight.dim(0), weight.dim(1))),
+        bias_(std::move(bias)) {}
+
+  Tensor forward(const Tensor& x) const override {
+    const int64_t k = packed_.k, n = packed_.n;
+    check(x.dtype() == DType::F32 && x.rank() >= 1 && x.dim(-1) == k, kTag, "fp32 Linear [{}, {}]: input is {}", n,
+          k, x.describe());
+    const Tensor xc = x.contiguous();
+    Shape out_shape = x.shape();
+    out_shape.back() = n;
+    Tensor y = Tensor::empty(out_shape, DType::F32);
+    kernels::linear_prepacked(xc.data<float>(), xc.numel() / k, k, packed_,
+                              bias_.defined() ? bias_.data<float>() : nullptr, y.data<float>(), n);
+    return y;
+  }
+  std::string describe() const override { return "f32-packed"; }
+  size_t bytes() const { return packed_.data.size() * sizeof(float); }
+
+ private:
+  kernels::PackedLinearB packed_;
+  Tensor bias_;
+};
+
 }  // namespace
+
+bool packed_fp32_supported() { return std::string_view(kernels::small_gemm_variant()) == "avx512"; }
+
+void use_packed_fp32_kernels(Model& model) {
+  if (!packed_fp32_supported()) return;
+  model.visit_linears([](nn::Linear& linear) {
+    if (linear.kernel() || linear.kernel_resident()) return;  // quantized / bf16 Linears keep theirs
+    const Tensor bias = linear.has_bias() ? linear.bias().contiguous() : Tensor{};
+    linear.set_kernel(std::make_shared<PackedF32LinearKernel>(linear.weight(), bias));
+  });
+}
 
 void use_bf16_kernels(Model& model) {
   check(bf16_gemm_supported(), kTag,
         "bf16 needs AVX-512 BF16 (vdpbf16ps), which this CPU lacks (or OCTET_ISA caps); use fp32 or an int8 recipe");
   model.visit_linears([](nn::Linear& linear) {
     if (linear.kernel() && linear.kernel()->describe() == "bf16") return;
+    if (linear.kernel() && linear.kernel()->describe() == "f32-packed") linear.set_kernel(nullptr);
     check(!linear.kernel() && !linear.kernel_resident(), kTag,
           "{} already runs a {} kernel: bf16 applies to fp32 models, not quantized ones", linear.name(),
           linear.kernel() ? linear.kernel()->describe() : std::string("weight-only"));
@@ -62,9 +105,18 @@ void use_bf16_kernels(Model& model) {
 }
 
 void apply_cpu_precision(Model& model, std::string_view precision) {
-  if (precision == "fp32") return;
-  check(precision == "bf16", kTag, "unknown CPU precision '{}' (fp32 or bf16)", precision);
-  use_bf16_kernels(model);
+  check(precision == "fp32" || precision == "bf16", kTag, "unknown CPU precision '{}' (fp32 or bf16)", precision);
+  if (precision == "bf16") return use_bf16_kernels(model);
+  // Decoder LLMs keep their fp32 weights once (use_decode_kernels runs them).
+  if (!model.info().is_decoder) use_packed_fp32_kernels(model);
+}
+
+size_t packed_fp32_weight_bytes(Model& model) {
+  size_t bytes = 0;
+  model.visit_linears([&](nn::Linear& linear) {
+    if (const auto* k = dynamic_cast<const PackedF32LinearKernel*>(linear.kernel())) bytes += k->bytes();
+  });
+  return bytes;
 }
 
 size_t bf16_weight_bytes(Model& model) {

@@ -320,3 +320,41 @@ TEST(SmallGemmSelection, AttentionUsesItUnlessOverridden) {
 
 }  // namespace
 }  // namespace octet::kernels
+
+namespace octet::kernels {
+namespace {
+
+// Weights packed once (pack_linear_b) give what octet-small-avx512 computes
+// from the plain weights, bit for bit: few rows (whole k), many rows (slices
+// of k), products under the blocked threshold, odd sizes, padded strides.
+TEST(PackedLinear, EqualsTheGemmOnPlainWeightsBitForBit) {
+  if (std::string(small_gemm_variant()) != "avx512") {
+    const std::vector<float> w(64, 1.0f);
+    EXPECT_THROW(pack_linear_b(w.data(), 8, 8), Error);
+    GTEST_SKIP() << "octet's AVX-512 GEMM does not run here";
+  }
+  set_num_threads(2);
+  uint32_t seed = 3000;
+  for (int64_t m : {1, 13, 64, 65, 200})
+    for (int64_t n : {31, 300})
+      for (int64_t k : {70, 385, 800}) {
+        const int64_t ldx = k + 3, ldy = n + 5;
+        const std::vector<float> x = values(m * ldx, seed++, -2, 2), w = values(n * k, seed++, -2, 2),
+                                 bias = values(n, seed++, -2, 2);
+        const PackedLinearB packed = pack_linear_b(w.data(), n, k);
+        std::vector<float> got(static_cast<size_t>(m * ldy), -3.5f), want = got;
+        linear_prepacked(x.data(), m, ldx, packed, bias.data(), got.data(), ldy);
+        GemmProblem p;
+        p.m = m, p.n = n, p.k = k, p.trans_b = true;
+        p.a = x.data(), p.lda = ldx, p.b = w.data(), p.ldb = k, p.c = want.data(), p.ldc = ldy, p.bias = bias.data();
+        kSmallGemmAvx512.run(p);
+        ASSERT_EQ(got, want) << m << "x" << n << "x" << k;
+      }
+  set_num_threads(0);
+  const std::vector<float> w(64, 1.0f);
+  EXPECT_THROW(pack_linear_b(nullptr, 8, 8), Error);
+  EXPECT_THROW(pack_linear_b(w.data(), 0, 8), Error);
+}
+
+}  // namespace
+}  // namespace octet::kernels

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -96,12 +97,45 @@ TEST_F(Bf16Precision, BatchedGreedyDecodeEqualsOneSequenceAtATime) {
     EXPECT_EQ(generate(*model, {prompts[i]}, go).new_tokens[0], batched[i]) << i;
 }
 
+// fp32 with the weights packed once: the same logits as the plain model, bit
+// for bit (the same tiles and blocks read the panels in place); the
+// quantization passes and bf16 replace the packed kernels like any other.
+TEST(PackedFp32Precision, SameLogitsAsPlainFp32AndReplaceable) {
+  if (!packed_fp32_supported()) GTEST_SKIP() << "octet's AVX-512 GEMM does not run here";
+  const auto dir = testing::shared_path("models/sst2-bert-mini");
+  const auto model = load_model(dir);
+  const auto tok = Tokenizer::load(dir);
+  const auto dev = load_tsv_dataset(testing::shared_path("data/sst2/dev.tsv"));
+  EvalOptions eo;
+  eo.limit = 64;
+  eo.progress = false;
+  const Tensor plain = classification_logits(*model, tok, dev, eo);
+  apply_cpu_precision(*model, "fp32");
+  int64_t packed = 0;
+  model->visit_linears([&](nn::Linear& l) { packed += l.kernel() && l.kernel()->describe() == "f32-packed"; });
+  EXPECT_GT(packed, 0);
+  EXPECT_GT(packed_fp32_weight_bytes(*model), 0u);
+  const Tensor with_packed = classification_logits(*model, tok, dev, eo);
+  ASSERT_EQ(with_packed.shape(), plain.shape());
+  EXPECT_EQ(std::memcmp(with_packed.data<float>(), plain.data<float>(), sizeof(float) * plain.numel()), 0);
+  if (bf16_gemm_supported()) {
+    use_bf16_kernels(*model);
+    model->visit_linears([](nn::Linear& l) { EXPECT_EQ(l.kernel()->describe(), "bf16") << l.name(); });
+    clear_quantization(*model);
+  }
+  apply_cpu_precision(*model, "fp32");
+  QuantizeOptions o;
+  o.recipe = recipe_preset("int8-dynamic");
+  o.progress = false;
+  apply_quantization(*model, quantize_model(*model, {}, o), QuantExecution::Native);
+  model->visit_linears([](nn::Linear& l) { EXPECT_NE(l.kernel()->describe(), "f32-packed") << l.name(); });
+}
+
 TEST_F(Bf16Precision, RefusesQuantizedModelsAndUnknownPrecisions) {
   const auto dir = testing::shared_path("models/sst2-bert-mini");
   const auto model = load_model(dir);
   EXPECT_THROW(apply_cpu_precision(*model, "fp16"), Error);
-  apply_cpu_precision(*model, "fp32");  // nothing to do
-  model->visit_linears([](nn::Linear& l) { EXPECT_EQ(l.kernel(), nullptr) << l.name(); });
+  EXPECT_THROW(apply_cpu_precision(*model, "int8"), Error);
   QuantizeOptions o;
   o.recipe = recipe_preset("int8-dynamic");
   o.progress = false;

@@ -10,7 +10,8 @@
 // that keep their model loaded, and all take turns in rounds (octet/bench.h).
 // octet int8 is octet's quantized model (octet/quantize_model.h) run natively;
 // ORT int8-qdq runs the QDQ export of the very same quantization; octet bf16
-// runs the fp32 weights on the bf16 GEMM (octet/precision.h). MODEL is an
+// runs the fp32 weights on the bf16 GEMM and octet fp32 packs them once for
+// its AVX-512 GEMM (octet/precision.h). MODEL is an
 // fp32 Hugging Face folder (quantized here: --calib texts, else random token
 // ids) or a folder written by `octet quantize` (its fp32 row and the PyTorch
 // peers then run its dequantized weights).
@@ -268,12 +269,14 @@ class BenchCommand {
     }
   }
 
-  // The fp32 model again (a quantized folder: dequantized), its Linears on the bf16 GEMM.
-  std::shared_ptr<Model> bf16_copy() {
+  // The fp32 model again (a quantized folder: dequantized) as the CPU
+  // precision runs it (octet/precision.h: fp32 weights packed once, or bf16),
+  // apart from fp32_, which calibration and the exports use.
+  std::shared_ptr<Model> precision_copy(const std::string& precision) {
     std::unique_ptr<Model> m =
         quantized_input_ ? load_model_for_execution(opt_.model, QuantExecution::Simulated) : load_model(opt_.model);
     if (quantized_input_) clear_quantization(*m);
-    use_bf16_kernels(*m);
+    apply_cpu_precision(*m, precision);
     return std::shared_ptr<Model>(m.release());
   }
 
@@ -304,8 +307,7 @@ class BenchCommand {
     if (!opt_.peers_dir.empty()) peer.peers_dir = opt_.peers_dir;
     if (cuda()) return make_cuda_runners(peer);
     for (const auto& p : opt_.precisions) {
-      if (p == "fp32") add("octet", p, [&] { return make_octet_runner(fp32_, "fp32"); });
-      if (p == "bf16") add("octet", p, [&] { return make_octet_runner(bf16_copy(), "bf16"); });
+      if (p == "fp32" || p == "bf16") add("octet", p, [&] { return make_octet_runner(precision_copy(p), p); });
       if (p == "int8")
         add("octet", p, [&] { return make_octet_runner(quantized_copy(QuantExecution::Native), "int8"); });
       if (p == "int8-sim")

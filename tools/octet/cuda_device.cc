@@ -56,8 +56,8 @@ Device check_device_options(const DeviceOptions& opt) {
 }
 
 void apply_cpu_precision_option(const DeviceOptions& opt, Model& model) {
-  if (parse_device(opt.device).kind != DeviceKind::CUDA && !opt.precision.empty())
-    apply_cpu_precision(model, opt.precision);
+  if (parse_device(opt.device).kind != DeviceKind::CUDA)
+    apply_cpu_precision(model, opt.precision.empty() ? "fp32" : opt.precision);
 }
 
 std::string cuda_precision(const DeviceOptions& opt, const std::string& model_path) {

@@ -30,7 +30,9 @@ void add_device_options(CLI::App& sub, DeviceOptions& opt);
 // the device runs (CPU: fp32, bf16 where the CPU has AVX-512 BF16).
 Device check_device_options(const DeviceOptions& opt);
 
-// On the CPU, --precision bf16 installs the bf16 kernels (octet/precision.h); otherwise nothing.
+// On the CPU, apply_cpu_precision (octet/precision.h) with --precision, fp32
+// when not given (Linears without a kernel get their weights packed once);
+// nothing on CUDA.
 void apply_cpu_precision_option(const DeviceOptions& opt, Model& model);
 
 // fp16, or int8 for a folder written by `octet quantize`.

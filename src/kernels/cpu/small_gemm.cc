@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "kernels/cpu/small_gemm_internal.h"
@@ -76,7 +77,7 @@ void run_small_gemm(const IsaKernels& isa, const GemmProblem& p) {
         packed_from = b;
       }
       const int64_t r0 = first_tile * tile_rows, r1 = std::min(p.m, last_tile * tile_rows);
-      isa.compute_rows(r1 - r0, p.n, p.k, p.a + item * p.stride_a + r0 * p.lda, p.lda, packed,
+      isa.compute_rows(r1 - r0, p.n, p.k, p.a + item * p.stride_a + r0 * p.lda, p.lda, packed, p.k * isa.panel_width,
                        p.c + item * p.stride_c + r0 * p.ldc, p.ldc, epilogue);
       t += last_tile - first_tile;
     }
@@ -145,11 +146,17 @@ constexpr int64_t kWholeKRows = 64;
 // The op(B) block a whole-k task packs stays within this much (in L2).
 constexpr int64_t kWholeKBlockBytes = 384 * 1024;
 
-void run_blocked_gemm(const IsaKernels& isa, const GemmProblem& p) {
+// prepacked: op(B) of the whole product (batch 1) already in the packed
+// layout with k steps per panel, panels k * panel_width apart (PackedLinearB);
+// the tiles then read it in place, with the same blocks and slices, so the
+// results equal those of packing per call bit for bit.
+void run_blocked_gemm(const IsaKernels& isa, const GemmProblem& p, const float* prepacked = nullptr) {
   const int64_t width = isa.panel_width;
   const int64_t threads = num_threads();
   const int64_t panels = (p.n + width - 1) / width;
-  const bool whole_k = p.m <= kWholeKRows;
+  // Whole k also for products small enough for run_small_gemm, which sums
+  // all of k in one pass: linear_prepacked then computes what kSmallGemm does.
+  const bool whole_k = p.m <= kWholeKRows || p.k * p.n <= kBlockedMinPackedFloats;
   const int64_t slice = whole_k ? p.k : kKc;  // steps of k per packed block
   // Column block: about 4 tasks per thread over n, 2 to 16 panels wide (whole
   // k: as many panels as fit the block budget, at least one).
@@ -166,7 +173,7 @@ void run_blocked_gemm(const IsaKernels& isa, const GemmProblem& p) {
   const int64_t tasks = p.batch * col_blocks * row_blocks;
 
   auto run_tasks = [&](int64_t begin, int64_t end) {
-    float* packed = pack_buffer(static_cast<size_t>(nc * slice));
+    float* packed = prepacked ? nullptr : pack_buffer(static_cast<size_t>(nc * slice));
     // Task t's item, first column and first row.
     auto task_origin = [&](int64_t t, int64_t& item, int64_t& n0, int64_t& r0) {
       item = t / (col_blocks * row_blocks);
@@ -182,11 +189,19 @@ void run_blocked_gemm(const IsaKernels& isa, const GemmProblem& p) {
       float* c = p.c + item * p.stride_c + r0 * p.ldc + n0;
       for (int64_t k0 = 0; k0 < p.k; k0 += slice) {
         const int64_t kc = std::min(slice, p.k - k0);
-        const BRegion current = b_region(p, item, k0, kc, n0, n);
-        isa.pack_b(current.first, p.ldb, p.trans_b, kc, n, packed);
+        const float* block = packed;
+        int64_t panel_stride = kc * width;
+        if (prepacked) {
+          block = prepacked + (n0 / width) * (p.k * width) + k0 * width;
+          panel_stride = p.k * width;
+        } else {
+          isa.pack_b(b_region(p, item, k0, kc, n0, n).first, p.ldb, p.trans_b, kc, n, packed);
+        }
         // What this thread packs next: the following slice, or the first of its next task.
         BRegion next;
-        if (k0 + slice < p.k) {
+        if (prepacked) {
+          // The tiles stream the packed panels in order: the hardware prefetchers follow.
+        } else if (k0 + slice < p.k) {
           next = b_region(p, item, k0 + slice, std::min(slice, p.k - k0 - slice), n0, n);
         } else if (t + 1 < end) {
           int64_t next_item, next_n0, next_r0;
@@ -200,7 +215,8 @@ void run_blocked_gemm(const IsaKernels& isa, const GemmProblem& p) {
         for (int64_t chunk = 0; chunk < chunks; ++chunk) {
           if (next.first) prefetch_part(next, chunk, chunks);
           const int64_t c0 = chunk * kPrefetchChunkRows, chunk_rows = std::min(kPrefetchChunkRows, rows - c0);
-          isa.compute_rows(chunk_rows, n, kc, a + c0 * p.lda + k0, p.lda, packed, c + c0 * p.ldc, p.ldc, epilogue);
+          isa.compute_rows(chunk_rows, n, kc, a + c0 * p.lda + k0, p.lda, block, panel_stride, c + c0 * p.ldc, p.ldc,
+                           epilogue);
         }
       }
     }
@@ -252,6 +268,30 @@ void small_gemm_auto(const GemmProblem& p) {
 
 }  // namespace
 
+PackedLinearB pack_linear_b(const float* w, int64_t n, int64_t k) {
+  check(small_gemm_avx512_supported() && std::string_view(small_gemm_variant()) == "avx512", "gemm",
+        "packed Linear weights are for octet's AVX-512 GEMM, which does not run here");
+  check(w != nullptr && n > 0 && k > 0, "gemm", "packed Linear weights need [n, k] > 0, got [{}, {}]", n, k);
+  PackedLinearB b;
+  b.n = n, b.k = k;
+  const int64_t width = small_gemm::kAvx512Kernels.panel_width;
+  b.data.resize(static_cast<size_t>((n + width - 1) / width * width * k));
+  small_gemm::kAvx512Kernels.pack_b(w, k, /*trans_b=*/true, k, n, b.data.data());
+  return b;
+}
+
+void linear_prepacked(const float* x, int64_t m, int64_t ldx, const PackedLinearB& w, const float* bias, float* y,
+                      int64_t ldy) {
+  check(!w.data.empty(), "gemm", "the packed Linear weights are empty");
+  check(m >= 0 && ldx >= w.k && ldy >= w.n && (m == 0 || (x && y)), "gemm",
+        "linear_prepacked: bad arguments (m {}, ldx {}, ldy {} for [{}, {}] weights)", m, ldx, ldy, w.n, w.k);
+  if (m == 0) return;
+  GemmProblem p;
+  p.m = m, p.n = w.n, p.k = w.k, p.trans_b = true;
+  p.a = x, p.lda = ldx, p.ldb = w.k, p.c = y, p.ldc = ldy, p.bias = bias;
+  run_blocked_gemm(small_gemm::kAvx512Kernels, p, w.data.data());
+}
+
 bool small_gemm_avx512_supported() { return avx512_with_avx2(cpu_features_detected()); }
 bool small_gemm_avx2_supported() { return avx2_fma(cpu_features_detected()); }
 const char* small_gemm_variant() { return best_kernels() ? best_kernels()->name : "openblas"; }
@@ -272,8 +312,8 @@ void prefetch_rows(const float* first, int64_t ld, int64_t floats, int64_t row_b
 }
 
 void compute_rows_tiled(const TileFn* tiles, int tile_rows, int panel_width, int64_t m, int64_t n, int64_t k,
-                        const float* a, int64_t lda, const float* packed, float* c, int64_t ldc,
-                        const Epilogue& epilogue) {
+                        const float* a, int64_t lda, const float* packed, int64_t panel_stride, float* c,
+                        int64_t ldc, const Epilogue& epilogue) {
   const int64_t panels = (n + panel_width - 1) / panel_width;
   for (int64_t r0 = 0; r0 < m; r0 += tile_rows) {
     const TileFn fn = tiles[std::min<int64_t>(tile_rows, m - r0) - 1];
@@ -289,7 +329,7 @@ void compute_rows_tiled(const TileFn* tiles, int tile_rows, int panel_width, int
       if (next_rows > 0)
         prefetch_rows(a + (r0 + tile_rows) * lda, lda, k, next_rows * p / panels, next_rows * (p + 1) / panels);
       if (epilogue.beta != 0.0f) prefetch_rows(c + r0 * ldc + p * panel_width, ldc, nr, 0, std::min<int64_t>(tile_rows, m - r0));
-      fn(k, a + r0 * lda, lda, packed + p * k * panel_width, c + r0 * ldc + p * panel_width, ldc, nr, panel_ep);
+      fn(k, a + r0 * lda, lda, packed + p * panel_stride, c + r0 * ldc + p * panel_width, ldc, nr, panel_ep);
     }
   }
 }

@@ -157,9 +157,9 @@ constexpr std::array<TileFn, sizeof...(R)> make_tiles(std::index_sequence<R...>)
 // kTiles[rows - 1] handles `rows` rows (the last tile of a block may be short).
 constexpr auto kTiles = make_tiles(std::make_index_sequence<kTileRows>{});
 
-void compute_rows_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* packed, float* c,
-                       int64_t ldc, const Epilogue& ep) {
-  compute_rows_tiled(kTiles.data(), kTileRows, kPanel, m, n, k, a, lda, packed, c, ldc, ep);
+void compute_rows_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* packed,
+                       int64_t panel_stride, float* c, int64_t ldc, const Epilogue& ep) {
+  compute_rows_tiled(kTiles.data(), kTileRows, kPanel, m, n, k, a, lda, packed, panel_stride, c, ldc, ep);
 }
 
 void pack_b_avx2_16(const float* b, int64_t ldb, bool trans_b, int64_t k, int64_t n, float* packed) {

@@ -27,9 +27,11 @@ struct IsaKernels {
   int tile_rows;    // rows per register tile (MR): the unit of work split
   // Packs op(B) (k x n; B is [n, k] when trans_b) into the layout above.
   void (*pack_b)(const float* b, int64_t ldb, bool trans_b, int64_t k, int64_t n, float* packed);
-  // Rows [0, m) of C (any m >= 1), all n columns, k >= 1, from packed B.
-  void (*compute_rows)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* packed, float* c,
-                       int64_t ldc, const Epilogue& epilogue);
+  // Rows [0, m) of C (any m >= 1), all n columns, k >= 1, from packed B
+  // whose panels start panel_stride floats apart (k * panel_width when packed
+  // for this product alone; more for a slice of a longer packed B).
+  void (*compute_rows)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* packed,
+                       int64_t panel_stride, float* c, int64_t ldc, const Epilogue& epilogue);
 };
 
 // One register tile: C[0:rows, 0:nr] (nr <= panel width) of a panel, k steps.
@@ -40,8 +42,8 @@ using TileFn = void (*)(int64_t k, const float* a, int64_t lda, const float* pac
 // handles a block of `rows` rows), each over every panel. Defined in
 // small_gemm.cc, built without ISA flags, so one copy serves every variant.
 void compute_rows_tiled(const TileFn* tiles, int tile_rows, int panel_width, int64_t m, int64_t n, int64_t k,
-                        const float* a, int64_t lda, const float* packed, float* c, int64_t ldc,
-                        const Epilogue& epilogue);
+                        const float* a, int64_t lda, const float* packed, int64_t panel_stride, float* c,
+                        int64_t ldc, const Epilogue& epilogue);
 
 // Asks for rows [row_begin, row_end) of a row-major matrix (`floats` values
 // each, rows `ld` apart, from `first`) to be brought into L1 (SSE prefetch:
