@@ -11,6 +11,7 @@
 #include "octet/bench.h"
 #include "octet/error.h"
 #include "octet/eval.h"
+#include "octet/precision.h"
 #include "octet/quantize_model.h"
 #include "octet/tokenizer.h"
 #include "report/report_internal.h"
@@ -110,7 +111,9 @@ nlohmann::json measure_encoder_report(const ReportOptions& o, std::unique_ptr<Mo
       std::shared_ptr<Model> model = i == 0 ? std::shared_ptr<Model>(std::move(fp32)) : load_model(o.model);
       nlohmann::json metrics = nlohmann::json::object();
       std::optional<QuantizationConfig> config;
-      if (r.quantized) {
+      if (!r.quantized) {
+        use_packed_fp32_kernels(*model);  // as octet eval / bench run fp32 (octet/precision.h)
+      } else {
         log.stage(i, r.name, "quantizing");
         QuantizeOptions qo;
         qo.recipe = r.recipe;
@@ -121,6 +124,8 @@ nlohmann::json measure_encoder_report(const ReportOptions& o, std::unique_ptr<Mo
         const auto t0 = std::chrono::steady_clock::now();
         config = quantize_model(*model, r.recipe.dynamic ? std::vector<ModelInputs>{} : calibration, qo, &qr);
         apply_quantization(*model, *config, QuantExecution::Native);
+        // Linears the recipe left in fp32 run as the fp32 row does (octet/precision.h).
+        use_packed_fp32_kernels(*model);
         metrics["quantize_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (qo.sensitivity) {
           nlohmann::json layers = nlohmann::json::array();
