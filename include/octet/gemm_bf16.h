@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 
 namespace octet {
 
@@ -58,6 +59,9 @@ PackedBf16Weights pack_bf16_weights(const float* w, int64_t n, int64_t k);
 // Whether this CPU can run gemm_bf16 (AVX-512 F/BW/VL + BF16, as
 // cpu_features() reports them: OCTET_ISA=avx2 or scalar turns it off).
 bool bf16_gemm_supported();
+// Throws Error(tag) saying what is missing (AVX-512 BF16, or OCTET_ISA caps
+// it) unless bf16_gemm_supported(): the one message every bf16 entry point gives.
+void require_bf16_gemm(std::string_view tag);
 
 // Y [m, w.n()] (row stride ldy) = bf16(X) bf16(W)^T + bias (null or w.n()
 // entries). Threaded on octet's pool. Throws Error("gemm_bf16") on bad

@@ -68,12 +68,16 @@ PackedBf16Weights pack_bf16_weights(const float* w, int64_t n, int64_t k) {
 
 bool bf16_gemm_supported() { return has_bf16_kernels(cpu_features()); }
 
+void require_bf16_gemm(std::string_view tag) {
+  check(bf16_gemm_supported(), tag,
+        "bf16 needs AVX-512 BF16 (vdpbf16ps), which this CPU lacks{}; use fp32 or an int8 recipe",
+        has_bf16_kernels(cpu_features_detected()) ? " as OCTET_ISA caps it" : "");
+}
+
 void gemm_bf16(const float* x, int64_t m, int64_t ldx, const PackedBf16Weights& w, const float* bias, float* y,
                int64_t ldy) {
   kernels::bf16::check_gemm_args(x, m, ldx, w, y, ldy);
-  check(bf16_gemm_supported(), kTag,
-        "bf16 needs AVX-512 BF16 (vdpbf16ps), which this CPU lacks{}; use fp32 or an int8 recipe",
-        has_bf16_kernels(cpu_features_detected()) ? " as OCTET_ISA caps it" : "");
+  require_bf16_gemm(kTag);
   if (m == 0) return;
   const int64_t n = w.n(), k = w.k(), kp = w.k_padded(), pairs = kp / 2;
 

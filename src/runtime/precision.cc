@@ -17,6 +17,20 @@ namespace {
 
 constexpr const char* kTag = "precision";
 
+// x [..., k] -> y [..., n]: checks x, makes it contiguous, allocates y and
+// lets `gemm(x, rows, y)` fill it (rows of k in, rows of n out).
+template <typename Gemm>
+Tensor run_rows(const char* what, const Tensor& x, int64_t k, int64_t n, const Gemm& gemm) {
+  check(x.dtype() == DType::F32 && x.rank() >= 1 && x.dim(-1) == k, kTag, "{} Linear [{}, {}]: input is {}", what, n,
+        k, x.describe());
+  const Tensor xc = x.contiguous();
+  Shape out_shape = x.shape();
+  out_shape.back() = n;
+  Tensor y = Tensor::empty(out_shape, DType::F32);
+  gemm(xc.data<float>(), xc.numel() / k, y.data<float>());
+  return y;
+}
+
 class Bf16LinearKernel final : public nn::LinearKernel {
  public:
   Bf16LinearKernel(const Tensor& weight, Tensor bias)
@@ -24,16 +38,9 @@ class Bf16LinearKernel final : public nn::LinearKernel {
         bias_(std::move(bias)) {}
 
   Tensor forward(const Tensor& x) const override {
-    const int64_t k = packed_.k(), n = packed_.n();
-    check(x.dtype() == DType::F32 && x.rank() >= 1 && x.dim(-1) == k, kTag, "bf16 Linear [{}, {}]: input is {}", n,
-          k, x.describe());
-    const Tensor xc = x.contiguous();
-    Shape out_shape = x.shape();
-    out_shape.back() = n;
-    Tensor y = Tensor::empty(out_shape, DType::F32);
-    gemm_bf16(xc.data<float>(), xc.numel() / k, k, packed_, bias_.defined() ? bias_.data<float>() : nullptr,
-              y.data<float>(), n);
-    return y;
+    return run_rows("bf16", x, packed_.k(), packed_.n(), [&](const float* xp, int64_t m, float* y) {
+      gemm_bf16(xp, m, packed_.k(), packed_, bias_.defined() ? bias_.data<float>() : nullptr, y, packed_.n());
+    });
   }
   std::string describe() const override { return "bf16"; }
   // gemm_bf16 computes every row the same way whatever the row count.
@@ -55,16 +62,10 @@ class PackedF32LinearKernel final : public nn::LinearKernel {
         bias_(std::move(bias)) {}
 
   Tensor forward(const Tensor& x) const override {
-    const int64_t k = packed_.k, n = packed_.n;
-    check(x.dtype() == DType::F32 && x.rank() >= 1 && x.dim(-1) == k, kTag, "fp32 Linear [{}, {}]: input is {}", n,
-          k, x.describe());
-    const Tensor xc = x.contiguous();
-    Shape out_shape = x.shape();
-    out_shape.back() = n;
-    Tensor y = Tensor::empty(out_shape, DType::F32);
-    kernels::linear_prepacked(xc.data<float>(), xc.numel() / k, k, packed_,
-                              bias_.defined() ? bias_.data<float>() : nullptr, y.data<float>(), n);
-    return y;
+    return run_rows("fp32", x, packed_.k, packed_.n, [&](const float* xp, int64_t m, float* y) {
+      kernels::linear_prepacked(xp, m, packed_.k, packed_, bias_.defined() ? bias_.data<float>() : nullptr, y,
+                                packed_.n);
+    });
   }
   std::string describe() const override { return "f32-packed"; }
   size_t bytes() const { return packed_.data.size() * sizeof(float); }
@@ -88,8 +89,7 @@ void use_packed_fp32_kernels(Model& model) {
 }
 
 void use_bf16_kernels(Model& model) {
-  check(bf16_gemm_supported(), kTag,
-        "bf16 needs AVX-512 BF16 (vdpbf16ps), which this CPU lacks (or OCTET_ISA caps); use fp32 or an int8 recipe");
+  require_bf16_gemm(kTag);
   model.visit_linears([](nn::Linear& linear) {
     if (linear.kernel() && linear.kernel()->describe() == "bf16") return;
     if (linear.kernel() && linear.kernel()->describe() == "f32-packed") linear.set_kernel(nullptr);

@@ -28,14 +28,7 @@ namespace {
 
 using kernels::testing::gamma_n;
 using kernels::testing::kU;
-
-std::vector<float> values(int64_t count, uint32_t seed, float lo, float hi, bool integers = false) {
-  std::vector<float> v(static_cast<size_t>(count));
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  for (float& x : v) x = integers ? std::round(dist(rng)) : dist(rng);
-  return v;
-}
+using kernels::testing::random_values;
 
 float bf16(float v) { return bf16_to_float(float_to_bf16(v)); }
 
@@ -48,9 +41,9 @@ struct Problem {
   Problem(int64_t m_, int64_t n_, int64_t k_, uint32_t seed, bool integers = false)
       : m(m_), n(n_), k(k_), ldx(k_ + 3), ldy(n_ + 5) {
     const float range = integers ? 16.0f : 2.0f;
-    x = values(m * ldx, seed, -range, range, integers);
-    w = values(n * k, seed + 1, -range, range, integers);
-    bias = values(n, seed + 2, -range, range, integers);
+    x = random_values(m * ldx, seed, -range, range, integers);
+    w = random_values(n * k, seed + 1, -range, range, integers);
+    bias = random_values(n, seed + 2, -range, range, integers);
     packed = pack_bf16_weights(w.data(), n, k);
   }
   std::vector<float> output() const { return std::vector<float>(static_cast<size_t>(m * ldy), -7.25f); }
@@ -95,7 +88,7 @@ class GemmBf16 : public ::testing::Test {
 
 TEST(GemmBf16Pack, LayoutHoldsRoundedWeightsAndZeroPadding) {
   const int64_t n = 37, k = 9;
-  const std::vector<float> w = values(n * k, 5, -3.0f, 3.0f);
+  const std::vector<float> w = random_values(n * k, 5, -3.0f, 3.0f);
   const PackedBf16Weights p = pack_bf16_weights(w.data(), n, k);
   ASSERT_EQ(p.n_padded(), 64);
   ASSERT_EQ(p.k_padded(), 10);

@@ -25,6 +25,15 @@ inline constexpr double kU = 0x1p-24;
 // in f32, in any order and with or without FMA, is within gamma_n * sum |terms|.
 inline double gamma_n(double n) { return n * kU / (1.0 - n * kU); }
 
+// Seeded values in [lo, hi], rounded to integers when `integers`.
+inline std::vector<float> random_values(int64_t count, uint32_t seed, float lo, float hi, bool integers = false) {
+  std::vector<float> v(static_cast<size_t>(count));
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  for (float& x : v) x = integers ? std::round(dist(rng)) : dist(rng);
+  return v;
+}
+
 inline Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
   Tensor t = Tensor::empty(std::move(shape), DType::F32);
   std::mt19937 rng(seed);

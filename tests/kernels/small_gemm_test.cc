@@ -33,6 +33,7 @@ namespace {
 
 using testing::gamma_n;
 using testing::kU;
+using testing::random_values;
 
 struct Isa {
   const char* name;
@@ -48,15 +49,6 @@ const Isa kIsas[] = {{"avx512", &kSmallGemmAvx512, &small_gemm_avx512_supported}
                      {"avx2", &kSmallGemmAvx2, &small_gemm_avx2_supported},
                      {"auto", &kSmallGemm, &always}};
 
-// Seeded values in [lo, hi], rounded to integers when `integers`.
-std::vector<float> values(int64_t count, uint32_t seed, float lo, float hi, bool integers = false) {
-  std::vector<float> v(static_cast<size_t>(count));
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  for (float& x : v) x = integers ? std::round(dist(rng)) : dist(rng);
-  return v;
-}
-
 // Owns the buffers of a batched problem with padded leading dimensions
 // (lda > k etc., so strides are exercised) and sentinels in the padding.
 struct Batched {
@@ -71,10 +63,10 @@ struct Batched {
     p.ldb = b_cols + 2, p.stride_b = shared_b ? 0 : b_rows * p.ldb + 1;
     p.ldc = n + 4, p.stride_c = m * p.ldc + 7;
     const float lo = integers ? -8.0f : -2.0f, hi = integers ? 8.0f : 2.0f;
-    a = values(batch * p.stride_a, seed, lo, hi, integers);
-    b = values((shared_b ? 1 : batch) * std::max<int64_t>(b_rows * p.ldb + 1, 1), seed + 1, lo, hi, integers);
-    c = values(batch * p.stride_c, seed + 2, lo, hi, integers);
-    bias = values(n, seed + 3, lo, hi, integers);
+    a = random_values(batch * p.stride_a, seed, lo, hi, integers);
+    b = random_values((shared_b ? 1 : batch) * std::max<int64_t>(b_rows * p.ldb + 1, 1), seed + 1, lo, hi, integers);
+    c = random_values(batch * p.stride_c, seed + 2, lo, hi, integers);
+    bias = random_values(n, seed + 3, lo, hi, integers);
     p.a = a.data(), p.b = b.data(), p.c = c.data();
   }
 
@@ -339,8 +331,8 @@ TEST(PackedLinear, EqualsTheGemmOnPlainWeightsBitForBit) {
     for (int64_t n : {31, 300})
       for (int64_t k : {70, 385, 800}) {
         const int64_t ldx = k + 3, ldy = n + 5;
-        const std::vector<float> x = values(m * ldx, seed++, -2, 2), w = values(n * k, seed++, -2, 2),
-                                 bias = values(n, seed++, -2, 2);
+        const std::vector<float> x = random_values(m * ldx, seed++, -2, 2), w = random_values(n * k, seed++, -2, 2),
+                                 bias = random_values(n, seed++, -2, 2);
         const PackedLinearB packed = pack_linear_b(w.data(), n, k);
         std::vector<float> got(static_cast<size_t>(m * ldy), -3.5f), want = got;
         linear_prepacked(x.data(), m, ldx, packed, bias.data(), got.data(), ldy);

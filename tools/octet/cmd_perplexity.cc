@@ -113,8 +113,7 @@ void run(Options o) {
     check(o.precision.empty() || o.precision == "fp32" || o.precision == "bf16", "cli",
           "--precision '{}' on the CPU: fp32 (as loaded) or bf16 (fp16, w4a16 and fp8 need --device cuda)",
           o.precision);
-    check(o.precision != "bf16" || bf16_gemm_supported(), "cli",
-          "--precision bf16 needs AVX-512 BF16 (vdpbf16ps), which this CPU lacks");
+    if (o.precision == "bf16") require_bf16_gemm("cli");
   }
   const auto model = load_lm(o.model, o, dev.cuda);
   // On the CPU --precision applies to MODEL only: `--precision bf16 --compare MODEL` measures bf16 against fp32.

@@ -45,8 +45,7 @@ Device check_device_options(const DeviceOptions& opt) {
           "--precision '{}' on the CPU: fp32 or bf16 (fp16, int8 and fp8 need --device cuda; a quantized "
           "folder runs its own int8 kernels, see --exec)",
           opt.precision);
-    check(opt.precision != "bf16" || bf16_gemm_supported(), "device",
-          "--precision bf16 needs AVX-512 BF16 (vdpbf16ps), which this CPU lacks");
+    if (opt.precision == "bf16") require_bf16_gemm("device");
   } else if (!opt.precision.empty()) {
     check(opt.precision == "fp16" || opt.precision == "int8" || opt.precision == "fp8", "device",
           "unknown --precision '{}' with --device cuda (fp16, int8, fp8)", opt.precision);
