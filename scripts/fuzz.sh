@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, -DOCTET_FUZZ=ON, ASan + UBSan) in build-fuzz/
-# and runs each one (or TARGET) for S seconds on a copy of its seed corpus.
+# (or $OCTET_FUZZ_BUILD) and runs each one (or TARGET) for S seconds on a copy of its
+# seed corpus, N targets at a time (default 2; also the build's -j).
 #
-#   scripts/fuzz.sh [TARGET] [--seconds S] [--jobs N]
+#   scripts/fuzz.sh [TARGET...] [--seconds S] [--jobs N]
 #
-# Targets: safetensors gguf config_build tokenizer quantized_folder hf_quant serve_request
+# Targets: safetensors gguf gguf_model config_build tokenizer quantized_folder hf_quant serve_request
 # (tests/fuzz/targets/fuzz_<target>.cc, entry code in tests/fuzz/fuzz_entries.h).
 # Any crash, sanitizer report, leak, timeout (> 2 s per input) or OOM (> 2048 MB)
 # is a finding: the input is minimised (-minimize_crash) and copied into
@@ -14,7 +15,7 @@ set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${OCTET_FUZZ_BUILD:-$ROOT/build-fuzz}"
-ALL_TARGETS=(safetensors gguf config_build tokenizer quantized_folder hf_quant serve_request)
+ALL_TARGETS=(safetensors gguf gguf_model config_build tokenizer quantized_folder hf_quant serve_request)
 SECONDS_PER_TARGET=60
 JOBS="${JOBS:-2}"
 TARGETS=()
@@ -36,8 +37,12 @@ command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ not found (apt-get ins
 LAUNCHER=()
 command -v ccache >/dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 build_start=$(date +%s)
-cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-  -DOCTET_FUZZ=ON -DOCTET_BUILD_TESTS=OFF -DOCTET_BUILD_BENCH=OFF -DOCTET_CUDA=OFF "${LAUNCHER[@]}" >/dev/null || exit 1
+# A build folder already configured with OCTET_FUZZ=ON (scripts/sanitize.sh's, which also builds
+# the tests) is used as it is; otherwise configure one for the fuzz targets alone.
+if ! grep -qs '^OCTET_FUZZ:BOOL=ON' "$BUILD/CMakeCache.txt"; then
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+    -DOCTET_FUZZ=ON -DOCTET_BUILD_TESTS=OFF -DOCTET_BUILD_BENCH=OFF -DOCTET_CUDA=OFF "${LAUNCHER[@]}" >/dev/null || exit 1
+fi
 ninja -C "$BUILD" -j"$JOBS" "${TARGETS[@]/#/fuzz_}" || exit 1
 echo "build: $(( $(date +%s) - build_start )) s"
 
@@ -46,9 +51,9 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/octet-fuzz.XXXXXX")"
 export TMPDIR="$WORK"  # the targets' scratch folders (tests/fuzz/fuzz_entries.h) go here
 trap 'rm -rf "$WORK"' EXIT
-status=0
-printf '%-18s %8s %12s %10s %8s\n' target seconds executions exec/s findings > "$WORK/summary"
-for t in "${TARGETS[@]}"; do
+# One target: fuzz, then minimise and keep each finding; its summary line goes to $WORK/summary_<t>.
+fuzz_one() {
+  local t="$1" corpus artifacts dict log start elapsed execs found a name min
   corpus="$WORK/corpus_$t" artifacts="$WORK/artifacts_$t/"
   mkdir -p "$corpus" "$artifacts"
   cp "$ROOT/tests/fuzz/corpus/$t/"* "$corpus/" 2>/dev/null
@@ -85,11 +90,28 @@ for t in "${TARGETS[@]}"; do
     grep -m3 -E 'ERROR: (AddressSanitizer|libFuzzer|LeakSanitizer)|runtime error|==ERROR|Timeout|out-of-memory|terminate called|deadly signal' \
       "$WORK/min_$name.log" "$log" 2>/dev/null | head -3 | sed 's/^/     /'
   done
-  [[ $found -gt 0 ]] && status=1
   printf '%-18s %8s %12s %10s %8s\n' "$t" "$elapsed" "${execs:-?}" "$(( ${execs:-0} / (elapsed > 0 ? elapsed : 1) ))" \
-    "$found" >> "$WORK/summary"
+    "$found" > "$WORK/summary_$t"
   [[ -n "${OCTET_FUZZ_KEEP_LOGS:-}" ]] && cp "$log" "$OCTET_FUZZ_KEEP_LOGS/" 2>/dev/null
+  [[ $found -eq 0 ]]
+}
+
+# Targets run --jobs at a time (each is one libFuzzer worker plus its idle fork-mode parent).
+status=0
+running=0
+for t in "${TARGETS[@]}"; do
+  if [[ $running -ge $JOBS ]]; then
+    wait -n || status=1
+    running=$((running - 1))
+  fi
+  fuzz_one "$t" &
+  running=$((running + 1))
+done
+while [[ $running -gt 0 ]]; do
+  wait -n || status=1
+  running=$((running - 1))
 done
 echo
-cat "$WORK/summary"
+printf '%-18s %8s %12s %10s %8s\n' target seconds executions exec/s findings
+for t in "${TARGETS[@]}"; do cat "$WORK/summary_$t" 2>/dev/null || echo "$t: no summary"; done
 exit $status

@@ -3,7 +3,8 @@
 # Idempotent: packages already present are skipped by apt; safe to run twice.
 # The peers octet is measured against are installed too, since tests check
 # parity with them: Debian's PyTorch and onnx (python3), onnxruntime-node (npm).
-# Headless chromium renders `octet report`'s HTML in the report tests.
+# Headless chromium renders `octet report`'s HTML in the report tests. clang and its
+# runtime libraries build the libFuzzer targets and the sanitizer job (scripts/sanitize.sh).
 #   scripts/setup.sh          (--peers is accepted for compatibility; it changes nothing)
 set -euo pipefail
 
@@ -23,6 +24,7 @@ build_pkgs=(
   libcpp-httplib-dev wrk curl
   python3-onnx python3-numpy python3-torch
   chromium
+  clang libclang-rt-14-dev
 )
 # node/npm: use the machine's own when present (Debian's npm conflicts with NodeSource builds).
 command -v npm >/dev/null 2>&1 || build_pkgs+=(nodejs npm)

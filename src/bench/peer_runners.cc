@@ -50,7 +50,10 @@ class PeerRunner final : public BenchRunner {
  public:
   PeerRunner(std::string framework, std::string precision, std::vector<std::string> argv,
              std::map<std::string, std::string> env, const std::filesystem::path& work_dir)
-      : framework_(std::move(framework)), precision_(std::move(precision)), dir_(fresh_work_dir(work_dir)) {
+      : framework_(std::move(framework)),
+        precision_(std::move(precision)),
+        dir_(fresh_work_dir(work_dir)),
+        owns_dir_(work_dir.empty()) {
     const std::string stem = framework_ + "-" + precision_;
     process_ = std::make_unique<bench_detail::Subprocess>(std::move(argv), env, dir_ / (stem + ".stderr.log"));
     const nlohmann::json ready = reply(kStartTimeout);
@@ -64,6 +67,7 @@ class PeerRunner final : public BenchRunner {
     process_.reset();
     std::error_code ec;
     for (const auto& p : {inputs_path_, batch_path_, outputs_path_}) std::filesystem::remove(p, ec);
+    if (owns_dir_) std::filesystem::remove_all(dir_, ec);  // a temp dir of its own (no work_dir given)
   }
 
   std::string framework() const override { return framework_; }
@@ -114,6 +118,7 @@ class PeerRunner final : public BenchRunner {
 
   std::string framework_, precision_;
   std::filesystem::path dir_, inputs_path_, batch_path_, outputs_path_;
+  bool owns_dir_ = false;  // dir_ was made here (no work_dir given): removed with the runner
   std::unique_ptr<bench_detail::Subprocess> process_;
   std::map<std::string, std::string> details_;
 };

@@ -1,16 +1,36 @@
 #include "io/atomic_file.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "octet/error.h"
 
 namespace octet::io {
 
+void remove_stale_temporaries(const std::filesystem::path& folder, std::string_view prefix) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(folder, ec)) return;
+  std::vector<std::filesystem::path> stale;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with(prefix)) continue;
+    const std::string pid_text = name.substr(prefix.size());
+    if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+    if (pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH)) stale.push_back(entry.path());
+  }
+  for (const std::filesystem::path& p : stale) std::filesystem::remove_all(p, ec);
+}
+
 AtomicFileWriter::AtomicFileWriter(std::filesystem::path path, std::string tag)
     : path_(std::move(path)), tag_(std::move(tag)) {
+  const std::filesystem::path absolute = std::filesystem::absolute(path_);
+  remove_stale_temporaries(absolute.parent_path(), absolute.filename().string() + ".tmp-");
   temp_path_ = path_;
   temp_path_ += ".tmp-" + std::to_string(::getpid());
   file_ = std::fopen(temp_path_.c_str(), "wb");

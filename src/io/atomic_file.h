@@ -1,6 +1,7 @@
 // Writing a file so that readers see either the old file or the complete new
 // one: bytes go to "<path>.tmp-<pid>", which commit() flushes, fsyncs and
-// renames over `path`. Destroying an uncommitted writer removes the temporary.
+// renames over `path`. Destroying an uncommitted writer removes the temporary;
+// one left by a killed process is removed by the next writer of the same path.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +11,10 @@
 #include <string_view>
 
 namespace octet::io {
+
+// Removes the entries of `folder` named `prefix` + a process id whose process is gone (or
+// is this one): the temporaries of writers that were killed. Errors are ignored.
+void remove_stale_temporaries(const std::filesystem::path& folder, std::string_view prefix);
 
 class AtomicFileWriter {
  public:

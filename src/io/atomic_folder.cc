@@ -1,14 +1,12 @@
 #include "io/atomic_folder.h"
 
-#include <signal.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <string_view>
-#include <vector>
 
 #include <fmt/format.h>
 
+#include "io/atomic_file.h"
 #include "octet/error.h"
 
 namespace octet::io {
@@ -27,27 +25,6 @@ fs::path sibling(const fs::path& out, std::string_view what) {
   return dir.parent_path() / fmt::format(".{}.{}-{}", dir.filename().string(), what, ::getpid());
 }
 
-// Temporaries of earlier runs whose process is gone. (Backups, ".old-", are
-// left alone: one may hold the only copy of a replaced model.)
-void remove_stale_temporaries(const fs::path& out) {
-  const fs::path dir = folder_of(out);
-  const fs::path parent = dir.parent_path();
-  std::error_code ec;
-  if (!fs::is_directory(parent, ec)) return;
-  const std::string prefix = fmt::format(".{}.tmp-", dir.filename().string());
-  std::vector<fs::path> stale;
-  for (const auto& entry : fs::directory_iterator(parent, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (!name.starts_with(prefix)) continue;
-    const std::string pid_text = name.substr(prefix.size());
-    if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos)
-      continue;
-    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
-    if (pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH)) stale.push_back(entry.path());
-  }
-  for (const fs::path& p : stale) fs::remove_all(p, ec);
-}
-
 }  // namespace
 
 AtomicFolderWriter::AtomicFolderWriter(fs::path out, bool overwrite, std::string tag, const fs::path& protect)
@@ -59,7 +36,10 @@ AtomicFolderWriter::AtomicFolderWriter(fs::path out, bool overwrite, std::string
           "the output folder '{}' is the source model's folder", out_.string());
     check(overwrite, tag_, "'{}' already exists (pass --force to replace it)", out_.string());
   }
-  remove_stale_temporaries(out_);
+  // Temporaries of killed runs. (Backups, ".old-", are left alone: one may hold the only copy
+  // of a replaced model.)
+  const fs::path dir = folder_of(out_);
+  remove_stale_temporaries(dir.parent_path(), fmt::format(".{}.tmp-", dir.filename().string()));
   temp_ = sibling(out_, "tmp");
   std::error_code ec;
   fs::remove_all(temp_, ec);

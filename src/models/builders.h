@@ -28,4 +28,10 @@ std::unique_ptr<Model> build_phi(const ModelSource& source, const LoadOptions& o
 std::unique_ptr<Model> build_t5(const ModelSource& source, const LoadOptions& options);    // T5 v1.0 and v1.1
 std::unique_ptr<Model> build_bart(const ModelSource& source, const LoadOptions& options);
 
+// Throws Error when an integer size in `config` (hidden_size, num_hidden_layers, vocab_size, ...)
+// is past what octet accepts (2^24; num_labels 2^20), so that no builder loops or allocates
+// from a hostile value. The registry runs it before every builder; loaders that make a config
+// themselves (GGUF) call it too.
+void check_config_sizes(const JsonConfig& config);
+
 }  // namespace octet

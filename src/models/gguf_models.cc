@@ -284,6 +284,7 @@ void write_gguf_model_files(const std::filesystem::path& gguf, const std::filesy
 std::unique_ptr<Model> load_gguf_model(const std::filesystem::path& path, const LoadOptions& options) {
   GgufFile file = GgufFile::open(path);
   JsonConfig config = JsonConfig::from_json(llama_hf_config_from_gguf(file), path.string());
+  check_config_sizes(config);
   const models::LlamaSettings s = models::read_llama_settings(config);
   auto weights = std::make_shared<GgufWeights>(std::move(file), s.num_layers, s.num_heads, s.num_kv_heads);
   return build_llama(ModelSource{path, std::move(config), std::move(weights)}, options);

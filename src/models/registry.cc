@@ -14,6 +14,8 @@ namespace {
 constexpr int64_t kMaxConfigSize = int64_t{1} << 24;
 constexpr int64_t kMaxLabels = int64_t{1} << 20;
 
+}  // namespace
+
 void check_config_sizes(const JsonConfig& c) {
   static const char* const kSizeKeys[] = {
       "attention_head_size", "conv_kernel_size", "d_ff", "d_kv", "d_model", "decoder_attention_heads",
@@ -32,6 +34,8 @@ void check_config_sizes(const JsonConfig& c) {
     check(!too_large, "config", "{}: '{}' = {} is larger than octet accepts ({})", c.source(), key, j.dump(), limit);
   }
 }
+
+namespace {
 
 using Builder = decltype(ArchitectureEntry::build);
 

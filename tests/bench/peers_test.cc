@@ -204,6 +204,26 @@ TEST(BenchCli, QuantizedFolderAsModel) {
   EXPECT_TRUE(std::filesystem::exists(dir / "work" / "fp32-dequantized" / "model.safetensors"));
 }
 
+// Without --work-dir, the ONNX exports and peer files go to a temp dir of the run's own, removed at
+// the end (it used to stay: /tmp/octet-bench-<pid> with the fp32 and int8 ONNX models, every run).
+TEST(BenchCli, DefaultWorkDirIsRemoved) {
+  const auto tmp = temp_dir() / "tmp";
+  std::filesystem::create_directories(tmp);
+  const auto model_dir = source_root() / "models" / "sst2-bert-mini";
+  const Shell r = shell("TMPDIR=" + quote(tmp.string()) + " " + std::string(OCTET_CLI_PATH) + " bench " +
+                        quote(model_dir.string()) +
+                        " --batch 1 --seq 8 --threads 1 --warmup 0 --iters 1 --rounds 1 --precision fp32,int8"
+                        " --peers ort,ort-int8 --calib-samples 8 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  for (const auto& row : j["results"]) EXPECT_FALSE(row.contains("error")) << row.dump();
+  // ONNX Runtime itself writes a session-id file, ".ses", into TMPDIR (not octet's to remove).
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(tmp))
+    if (e.path().filename() != ".ses") left.push_back(e.path().string());
+  EXPECT_TRUE(left.empty()) << "left in TMPDIR: " << ::testing::PrintToString(left);
+}
+
 TEST(BenchCli, TableAndBadArguments) {
   const auto model_dir = source_root() / "models" / "sst2-bert-mini";
   const std::string base = std::string(OCTET_CLI_PATH) + " bench " + quote(model_dir.string());

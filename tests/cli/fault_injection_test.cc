@@ -1,8 +1,9 @@
 // Fault injection against the real `octet` binary (docs/reliability.md):
 //   disk full   writes past RLIMIT_FSIZE (bash's ulimit -f) fail with EFBIG, since main()
 //               ignores SIGXFSZ: one error line, exit 1, no output and no temporary left;
-//   kill -9     during `octet quantize` at seeded random moments: the output folder is
-//               absent or complete and loadable, and a rerun succeeds;
+//   kill -9     during `octet quantize`, `export-gguf` and `export-hf` at seeded random
+//               moments: the output is absent or complete and loadable, and a rerun
+//               succeeds and removes the killed run's temporary;
 //   hostile     files claiming absurd sizes are rejected before any large allocation
 //   sizes       (peak RSS of the octet process under 100 MB).
 #include <gtest/gtest.h>
@@ -18,11 +19,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "octet/gguf.h"
+#include "octet/hf_checkpoint.h"
 #include "octet/model.h"
 #include "octet/quantized_model.h"
 #include "support/run_command.h"
@@ -90,17 +94,23 @@ TEST(FaultInjection, DiskFullDuringExportGgufLeavesNothing) {
   EXPECT_TRUE(entries_starting_with(dir, "x.gguf.").empty()) << "temporary file left behind";
 }
 
-// ---- kill -9 during quantize ----------------------------------------------------------------
+// ---- kill -9 during quantize and export-* -----------------------------------------------------
 
-pid_t spawn_quantize(const fs::path& model, const fs::path& out) {
-  const std::string exe = cli();
-  const std::string m = model.string(), o = out.string();
+// Starts `octet ARGS -o OUT --force --threads 1` with its output discarded.
+pid_t spawn_octet(const std::vector<std::string>& args, const fs::path& out) {
+  std::vector<std::string> all = {cli()};
+  all.insert(all.end(), args.begin(), args.end());
+  for (const std::string& a : {std::string("-o"), out.string(), std::string("--force"), std::string("--threads"),
+                               std::string("1"), std::string("--log-level"), std::string("error")})
+    all.push_back(a);
+  std::vector<char*> argv;
+  for (std::string& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid == 0) {
     const int null_fd = ::open("/dev/null", O_WRONLY);
     ::dup2(null_fd, 1), ::dup2(null_fd, 2);
-    ::execl(exe.c_str(), exe.c_str(), "quantize", m.c_str(), "-o", o.c_str(), "--recipe", "w8a16", "--force",
-            "--threads", "1", static_cast<char*>(nullptr));
+    ::execv(argv[0], argv.data());
     ::_exit(127);
   }
   return pid;
@@ -112,8 +122,63 @@ int wait_status(pid_t pid) {
   return status;
 }
 
+// One command whose output is killed at random moments.
+struct KillCase {
+  std::vector<std::string> args;  // without -o OUT
+  std::string out_name;           // "q" (a folder) or "x.gguf" (a file)
+  std::string temp_prefix;        // the writer's temporaries: ".q.tmp-", "x.gguf.tmp-"
+  std::string backup_prefix;      // a folder replacement's backup, ".q.old-"; empty for files (one rename)
+  std::function<void(const fs::path&)> expect_complete;
+};
+
+// Ten runs killed with SIGKILL after a seeded random delay in [0, 1.5 x one full run). Even attempts
+// write a new output; odd ones replace the complete output of the last rerun (--force). After each
+// kill the output is absent or complete; a rerun succeeds and leaves no temporary behind.
+void kill_at_random_moments(const KillCase& c, const char* what, const fs::path& dir) {
+  const fs::path out = dir / c.out_name;
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(wait_status(spawn_octet(c.args, dir / ("reference-" + c.out_name))), 0);
+  const auto full = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+  std::mt19937 rng(16);
+  std::uniform_int_distribution<int64_t> when(0, full.count() * 3 / 2);
+  int absent = 0, complete = 0, backup_only = 0, killed_with_temporary = 0;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    SCOPED_TRACE(std::string(what) + " attempt " + std::to_string(attempt));
+    const bool replacing = attempt % 2 == 1;
+    if (!replacing) fs::remove_all(out);
+    if (!c.backup_prefix.empty())
+      for (const auto& name : entries_starting_with(dir, c.backup_prefix)) fs::remove_all(dir / name);
+    const pid_t pid = spawn_octet(c.args, out);
+    std::this_thread::sleep_for(std::chrono::microseconds(when(rng)));
+    ::kill(pid, SIGKILL);
+    wait_status(pid);
+    killed_with_temporary += !entries_starting_with(dir, c.temp_prefix).empty();
+    if (fs::exists(out)) {
+      ++complete;
+      c.expect_complete(out);
+    } else if (replacing) {
+      // Killed between the two renames of a folder replacement: the old folder is the backup (never
+      // deleted by a later run, docs/reliability.md). A file is replaced by one rename: never absent.
+      ASSERT_FALSE(c.backup_prefix.empty()) << "replaced file lost";
+      ++backup_only;
+      const auto backups = entries_starting_with(dir, c.backup_prefix);
+      ASSERT_EQ(backups.size(), 1u) << "replaced folder lost";
+      c.expect_complete(dir / backups.front());
+    } else {
+      ++absent;
+    }
+    // A rerun succeeds despite the killed run's temporary, and removes it.
+    ASSERT_EQ(wait_status(spawn_octet(c.args, out)), 0);
+    c.expect_complete(out);
+    EXPECT_TRUE(entries_starting_with(dir, c.temp_prefix).empty()) << "stale temporary not cleaned up";
+  }
+  std::printf("kill -9 during %s (full run %.2f s): %d absent, %d complete, %d only the backup, 0 partial; "
+              "%d kills left a temporary, all removed by the rerun\n",
+              what, full.count() / 1e6, absent, complete, backup_only, killed_with_temporary);
+}
+
 // The folder is a complete quantized model: its config reads and the model loads.
-void expect_complete(const fs::path& out) {
+void expect_complete_quantized(const fs::path& out) {
   ASSERT_TRUE(is_quantized_model(out)) << out;
   EXPECT_NO_THROW({
     (void)read_quantization_config(out);
@@ -122,46 +187,46 @@ void expect_complete(const fs::path& out) {
 }
 
 TEST(FaultInjection, KillDuringQuantizeLeavesNoHalfFolder) {
-  const fs::path model = shared_path("models/kjv-llama");
-  const fs::path dir = temp_dir();
-  const fs::path out = dir / "q";
-  // How long one uninterrupted run takes: the kills land in [0, 1.2 x that).
-  const auto start = std::chrono::steady_clock::now();
-  ASSERT_EQ(wait_status(spawn_quantize(model, dir / "reference")), 0);
-  const auto full = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
-  std::mt19937 rng(16);
-  std::uniform_int_distribution<int64_t> when(0, full.count() * 3 / 2);
-  int absent = 0, complete = 0, backup_only = 0;
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    SCOPED_TRACE("attempt " + std::to_string(attempt));
-    // Even attempts write a new folder; odd ones replace the complete folder of the last rerun (--force).
-    const bool replacing = attempt % 2 == 1;
-    if (!replacing) fs::remove_all(out);
-    for (const auto& name : entries_starting_with(dir, ".q.old-")) fs::remove_all(dir / name);
-    const pid_t pid = spawn_quantize(model, out);
-    std::this_thread::sleep_for(std::chrono::microseconds(when(rng)));
-    ::kill(pid, SIGKILL);
-    wait_status(pid);
-    if (fs::exists(out)) {
-      ++complete;
-      expect_complete(out);
-    } else if (replacing) {
-      // Killed between the two renames of a replacement: the old folder is the backup (never deleted
-      // by a later run, docs/reliability.md).
-      ++backup_only;
-      const auto backups = entries_starting_with(dir, ".q.old-");
-      ASSERT_EQ(backups.size(), 1u) << "replaced folder lost";
-      expect_complete(dir / backups.front());
-    } else {
-      ++absent;
-    }
-    // A rerun succeeds despite the killed run's temporary, and removes it.
-    ASSERT_EQ(wait_status(spawn_quantize(model, out)), 0);
-    expect_complete(out);
-    EXPECT_TRUE(entries_starting_with(dir, ".q.tmp-").empty()) << "stale temporary not cleaned up";
-  }
-  std::printf("kill -9 during quantize (full run %.2f s): %d absent, %d complete, %d only the backup, 0 partial\n",
-              full.count() / 1e6, absent, complete, backup_only);
+  kill_at_random_moments({{"quantize", shared_path("models/kjv-llama").string(), "--recipe", "w8a16"},
+                          "q",
+                          ".q.tmp-",
+                          ".q.old-",
+                          expect_complete_quantized},
+                         "quantize", temp_dir());
+}
+
+TEST(FaultInjection, KillDuringExportGgufLeavesNoHalfFile) {
+  kill_at_random_moments({{"export-gguf", shared_path("models/kjv-llama").string(), "--type", "q4_k"},
+                          "x.gguf",
+                          "x.gguf.tmp-",
+                          "",
+                          [](const fs::path& out) {
+                            EXPECT_NO_THROW({
+                              const GgufFile file = GgufFile::open(out);
+                              (void)file.get_f32("blk.0.attn_q.weight");
+                              (void)load_model(out);
+                            });
+                          }},
+                         "export-gguf", temp_dir());
+}
+
+TEST(FaultInjection, KillDuringExportHfLeavesNoHalfFolder) {
+  const fs::path dir = temp_dir(), quantized = dir / "w4";
+  ASSERT_EQ(wait_status(spawn_octet({"quantize", shared_path("models/kjv-llama").string(), "--recipe", "w4a16-rtn",
+                                     "--group", "64", "--asym"},
+                                    quantized)),
+            0);
+  kill_at_random_moments({{"export-hf", quantized.string(), "--format", "awq"},
+                          "h",
+                          ".h.tmp-",
+                          ".h.old-",
+                          [](const fs::path& out) {
+                            EXPECT_NO_THROW({
+                              (void)read_hf_checkpoint(out);
+                              (void)load_model(out);
+                            });
+                          }},
+                         "export-hf", dir);
 }
 
 // ---- hostile sizes ---------------------------------------------------------------------------

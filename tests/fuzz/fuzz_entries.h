@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "octet/error.h"
+#include "octet/generate.h"
 #include "octet/gguf.h"
 #include "octet/hf_checkpoint.h"
 #include "octet/json_config.h"
@@ -44,21 +45,25 @@ inline constexpr std::string_view kFileSeparator = "\n@@FILE@@\n";
 
 // The target names, as the fuzz binaries (fuzz_<name>) and the corpus and
 // regression folders (tests/fuzz/corpus/<name>, tests/fuzz/regressions/<name>) spell them.
-inline constexpr std::array<std::string_view, 7> kTargets = {"safetensors",      "gguf",     "config_build", "tokenizer",
-                                                             "quantized_folder", "hf_quant", "serve_request"};
+inline constexpr std::array<std::string_view, 8> kTargets = {
+    "safetensors", "gguf", "gguf_model", "config_build", "tokenizer", "quantized_folder", "hf_quant", "serve_request"};
 
-// A folder of this process under the temp dir, removed at exit.
+// A folder of this process under the temp dir, removed at exit. The path is never destroyed:
+// the atexit handler runs after static destructors of objects constructed before it was
+// registered (a function-local static path here was already gone when the handler read it, so
+// the folder stayed behind after every run).
 inline const std::filesystem::path& scratch_dir() {
-  static const std::filesystem::path dir = [] {
-    auto d = std::filesystem::temp_directory_path() / ("octet-fuzz-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
+  static const std::filesystem::path* const dir = [] {
+    auto* d = new std::filesystem::path(std::filesystem::temp_directory_path() /
+                                        ("octet-fuzz-" + std::to_string(::getpid())));
+    std::filesystem::create_directories(*d);
     std::atexit([] {
       std::error_code ec;
       std::filesystem::remove_all(scratch_dir(), ec);
     });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 inline std::filesystem::path fresh_folder() {
@@ -140,6 +145,31 @@ inline void gguf(const uint8_t* data, size_t size) {
       // A block type octet cannot dequantize: an Error by contract; go on with the next.
     }
   }
+}
+
+// ---- (b') a GGUF file as a model: hyper-parameters -> LLaMA build, tokenizer, one forward ----
+
+// What `octet run` / `generate` do with a .gguf: load_model (llama_hf_config_from_gguf, the size
+// checks, GGUF tensors under HF names with the q/k row un-permutation, every block decoder a
+// tensor asks for), the tokenizer from tokenizer.ggml.* (SentencePiece or BPE), a few encodes and
+// decodes, and one forward pass of two tokens.
+inline void gguf_model(const uint8_t* data, size_t size) {
+  const auto path = scratch_dir() / "model.gguf";
+  write_bytes(path, as_text(data, size));
+  try {
+    const Tokenizer tok = tokenizer_from_gguf(GgufFile::open(path));
+    for (const std::string_view text : {"Once upon a time", "", " caf\xc3\xa9 \xf0\x9f\x98\x80 <s></s>", "\xff\xfe\xc3"}) {
+      const Encoding e = tok.encode(text);
+      (void)tok.decode(e.ids, true);
+    }
+  } catch (const Error&) {
+    // no tokenizer, or a broken one: an Error by contract; the model may still load
+  }
+  const std::unique_ptr<Model> model = load_model(path);
+  const int64_t vocab = model->info().vocab_size;
+  if (vocab <= 0) return;
+  const Tensor ids = Tensor::from_vector(std::vector<int64_t>{0, vocab - 1}, {1, 2});
+  (void)model->forward({ids, {}, {}, {}});
 }
 
 // ---- (c) config.json -> model build through the registry, zero weights -----------------
@@ -270,6 +300,7 @@ using Entry = void (*)(const uint8_t*, size_t);
 inline Entry entry(std::string_view target) {
   if (target == "safetensors") return safetensors;
   if (target == "gguf") return gguf;
+  if (target == "gguf_model") return gguf_model;
   if (target == "config_build") return config_build;
   if (target == "tokenizer") return tokenizer;
   if (target == "quantized_folder") return quantized_folder;

@@ -104,7 +104,7 @@ def gguf_bytes(metadata, tensors, version=3, alignment=32):
     for k, t, v in metadata:
         head += gstr(k) + struct.pack("<I", t) + gvalue(t, v)
     data, infos = b"", b""
-    for name, tname, ne in tensors:
+    for name, tname, ne, *given in tensors:
         tid, bs, bb = GGML[tname]
         n = 1
         for d in ne:
@@ -112,8 +112,9 @@ def gguf_bytes(metadata, tensors, version=3, alignment=32):
         nbytes = n // bs * bb
         infos += gstr(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
         infos += struct.pack("<IQ", tid, len(data))
-        payload = bytes(rng.randint(0, 255) for _ in range(nbytes))
-        if bs > 1:  # keep the fp16 scales finite-ish: a random small exponent for every block's first two bytes
+        payload = given[0] if given else bytes(rng.randint(0, 255) for _ in range(nbytes))
+        assert len(payload) == nbytes, name
+        if bs > 1 and not given:  # keep the fp16 scales finite-ish: a random small exponent for every block's first two bytes
             payload = bytearray(payload)
             for b in range(0, nbytes, bb):
                 payload[b + 1] = rng.randint(0x10, 0x3b)
@@ -145,6 +146,80 @@ def gguf_seeds():
     out("gguf", "alignment_64", gguf_bytes([("general.alignment", U32, 64)], [("x", "F32", [3]), ("y", "Q8_0", [32])],
                                           alignment=64))
     out("gguf", "empty", gguf_bytes([], []))
+
+
+# ---- GGUF models: a tiny LLaMA with its tokenizer in the metadata ---------------------------
+
+def encode_blocks(values, tname):
+    """f32 values (a multiple of 32) as F32, F16, Q8_0 or Q4_0 bytes (ggml's reference layouts)."""
+    if tname == "F32":
+        return struct.pack(f"<{len(values)}f", *values)
+    if tname == "F16":
+        return struct.pack(f"<{len(values)}e", *values)
+    outb = b""
+    for b in range(0, len(values), 32):
+        block = values[b:b + 32]
+        amax = max(abs(v) for v in block) or 1.0
+        if tname == "Q8_0":
+            d = amax / 127
+            outb += struct.pack("<e", d) + struct.pack("<32b", *[max(-127, min(127, round(v / d))) for v in block])
+        else:  # Q4_0: q in [0, 15], value (q - 8) * d
+            d = amax / 8
+            q = [max(0, min(15, round(v / d) + 8)) for v in block]
+            outb += struct.pack("<e", d) + bytes(q[i] | (q[i + 16] << 4) for i in range(16))
+    return outb
+
+
+def tiny_llama_gguf(weight_type, tokenizer, qkv_bias=False):
+    g = random.Random(77)
+    hidden, ffn, heads, kv_heads, vocab = 32, 64, 2, 1, 16
+    meta = [("general.architecture", STRING, "llama"), ("llama.context_length", U32, 64),
+            ("llama.embedding_length", U32, hidden), ("llama.feed_forward_length", U32, ffn),
+            ("llama.block_count", U32, 1), ("llama.attention.head_count", U32, heads),
+            ("llama.attention.head_count_kv", U32, kv_heads), ("llama.attention.layer_norm_rms_epsilon", F32, 1e-5),
+            ("llama.rope.freq_base", F32, 10000.0)]
+    if tokenizer == "llama":
+        pieces = ["<unk>", "<s>", "</s>", "\u2581", "\u2581a", "a", "b", "c", "\u2581Once", "\u2581upon", "\u2581time",
+                  "\u2581b", "\u2581t", "i", "m", "e"]
+        meta += [("tokenizer.ggml.model", STRING, "llama"), ("tokenizer.ggml.tokens", ARRAY, (STRING, pieces)),
+                 ("tokenizer.ggml.scores", ARRAY, (F32, [0.0, 0.0, 0.0] + [-float(i) for i in range(1, 14)])),
+                 ("tokenizer.ggml.token_type", ARRAY, (I32, [2, 3, 3] + [1] * 13)),
+                 ("tokenizer.ggml.bos_token_id", U32, 1), ("tokenizer.ggml.eos_token_id", U32, 2),
+                 ("tokenizer.ggml.unknown_token_id", U32, 0), ("tokenizer.ggml.add_bos_token", BOOL, 1)]
+    else:
+        pieces = ["<|endoftext|>", "O", "n", "c", "e", "\u0120", "u", "p", "o", "\u0120u", "up", "on", "Once", "\u0120up",
+                  "ce", "On"]
+        meta += [("tokenizer.ggml.model", STRING, "gpt2"), ("tokenizer.ggml.pre", STRING, "gpt2"),
+                 ("tokenizer.ggml.tokens", ARRAY, (STRING, pieces)),
+                 ("tokenizer.ggml.merges", ARRAY, (STRING, ["\u0120 u", "u p", "o n", "O n", "c e", "\u0120u p"])),
+                 ("tokenizer.ggml.token_type", ARRAY, (I32, [3] + [1] * 15)),
+                 ("tokenizer.ggml.bos_token_id", U32, 0), ("tokenizer.ggml.eos_token_id", U32, 0)]
+
+    def tensor(name, shape, kind=weight_type, fill=None):
+        n = 1
+        for d in shape:
+            n *= d
+        values = [fill] * n if fill is not None else [g.gauss(0, 0.1) for _ in range(n)]
+        return (name, kind, list(reversed(shape)), encode_blocks(values, kind))
+
+    t = [tensor("token_embd.weight", [vocab, hidden]), tensor("output_norm.weight", [hidden], "F32", 1.0),
+         tensor("output.weight", [vocab, hidden]), tensor("blk.0.attn_norm.weight", [hidden], "F32", 1.0),
+         tensor("blk.0.attn_q.weight", [hidden, hidden]), tensor("blk.0.attn_k.weight", [hidden // heads, hidden]),
+         tensor("blk.0.attn_v.weight", [hidden // heads, hidden]), tensor("blk.0.attn_output.weight", [hidden, hidden]),
+         tensor("blk.0.ffn_norm.weight", [hidden], "F32", 1.0), tensor("blk.0.ffn_gate.weight", [ffn, hidden]),
+         tensor("blk.0.ffn_up.weight", [ffn, hidden]), tensor("blk.0.ffn_down.weight", [hidden, ffn])]
+    if qkv_bias:
+        t += [tensor("blk.0.attn_q.bias", [hidden], "F32"), tensor("blk.0.attn_k.bias", [hidden // heads], "F32"),
+              tensor("blk.0.attn_v.bias", [hidden // heads], "F32")]
+    return gguf_bytes(meta, t)
+
+
+def gguf_model_seeds():
+    out("gguf_model", "llama_spm_f32", tiny_llama_gguf("F32", "llama"))
+    out("gguf_model", "llama_spm_q8_0", tiny_llama_gguf("Q8_0", "llama"))
+    out("gguf_model", "llama_spm_q4_0", tiny_llama_gguf("Q4_0", "llama"))
+    out("gguf_model", "llama_bpe_f16", tiny_llama_gguf("F16", "gpt2"))
+    out("gguf_model", "qwen2_bpe_f32_qkv_bias", tiny_llama_gguf("F32", "gpt2", qkv_bias=True))
 
 
 # ---- config.json ------------------------------------------------------------------------
@@ -389,6 +464,13 @@ def dictionaries():
     write_dict("gguf", [b"GGUF", b"general.alignment", b"general.architecture", b"tokenizer.ggml.tokens",
                         b"\x00\x00\x00\x00\x00\x00\x00\x00", b"\xff\xff\xff\xff\xff\xff\xff\xff",
                         b"\x00\x00\x00\x00\x00\x01\x00\x00"])
+    write_dict("gguf_model", [b"GGUF", b"general.architecture", b"llama", b"gpt2", b"llama-bpe", b"llama3", b"qwen2",
+                              b"llama.rope.scaling.type", b"linear", b"llama.rope.scaling.factor",
+                              b"llama.attention.key_length", b"llama.rope.dimension_count", b"blk.1.",
+                              b"tokenizer.ggml.add_space_prefix", b"tokenizer.ggml.padding_token_id",
+                              b"tokenizer.ggml.add_eos_token"] +
+               [k for k in keys_of("gguf_model", rb"([a-z_]+\.[a-z_.]+)") if 6 <= len(k) < 48] +
+               [b"\x00\x00\x00\x00\x00\x00\x00\x00", b"\xff\xff\xff\xff\xff\xff\xff\xff"])
     write_dict("config_build", keys_of("config_build") | {b"null", b"true", b"false", b"1099511627776", b"-1",
                                                           b"9223372036854775807", b"1e308"})
     write_dict("tokenizer", keys_of("tokenizer") | {b"\\p{L}", b"(?i:", b"(?!", "\u2581".encode(), b"##",
@@ -403,9 +485,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--octet", default=os.path.join(ROOT, "build", "bin", "octet"))
     ap.add_argument("--shared", default=os.environ.get("OCTET_SHARED", os.path.join(ROOT, "..", "shared")))
+    ap.add_argument("--only", help="write only this target's seeds and dictionary (e.g. gguf_model)")
     a = ap.parse_args()
+    if a.only == "gguf_model":
+        gguf_model_seeds()
+        dictionaries()
+        return
+    assert a.only is None, "--only supports gguf_model"
     safetensors_seeds()
     gguf_seeds()
+    gguf_model_seeds()
     config_seeds(a.shared)
     tokenizer_seeds(a.shared)
     folder_seeds(a.octet)

@@ -21,7 +21,7 @@ namespace {
 const fs::path& folder_cache() {
   static const fs::path dir = [] {
     // Beside the tests' temp_dir() folders (support/shared_data.cc), which this process owns.
-    const fs::path d = fs::temp_directory_path() / ("octet-test-" + std::to_string(::getpid())) / "hf-folders";
+    const fs::path d = process_temp_root() / "hf-folders";
     fs::remove_all(d);
     fs::create_directories(d);
     return d;

@@ -4,6 +4,8 @@
 // normal compiler: each input must be accepted or rejected with octet::Error.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +14,8 @@
 #include <vector>
 
 #include "fuzz/fuzz_entries.h"
+#include "support/run_command.h"
+#include "support/shared_data.h"
 
 namespace octet {
 namespace {
@@ -65,6 +69,23 @@ TEST_P(FuzzReplay, RegressionsAreRejectedOrAccepted) {
   replay("regressions", GetParam(), accepted, rejected);
   std::printf("%s: %zu regression inputs (%zu accepted, %zu rejected with octet::Error)\n",
               std::string(GetParam()).c_str(), accepted + rejected, accepted, rejected);
+}
+
+// The entries' scratch folder ($TMPDIR/octet-fuzz-<pid>) is removed at exit. Its atexit handler
+// used to read a function-local static path that was already destroyed, so every replay and
+// fuzzing process left its folder behind.
+TEST(FuzzScratch, RemovedWhenTheProcessExits) {
+  const fs::path dir = testing::temp_dir(), tmp = dir / "tmp";
+  fs::create_directories(tmp);
+  const testing::CommandResult r =
+      testing::run_shell("TMPDIR=" + tmp.string() + " /proc/" + std::to_string(::getpid()) +
+                             "/exe --gtest_filter=Targets/FuzzReplay.SeedsAreAccepted/safetensors",
+                         dir / "stderr.txt");
+  ASSERT_EQ(r.exit_code, 0) << r.output << r.errors;
+  ASSERT_NE(r.output.find("[  PASSED  ] 1 test"), std::string::npos) << r.output;
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(tmp)) left.push_back(e.path().filename().string());
+  EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left);
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzReplay, ::testing::ValuesIn(fuzz::kTargets),

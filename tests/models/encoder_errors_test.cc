@@ -83,9 +83,10 @@ TEST(EncoderErrors, UnknownArchitectureListsSupportedTypes) {
 }
 
 TEST(EncoderErrors, HiddenSizeNotDivisibleByHeads) {
-  for (const auto& [fixture, key] : std::vector<std::pair<std::string, std::string>>{
+  for (const auto& [fixture, heads_key] : std::vector<std::pair<std::string, std::string>>{
            {"bert", "num_attention_heads"}, {"distilbert", "n_heads"}, {"albert", "num_attention_heads"},
            {"deberta_v2", "num_attention_heads"}, {"electra", "num_attention_heads"}}) {
+    const std::string key = heads_key;  // a copy: clang < 16 cannot capture structured bindings
     const auto dir = broken_copy(fixture, [&](auto& c) { c[key] = 5; });
     const Error e = error_of([&] { load_model(dir); });
     EXPECT_EQ(e.tag(), "config") << fixture;

@@ -280,5 +280,32 @@ TEST(GgufFolder, TokenizerLookupPrefersHuggingFaceFiles) {
   EXPECT_NE(kjv_ids, ids);
 }
 
+// A copy of stories260K with some metadata values replaced.
+fs::path stories_with(const Metadata& replaced, const fs::path& path) {
+  const GgufFile src = GgufFile::open(stories());
+  Metadata metadata;
+  for (const auto& kv : src.metadata()) {
+    const auto it = std::find_if(replaced.begin(), replaced.end(), [&](const auto& r) { return r.first == kv.first; });
+    metadata.push_back(it == replaced.end() ? kv : *it);
+  }
+  std::vector<GgufTensorToWrite> tensors;
+  for (const GgufTensorInfo& t : src.tensors()) tensors.push_back({t.name, src.get(t.name), GgmlType::F32});
+  write_gguf(path, metadata, tensors);
+  return path;
+}
+
+// GGUF hyper-parameters are bounded like config.json's (src/models/registry.cc) before the
+// model is built: block_count 2^40 used to make the weight source loop over 2^40 layers (a
+// hang; `octet run` on stories260K with block_count 2^30 ran past a 20 s timeout).
+TEST(GgufFolder, HostileHyperParametersAreRejectedBeforeBuilding) {
+  const fs::path dir = testing::temp_dir();
+  const uint64_t huge = uint64_t{1} << 40;
+  for (const char* key : {"llama.block_count", "llama.feed_forward_length", "llama.context_length"}) {
+    const fs::path gguf = stories_with({{key, GgufValue(S(huge))}}, dir / "hostile.gguf");
+    const std::string error = error_of([&] { (void)load_model(gguf); });
+    EXPECT_THAT(error, HasSubstr("larger than octet accepts")) << key;
+  }
+}
+
 }  // namespace
 }  // namespace octet

@@ -23,7 +23,8 @@ struct Cli {
 
 Cli run_octet(const std::string& args) {
   // Not under testing::temp_dir(): that call empties the test's folder.
-  const auto err_path = std::filesystem::temp_directory_path() / fmt::format("octet-quantize-cli-{}.err", ::getpid());
+  const auto err_path = testing::process_temp_root() / "quantize-cli.err";
+  std::filesystem::create_directories(err_path.parent_path());
   const std::string command = fmt::format("env -u OCTET_LOG_LEVEL '{}' {} 2>'{}'", OCTET_CLI_PATH, args, err_path.string());
   Cli r;
   FILE* pipe = ::popen(command.c_str(), "r");

@@ -13,7 +13,10 @@ std::filesystem::path shared_root();
 std::filesystem::path shared_path(const std::string& relative);
 // The repository root (for models/ and data/ copied into the repo).
 std::filesystem::path source_root();
-// A fresh, empty temporary directory unique to the calling test.
+// A fresh, empty temporary directory unique to the calling test, under process_temp_root().
 std::filesystem::path temp_dir();
+// This test process's folder under the temp dir ($TMPDIR/octet-test-<pid>), removed when the
+// process exits unless a test failed or OCTET_KEEP_TEST_FILES is set.
+std::filesystem::path process_temp_root();
 
 }  // namespace octet::testing

@@ -140,6 +140,18 @@ struct Row {
 class BenchCommand {
  public:
   explicit BenchCommand(BenchCommandOptions opt) : opt_(std::move(opt)) {}
+  BenchCommand(const BenchCommand&) = delete;
+  BenchCommand& operator=(const BenchCommand&) = delete;
+  // The default work dir (ONNX exports, a dequantized copy: hundreds of MB for BERT-base) is
+  // this run's alone: removed at the end, after the peers that read it have stopped. A
+  // --work-dir the user named stays.
+  ~BenchCommand() {
+    runners_.clear();
+    if (opt_.work_dir.empty() && !work_dir_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(work_dir_, ignored);
+    }
+  }
 
   void run() {
     validate();
@@ -492,7 +504,8 @@ const CommandRegistration registration({
       sub.add_option("--recipe", opt->recipe, "octet quantize recipe for int8: int8 | int8-dynamic")
           ->capture_default_str();
       sub.add_option("--calibrator", opt->calibrator, "minmax | ema | percentile | entropy | mse (default: the recipe's)");
-      sub.add_option("--work-dir", opt->work_dir, "Where ONNX exports and peer files go (default: a temp dir)");
+      sub.add_option("--work-dir", opt->work_dir,
+                     "Where ONNX exports and peer files go, kept after the run (default: a temp dir, removed)");
       sub.add_option("--peers-dir", opt->peers_dir, "bench/peers (default: found from the executable)");
       sub.add_flag("--json", opt->json, "Print JSON");
       sub.add_flag("--profile", opt->profile,

@@ -7,8 +7,10 @@ namespace {
 
 void ref_gemm(const GemmProblem& p) {
   for (int64_t i = 0; i < p.batch; ++i) {
-    const float* a = p.a + i * p.stride_a;
-    const float* b = p.b + i * p.stride_b;
+    // With k == 0, A and B may be null and are never read: no arithmetic on a null pointer
+    // (undefined behaviour, which UBSan reported for this case).
+    const float* a = p.k > 0 ? p.a + i * p.stride_a : nullptr;
+    const float* b = p.k > 0 ? p.b + i * p.stride_b : nullptr;
     float* c = p.c + i * p.stride_c;
     for (int64_t r = 0; r < p.m; ++r) {
       for (int64_t col = 0; col < p.n; ++col) {
