@@ -31,7 +31,7 @@ if [ $tsan = 1 ]; then
   extra+=(-DOCTET_TSAN=ON -DOCTET_BUILD_BENCH=OFF -DOCTET_CUDA=OFF)
   ctest_args+=(-L '^(core|runtime|serve)$')
   export OCTET_BUILD_TARGETS=${OCTET_BUILD_TARGETS:-octet_cli octet_core_tests octet_runtime_tests octet_serve_tests}
-  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$here/tests/tsan.supp}
 fi
 # CUDA code is compiled when nvcc is present; its tests report "skipped: no GPU" without one.
 "$here/scripts/build.sh" "${extra[@]}"

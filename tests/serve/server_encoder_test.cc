@@ -74,20 +74,24 @@ TEST_F(ServeEncoder, DynamicBatchingGivesEachRequestItsOwnAnswer) {
     alone.push_back(r.json()["data"][0]);
   }
   const double steps0 = metric_value(http_request(port(), "GET", "/metrics").body, "octet_batch_size_count");
-  std::vector<json> together(kSentences.size());
+  // One slot per request: the two rounds' threads for sentence i used to write the same slot
+  // (a data race ThreadSanitizer reported).
+  const size_t n = kSentences.size();
+  std::vector<json> together(2 * n);
   std::vector<std::thread> threads;
-  for (int round = 0; round < 2; ++round)
-    for (size_t i = 0; i < kSentences.size(); ++i)
-      threads.emplace_back([&, i] {
+  for (size_t round = 0; round < 2; ++round)
+    for (size_t i = 0; i < n; ++i)
+      threads.emplace_back([&, round, i] {
         const HttpReply r = post_json(port(), "/v1/classify", {{"input", kSentences[i]}});
-        if (r.status == 200) together[i] = r.json()["data"][0];
+        if (r.status == 200) together[round * n + i] = r.json()["data"][0];
       });
   for (auto& t : threads) t.join();
-  for (size_t i = 0; i < kSentences.size(); ++i) {
-    ASSERT_TRUE(together[i].is_object()) << i;
-    EXPECT_EQ(together[i]["label_id"], alone[i]["label_id"]);
+  for (size_t k = 0; k < 2 * n; ++k) {
+    const size_t i = k % n;
+    ASSERT_TRUE(together[k].is_object()) << k;
+    EXPECT_EQ(together[k]["label_id"], alone[i]["label_id"]);
     for (auto& [label, p] : alone[i]["probabilities"].items())
-      EXPECT_NEAR(together[i]["probabilities"][label].get<double>(), p.get<double>(), 1e-4);
+      EXPECT_NEAR(together[k]["probabilities"][label].get<double>(), p.get<double>(), 1e-4);
   }
   const double steps = metric_value(http_request(port(), "GET", "/metrics").body, "octet_batch_size_count") - steps0;
   EXPECT_LT(steps, 2.0 * kSentences.size()) << "16 requests should share forward passes";

@@ -72,10 +72,9 @@ void expect_all_match(const Tokenizer& tok, const Sst2Reference& ref, const char
     }
   }
   EXPECT_EQ(mismatches, 0u) << what;
+  // Printed, not asserted: speed is measured by benchmarks, not by tests (a 1 s bound here failed
+  // under clang's ASan, which the __SANITIZE_ADDRESS__ guard did not see, and on loaded machines).
   std::printf("[ sst2 ] %s: 872 dev sentences encoded in %.1f ms\n", what, seconds * 1e3);
-#if !defined(__SANITIZE_ADDRESS__)
-  EXPECT_LT(seconds, 1.0) << "encoding 872 sentences must take well under a second";
-#endif
 }
 
 TEST(Sst2Tokenizer, TokenizerJsonMatchesReference) {

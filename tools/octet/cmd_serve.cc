@@ -21,8 +21,11 @@
 namespace octet::cli {
 namespace {
 
-// The signal that asked to stop (0: none yet); set by the handler.
-volatile std::sig_atomic_t g_stop_signal = 0;
+// The signal that asked to stop (0: none yet); set by the handler, read by the waiter thread.
+// An atomic, not a volatile sig_atomic_t: that is safe between a handler and its own thread
+// only, and ThreadSanitizer reported the handler's write against the waiter's read as a race.
+std::atomic<int> g_stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "the signal handler needs a lock-free atomic");
 
 struct Options {
   ServeOptions serve;
@@ -70,7 +73,7 @@ void run(Options o) {
   std::atomic<bool> done{false};
   std::thread waiter([&] {
     while (!done) {
-      if (const int sig = g_stop_signal) {
+      if (const int sig = g_stop_signal.load()) {
         log_info("serve: {} received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         server.drain();
         return;
