@@ -50,15 +50,26 @@ Tensor unpermute_rows(const Tensor& w, int64_t n_head) {
 
 class GgufWeights final : public WeightSource {
  public:
-  GgufWeights(GgufFile file, int64_t layers, int64_t heads, int64_t kv_heads)
+  // The HF names come from the file's own tensor names, not from block_count: a file may claim
+  // up to 2^24 blocks (check_config_sizes), and formatting names for every claimed block took
+  // 9 s before the first missing tensor was reported (a fuzz_gguf_model timeout).
+  GgufWeights(GgufFile file, int64_t heads, int64_t kv_heads)
       : file_(std::move(file)), heads_(heads), kv_heads_(kv_heads) {
-    auto map = [&](const std::string& hf, const std::string& gguf) {
+    for (const auto& [hf, gguf] : gguf_names::kModel)
       if (file_.contains(gguf)) names_[hf] = gguf;
-    };
-    for (const auto& [hf, gguf] : gguf_names::kModel) map(hf, gguf);
-    for (int64_t i = 0; i < layers; ++i)
+    for (const GgufTensorInfo& t : file_.tensors()) {
+      if (!t.name.starts_with("blk.")) continue;
+      const size_t dot = t.name.find('.', 4);
+      if (dot == std::string::npos) continue;
+      const std::string index = t.name.substr(4, dot - 4);
+      // Decimal, no leading zero ("blk.01." is not block 1), at most 9 digits.
+      if (index.empty() || index.size() > 9 || index.find_first_not_of("0123456789") != std::string::npos ||
+          (index.size() > 1 && index[0] == '0'))
+        continue;
+      const std::string_view rest = std::string_view(t.name).substr(dot + 1);
       for (const auto& [hf, gguf] : gguf_names::kLayer)
-        map(fmt::format("model.layers.{}.{}", i, hf), fmt::format("blk.{}.{}", i, gguf));
+        if (rest == gguf) names_[fmt::format("model.layers.{}.{}", index, hf)] = t.name;
+    }
   }
 
   std::string describe() const override { return file_.path().string(); }
@@ -286,7 +297,7 @@ std::unique_ptr<Model> load_gguf_model(const std::filesystem::path& path, const 
   JsonConfig config = JsonConfig::from_json(llama_hf_config_from_gguf(file), path.string());
   check_config_sizes(config);
   const models::LlamaSettings s = models::read_llama_settings(config);
-  auto weights = std::make_shared<GgufWeights>(std::move(file), s.num_layers, s.num_heads, s.num_kv_heads);
+  auto weights = std::make_shared<GgufWeights>(std::move(file), s.num_heads, s.num_kv_heads);
   return build_llama(ModelSource{path, std::move(config), std::move(weights)}, options);
 }
 

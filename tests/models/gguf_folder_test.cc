@@ -305,6 +305,9 @@ TEST(GgufFolder, HostileHyperParametersAreRejectedBeforeBuilding) {
     const std::string error = error_of([&] { (void)load_model(gguf); });
     EXPECT_THAT(error, HasSubstr("larger than octet accepts")) << key;
   }
+  // Within the bound but past the file's blocks: an error naming the first missing tensor.
+  const fs::path claimed = stories_with({{"llama.block_count", GgufValue(S(uint32_t{1} << 24))}}, dir / "claimed.gguf");
+  EXPECT_THAT(error_of([&] { (void)load_model(claimed); }), HasSubstr("model.layers.5."));
 }
 
 }  // namespace
