@@ -100,9 +100,7 @@ TEST(FaultInjection, DiskFullDuringExportGgufLeavesNothing) {
 pid_t spawn_octet(const std::vector<std::string>& args, const fs::path& out) {
   std::vector<std::string> all = {cli()};
   all.insert(all.end(), args.begin(), args.end());
-  for (const std::string& a : {std::string("-o"), out.string(), std::string("--force"), std::string("--threads"),
-                               std::string("1"), std::string("--log-level"), std::string("error")})
-    all.push_back(a);
+  all.insert(all.end(), {"-o", out.string(), "--force", "--threads", "1", "--log-level", "error"});
   std::vector<char*> argv;
   for (std::string& a : all) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -28,9 +28,8 @@ TEST(TempDir, Probe) {
 }
 
 fs::path run_probe(const std::string& env, const fs::path& log_dir) {
-  const CommandResult r = run_shell("env " + env + " OCTET_TEMP_DIR_PROBE=1 /proc/" + std::to_string(::getpid()) +
-                                        "/exe --gtest_filter=TempDir.Probe",
-                                    log_dir / "probe-stderr.txt");
+  const CommandResult r =
+      run_this_test_binary("env " + env + " OCTET_TEMP_DIR_PROBE=1", "TempDir.Probe", log_dir / "probe-stderr.txt");
   EXPECT_EQ(r.exit_code, 0) << r.output << r.errors;
   const std::string marker = "probe folder: ";
   const size_t at = r.output.find(marker);

@@ -78,9 +78,8 @@ TEST(FuzzScratch, RemovedWhenTheProcessExits) {
   const fs::path dir = testing::temp_dir(), tmp = dir / "tmp";
   fs::create_directories(tmp);
   const testing::CommandResult r =
-      testing::run_shell("TMPDIR=" + tmp.string() + " /proc/" + std::to_string(::getpid()) +
-                             "/exe --gtest_filter=Targets/FuzzReplay.SeedsAreAccepted/safetensors",
-                         dir / "stderr.txt");
+      testing::run_this_test_binary("TMPDIR=" + tmp.string(), "Targets/FuzzReplay.SeedsAreAccepted/safetensors",
+                                    dir / "stderr.txt");
   ASSERT_EQ(r.exit_code, 0) << r.output << r.errors;
   ASSERT_NE(r.output.find("[  PASSED  ] 1 test"), std::string::npos) << r.output;
   std::vector<std::string> left;

@@ -1,5 +1,7 @@
 #include "support/run_command.h"
 
+#include <unistd.h>
+
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -29,6 +31,12 @@ CommandResult run_octet(const std::string& args, const std::filesystem::path& di
   const char* env = std::getenv("OCTET_CLI");
   const std::string cli = env && *env ? env : OCTET_CLI_PATH;
   return run_shell(cli + " " + args, dir / "stderr.txt");
+}
+
+CommandResult run_this_test_binary(const std::string& env_prefix, const std::string& filter,
+                                   const std::filesystem::path& stderr_file) {
+  return run_shell(env_prefix + " /proc/" + std::to_string(::getpid()) + "/exe --gtest_filter='" + filter + "'",
+                   stderr_file);
 }
 
 }  // namespace octet::testing

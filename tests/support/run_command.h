@@ -18,4 +18,9 @@ CommandResult run_shell(const std::string& command, const std::filesystem::path&
 // `octet ARGS` (the binary the build made, OCTET_CLI_PATH, or $OCTET_CLI); its stderr goes to `dir`/stderr.txt.
 CommandResult run_octet(const std::string& args, const std::filesystem::path& dir);
 
+// This test binary again (/proc/<pid>/exe), running only the tests matching `filter`, after
+// `env_prefix` (e.g. "TMPDIR=/x" or "env -u VAR X=1"); its stderr goes to `stderr_file`.
+CommandResult run_this_test_binary(const std::string& env_prefix, const std::string& filter,
+                                   const std::filesystem::path& stderr_file);
+
 }  // namespace octet::testing
