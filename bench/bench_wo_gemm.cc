@@ -1,5 +1,5 @@
 // The weight-only kernels (kernels/wo_gemv.h) by row count: int4 group-128 and
-// int8 per-channel weights of TinyLlama-1.1B's MLP shapes, each ISA variant,
+// int8 per-channel weights of TinyLlama-1.1B's MLP shapes (int4 groups of 32 or 128), each ISA variant,
 // rows 1 (decode), 8, 16 (where the GEMM takes over), 64 and 512 (prefill).
 // Counters: GMAC/s, and for 1 row the weight bytes read per second.
 // Threads: octet's pool (OCTET_NUM_THREADS or all hardware threads).
@@ -16,18 +16,19 @@ using namespace octet::kernels;
 
 struct Weights {
   PackedWoWeights packed;
-  Weights(int64_t n, int64_t k, int bits) {
+  Weights(int64_t n, int64_t k, int bits, int64_t group) {
     std::mt19937 rng(1);
     std::uniform_int_distribution<int> code(bits == 4 ? -8 : -128, bits == 4 ? 7 : 127);
     std::vector<int8_t> q(size_t(n * k));
     for (auto& v : q) v = static_cast<int8_t>(code(rng));
-    const int64_t group = bits == 4 ? 128 : k;
+    if (bits == 8 || group == 0) group = k;
     std::vector<float> scales(size_t(n * (k / group)), 0.01f);
     packed = pack_wo_weights(q.data(), n, k, group, bits, false, scales.data(), nullptr);
   }
 };
 
-// args: rows, bits, isa (0 ref, 1 avx2, 2 avx512), shape (0: gate/up 5632x2048, 1: down 2048x5632)
+// args: rows, bits, isa (0 ref, 1 avx2, 2 avx512), shape (0: gate/up 5632x2048, 1: down 2048x5632),
+// group (int4 only: inputs per scale; 8 bits are per channel)
 void BM_WoKernel(benchmark::State& state) {
   const int64_t m = state.range(0);
   const int bits = int(state.range(1));
@@ -37,7 +38,7 @@ void BM_WoKernel(benchmark::State& state) {
     state.SkipWithError("ISA not supported here");
     return;
   }
-  const Weights w(n, k, bits);
+  const Weights w(n, k, bits, state.range(4));
   std::vector<float> x(size_t(m * k)), y(size_t(m * n));
   std::mt19937 rng(2);
   std::uniform_real_distribution<float> xv(-2.0f, 2.0f);
@@ -51,8 +52,8 @@ void BM_WoKernel(benchmark::State& state) {
   state.counters["weight GB/s"] = benchmark::Counter(double(w.packed.bytes()) * iters / 1e9, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_WoKernel)
-    ->ArgNames({"rows", "bits", "isa", "shape"})
-    ->ArgsProduct({{1, 8, 16, 64, 512}, {4, 8}, {1, 2}, {0, 1}})
+    ->ArgNames({"rows", "bits", "isa", "shape", "group"})
+    ->ArgsProduct({{1, 8, 16, 64, 512}, {4, 8}, {1, 2}, {0, 1}, {32, 128}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

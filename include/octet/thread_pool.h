@@ -1,8 +1,10 @@
 // The one thread pool of the process.
 //
-// Sized from the hardware (or set_num_threads / OCTET_NUM_THREADS). Workers
-// block on a condition variable between jobs, so they do not spin against a
-// BLAS library's own threads.
+// Sized from the hardware (or set_num_threads / OCTET_NUM_THREADS). Between
+// jobs a worker polls for up to 100 microseconds (OCTET_SPIN_US; 0 = never),
+// then blocks on a condition variable: back-to-back jobs (a decode step's
+// hundreds of small GEMVs) skip the futex sleep and wake-up, and an idle pool
+// does not spin against a BLAS library's own threads.
 #pragma once
 
 #include <cstdint>

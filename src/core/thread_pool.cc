@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -9,10 +10,54 @@
 #include <thread>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace octet {
 namespace {
 
 thread_local bool t_inside_pool_job = false;
+
+// How long a worker keeps polling for the next job after finishing one, and
+// the caller for the workers' last chunk, before sleeping on the condition
+// variable. A decode step issues hundreds of short parallel_for calls a few
+// microseconds apart; a futex sleep and wake-up costs tens of microseconds
+// each (more in a VM), which was ~12 % of a decode step. Bounded, so an idle
+// or oversubscribed process still sleeps (OCTET_SPIN_US=0: never poll).
+std::chrono::microseconds spin_budget() {
+  static const std::chrono::microseconds budget = [] {
+    if (const char* env = std::getenv("OCTET_SPIN_US")) {
+      const long v = std::atol(env);
+      if (v >= 0) return std::chrono::microseconds(std::min(v, 1000000L));
+    }
+    return std::chrono::microseconds(100);
+  }();
+  return budget;
+}
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// Polls `ready` for at most spin_budget(); true once it held.
+template <class Ready>
+bool spin_until(const Ready& ready) {
+  const auto budget = spin_budget();
+  if (budget.count() == 0) return ready();
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return ready();
+  }
+}
 
 int hardware_threads() {
   if (const char* env = std::getenv("OCTET_NUM_THREADS")) {
@@ -32,9 +77,9 @@ class Pool {
   void resize(int n) {
     std::lock_guard<std::mutex> run_lock(run_mutex_);
     stop_workers();
-    stopping_ = false;
+    stopping_.store(false, std::memory_order_relaxed);
     // New workers must not mistake the last finished job for a new one.
-    const uint64_t current = generation_;
+    const uint64_t current = generation_.load(std::memory_order_relaxed);
     for (int i = 0; i + 1 < n; ++i) workers_.emplace_back([this, i, current] { worker_loop(i, current); });
   }
 
@@ -53,17 +98,24 @@ class Pool {
       job_ = &fn;
       job_n_ = n;
       job_chunks_ = chunks;
-      pending_ = chunks - 1;
+      pending_.store(chunks - 1, std::memory_order_relaxed);
       error_ = nullptr;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     // The caller runs chunk 0.
     run_chunk(0);
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_cv_.wait(lock, [&] { return pending_ == 0; });
-    job_ = nullptr;
-    if (error_) std::rethrow_exception(error_);
+    if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
+    std::exception_ptr error;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = nullptr;
+      error = error_;
+    }
+    if (error) std::rethrow_exception(error);
   }
 
  private:
@@ -81,24 +133,34 @@ class Pool {
   }
 
   void worker_loop(int index, uint64_t seen) {
+    const auto job_or_stop = [&] {
+      return stopping_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen;
+    };
     for (;;) {
-      std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
+      std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
+      const bool polled = spin_until(job_or_stop);
+      lock.lock();
+      if (!polled) cv_.wait(lock, job_or_stop);
+      // The job's fields are read under the mutex: a worker outside this job may see it only after the caller
+      // moved on to the next one, and must then take the next one whole.
+      if (stopping_.load(std::memory_order_relaxed)) return;
+      seen = generation_.load(std::memory_order_relaxed);
       const int chunk = index + 1;
       if (chunk >= job_chunks_) continue;
       lock.unlock();
       run_chunk(chunk);
-      lock.lock();
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        // Taking the mutex orders this wake-up after a caller that found pending_ > 0 and went to sleep.
+        lock.lock();
+        done_cv_.notify_one();
+      }
     }
   }
 
   void stop_workers() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
+      stopping_.store(true, std::memory_order_release);
     }
     cv_.notify_all();
     for (auto& w : workers_) w.join();
@@ -112,9 +174,9 @@ class Pool {
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_n_ = 0;
   int job_chunks_ = 0;
-  int pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stopping_{false};
   std::exception_ptr error_;
 };
 

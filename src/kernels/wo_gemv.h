@@ -24,7 +24,10 @@
 //   8 bits: 8 chunks; chunk c byte r*4 + j = u[r][b*32 + 4c + j]
 //   4 bits: 4 chunks; chunk c byte r*4 + j = u[r][b*32 + 4c + j] | u[r][b*32 + 16 + 4c + j] << 4
 // (a 4-bit chunk's low nibbles are inputs 4c.., its high nibbles 16 + 4c..).
-// Scales and offsets are [tiles][groups][16] (f32 / i32): one vector load per tile.
+// Scales are [tiles][groups][16] f32, one vector load per tile; offsets are
+// stored the same way (i32) only for uint4 affine: the symmetric formats'
+// offset is one constant (8 or 128), and storing it per group would add a
+// quarter to what a decode step reads.
 // A row's block dot for 16 outputs is then 8 multiply-adds of a weight vector
 // with the row's 4 activation codes broadcast, each lane its own output: no
 // horizontal reduction, and the unpacked weights serve every row of a batch.
@@ -53,14 +56,16 @@ struct PackedWoWeights {
   int64_t n = 0, k = 0;        // outputs, inputs (k % 32 == 0)
   int64_t group = 0;           // inputs per scale (a multiple of 32; k for per channel)
   int bits = 4;                // 4 or 8
+  bool affine = false;         // uint4 with per-group zero points in `offsets`
   int64_t tiles() const { return (n + kWoTile - 1) / kWoTile; }
   int64_t blocks() const { return k / kWoBlock; }
   int64_t groups() const { return k / group; }
   int64_t block_bytes() const { return kWoTile * kWoBlock * bits / 8; }  // 256 or 512
   Tensor codes;    // u8, tiles * blocks * block_bytes
   Tensor scales;   // f32 [tiles, groups, 16]
-  Tensor offsets;  // i32 [tiles, groups, 16]
-  size_t bytes() const { return codes.nbytes() + scales.nbytes() + offsets.nbytes(); }
+  Tensor offsets;  // i32 [tiles, groups, 16], affine only (else undefined: every offset is sym_offset())
+  int32_t sym_offset() const { return bits == 8 ? 128 : 8; }
+  size_t bytes() const { return codes.nbytes() + scales.nbytes() + (offsets.defined() ? offsets.nbytes() : 0); }
 };
 
 // Packs codes q [n, k] (int8 storage of the values: int4 in [-8, 7], uint4 in

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/page_advice.h"
 #include "octet/error.h"
 #include "octet/gemm_int8.h"
 #include "octet/kernels.h"
@@ -313,6 +314,7 @@ class NativeInt8Linear final : public nn::LinearKernel {
     out_ = codes.dim(0);
     in_ = codes.dim(1);
     packed_ = pack_int8_weights(codes.data<int8_t>(), out_, in_, scales.data<float>());
+    for (const Tensor* t : {&q.weight, &q.weight_scale}) page_out_if_borrowed(*t);  // the packed copy is the one read
     if (bias_.defined()) bias_ = bias_.contiguous();
     // Equal formats quantize every input to identical codes.
     format_ = input_.dynamic ? "int8 per token"

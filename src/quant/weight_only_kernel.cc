@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/page_advice.h"
 #include "kernels/wo_gemv.h"
 #include "octet/error.h"
 #include "octet/kernels.h"
@@ -81,6 +82,8 @@ class NativeWeightOnlyLinear final : public nn::LinearKernel {
     packed_ = kernels::pack_wo_weights(codes.data(), n, k, g, q.weight_spec.dtype == DType::I8 ? 8 : 4,
                                        q.weight_spec.dtype == DType::U4, scales.data<float>(),
                                        zps.defined() ? zps.data<int32_t>() : nullptr);
+    // The packed copy is the one the kernel reads: the checkpoint's pages of these codes leave RSS.
+    for (const Tensor* t : {&q.weight, &q.weight_scale, &q.weight_zero_point}) page_out_if_borrowed(*t);
     if (bias_.defined()) bias_ = bias_.contiguous();
     label_ = fmt::format("{} weights packed, int8 per-32 activations (native)", to_string(q.weight_spec));
   }

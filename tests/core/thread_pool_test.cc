@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace octet {
@@ -41,6 +44,25 @@ TEST(ThreadPool, NestedCallsRunSerially) {
     for (int64_t i = b; i < e; ++i) parallel_for(10, [&](int64_t b2, int64_t e2) { sum += e2 - b2; });
   });
   EXPECT_EQ(sum.load(), 40);
+  set_num_threads(0);
+}
+
+// Workers poll for the next job a while, then sleep: jobs back to back (the polling path) and jobs further
+// apart than the polling budget (the condition-variable path) each run every chunk exactly once, and a
+// worker that sat out a one-chunk job never runs a later job's chunk twice.
+TEST(ThreadPool, BackToBackAndSpacedJobsRunEveryChunkOnce) {
+  for (int threads : {2, 3}) {
+    set_num_threads(threads);
+    for (int job = 0; job < 4000; ++job) {
+      const int64_t n = 1 + job % 5;  // 1 item: runs inline; 2+: split over the pool
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      parallel_for(n, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+      });
+      for (auto& h : hits) ASSERT_EQ(h.load(), 1) << "job " << job;
+      if (job % 500 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(3));  // past the 100 us budget
+    }
+  }
   set_num_threads(0);
 }
 

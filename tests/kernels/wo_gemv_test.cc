@@ -217,5 +217,23 @@ TEST(WoGemvPack, RejectsCodesOutsideTheFormat) {
   EXPECT_THROW(pack_wo_weights(q.data(), 8, 32, 16, 4, false, s.data(), nullptr), Error);  // group not a multiple of 32
 }
 
+// What a decode step reads is codes + scales: the symmetric formats keep no per-group offsets (they used to be
+// stored as an i32 per output and group, a quarter more bytes per token for int4 group 32).
+TEST(WoGemvPack, SymmetricFormatsStoreNoOffsets) {
+  const int64_t n = 40, k = 256, group = 32;
+  std::vector<int8_t> q(size_t(n * k), 3);
+  std::vector<float> s(size_t(n * (k / group)), 0.5f);
+  std::vector<int32_t> zp(s.size(), 7);
+  for (int bits : {4, 8}) {
+    const PackedWoWeights w = pack_wo_weights(q.data(), n, k, group, bits, false, s.data(), nullptr);
+    EXPECT_FALSE(w.offsets.defined()) << bits;
+    EXPECT_EQ(w.bytes(), w.codes.nbytes() + w.scales.nbytes()) << bits;
+    EXPECT_EQ(w.codes.nbytes(), size_t(w.tiles() * k * bits / 8 * kWoTile)) << bits;
+  }
+  const PackedWoWeights affine = pack_wo_weights(q.data(), n, k, group, 4, true, s.data(), zp.data());
+  ASSERT_TRUE(affine.offsets.defined());
+  EXPECT_EQ(affine.offsets.nbytes(), affine.scales.nbytes());
+}
+
 }  // namespace
 }  // namespace octet::kernels

@@ -77,11 +77,11 @@ std::vector<Row> bench_cpu(const Options& o) {
           "--precision (got '{}')",
           p);
   check(o.kv_cache == "f16" || o.kv_cache == "f32", "cli", "bench-llm --device cpu: --kv-cache is not supported on CPU");
-  const auto model = load_causal_lm(o.model);
-  use_decode_kernels(*model);
   std::string precision = "fp32";
   int64_t stored_bytes = 0;
   if (quantized) {
+    // Read (and its mapping of the checkpoint released) before the model loads, so the peak RSS the bench
+    // reports is the model's, not the model's plus a second view of every code.
     const QuantizationConfig q = read_quantization_config(o.model);
     precision = q.recipe + " (native)";
     for (const QuantizedLinear& l : q.linears) {
@@ -89,6 +89,8 @@ std::vector<Row> bench_cpu(const Options& o) {
       if (l.weight_zero_point.defined()) stored_bytes += int64_t(l.weight_zero_point.nbytes());
     }
   }
+  const auto model = load_causal_lm(o.model);
+  use_decode_kernels(*model);
   std::vector<Row> rows;
   for (const int64_t b : o.batches) {
     const Tensor prompt = random_prompt(b, o.prefill, model->info().vocab_size, o.seed);

@@ -43,7 +43,7 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
   constexpr bool use_offset = kFour || Ops::kUnsigned8;
   const uint8_t* codes = w.codes.data<uint8_t>();
   const float* ws = w.scales.data<float>();
-  const int32_t* wo = w.offsets.data<int32_t>();
+  const int32_t* wo = w.affine ? w.offsets.data<int32_t>() : nullptr;
   const int64_t blocks = w.blocks(), groups = w.groups(), per_group = w.group / kWoBlock, k = w.k;
   const int64_t bb = w.block_bytes(), lane0 = half * L;
   F acc[R];
@@ -52,7 +52,7 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t g = b / per_group;
     const F scale = Ops::fload(ws + (t * groups + g) * kWoTile + lane0);
-    const I offset = Ops::iload(wo + (t * groups + g) * kWoTile + lane0);
+    const I offset = wo ? Ops::iload(wo + (t * groups + g) * kWoTile + lane0) : Ops::izero();
     const uint8_t* blk = tile + b * bb;
     I wv[kQuads];
     if constexpr (kFour) {
@@ -62,10 +62,15 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
     }
     for (int64_t i = 0; i < R; ++i) {
       const int8_t* ab = a + i * k + b * kWoBlock;
+      // The dot starts from -o * sum(a) (exact in int32 in any order): for the symmetric formats that is one
+      // scalar product broadcast, not a vector multiply per row and block.
       I d = Ops::izero();
+      if constexpr (use_offset) {
+        const int32_t sum = a_sums[i * blocks + b];
+        d = wo ? Ops::isub(d, Ops::imul(offset, sum)) : Ops::iset1(-w.sym_offset() * sum);
+      }
       for (int64_t q = 0; q < kQuads; ++q)
         d = kFour ? Ops::dot4_u(d, wv[q], ab + 4 * q) : Ops::dot4_8(d, wv[q], ab + 4 * q);
-      if constexpr (use_offset) d = Ops::isub(d, Ops::imul(offset, a_sums[i * blocks + b]));
       acc[i] = Ops::fma(Ops::fmul(scale, a_scales[i * blocks + b]), Ops::cvt(d), acc[i]);
     }
   }

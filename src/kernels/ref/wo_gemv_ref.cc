@@ -6,6 +6,7 @@
 #include "kernels/wo_gemv.h"
 #include "octet/error.h"
 #include "octet/number_formats.h"
+#include "octet/thread_pool.h"
 
 namespace octet::kernels {
 namespace {
@@ -47,30 +48,45 @@ PackedWoWeights pack_wo_weights(const int8_t* q, int64_t n, int64_t k, int64_t g
   w.k = k;
   w.group = group;
   w.bits = bits;
+  w.affine = affine;
   const int64_t tiles = w.tiles(), blocks = w.blocks(), groups = w.groups(), bb = w.block_bytes();
   w.codes = Tensor::zeros({tiles * blocks * bb}, DType::U8);
   w.scales = Tensor::zeros({tiles, groups, kWoTile}, DType::F32);
-  w.offsets = Tensor::zeros({tiles, groups, kWoTile}, DType::I32);
+  if (affine) w.offsets = Tensor::zeros({tiles, groups, kWoTile}, DType::I32);
   uint8_t* codes = w.codes.data<uint8_t>();
   float* ws = w.scales.data<float>();
-  int32_t* wo = w.offsets.data<int32_t>();
+  int32_t* wo = affine ? w.offsets.data<int32_t>() : nullptr;
   const int lo = bits == 8 ? -128 : affine ? 0 : -8, hi = bits == 8 ? 127 : affine ? 15 : 7;
-  for (int64_t nn = 0; nn < n; ++nn) {
-    const int64_t t = nn / kWoTile, r = nn % kWoTile;
-    for (int64_t g = 0; g < groups; ++g) {
-      const int32_t zp = affine ? zero_points[nn * groups + g] : 0;
-      check(!affine || (zp >= 0 && zp <= 15), kTag, "zero point {} outside [0, 15]", zp);
-      ws[(t * groups + g) * kWoTile + r] = scales[nn * groups + g];
-      wo[(t * groups + g) * kWoTile + r] = bits == 8 ? 128 : affine ? zp : 8;
-    }
-    for (int64_t kk = 0; kk < k; ++kk) {
-      const int v = q[nn * k + kk];
-      check(v >= lo && v <= hi, kTag, "code {} outside [{}, {}]", v, lo, hi);
-      const int u = bits == 8 ? v + 128 : affine ? v : v + 8;
-      const CodeAt at = code_at(w, nn, kk);
-      codes[at.byte] = static_cast<uint8_t>(codes[at.byte] | (at.high ? u << 4 : u));
-    }
-  }
+  const int add = affine ? 0 : w.sym_offset();  // u = q + add
+  // Tiles are independent (each writes only its own bytes): packed over the pool, a 1.1 B model in ~a second.
+  parallel_for(tiles, [&](int64_t t_begin, int64_t t_end) {
+    for (int64_t t = t_begin; t < t_end; ++t)
+      for (int64_t r = 0; r < kWoTile && t * kWoTile + r < n; ++r) {
+        const int64_t nn = t * kWoTile + r;
+        for (int64_t g = 0; g < groups; ++g) {
+          ws[(t * groups + g) * kWoTile + r] = scales[nn * groups + g];
+          if (!affine) continue;
+          const int32_t zp = zero_points[nn * groups + g];
+          check(zp >= 0 && zp <= 15, kTag, "zero point {} outside [0, 15]", zp);
+          wo[(t * groups + g) * kWoTile + r] = zp;
+        }
+        const int8_t* row = q + nn * k;
+        for (int64_t b = 0; b < blocks; ++b) {
+          uint8_t* base = codes + (t * blocks + b) * bb + r * 4;  // code_at's layout, block by block
+          for (int64_t j = 0; j < kWoBlock; ++j) {
+            const int v = row[b * kWoBlock + j];
+            if (v < lo || v > hi) fail(kTag, "code {} outside [{}, {}]", v, lo, hi);
+            const int u = v + add;
+            if (bits == 8) {
+              base[(j / 4) * kWoChunkBytes + j % 4] = static_cast<uint8_t>(u);
+            } else {
+              uint8_t& byte = base[((j % 16) / 4) * kWoChunkBytes + j % 4];
+              byte = static_cast<uint8_t>(byte | (j >= 16 ? u << 4 : u));
+            }
+          }
+        }
+      }
+  });
   return w;
 }
 
@@ -100,7 +116,7 @@ void wo_gemv_ref(const PackedWoWeights& w, const int8_t* a, const float* a_scale
                  const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end) {
   const uint8_t* codes = w.codes.data<uint8_t>();
   const float* ws = w.scales.data<float>();
-  const int32_t* wo = w.offsets.data<int32_t>();
+  const int32_t* wo = w.affine ? w.offsets.data<int32_t>() : nullptr;
   const int64_t blocks = w.blocks(), groups = w.groups(), per_group = w.group / kWoBlock;
   const int64_t n_end = std::min(w.n, tile_end * kWoTile);
   for (int64_t n = tile_begin * kWoTile; n < n_end; ++n) {
@@ -112,7 +128,7 @@ void wo_gemv_ref(const PackedWoWeights& w, const int8_t* a, const float* a_scale
         int32_t dot = 0;
         for (int64_t j = 0; j < kWoBlock; ++j)
           dot += packed_code(w, codes, n, b * kWoBlock + j) * int32_t(a[i * w.k + b * kWoBlock + j]);
-        const int32_t d = dot - wo[slot] * a_sums[i * blocks + b];
+        const int32_t d = dot - (wo ? wo[slot] : w.sym_offset()) * a_sums[i * blocks + b];
         acc = std::fma(ws[slot] * a_scales[i * blocks + b], static_cast<float>(d), acc);
       }
       y[i * ldy + n] = bias ? acc + bias[n] : acc;
@@ -123,7 +139,7 @@ void wo_gemv_ref(const PackedWoWeights& w, const int8_t* a, const float* a_scale
 void dequantize_wo_panel(const PackedWoWeights& w, int64_t n0, int64_t n1, float* out) {
   const uint8_t* codes = w.codes.data<uint8_t>();
   const float* ws = w.scales.data<float>();
-  const int32_t* wo = w.offsets.data<int32_t>();
+  const int32_t* wo = w.affine ? w.offsets.data<int32_t>() : nullptr;
   const int64_t groups = w.groups();
   for (int64_t n = n0; n < n1; ++n) {
     const int64_t t = n / kWoTile, r = n % kWoTile;
@@ -131,7 +147,7 @@ void dequantize_wo_panel(const PackedWoWeights& w, int64_t n0, int64_t n1, float
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t slot = (t * groups + g) * kWoTile + r;
       const float s = ws[slot];
-      const int32_t o = wo[slot];
+      const int32_t o = wo ? wo[slot] : w.sym_offset();
       for (int64_t kk = g * w.group; kk < (g + 1) * w.group; ++kk)
         row[kk] = static_cast<float>(packed_code(w, codes, n, kk) - o) * s;
     }
