@@ -8,6 +8,8 @@ row of it is read): octet's bench-llm weight_bytes minus vocab x hidden x 4
 (octet keeps the embedding f32), a GGUF's file size times the share of its
 parameters outside token_embd (the exporter stores token_embd in the file's
 type). Bound = bandwidth / that; "% bound" = decode tok/s / bound.
+Peak RSS is that of the batch-1 process; "RSS / (weights + KV)" divides it by
+the weight bytes plus one sequence's f32 KV cache (prefill + decode tokens).
 """
 import argparse
 import glob
@@ -16,7 +18,8 @@ import os
 import statistics
 import sys
 
-PAIRS = {"fp32": "f16", "w8a16": "q8_0", "w8a8-sq": "q8_0", "w4a16": "q4_0"}  # octet -> llama.cpp at (about) equal bits
+# octet -> llama.cpp at (about) equal bits; gguf-*: octet running llama.cpp's own file.
+PAIRS = {"fp32": "f16", "w8a16": "q8_0", "w8a8-sq": "q8_0", "w4a16": "q4_0", "gguf-q8_0": "q8_0", "gguf-q4_0": "q4_0"}
 
 
 def load_json(path):
@@ -69,10 +72,15 @@ def main():
                 bw.append(b["GB/s"] * 1e9)
     bandwidth = median(bw)
 
+    # The f32 KV cache of one sequence of prefill + decode tokens (what batch 1 holds besides the weights).
+    kv_bytes = layers * 2 * (o.prefill + o.decode) * kv * d * 4
+
     rows = {}
-    for name in ("fp32", "w8a16", "w8a8-sq", "w4a16"):
+    for name in PAIRS:
         pre, dec1, dec8, rss, wbytes = [], [], [], [], None
-        for p in sorted(glob.glob(os.path.join(res, f"octet-{name}.r*.json"))):
+        # octet-NAME.rN.json: batch 1 (its .time: the peak RSS); octet-NAME-b8.rN.json: batch 8.
+        for p in sorted(glob.glob(os.path.join(res, f"octet-{name}.r*.json")) +
+                        glob.glob(os.path.join(res, f"octet-{name}-b8.r*.json"))):
             j = load_json(p)
             if not j:
                 continue
@@ -83,12 +91,15 @@ def main():
                     dec1.append(r["decode_tokens_per_second"])
                 elif r["batch"] == 8:
                     dec8.append(r["decode_tokens_per_second"])
-            rss.append(peak_rss_mb(p.replace(".json", ".time")))
+            if "-b8." not in p:
+                rss.append(peak_rss_mb(p.replace(".json", ".time")))
         if wbytes is None:
             continue
         read = wbytes - vocab * hidden * 4
+        rss_mb = median(rss)
         rows[f"octet {name}"] = dict(kind="octet", name=name, weights=wbytes / 1e6, read=read / 1e6, prefill=median(pre),
-                                     dec1=median(dec1), dec8=median(dec8), rss=median(rss))
+                                     dec1=median(dec1), dec8=median(dec8), rss=rss_mb,
+                                     rss_ratio=rss_mb * 1024 * 1024 / (wbytes + kv_bytes) if rss_mb else None)
     peer_missing = False
     for t in ("f16", "q8_0", "q4_0", "q4_k"):
         pre, dec1, rss = [], [], []
@@ -105,7 +116,7 @@ def main():
             continue
         size = os.path.getsize(gguf)
         rows[f"llama.cpp {t}"] = dict(kind="llama", name=t, weights=size / 1e6, read=size * (1 - embed_share) / 1e6,
-                                      prefill=median(pre), dec1=median(dec1), dec8=None, rss=median(rss))
+                                      prefill=median(pre), dec1=median(dec1), dec8=None, rss=median(rss), rss_ratio=None)
 
     print(f"model: {o.model} ({params / 1e9:.2f} B parameters, vocabulary {vocab}); {o.threads} threads; "
           f"prefill {o.prefill} tokens, decode {o.decode} tokens; median of {o.rounds} interleaved rounds")
@@ -113,8 +124,8 @@ def main():
     if peer_missing:
         print("llama.cpp: node-llama-cpp is not installed (scripts/setup.sh installs it): octet rows only")
     print()
-    print("| runtime | weights MB | read / token MB | prefill tok/s | decode b1 tok/s | % of bound | decode b8 tok/s (total) | b8 / b1 | peak RSS MB | vs llama.cpp (prefill, decode b1) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| runtime | weights MB | read / token MB | prefill tok/s | decode b1 tok/s | % of bound | decode b8 tok/s (total) | b8 / b1 | peak RSS MB (b1) | RSS / (weights + KV) | vs llama.cpp (prefill, decode b1) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for key, r in rows.items():
         bound = bandwidth / (r["read"] * 1e6) if bandwidth and r["read"] > 0 else None
         pct = 100 * r["dec1"] / bound if bound and r["dec1"] else None
@@ -124,7 +135,7 @@ def main():
             p = rows[f"llama.cpp {PAIRS[r['name']]}"]
             vs = f"{PAIRS[r['name']]}: {r['prefill'] / p['prefill']:.2f}x, {r['dec1'] / p['dec1']:.2f}x"
         print(f"| {key} | {r['weights']:.0f} | {r['read']:.0f} | {fmt(r['prefill'])} | {fmt(r['dec1'])} | {fmt(pct, 0)} | "
-              f"{fmt(r['dec8'])} | {fmt(scale, 2)} | {fmt(r['rss'], 0)} | {vs} |")
+              f"{fmt(r['dec8'])} | {fmt(scale, 2)} | {fmt(r['rss'], 0)} | {fmt(r['rss_ratio'], 2)} | {vs} |")
     return 0
 
 

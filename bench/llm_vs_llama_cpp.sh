@@ -47,7 +47,8 @@ declare -A RECIPE=(
   [w8a8-sq]="--recipe w8a8-sq --calib $CALIB --samples 16 --seq-len 256 --quantize-lm-head"
   [w4a16]="--recipe w4a16-rtn --group 32 --quantize-lm-head"
 )
-OCTET_CONFIGS=(fp32 w8a16 w8a8-sq w4a16)
+# gguf-*: octet itself on llama.cpp's files (Q8_0 / Q4_0 Linears run natively).
+OCTET_CONFIGS=(fp32 w8a16 w8a8-sq w4a16 gguf-q8_0 gguf-q4_0)
 GGUF_TYPES=(f16 q8_0 q4_0 q4_k)
 for c in w8a16 w8a8-sq w4a16; do
   [[ -f "$OUT/$c/quantization_config.json" ]] || "$OCTET" quantize "$MODEL" -o "$OUT/$c" ${RECIPE[$c]} --force
@@ -66,11 +67,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
       --benchmark_out="$OUT/results/bandwidth.r$r.json" --benchmark_out_format=json > /dev/null 2>&1 || true
   fi
   for c in "${OCTET_CONFIGS[@]}"; do
-    dir="$OUT/$c"; [[ $c == fp32 ]] && dir="$MODEL"
+    dir="$OUT/$c"; [[ $c == fp32 ]] && dir="$MODEL"; [[ $c == gguf-* ]] && dir="$OUT/model-${c#gguf-}.gguf"
     echo "   octet $c"
+    # Batch 1 and batch 8 in separate processes: the peak RSS of batch 1 is the model's own (weights + KV).
     /usr/bin/time -f '%M' -o "$OUT/results/octet-$c.r$r.time" \
-      "$OCTET" bench-llm "$dir" --prefill "$PREFILL" --decode "$DECODE" --batch 1,8 --threads "$THREADS" --json \
+      "$OCTET" bench-llm "$dir" --prefill "$PREFILL" --decode "$DECODE" --batch 1 --threads "$THREADS" --json \
       > "$OUT/results/octet-$c.r$r.json"
+    "$OCTET" bench-llm "$dir" --prefill "$PREFILL" --decode "$DECODE" --batch 8 --threads "$THREADS" --json \
+      > "$OUT/results/octet-$c-b8.r$r.json"
   done
   for t in "${GGUF_TYPES[@]}"; do
     echo "   llama.cpp $t"

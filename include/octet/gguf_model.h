@@ -5,7 +5,8 @@
 // model from exactly this json, so a folder holding
 //
 //   octet::write_gguf_model_files("model.gguf", dir);   // config.json + tokenizer.gguf
-//   octet::save_safetensors(dir / "model.safetensors", octet::load_model("model.gguf")->parameters());
+//   octet::save_safetensors(dir / "model.safetensors",
+//                           octet::load_model("model.gguf", {.float_weights = true})->parameters());
 //
 // loads (load_model(dir), load_model_tokenizer(dir)) as the same model with
 // the same tokenizer. parameters() are already in Hugging Face names and
@@ -13,13 +14,18 @@
 // Errors are octet::Error tagged "models" (or "gguf" for the file itself).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
-namespace octet {
+#include "octet/gguf.h"
+#include "octet/model.h"
 
-class GgufFile;  // octet/gguf.h
+namespace octet {
 
 // The config.json of a GGUF "llama" model: LlamaForCausalLM with the sizes,
 // head_dim (only when llama.attention.key_length is set), context length,
@@ -38,5 +44,25 @@ nlohmann::json llama_hf_config_from_gguf(const GgufFile& file);
 // `folder`, each to a temporary name renamed into place. A file without a
 // tokenizer (tokenizer.ggml.model) is an error.
 void write_gguf_model_files(const std::filesystem::path& gguf, const std::filesystem::path& folder);
+
+// A Linear of a GGUF model whose weight stays in the file's blocks.
+struct GgufResidentLinear {
+  std::string linear;          // the model's Linear ("model.layers.0.self_attn.q_proj")
+  std::string tensor;          // its GGUF tensor ("blk.0.attn_q.weight")
+  int64_t permuted_heads = 0;  // q/k: the heads whose rows llama.cpp interleaved for its rotary; else 0
+};
+
+// The model of a GGUF file (what load_model() builds from the file), except
+// that when `resident` is given, Linear weights stored as one of
+// `resident_types` are not dequantized: those Linears are built
+// nn::Linear::kernel_resident (no f32 weight) and listed in `resident`, for
+// the caller to install kernels that read the blocks. load_model() does so
+// for Q4_0 and Q8_0 (native weight-only kernels) unless
+// LoadOptions::float_weights.
+std::unique_ptr<Model> load_gguf_model(const std::filesystem::path& path, const LoadOptions& options,
+                                       const std::vector<GgmlType>& resident_types,
+                                       std::vector<GgufResidentLinear>* resident);
+// Every weight dequantized to f32.
+std::unique_ptr<Model> load_gguf_model(const std::filesystem::path& path, const LoadOptions& options);
 
 }  // namespace octet

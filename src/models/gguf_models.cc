@@ -53,8 +53,8 @@ class GgufWeights final : public WeightSource {
   // The HF names come from the file's own tensor names, not from block_count: a file may claim
   // up to 2^24 blocks (check_config_sizes), and formatting names for every claimed block took
   // 9 s before the first missing tensor was reported (a fuzz_gguf_model timeout).
-  GgufWeights(GgufFile file, int64_t heads, int64_t kv_heads)
-      : file_(std::move(file)), heads_(heads), kv_heads_(kv_heads) {
+  GgufWeights(GgufFile file, int64_t heads, int64_t kv_heads, std::vector<GgmlType> resident_types = {})
+      : file_(std::move(file)), heads_(heads), kv_heads_(kv_heads), resident_types_(std::move(resident_types)) {
     for (const auto& [hf, gguf] : gguf_names::kModel)
       if (file_.contains(gguf)) names_[hf] = gguf;
     for (const GgufTensorInfo& t : file_.tensors()) {
@@ -74,6 +74,23 @@ class GgufWeights final : public WeightSource {
 
   std::string describe() const override { return file_.path().string(); }
   bool contains(const std::string& name) const override { return names_.count(name) > 0; }
+  // Asked by WeightReader::linear only (the embedding table and norms are read with require()).
+  bool kernel_resident(const std::string& name) const override {
+    const auto it = names_.find(name);
+    if (it == names_.end() || name == "model.embed_tokens.weight") return false;
+    const GgufTensorInfo& info = file_.tensor_info(it->second);
+    return info.shape.size() == 2 &&
+           std::find(resident_types_.begin(), resident_types_.end(), static_cast<GgmlType>(info.type)) != resident_types_.end();
+  }
+  // The GGUF tensor behind a Hugging Face weight name, and the heads whose rows llama.cpp permuted (q/k), or 0.
+  std::pair<std::string, int64_t> gguf_tensor(const std::string& name) const {
+    const auto it = names_.find(name);
+    check(it != names_.end(), "gguf", "{}: no tensor for '{}'", describe(), name);
+    const int64_t heads = name.ends_with("self_attn.q_proj.weight")   ? heads_
+                          : name.ends_with("self_attn.k_proj.weight") ? kv_heads_
+                                                                      : 0;
+    return {it->second, heads};
+  }
   std::vector<std::string> names() const override {
     std::vector<std::string> out;
     for (const auto& [hf, gguf] : names_) out.push_back(hf);
@@ -100,6 +117,7 @@ class GgufWeights final : public WeightSource {
  private:
   GgufFile file_;
   int64_t heads_, kv_heads_;
+  std::vector<GgmlType> resident_types_;
   std::map<std::string, std::string> names_;
 };
 
@@ -292,13 +310,29 @@ void write_gguf_model_files(const std::filesystem::path& gguf, const std::filesy
   out.commit();
 }
 
-std::unique_ptr<Model> load_gguf_model(const std::filesystem::path& path, const LoadOptions& options) {
+std::unique_ptr<Model> load_gguf_model(const std::filesystem::path& path, const LoadOptions& options,
+                                       const std::vector<GgmlType>& resident_types,
+                                       std::vector<GgufResidentLinear>* resident) {
   GgufFile file = GgufFile::open(path);
   JsonConfig config = JsonConfig::from_json(llama_hf_config_from_gguf(file), path.string());
   check_config_sizes(config);
   const models::LlamaSettings s = models::read_llama_settings(config);
-  auto weights = std::make_shared<GgufWeights>(std::move(file), s.num_heads, s.num_kv_heads);
-  return build_llama(ModelSource{path, std::move(config), std::move(weights)}, options);
+  auto weights = std::make_shared<GgufWeights>(std::move(file), s.num_heads, s.num_kv_heads,
+                                               resident ? resident_types : std::vector<GgmlType>{});
+  auto model = build_llama(ModelSource{path, std::move(config), weights}, options);
+  if (resident) {
+    resident->clear();
+    model->visit_linears([&](nn::Linear& l) {
+      if (!l.kernel_resident()) return;
+      const auto [tensor, heads] = weights->gguf_tensor(l.name() + ".weight");
+      resident->push_back({l.name(), tensor, heads});
+    });
+  }
+  return model;
+}
+
+std::unique_ptr<Model> load_gguf_model(const std::filesystem::path& path, const LoadOptions& options) {
+  return load_gguf_model(path, options, {}, nullptr);
 }
 
 }  // namespace octet

@@ -115,7 +115,6 @@ ModelInfo read_common_info(const JsonConfig& config) {
   return info;
 }
 
-std::unique_ptr<Model> load_gguf_model(const std::filesystem::path& path, const LoadOptions& options);
 
 std::unique_ptr<Model> load_model(const std::filesystem::path& path, const LoadOptions& options) {
   namespace fs = std::filesystem;
@@ -124,7 +123,8 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& path, const LoadO
   if (is_quantized_model(path)) return load_quantized_model(path, QuantExecution::Native, options);
   // A Hugging Face quantized checkpoint (AWQ, GPTQ, compressed-tensors, fp8, Model Optimizer): its codes kept.
   if (is_hf_quantized_checkpoint(path)) return load_hf_quantized_model(path, QuantExecution::Native, options);
-  if (is_gguf_file(path)) return load_gguf_model(path, options);
+  // A GGUF file: Q4_0 / Q8_0 Linears natively (their blocks are octet's int4 / int8 group-32 formats).
+  if (is_gguf_file(path)) return load_gguf_model_native(path, options);
   const fs::path dir = fs::is_directory(path) ? path : path.parent_path();
   const fs::path config_path = dir / "config.json";
   check(fs::exists(config_path), "models", "'{}' has no config.json (expected a Hugging Face model folder or a GGUF file)",

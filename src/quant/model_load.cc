@@ -6,6 +6,7 @@
 
 #include "quant/quantized_load.h"
 #include "octet/error.h"
+#include "octet/gguf_model.h"
 #include "octet/hf_checkpoint.h"
 #include "octet/quantized_model.h"
 #include "octet/safetensors.h"
@@ -117,6 +118,7 @@ std::unique_ptr<Model> load_model_for_execution(const fs::path& path, QuantExecu
                                                 const LoadOptions& options) {
   if (is_quantized_model(path)) return load_quantized_model(path, exec, options);
   if (is_hf_quantized_checkpoint(path)) return load_hf_quantized_model(path, exec, options);
+  if (is_gguf_file(path) && exec == QuantExecution::Simulated) return load_gguf_model(path, options);
   return load_model(path, options);
 }
 

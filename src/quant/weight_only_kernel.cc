@@ -105,6 +105,7 @@ class NativeWeightOnlyLinear final : public nn::LinearKernel {
     return y;
   }
   std::string describe() const override { return label_; }
+  int64_t resident_bytes() const override { return int64_t(packed_.bytes()); }
   // The integer path quantizes each row on its own and sums each output in a
   // fixed order (GEMV and GEMM alike); past the row cap the dequantize + sgemm
   // path's rows depend on M.

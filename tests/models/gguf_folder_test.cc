@@ -43,7 +43,7 @@ std::string error_of(const std::function<void()>& f) {
 fs::path folder_from_gguf(const fs::path& gguf, const fs::path& folder) {
   fs::create_directories(folder);
   write_gguf_model_files(gguf, folder);
-  save_safetensors(folder / "model.safetensors", load_model(gguf)->parameters());
+  save_safetensors(folder / "model.safetensors", load_model(gguf, {.head = std::nullopt, .float_weights = true})->parameters());
   return folder;
 }
 
@@ -308,6 +308,29 @@ TEST(GgufFolder, HostileHyperParametersAreRejectedBeforeBuilding) {
   // Within the bound but past the file's blocks: an error naming the first missing tensor.
   const fs::path claimed = stories_with({{"llama.block_count", GgufValue(S(uint32_t{1} << 24))}}, dir / "claimed.gguf");
   EXPECT_THAT(error_of([&] { (void)load_model(claimed); }), HasSubstr("model.layers.5."));
+}
+
+// A Q8_0 / Q4_0 Linear is kept in its blocks (the builder never reads it as f32), so its shape is
+// checked where its kernel is made: a wrong one is the same one-line error as for an f32 tensor.
+TEST(GgufFolder, NativeBlockLinearOfTheWrongShapeIsRejected) {
+  const fs::path dir = testing::temp_dir(), gguf = dir / "wrong-shape.gguf";
+  const GgufFile src = GgufFile::open(stories());
+  std::vector<GgufTensorToWrite> tensors;
+  for (const GgufTensorInfo& t : src.tensors()) {
+    Tensor v = src.get(t.name);
+    if (t.name == "blk.0.attn_k.weight") {
+      ASSERT_EQ(v.shape(), (Shape{32, 64}));
+      tensors.push_back({t.name, v.contiguous().reshape({64, 32}), GgmlType::Q8_0});
+    } else {
+      tensors.push_back({t.name, v, GgmlType::F32});
+    }
+  }
+  write_gguf(gguf, src.metadata(), tensors);
+  EXPECT_THAT(error_of([&] { (void)load_model(gguf); }),
+              HasSubstr("tensor 'blk.0.attn_k.weight' has shape [64, 32], the hyper-parameters expect [32, 64]"));
+  // Dequantized (float_weights) it is the builder's own check.
+  EXPECT_THAT(error_of([&] { (void)load_model(gguf, {.head = std::nullopt, .float_weights = true}); }),
+              HasSubstr("has shape [64, 32]"));
 }
 
 }  // namespace

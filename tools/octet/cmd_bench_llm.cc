@@ -91,6 +91,16 @@ std::vector<Row> bench_cpu(const Options& o) {
   }
   const auto model = load_causal_lm(o.model);
   use_decode_kernels(*model);
+  if (!quantized) {
+    // A GGUF's Q4_0 / Q8_0 Linears run natively: their packed bytes count, as a quantized folder's codes do.
+    int64_t native = 0;
+    model->visit_linears([&](nn::Linear& l) {
+      if (!l.kernel_resident() || !l.kernel()) return;
+      ++native;
+      stored_bytes += l.kernel()->resident_bytes();
+    });
+    if (native > 0) precision = fmt::format("gguf ({} Linears native)", native);
+  }
   std::vector<Row> rows;
   for (const int64_t b : o.batches) {
     const Tensor prompt = random_prompt(b, o.prefill, model->info().vocab_size, o.seed);

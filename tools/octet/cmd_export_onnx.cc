@@ -59,7 +59,8 @@ void export_command(const ExportCommandOptions& opt) {
   check(!(quantized && opt.int8), "export", "{} is already quantized: drop --int8", opt.model);
   // A quantized folder loads with its dequantized weights (the fp32 parts of the graph use them).
   std::unique_ptr<Model> model =
-      quantized ? load_model_for_execution(opt.model, QuantExecution::Simulated) : load_model(opt.model);
+      quantized ? load_model_for_execution(opt.model, QuantExecution::Simulated)
+                : load_model(opt.model, {.head = std::nullopt, .float_weights = true});
   const std::string why = onnx_export_unsupported(*model);
   check(why.empty(), "export", "{}", why);
 

@@ -172,7 +172,9 @@ const CommandRegistration registration{{
                      "cuda: fp16 (default), w4a16 or fp8; cpu: fp32 (default) or bf16 (MODEL's Linears on the bf16 GEMM)");
       sub.add_option("--kv-cache", o->kv_cache, "cuda: f16 or fp8")->capture_default_str();
       sub.add_option("--exec", o->exec,
-                     "Quantized folders: native (packed kernels, the default) or simulated (fp32 with QDQ)");
+                     "Quantized folders: native (packed kernels, the default) or simulated (fp32 with QDQ); "
+                     "GGUF files: native (Q4_0 / Q8_0 blocks on the packed kernels) or simulated (every weight "
+                     "dequantized to fp32)");
       add_common_options(sub);
       sub.callback([o] { run(*o); });
     },

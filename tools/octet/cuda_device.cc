@@ -70,9 +70,11 @@ std::unique_ptr<Model> load_cuda_model(const std::string& path, const Device& de
   std::optional<QuantizationConfig> config;
   if (quantized) config = read_quantization_config(path);
   // A quantized folder's Linears hold the dequantized weights (fp16 / fp8 start from them).
+  LoadOptions with_floats = load_options;
+  with_floats.float_weights = true;  // the runner uploads f32 weights (a GGUF's blocks dequantized too)
   const std::unique_ptr<Model> model = quantized
                                            ? load_model_for_execution(path, QuantExecution::Simulated, load_options)
-                                           : load_model(path, load_options);
+                                           : load_model(path, with_floats);
   CudaEncoderOptions options;
   options.precision = precision;
   options.device = device.index;

@@ -134,7 +134,7 @@ void quantize_llm_budget_command(const QuantizeCommandOptions& o, const LlmRecip
   PerplexityOptions po;
   po.context = o.eval_ctx;
   po.progress = false;
-  auto load = [&] { return load_model(o.model, {.head = ModelHead::CausalLM}); };
+  auto load = [&] { return load_model(o.model, {.head = ModelHead::CausalLM, .float_weights = true}); };
   const double fp32 = perplexity(*load(), tokens, po).perplexity;
   std::vector<LlmRecipe> ladder;
   for (const std::string& name : o.ladder) ladder.push_back(llm_recipe(name));
