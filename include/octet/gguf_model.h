@@ -49,6 +49,9 @@ void write_gguf_model_files(const std::filesystem::path& gguf, const std::filesy
 struct GgufResidentLinear {
   std::string linear;          // the model's Linear ("model.layers.0.self_attn.q_proj")
   std::string tensor;          // its GGUF tensor ("blk.0.attn_q.weight")
+  GgmlType type = GgmlType::F32;
+  Shape shape;                 // [out, in] as stored
+  Tensor blocks;               // the stored bytes (u8, a view of the mapped file)
   int64_t permuted_heads = 0;  // q/k: the heads whose rows llama.cpp interleaved for its rotary; else 0
 };
 

@@ -137,6 +137,9 @@ struct LoadOptions {
   // hold no f32 copy (nn::Linear::kernel_resident).
   bool float_weights = false;
 };
+// Every weight as f32, for tools that read, rewrite or upload weights (a
+// quantized folder's dequantized weights, a GGUF's blocks dequantized).
+inline const LoadOptions kLoadFloatWeights{.head = std::nullopt, .float_weights = true};
 
 // The head a Hugging Face class name implies: "*ForSequenceClassification" ->
 // SequenceClassification, "*ForCausalLM" / "*LMHeadModel" -> CausalLM,

@@ -3,7 +3,19 @@
 // (src/export/gguf_export.cc).
 #pragma once
 
+#include <cstdint>
+
 namespace octet::gguf_names {
+
+// llama.cpp interleaves the rotary halves of each q/k head (convert_hf_to_gguf.py's
+// LlamaModel.permute): Hugging Face row h*d + j*d/2 + i of a [heads * d, in] projection is GGUF
+// row h*d + 2i + j. The GGUF row holding HF row `row` (rows that cannot be split into heads of
+// even size are left in place).
+inline int64_t gguf_row_of_hf_row(int64_t row, int64_t rows, int64_t heads) {
+  if (heads <= 0 || rows % heads != 0 || (rows / heads) % 2 != 0) return row;
+  const int64_t d = rows / heads, half = d / 2, r = row % d;
+  return row - r + 2 * (r % half) + r / half;
+}
 
 struct NamePair {
   const char* hf;

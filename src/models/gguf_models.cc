@@ -37,14 +37,13 @@ constexpr uint64_t kNoToken = 0xFFFFFFFFu;  // llama.cpp's "no such token" in u3
 // Rows of a [n_head * d, in] projection from llama.cpp's interleaved layout
 // back to transformers' half-split layout.
 Tensor unpermute_rows(const Tensor& w, int64_t n_head) {
-  const int64_t rows = w.dim(0), in = w.dim(1), d = rows / n_head, half = d / 2;
+  const int64_t rows = w.dim(0), in = w.dim(1);
   Tensor out = Tensor::empty({rows, in}, DType::F32);
-  const float* src = w.contiguous().data<float>();
+  const Tensor c = w.contiguous();
+  const float* src = c.data<float>();
   float* dst = out.data<float>();
-  for (int64_t h = 0; h < n_head; ++h)
-    for (int64_t j = 0; j < 2; ++j)
-      for (int64_t i = 0; i < half; ++i)
-        std::memcpy(dst + (h * d + j * half + i) * in, src + (h * d + 2 * i + j) * in, sizeof(float) * in);
+  for (int64_t r = 0; r < rows; ++r)
+    std::memcpy(dst + r * in, src + gguf_names::gguf_row_of_hf_row(r, rows, n_head) * in, sizeof(float) * in);
   return out;
 }
 
@@ -82,15 +81,16 @@ class GgufWeights final : public WeightSource {
     return info.shape.size() == 2 &&
            std::find(resident_types_.begin(), resident_types_.end(), static_cast<GgmlType>(info.type)) != resident_types_.end();
   }
-  // The GGUF tensor behind a Hugging Face weight name, and the heads whose rows llama.cpp permuted (q/k), or 0.
-  std::pair<std::string, int64_t> gguf_tensor(const std::string& name) const {
+  // A kernel-resident Linear's weight as the file stores it (a zero-copy view of its blocks).
+  GgufResidentLinear resident_linear(const std::string& linear) const {
+    const std::string name = linear + ".weight";
     const auto it = names_.find(name);
     check(it != names_.end(), "gguf", "{}: no tensor for '{}'", describe(), name);
-    const int64_t heads = name.ends_with("self_attn.q_proj.weight")   ? heads_
-                          : name.ends_with("self_attn.k_proj.weight") ? kv_heads_
-                                                                      : 0;
-    return {it->second, heads};
+    const GgufTensorInfo& info = file_.tensor_info(it->second);
+    return {linear, it->second, static_cast<GgmlType>(info.type), info.shape, file_.get_raw(it->second),
+            permuted_heads(name)};
   }
+
   std::vector<std::string> names() const override {
     std::vector<std::string> out;
     for (const auto& [hf, gguf] : names_) out.push_back(hf);
@@ -105,8 +105,7 @@ class GgufWeights final : public WeightSource {
     check(info.shape == shape, "gguf", "{}: tensor '{}' has shape {}, the hyper-parameters expect {}", describe(),
           it->second, shape_str(info.shape), shape_str(shape));
     Tensor t = file_.get_f32(it->second);
-    const bool is_q = name.ends_with("self_attn.q_proj.weight"), is_k = name.ends_with("self_attn.k_proj.weight");
-    if (is_q || is_k) t = unpermute_rows(t, is_q ? heads_ : kv_heads_);
+    if (const int64_t heads = permuted_heads(name)) t = unpermute_rows(t, heads);
     // Biases of q/k are permuted like their rows.
     if (name.ends_with("self_attn.q_proj.bias") || name.ends_with("self_attn.k_proj.bias"))
       t = unpermute_rows(t.reshape({t.numel(), 1}), name.ends_with("q_proj.bias") ? heads_ : kv_heads_)
@@ -115,6 +114,11 @@ class GgufWeights final : public WeightSource {
   }
 
  private:
+  // The heads whose rows llama.cpp interleaved for its rotary (q / k projections), else 0.
+  int64_t permuted_heads(const std::string& name) const {
+    return name.ends_with("self_attn.q_proj.weight") ? heads_ : name.ends_with("self_attn.k_proj.weight") ? kv_heads_ : 0;
+  }
+
   GgufFile file_;
   int64_t heads_, kv_heads_;
   std::vector<GgmlType> resident_types_;
@@ -323,9 +327,7 @@ std::unique_ptr<Model> load_gguf_model(const std::filesystem::path& path, const 
   if (resident) {
     resident->clear();
     model->visit_linears([&](nn::Linear& l) {
-      if (!l.kernel_resident()) return;
-      const auto [tensor, heads] = weights->gguf_tensor(l.name() + ".weight");
-      resident->push_back({l.name(), tensor, heads});
+      if (l.kernel_resident()) resident->push_back(weights->resident_linear(l.name()));
     });
   }
   return model;

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "core/page_advice.h"
+#include "io/gguf_llama_names.h"
 #include "octet/error.h"
-#include "octet/gguf.h"
 #include "octet/gguf_model.h"
 #include "octet/number_formats.h"
 #include "octet/quantized_model.h"
@@ -24,26 +24,14 @@ namespace {
 
 constexpr int64_t kBlock = 32;
 
-// The GGUF row behind row `row` of the Hugging Face layout: llama.cpp interleaved the rotary halves of each
-// q/k head (HF row h*d + j*d/2 + i = GGUF row h*d + 2i + j, as gguf_models.cc un-permutes f32 weights).
-int64_t gguf_row(int64_t row, int64_t rows, int64_t heads) {
-  if (heads <= 0 || rows % heads != 0 || (rows / heads) % 2 != 0) return row;  // no rotary pairs to undo
-  const int64_t d = rows / heads, half = d / 2, h = row / d, r = row % d;
-  return h * d + 2 * (r % half) + r / half;
-}
-
-QuantizedLinear linear_from_blocks(const GgufFile& file, const GgufResidentLinear& resident) {
-  const GgufTensorInfo& info = file.tensor_info(resident.tensor);
-  const auto type = static_cast<GgmlType>(info.type);
-  const bool four = type == GgmlType::Q4_0;
-  check(four || type == GgmlType::Q8_0, "gguf", "{}: tensor '{}' is not Q4_0 or Q8_0", file.path().string(),
-        resident.tensor);
-  const int64_t n = info.shape[0], k = info.shape[1], blocks = k / kBlock;
+QuantizedLinear linear_from_blocks(const GgufResidentLinear& resident) {
+  const bool four = resident.type == GgmlType::Q4_0;
+  check(four || resident.type == GgmlType::Q8_0, "gguf", "tensor '{}' is not Q4_0 or Q8_0", resident.tensor);
+  const int64_t n = resident.shape[0], k = resident.shape[1], blocks = k / kBlock;
   const int64_t block_bytes = four ? 2 + kBlock / 2 : 2 + kBlock;
-  const Tensor raw = file.get_raw(resident.tensor);
+  const Tensor& raw = resident.blocks;
   check(k % kBlock == 0 && raw.nbytes() == size_t(n * blocks * block_bytes), "gguf",
-        "{}: tensor '{}' holds {} bytes, not {} rows of {} blocks", file.path().string(), resident.tensor,
-        raw.nbytes(), n, blocks);
+        "tensor '{}' holds {} bytes, not {} rows of {} blocks", resident.tensor, raw.nbytes(), n, blocks);
   QuantizedLinear q;
   q.name = resident.linear;
   q.input = std::nullopt;  // weight-only
@@ -54,7 +42,9 @@ QuantizedLinear linear_from_blocks(const GgufFile& file, const GgufResidentLinea
   auto* codes = static_cast<uint8_t*>(q.weight.raw_data());
   float* scales = q.weight_scale.data<float>();
   for (int64_t row = 0; row < n; ++row) {
-    const uint8_t* src = bytes + gguf_row(row, n, resident.permuted_heads) * blocks * block_bytes;
+    // Codes and scales of a q/k row come from the row llama.cpp moved it to (as the f32 path un-permutes).
+    const int64_t src_row = gguf_names::gguf_row_of_hf_row(row, n, resident.permuted_heads);
+    const uint8_t* src = bytes + src_row * blocks * block_bytes;
     for (int64_t b = 0; b < blocks; ++b) {
       const uint8_t* block = src + b * block_bytes;
       uint16_t d = 0;
@@ -84,20 +74,19 @@ std::unique_ptr<Model> load_gguf_model_native(const std::filesystem::path& path,
   if (options.float_weights) return load_gguf_model(path, options);
   std::vector<GgufResidentLinear> resident;
   auto model = load_gguf_model(path, options, {GgmlType::Q4_0, GgmlType::Q8_0}, &resident);
-  if (resident.empty()) return model;
-  const GgufFile file = GgufFile::open(path);
-  std::map<std::string, const GgufResidentLinear*> by_name;
-  for (const GgufResidentLinear& r : resident) by_name.emplace(r.linear, &r);
+  std::map<std::string, GgufResidentLinear*> by_name;
+  for (GgufResidentLinear& r : resident) by_name.emplace(r.linear, &r);
   // One Linear at a time: its unpacked blocks are freed once packed, so loading never holds two copies.
   model->visit_linears([&](nn::Linear& l) {
     const auto it = by_name.find(l.name());
     if (it == by_name.end()) return;
+    GgufResidentLinear& r = *it->second;
     // The builder did not read a kernel-resident weight, so its shape is checked here.
-    const GgufTensorInfo& info = file.tensor_info(it->second->tensor);
-    check(info.shape == Shape{l.out_features(), l.in_features()}, "gguf",
-          "{}: tensor '{}' has shape {}, the hyper-parameters expect {}", path.string(), it->second->tensor,
-          shape_str(info.shape), shape_str(Shape{l.out_features(), l.in_features()}));
-    const QuantizedLinear q = linear_from_blocks(file, *it->second);
+    check(r.shape == Shape{l.out_features(), l.in_features()}, "gguf",
+          "{}: tensor '{}' has shape {}, the hyper-parameters expect {}", path.string(), r.tensor, shape_str(r.shape),
+          shape_str(Shape{l.out_features(), l.in_features()}));
+    const QuantizedLinear q = linear_from_blocks(r);
+    r.blocks = Tensor();  // the last view of this tensor's blocks
     l.set_kernel(make_quantized_linear_kernel(q, l.bias(), QuantExecution::Native));
   });
   return model;

@@ -242,7 +242,7 @@ nlohmann::json measure_report(const ReportOptions& o) {
         o.model.string());
   check_numbers(o);
   const auto start = std::chrono::steady_clock::now();
-  std::unique_ptr<Model> model = load_model(o.model, {.head = std::nullopt, .float_weights = true});  // the f32 reference
+  std::unique_ptr<Model> model = load_model(o.model, kLoadFloatWeights);  // the f32 reference
   checked_task(o, *model);  // the task follows from the model kind once it fits
   const bool decoder = model->info().is_decoder;
   const std::vector<std::string> recipes = checked_recipes(o, decoder, *model);

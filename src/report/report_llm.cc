@@ -178,7 +178,7 @@ nlohmann::json measure_llm_report(const ReportOptions& o, std::unique_ptr<Causal
       std::optional<QuantizationConfig> config;
       if (!r.reference) {
         log.stage(i, r.name, "quantizing");
-        quantized = load_causal_lm(o.model, {.head = std::nullopt, .float_weights = true});  // recipes fold factors into the f32 weights: a fresh copy each
+        quantized = load_causal_lm(o.model, kLoadFloatWeights);  // recipes fold factors into the f32 weights: a fresh copy each
         LlmQuantizeOptions lo;
         lo.recipe = r.recipe;
         lo.progress = o.progress;

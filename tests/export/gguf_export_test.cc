@@ -22,7 +22,7 @@ fs::path kjv() { return shared_path("models/kjv-llama"); }
 std::map<std::string, Tensor> params_of(const fs::path& model) {
   std::map<std::string, Tensor> out;
   // Every weight as f32 (a GGUF's Q4_0 / Q8_0 Linears would otherwise stay in their blocks).
-  for (auto& [name, t] : load_model(model, {.head = std::nullopt, .float_weights = true})->parameters())
+  for (auto& [name, t] : load_model(model, kLoadFloatWeights)->parameters())
     out[name] = t.contiguous().clone();
   return out;
 }

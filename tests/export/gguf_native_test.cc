@@ -57,7 +57,7 @@ TEST_P(GgufNative, BlockLinearsAreKernelResidentAndMatchTheDequantizedModel) {
   EXPECT_EQ(resident, 6 * 7 + 1);
   EXPECT_EQ(params.count("model.embed_tokens.weight"), 1u);  // the embedding table is dequantized
 
-  const auto floats = load_model(file, {.head = std::nullopt, .float_weights = true});
+  const auto floats = load_model(file, kLoadFloatWeights);
   floats->visit_linears([&](nn::Linear& l) {
     EXPECT_FALSE(l.kernel_resident()) << l.name();
     EXPECT_TRUE(l.weight().defined()) << l.name();

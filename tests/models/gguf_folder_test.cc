@@ -43,7 +43,7 @@ std::string error_of(const std::function<void()>& f) {
 fs::path folder_from_gguf(const fs::path& gguf, const fs::path& folder) {
   fs::create_directories(folder);
   write_gguf_model_files(gguf, folder);
-  save_safetensors(folder / "model.safetensors", load_model(gguf, {.head = std::nullopt, .float_weights = true})->parameters());
+  save_safetensors(folder / "model.safetensors", load_model(gguf, kLoadFloatWeights)->parameters());
   return folder;
 }
 
@@ -329,7 +329,7 @@ TEST(GgufFolder, NativeBlockLinearOfTheWrongShapeIsRejected) {
   EXPECT_THAT(error_of([&] { (void)load_model(gguf); }),
               HasSubstr("tensor 'blk.0.attn_k.weight' has shape [64, 32], the hyper-parameters expect [32, 64]"));
   // Dequantized (float_weights) it is the builder's own check.
-  EXPECT_THAT(error_of([&] { (void)load_model(gguf, {.head = std::nullopt, .float_weights = true}); }),
+  EXPECT_THAT(error_of([&] { (void)load_model(gguf, kLoadFloatWeights); }),
               HasSubstr("has shape [64, 32]"));
 }
 

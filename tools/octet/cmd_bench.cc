@@ -55,9 +55,6 @@
 namespace octet::cli {
 namespace {
 
-// The fp32 model and the copies the bench quantizes start from f32 weights (a GGUF's blocks dequantized).
-const LoadOptions kFloatWeights{.head = std::nullopt, .float_weights = true};
-
 struct BenchCommandOptions {
   std::string model;
   int64_t batch = 8, seq = 128;
@@ -163,7 +160,7 @@ class BenchCommand {
     quantized_input_ = is_quantized_model(opt_.model);
     // fp32: the model itself, or a quantized folder's dequantized weights with the quantization removed.
     std::unique_ptr<Model> loaded = quantized_input_ ? load_model_for_execution(opt_.model, QuantExecution::Simulated)
-                                                     : load_model(opt_.model, kFloatWeights);
+                                                     : load_model(opt_.model, kLoadFloatWeights);
     if (quantized_input_) clear_quantization(*loaded);
     info_ = loaded->info();
     fp32_ = std::shared_ptr<Model>(std::move(loaded));
@@ -289,7 +286,7 @@ class BenchCommand {
   // apart from fp32_, which calibration and the exports use.
   std::shared_ptr<Model> precision_copy(const std::string& precision) {
     std::unique_ptr<Model> m =
-        quantized_input_ ? load_model_for_execution(opt_.model, QuantExecution::Simulated) : load_model(opt_.model, kFloatWeights);
+        quantized_input_ ? load_model_for_execution(opt_.model, QuantExecution::Simulated) : load_model(opt_.model, kLoadFloatWeights);
     if (quantized_input_) clear_quantization(*m);
     apply_cpu_precision(*m, precision);
     return std::shared_ptr<Model>(m.release());
@@ -297,7 +294,7 @@ class BenchCommand {
 
   std::shared_ptr<Model> quantized_copy(QuantExecution exec) {
     if (quantized_input_) return std::shared_ptr<Model>(load_model_for_execution(opt_.model, exec).release());
-    std::shared_ptr<Model> m(load_model(opt_.model, kFloatWeights).release());
+    std::shared_ptr<Model> m(load_model(opt_.model, kLoadFloatWeights).release());
     apply_quantization(*m, config_, exec);
     return m;
   }

@@ -127,7 +127,7 @@ std::vector<Row> bench_cuda(const Options& o, int device, double& bandwidth) {
     precisions.push_back(cuda::parse_llm_precision(p));
   const cuda::KvCacheType kv = cuda::parse_kv_cache_type(o.kv_cache);
   check(cuda::gpu_available(), "cuda", "no usable CUDA GPU: {}", cuda_status().detail);
-  const auto model = load_causal_lm(o.model, {.head = std::nullopt, .float_weights = true});  // the runner uploads f32 weights
+  const auto model = load_causal_lm(o.model, kLoadFloatWeights);  // the runner uploads f32 weights
   const int64_t max_seq = o.prefill + o.decode + 2;
   std::vector<Row> rows;
   for (const auto prec : precisions) {

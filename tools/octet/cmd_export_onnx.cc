@@ -60,7 +60,7 @@ void export_command(const ExportCommandOptions& opt) {
   // A quantized folder loads with its dequantized weights (the fp32 parts of the graph use them).
   std::unique_ptr<Model> model =
       quantized ? load_model_for_execution(opt.model, QuantExecution::Simulated)
-                : load_model(opt.model, {.head = std::nullopt, .float_weights = true});
+                : load_model(opt.model, kLoadFloatWeights);
   const std::string why = onnx_export_unsupported(*model);
   check(why.empty(), "export", "{}", why);
 

@@ -45,7 +45,7 @@ struct Inspection {
 
 Inspection inspect(const std::filesystem::path& path) {
   Inspection r;
-  const auto model = load_model(path, {.head = std::nullopt, .float_weights = true});  // parameters() lists every weight
+  const auto model = load_model(path, kLoadFloatWeights);  // parameters() lists every weight
   r.info = model->info();
   // Stored dtypes come from the safetensors headers (the model holds f32 copies).
   std::optional<Checkpoint> checkpoint;

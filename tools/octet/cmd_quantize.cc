@@ -240,7 +240,7 @@ void quantize_command(const QuantizeCommandOptions& o) {
     log_warn("'{}' is a quantized checkpoint ({}): the recipe quantizes its dequantized weights, so both errors add up",
              o.model, read_hf_checkpoint(o.model).description);
   // Recipes read and rewrite f32 weights: a GGUF's Q4_0 / Q8_0 blocks are dequantized, not run natively.
-  const auto model = load_model(o.model, {.head = std::nullopt, .float_weights = true});
+  const auto model = load_model(o.model, kLoadFloatWeights);
   const bool decoder = model->info().is_decoder;
   check(o.recipe.empty() || encoder_recipe != decoder, "quantize",
         "recipe '{}' is for {}, and '{}' is a {} {} (its recipes: {})", o.recipe,
