@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/decode_attention.h"
 #include "nn/kv_quant.h"
 #include "octet/error.h"
 #include "octet/nn.h"
@@ -200,6 +201,9 @@ Tensor MultiHeadAttention::attend_cache(const Tensor& q, const AttentionCache& c
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const bool quantized = cache.quant.enabled();
   Tensor out = Tensor::empty({batch, heads, seq, d}, DType::F32);
+  // A probabilities site (fake quantization) needs the probabilities as a tensor: the GEMM path.
+  const kernels::DecodeAttentionFn decode_kernel =
+      seq == 1 && !probs_site_.active() ? kernels::decode_attention_kernel(d) : nullptr;
   // `scratch` ([2, total, d] f32) receives a quantized cache's block, dequantized.
   auto one_group = [&](int64_t bg, Tensor& scratch) {
     const int64_t b = bg / kvh;
@@ -217,6 +221,20 @@ Tensor MultiHeadAttention::attend_cache(const Tensor& q, const AttentionCache& c
       vg = Tensor::borrow(cache.v.data<float>() + bg * cap * d, {total, d}, DType::F32);
     }
     Tensor og = Tensor::borrow(out.data<float>() + bg * rows * d, {rows, d}, DType::F32);
+    if (decode_kernel) {  // one query per head: the decode kernel reads the cache rows in place
+      kernels::DecodeAttentionGroup g;
+      g.q = qg.data<float>(), g.heads = rows, g.d = d;
+      g.k = kg.data<float>(), g.v = vg.data<float>(), g.ld = d, g.total = total;
+      g.scale = scale;
+      g.keep = keep.data() + b * total;
+      g.last = c.causal ? past : total - 1;
+      g.first = c.causal && c.sliding_window > 0 ? past - c.sliding_window : 0;
+      thread_local std::vector<float> probabilities;
+      probabilities.resize(static_cast<size_t>(rows * total));
+      g.scores = probabilities.data(), g.out = og.data<float>();
+      decode_kernel(g);
+      return;
+    }
     Tensor scores;
     kernels::gemm(qg, kg, scores, {.transpose_b = true, .alpha = scale});
     float* sc = scores.data<float>();

@@ -45,6 +45,7 @@ struct Avx2Ops {
   static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
   static F cvt(I d) { return _mm256_cvtepi32_ps(d); }
   static void fstore(float* p, F v) { _mm256_store_ps(p, v); }
+  static void fstoreu(float* p, F v) { _mm256_storeu_ps(p, v); }
 };
 
 }  // namespace

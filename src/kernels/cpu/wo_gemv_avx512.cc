@@ -30,8 +30,15 @@ struct Avx512Ops {
     hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
   }
   static I load8(const uint8_t* p) { return _mm512_loadu_si512(p); }
-  static I bcast4(const int8_t* p) { return _mm512_broadcastd_epi32(_mm_loadu_si32(p)); }
-  static I dot4_u(I acc, I w, const int8_t* a4) { return _mm512_dpbusd_epi32(acc, w, bcast4(a4)); }
+  // acc += dot4(w as u8, the 4 codes at a4 broadcast as s8). Inline asm with the broadcast folded into the
+  // instruction's memory operand: with the intrinsic GCC 12 copies the accumulator around each use and
+  // issues a separate broadcast per dot.
+  static I dot4_u(I acc, I w, const int8_t* a4) {
+    __asm__("vpdpbusd %[a]%{1to16%}, %[w], %[acc]"
+            : [acc] "+v"(acc)
+            : [w] "v"(w), [a] "m"(*reinterpret_cast<const int32_t*>(a4)));
+    return acc;
+  }
   static I dot4_8(I acc, I w, const int8_t* a4) { return dot4_u(acc, w, a4); }
   static I isub(I a, I b) { return _mm512_sub_epi32(a, b); }
   static I imul(I a, int32_t s) { return _mm512_mullo_epi32(a, _mm512_set1_epi32(s)); }
@@ -39,6 +46,7 @@ struct Avx512Ops {
   static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static F cvt(I d) { return _mm512_cvtepi32_ps(d); }
   static void fstore(float* p, F v) { _mm512_store_ps(p, v); }
+  static void fstoreu(float* p, F v) { _mm512_storeu_ps(p, v); }
 };
 
 }  // namespace

@@ -1,0 +1,146 @@
+// The decode-step attention kernel (kernels/decode_attention.h): the AVX-512
+// variant against the double reference within a derived bound, masks, and the
+// head sizes it takes. (The attention module's cached decode steps, which run
+// it, are compared with the uncached forward in tests/nn and tests/runtime.)
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <vector>
+
+#include "kernel_test_util.h"
+#include "kernels/decode_attention.h"
+#include "octet/cpu_features.h"
+#include "row_ops_bounds.h"
+
+namespace octet::kernels {
+namespace {
+
+using testing::gamma_n;
+using testing::kU;
+using testing::random_values;
+
+struct Case {
+  int64_t heads, d, total, ld;
+  bool mask_some;      // every third key not kept
+  int64_t first, last;  // window; last < 0: total - 1
+};
+
+struct Problem {
+  std::vector<float> q, k, v;
+  std::vector<uint8_t> keep;
+  DecodeAttentionGroup g;
+};
+
+Problem make_problem(const Case& c, uint32_t seed) {
+  Problem p;
+  p.q = random_values(c.heads * c.d, seed, -1.0f, 1.0f);
+  p.k = random_values(c.total * c.ld, seed + 1, -1.5f, 1.5f);
+  p.v = random_values(c.total * c.ld, seed + 2, -2.0f, 2.0f);
+  if (c.mask_some) {
+    p.keep.assign(static_cast<size_t>(c.total), 1);
+    for (int64_t j = 0; j < c.total; j += 3) p.keep[size_t(j)] = 0;
+  }
+  DecodeAttentionGroup& g = p.g;
+  g.q = p.q.data(), g.heads = c.heads, g.d = c.d, g.k = p.k.data(), g.v = p.v.data(), g.ld = c.ld, g.total = c.total;
+  g.scale = 1.0f / std::sqrt(float(c.d));
+  g.keep = p.keep.empty() ? nullptr : p.keep.data();
+  g.first = c.first, g.last = c.last < 0 ? c.total - 1 : c.last;
+  return p;
+}
+
+// The bound of tests/kernels/attention_test.cc (attention_tolerance) for one query row per head:
+// logits off by at most E = gamma_(d+1) |scale| sum_t |q_t k_jt| (a dot product then the scale), which
+// testing::softmax_relative_bound turns into relative bounds rho_j of the probabilities, and
+// |out^ - out| <= sum_j p_j |v_jt| (rho_j + gamma_total (1 + rho_j)) + u |out| (+ FLT_MIN per flushed term).
+void expect_within_bound(const Problem& p, const std::vector<float>& probs_ref, const std::vector<float>& out_ref,
+                         const std::vector<float>& probs, const std::vector<float>& out) {
+  const DecodeAttentionGroup& g = p.g;
+  std::vector<double> z(static_cast<size_t>(g.total));
+  for (int64_t h = 0; h < g.heads; ++h) {
+    double e_logit = 0.0;
+    for (int64_t j = 0; j < g.total; ++j) {
+      const bool visible = j >= g.first && j <= g.last && (!g.keep || g.keep[j]);
+      double dot = 0.0, abs_dot = 0.0;
+      for (int64_t t = 0; t < g.d; ++t) {
+        dot += double(g.q[h * g.d + t]) * g.k[j * g.ld + t];
+        abs_dot += std::fabs(double(g.q[h * g.d + t]) * g.k[j * g.ld + t]);
+      }
+      z[size_t(j)] = visible ? g.scale * dot : -std::numeric_limits<double>::infinity();
+      if (visible) e_logit = std::max(e_logit, gamma_n(double(g.d + 1)) * g.scale * abs_dot);
+    }
+    const float* pr = probs_ref.data() + h * g.total;
+    const std::vector<double> rho = testing::softmax_relative_bound(z, pr, e_logit);
+    for (int64_t j = 0; j < g.total; ++j) {
+      const double tol = testing::kSecondOrder * pr[j] * rho[size_t(j)] + kU * pr[j] + testing::kFltMin;
+      ASSERT_LE(std::fabs(double(probs[size_t(h * g.total + j)]) - pr[j]), tol) << "head " << h << " key " << j;
+    }
+    for (int64_t t = 0; t < g.d; ++t) {
+      double bound = 0.0, abs_v = 0.0;
+      for (int64_t j = 0; j < g.total; ++j) {
+        const double v = std::fabs(double(g.v[j * g.ld + t]));
+        bound += pr[j] * v * (rho[size_t(j)] + gamma_n(double(g.total)) * (1 + rho[size_t(j)]));
+        abs_v += v;
+      }
+      const double o = out_ref[size_t(h * g.d + t)];
+      const double tol = testing::kSecondOrder * bound + kU * std::fabs(o) + testing::kFltMin * abs_v;
+      ASSERT_LE(std::fabs(double(out[size_t(h * g.d + t)]) - o), tol) << "head " << h << " dim " << t;
+    }
+  }
+}
+
+class DecodeAttentionVariants : public ::testing::TestWithParam<Case> {};
+
+TEST_P(DecodeAttentionVariants, Avx512WithinTheDerivedBoundOfTheReference) {
+  if (!cpu_features_detected().avx512f || !avx512_rows_supported()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const Case& c = GetParam();
+  Problem p = make_problem(c, 11);
+  std::vector<float> probs_ref(size_t(c.heads * c.total)), out_ref(size_t(c.heads * c.d));
+  std::vector<float> probs(probs_ref.size(), -7.0f), out(out_ref.size(), -7.0f);
+  DecodeAttentionGroup g = p.g;
+  g.scores = probs_ref.data(), g.out = out_ref.data();
+  decode_attention_ref(g);
+  g.scores = probs.data(), g.out = out.data();
+  decode_attention_avx512(g);
+  expect_within_bound(p, probs_ref, out_ref, probs, out);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, DecodeAttentionVariants,
+    ::testing::Values(Case{8, 64, 300, 64, false, 0, -1},  // TinyLlama's group: 8 query heads, d 64
+                      Case{8, 64, 300, 64, true, 0, -1},   // a padding mask
+                      Case{3, 64, 1, 64, false, 0, -1},    // the first decode step: one key
+                      Case{10, 32, 40, 32, true, 0, -1},   // eight heads at once, then two alone
+                      Case{5, 128, 77, 136, false, 20, 60},  // rows wider than d, a window
+                      Case{1, 16, 33, 16, false, 0, -1}, Case{2, 256, 50, 256, true, 0, -1}),
+    [](const ::testing::TestParamInfo<Case>& info) {
+      const Case& c = info.param;
+      std::ostringstream name;  // (string + string chains trip GCC 12's -Wrestrict false positive)
+      name << "h" << c.heads << "_d" << c.d << "_n" << c.total << "_ld" << c.ld << (c.mask_some ? "_masked" : "")
+           << (c.last >= 0 ? "_window" : "");
+      return name.str();
+    });
+
+TEST(DecodeAttention, EveryKeyMaskedGivesZeros) {
+  if (!cpu_features_detected().avx512f || !avx512_rows_supported()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  Problem p = make_problem(Case{2, 64, 10, 64, false, 5, 4}, 3);  // first > last: nothing visible
+  std::vector<float> probs(20, -1.0f), out(128, -1.0f);
+  p.g.scores = probs.data(), p.g.out = out.data();
+  decode_attention_avx512(p.g);
+  for (float v : probs) EXPECT_EQ(v, 0.0f);
+  for (float v : out) EXPECT_EQ(v, 0.0f);
+}
+
+TEST(DecodeAttention, KernelOnlyForHeadSizesItTakes) {
+  const bool avx512 = cpu_features().avx512f && avx512_rows_supported();
+  EXPECT_EQ(decode_attention_kernel(64) != nullptr, avx512);
+  EXPECT_EQ(decode_attention_kernel(256) != nullptr, avx512);
+  EXPECT_EQ(decode_attention_kernel(72), nullptr);   // not a multiple of 16
+  EXPECT_EQ(decode_attention_kernel(80) != nullptr, avx512);
+  EXPECT_EQ(decode_attention_kernel(272), nullptr);  // more than 16 vectors
+  EXPECT_EQ(decode_attention_kernel(0), nullptr);
+}
+
+}  // namespace
+}  // namespace octet::kernels
