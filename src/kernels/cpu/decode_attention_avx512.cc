@@ -3,8 +3,9 @@
 // Scores: eight heads at a time (a GQA group of LLaMA-style models), each key
 // row loaded once for the eight, d / 16 fused multiply-adds per head into one
 // vector, the eight vectors summed by one shuffle tree; other heads one by one
-// with a horizontal sum per key. Softmax: the AVX-512 row kernel. Values: out[h] = sum_j p[h][j] v[j] in d / 16 vector accumulators,
-// two heads per pass over the values, a row of v loaded once for both.
+// with a horizontal sum per key. Softmax: the AVX-512 row kernel. Values:
+// out[h] = sum_j p[h][j] v[j] in d / 16 vector accumulators, two heads per
+// pass over the values, a row of v loaded once for both.
 #include <immintrin.h>
 
 #include <array>
