@@ -28,8 +28,7 @@ struct DecodeAttentionGroup {
 
 using DecodeAttentionFn = void (*)(const DecodeAttentionGroup&);
 
-// Plain loops with double accumulation: the definition the variants are tested against.
-void decode_attention_ref(const DecodeAttentionGroup& g);
+// (Tested against kernels/ref's reference_attention, the definition of every attention path.)
 // AVX-512F; needs d % 16 == 0 and d <= 256.
 void decode_attention_avx512(const DecodeAttentionGroup& g);
 

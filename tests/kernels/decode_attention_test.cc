@@ -1,5 +1,5 @@
 // The decode-step attention kernel (kernels/decode_attention.h): the AVX-512
-// variant against the double reference within a derived bound, masks, and the
+// variant against kernels/ref's reference_attention within a derived bound, masks, and the
 // head sizes it takes. (The attention module's cached decode steps, which run
 // it, are compared with the uncached forward in tests/nn and tests/runtime.)
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernel_test_util.h"
+#include "kernels/attention_internal.h"
 #include "kernels/decode_attention.h"
 #include "octet/cpu_features.h"
 #include "row_ops_bounds.h"
@@ -92,15 +93,33 @@ void expect_within_bound(const Problem& p, const std::vector<float>& probs_ref, 
 
 class DecodeAttentionVariants : public ::testing::TestWithParam<Case> {};
 
+// The group as one attention problem for kernels/ref's reference_attention (double loops): one batch,
+// one kv head, one query per head, the keys' rows made contiguous, the window folded into the key mask.
+void reference_of(const Problem& p, std::vector<float>& probs, std::vector<float>& out) {
+  const DecodeAttentionGroup& g = p.g;
+  std::vector<float> k(size_t(g.total * g.d)), v(k.size());
+  for (int64_t j = 0; j < g.total; ++j)
+    for (int64_t t = 0; t < g.d; ++t) {
+      k[size_t(j * g.d + t)] = g.k[j * g.ld + t];
+      v[size_t(j * g.d + t)] = g.v[j * g.ld + t];
+    }
+  AttentionProblem r;
+  r.batch = 1, r.heads = g.heads, r.kv_heads = 1, r.seq_q = 1, r.seq_k = g.total, r.head_dim = g.d;
+  r.scale = g.scale;
+  r.q = g.q, r.k = k.data(), r.v = v.data(), r.out = out.data(), r.probabilities = probs.data();
+  r.key_keep.resize(size_t(g.total));
+  for (int64_t j = 0; j < g.total; ++j) r.key_keep[size_t(j)] = j >= g.first && j <= g.last && (!g.keep || g.keep[j]);
+  reference_attention(r);
+}
+
 TEST_P(DecodeAttentionVariants, Avx512WithinTheDerivedBoundOfTheReference) {
   if (!cpu_features_detected().avx512f || !avx512_rows_supported()) GTEST_SKIP() << "no AVX-512 on this CPU";
   const Case& c = GetParam();
   Problem p = make_problem(c, 11);
   std::vector<float> probs_ref(size_t(c.heads * c.total)), out_ref(size_t(c.heads * c.d));
   std::vector<float> probs(probs_ref.size(), -7.0f), out(out_ref.size(), -7.0f);
+  reference_of(p, probs_ref, out_ref);
   DecodeAttentionGroup g = p.g;
-  g.scores = probs_ref.data(), g.out = out_ref.data();
-  decode_attention_ref(g);
   g.scores = probs.data(), g.out = out.data();
   decode_attention_avx512(g);
   expect_within_bound(p, probs_ref, out_ref, probs, out);

@@ -16,8 +16,9 @@
 //
 // Ops: kLanes, kRows, kUnsigned8 (8-bit weights enter as u = q + 128 with the
 // offset correction; else as q = u ^ 0x80 without it), and vector operations
-// on I (int32 lanes) and F (f32 lanes; fstore aligned, fstoreu not); dot4 takes the address of the 4
-// activation codes so the broadcast is one load (not a trip through a GPR).
+// on I (int32 lanes) and F (f32 lanes; fstore aligned, fstoreu not); dot4
+// takes the address of the 4 activation codes so the broadcast is one load
+// (not a trip through a GPR).
 #pragma once
 
 #include <immintrin.h>
