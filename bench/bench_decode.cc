@@ -5,6 +5,10 @@
 //   BM_ReadBandwidth   STREAM-like read of a 1 GiB array (>> L3) on the pool's threads
 //   BM_Gemv            octet's GEMV on 12 TinyLlama MLP matrices (553 MB): bytes/s
 //   BM_SgemmM1         the same through kernels::linear: OpenBLAS sgemm with M = 1
+//   BM_DecodeAttention the decode attention kernel over a whole step's KV
+//                      cache (TinyLlama: 22 layers x 4 kv heads, 8 query heads
+//                      each, head_dim 64, 576 cached tokens) stored as f32,
+//                      INT8 or FP8 codes (arg 0 / 1 / 2): bytes of cache/s
 //   BM_Decode          decode steps of a synth llama (default: the 1b model,
 //                      TinyLlama-1.1B shapes, f32 = 4.4 GB), with counters for
 //                      the weight bytes per token, the bound from the measured
@@ -20,6 +24,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/decode_attention.h"
 #include "octet/generate.h"
 #include "octet/kernels.h"
 #include "octet/synth.h"
@@ -94,6 +99,44 @@ void BM_SgemmM1(benchmark::State& state) {
   matrix_counters(state);
 }
 BENCHMARK(BM_SgemmM1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_DecodeAttention(benchmark::State& state) {
+  using octet::kernels::CachedElement;
+  const int64_t groups = 22 * 4, heads = 8, d = 64, total = 576;
+  const auto element = static_cast<CachedElement>(state.range(0));
+  const int64_t element_bytes = element == CachedElement::F32 ? 4 : 1;
+  // Codes and floats alike are filled with small bytes (finite, non-NaN either way).
+  std::vector<uint8_t> k(size_t(groups * total * d * element_bytes)), v(k.size());
+  for (size_t i = 0; i < k.size(); ++i) k[i] = v[i] = uint8_t(i * 37 % 61);
+  std::vector<float> row_scales(size_t(groups * total), 0.01f);
+  std::vector<float> q(size_t(groups * heads * d), 0.1f), out(q.size());
+  const auto kernel = octet::kernels::decode_attention_kernel(d);
+  if (!kernel) {
+    state.SkipWithError("no decode attention kernel on this CPU");
+    return;
+  }
+  for (auto _ : state) {
+    octet::parallel_for(groups, [&](int64_t begin, int64_t end) {
+      thread_local std::vector<float> scores;
+      scores.resize(size_t(heads * total));
+      for (int64_t gi = begin; gi < end; ++gi) {
+        octet::kernels::DecodeAttentionGroup g;
+        g.q = q.data() + gi * heads * d, g.heads = heads, g.d = d, g.ld = d, g.total = total;
+        for (auto [rows, data] : {std::pair{&g.k, k.data()}, std::pair{&g.v, v.data()}}) {
+          rows->data = data + gi * total * d * element_bytes;
+          rows->element = element;
+          if (element != CachedElement::F32) rows->row_scales = row_scales.data() + gi * total;
+        }
+        g.scale = 0.125f, g.first = 0, g.last = total - 1;
+        g.scores = scores.data(), g.out = out.data() + gi * heads * d;
+        kernel(g);
+      }
+    });
+  }
+  state.SetLabel(element == CachedElement::F32 ? "f32" : element == CachedElement::I8 ? "int8" : "fp8");
+  state.SetBytesProcessed(int64_t(2 * k.size()) * state.iterations());
+}
+BENCHMARK(BM_DecodeAttention)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 std::filesystem::path decode_model() {
   if (const char* p = std::getenv("OCTET_DECODE_MODEL"); p && *p) return p;

@@ -3,21 +3,35 @@
 //   s[h][j] = scale * dot(q[h], k[j]) for keys j in [first, last] with keep[j]
 //             set, else -inf;
 //   p[h] = softmax(s[h]) (every key masked: zeros);  out[h] = sum_j p[h][j] v[j].
-// The keys and values are read where they lie (rows `ld` floats apart). The
-// batched GEMM path packs both for every step instead, which costs as much as
-// the product at one query row: at batch 8 and ~600 cached tokens the packing
-// was a sixth of a decode step of the 1.1B model.
+// The keys and values are read where they lie (rows `ld` elements apart), as
+// f32 or as INT8 / FP8 codes decoded in registers. The batched GEMM path packs
+// both for every step instead, which costs as much as the product at one query
+// row: at batch 8 and ~600 cached tokens the packing was a sixth of a decode
+// step of the 1.1B model; a quantized cache was also dequantized into a copy.
 #pragma once
 
 #include <cstdint>
 
 namespace octet::kernels {
 
+// How cached key or value rows are stored: f32, or one code byte per value
+// (an INT8 / FP8 KV cache, nn/kv_quant.h) read as value = decode(code) * scale
+// (a product rounded to f32: the kernel sees exactly the rows kv_quant's
+// dequantize_row gives, without writing them out), with one scale per row
+// (dynamic) or one for all rows (static).
+enum class CachedElement { F32, I8, F8E4M3 };
+
+struct CachedRows {
+  const void* data = nullptr;  // [total, ld] elements (the first d of each row are used)
+  CachedElement element = CachedElement::F32;
+  const float* row_scales = nullptr;  // codes: [total] scales, or null: `scale` for every row
+  float scale = 1.0f;
+};
+
 struct DecodeAttentionGroup {
   const float* q = nullptr;  // [heads, d]
   int64_t heads = 0, d = 0;
-  const float* k = nullptr;  // [total, ld] (the first d of each row are used)
-  const float* v = nullptr;  // [total, ld]
+  CachedRows k, v;
   int64_t ld = 0, total = 0;
   float scale = 1.0f;
   const uint8_t* keep = nullptr;  // [total], nonzero = attend; null = every key
@@ -29,7 +43,7 @@ struct DecodeAttentionGroup {
 using DecodeAttentionFn = void (*)(const DecodeAttentionGroup&);
 
 // (Tested against kernels/ref's reference_attention, the definition of every attention path.)
-// AVX-512F; needs d % 16 == 0 and d <= 256.
+// AVX-512F; needs d % 16 == 0 and d <= 256 (any CachedElement).
 void decode_attention_avx512(const DecodeAttentionGroup& g);
 
 // The fast variant for head size d on this CPU (cpu_features(), so OCTET_ISA caps it), or nullptr: then

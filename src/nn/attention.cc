@@ -204,10 +204,32 @@ Tensor MultiHeadAttention::attend_cache(const Tensor& q, const AttentionCache& c
   // A probabilities site (fake quantization) needs the probabilities as a tensor: the GEMM path.
   const kernels::DecodeAttentionFn decode_kernel =
       seq == 1 && !probs_site_.active() ? kernels::decode_attention_kernel(d) : nullptr;
-  // `scratch` ([2, total, d] f32) receives a quantized cache's block, dequantized.
+  // `scratch` ([2, total, d] f32) receives a quantized cache's block, dequantized (GEMM path only).
   auto one_group = [&](int64_t bg, Tensor& scratch) {
     const int64_t b = bg / kvh;
     const Tensor qg = Tensor::borrow(q.data<float>() + bg * rows * d, {rows, d}, DType::F32);
+    Tensor og = Tensor::borrow(out.data<float>() + bg * rows * d, {rows, d}, DType::F32);
+    if (decode_kernel) {  // one query per head: the decode kernel reads the cache rows (or codes) in place
+      kernels::DecodeAttentionGroup g;
+      g.q = qg.data<float>(), g.heads = rows, g.d = d;
+      if (quantized) {
+        g.k = kv_quant::rows_of_block(cache.k_codes, cache.k_scales, cache.quant, kv_quant::Part::Keys, bg);
+        g.v = kv_quant::rows_of_block(cache.v_codes, cache.v_scales, cache.quant, kv_quant::Part::Values, bg);
+      } else {
+        g.k.data = cache.k.data<float>() + bg * cap * d;
+        g.v.data = cache.v.data<float>() + bg * cap * d;
+      }
+      g.ld = d, g.total = total;
+      g.scale = scale;
+      g.keep = keep.data() + b * total;
+      g.last = c.causal ? past : total - 1;
+      g.first = c.causal && c.sliding_window > 0 ? past - c.sliding_window : 0;
+      thread_local std::vector<float> probabilities;
+      probabilities.resize(static_cast<size_t>(rows * total));
+      g.scores = probabilities.data(), g.out = og.data<float>();
+      decode_kernel(g);
+      return;
+    }
     Tensor kg, vg;
     if (quantized) {
       float* kd = scratch.data<float>();
@@ -219,21 +241,6 @@ Tensor MultiHeadAttention::attend_cache(const Tensor& q, const AttentionCache& c
     } else {
       kg = Tensor::borrow(cache.k.data<float>() + bg * cap * d, {total, d}, DType::F32);
       vg = Tensor::borrow(cache.v.data<float>() + bg * cap * d, {total, d}, DType::F32);
-    }
-    Tensor og = Tensor::borrow(out.data<float>() + bg * rows * d, {rows, d}, DType::F32);
-    if (decode_kernel) {  // one query per head: the decode kernel reads the cache rows in place
-      kernels::DecodeAttentionGroup g;
-      g.q = qg.data<float>(), g.heads = rows, g.d = d;
-      g.k = kg.data<float>(), g.v = vg.data<float>(), g.ld = d, g.total = total;
-      g.scale = scale;
-      g.keep = keep.data() + b * total;
-      g.last = c.causal ? past : total - 1;
-      g.first = c.causal && c.sliding_window > 0 ? past - c.sliding_window : 0;
-      thread_local std::vector<float> probabilities;
-      probabilities.resize(static_cast<size_t>(rows * total));
-      g.scores = probabilities.data(), g.out = og.data<float>();
-      decode_kernel(g);
-      return;
     }
     Tensor scores;
     kernels::gemm(qg, kg, scores, {.transpose_b = true, .alpha = scale});
@@ -256,7 +263,7 @@ Tensor MultiHeadAttention::attend_cache(const Tensor& q, const AttentionCache& c
   // pool task kernels::gemm runs octet's own serial kernel, never OpenBLAS's
   // threads: kernels/dispatch.cc); else each GEMM is big enough for
   // OpenBLAS's own threads.
-  auto new_scratch = [&] { return quantized ? Tensor::empty({2, total, d}, DType::F32) : Tensor(); };
+  auto new_scratch = [&] { return quantized && !decode_kernel ? Tensor::empty({2, total, d}, DType::F32) : Tensor(); };
   if (seq == 1) {
     parallel_for(batch * kvh, [&](int64_t begin, int64_t end) {
       Tensor scratch = new_scratch();

@@ -116,6 +116,19 @@ void load_block(const Tensor& codes, const Tensor& scales, const KvCacheQuant& q
     dequantize_row(src + t * d, d, quant.dynamic ? block_scales[t] : fixed, quant.dtype, out + t * d);
 }
 
+kernels::CachedRows rows_of_block(const Tensor& codes, const Tensor& scales, const KvCacheQuant& quant, Part part,
+                                  int64_t bg) {
+  const int64_t kvh = codes.dim(1), cap = codes.dim(2), d = codes.dim(3);
+  kernels::CachedRows rows;
+  rows.data = bytes_of(codes) + bg * cap * d;
+  rows.element = quant.dtype == DType::I8 ? kernels::CachedElement::I8 : kernels::CachedElement::F8E4M3;
+  if (quant.dynamic)
+    rows.row_scales = scales.data<float>() + bg * cap;
+  else
+    rows.scale = static_scale(quant, part, bg % kvh);
+  return rows;
+}
+
 Tensor load(const Tensor& codes, const Tensor& scales, const KvCacheQuant& quant, Part part, int64_t n) {
   const int64_t blocks = codes.dim(0) * codes.dim(1), d = codes.dim(3);
   Tensor out = Tensor::empty({codes.dim(0), codes.dim(1), n, d}, DType::F32);

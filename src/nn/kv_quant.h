@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "kernels/decode_attention.h"
 #include "octet/nn.h"
 
 namespace octet::nn::kv_quant {
@@ -38,6 +39,11 @@ void store(const Tensor& x, const KvCacheQuant& quant, Part part, Tensor& codes,
 // Dequantizes tokens [0, n) of block bg = b * G + g into out [n, d] (f32).
 void load_block(const Tensor& codes, const Tensor& scales, const KvCacheQuant& quant, Part part, int64_t bg, int64_t n,
                 float* out);
+
+// Block bg's codes as the decode attention kernel reads them (decoded and scaled in registers, equal to
+// load_block's rows).
+kernels::CachedRows rows_of_block(const Tensor& codes, const Tensor& scales, const KvCacheQuant& quant, Part part,
+                                  int64_t bg);
 
 // Tokens [0, n) of every block, dequantized: f32 [B, G, n, d].
 Tensor load(const Tensor& codes, const Tensor& scales, const KvCacheQuant& quant, Part part, int64_t n);

@@ -34,6 +34,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "kernels/kernel_test_util.h"
@@ -433,9 +434,8 @@ INSTANTIATE_TEST_SUITE_P(Cases, QuantizedAttention, ::testing::ValuesIn(kQuantCa
 
 class QuantizedCachedDecode : public ::testing::TestWithParam<QuantCase> {};
 
-TEST_P(QuantizedCachedDecode, PrefillThenStepsEqualFullForward) {
-  const QuantCase& qc = GetParam();
-  const int64_t batch = 2, total = 11, prefill = 5, heads = 8, kvh = 4, d = 8, hidden = 64, pad = 3;
+void expect_cached_decode_equals_full_forward(const QuantCase& qc, int64_t d) {
+  const int64_t batch = 2, total = 11, prefill = 5, heads = 8, kvh = 4, hidden = 64, pad = 3;
   const AttentionConfig config{hidden, heads, kvh, d, true, std::nullopt};
   MultiHeadAttention block(config, random_linear(heads * d, hidden, 31), random_linear(kvh * d, hidden, 32),
                            random_linear(kvh * d, hidden, 33), random_linear(hidden, heads * d, 34));
@@ -520,6 +520,15 @@ TEST_P(QuantizedCachedDecode, PrefillThenStepsEqualFullForward) {
   for (int64_t i = 0; i < fp32.numel(); ++i)
     moved = std::max(moved, double(std::fabs(fp32.data<float>()[i] - want.data<float>()[i])));
   EXPECT_GT(moved, 1e-5);
+}
+
+// head_dim 16: the one-token steps run the decode attention kernel on the codes (kernels/decode_attention.h)
+// where the CPU has it; head_dim 8: the GEMM path on the dequantized rows.
+TEST_P(QuantizedCachedDecode, PrefillThenStepsEqualFullForward) {
+  for (const int64_t d : {int64_t{8}, int64_t{16}}) {
+    SCOPED_TRACE("head_dim " + std::to_string(d));
+    expect_cached_decode_equals_full_forward(GetParam(), d);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, QuantizedCachedDecode, ::testing::ValuesIn(kQuantCases),

@@ -1,7 +1,7 @@
 // `octet bench-llm MODEL`: prefill and decode speed of a decoder LLM.
 //
 //   octet bench-llm MODEL [--device cpu|cuda[:N]] [--precision fp16,w4a16,fp8] [--batch 1,16]
-//                         [--prefill 512] [--decode 128] [--kv-cache f16|fp8] [--no-graphs] [--json]
+//                         [--prefill 512] [--decode 128] [--kv-cache TYPE] [--no-graphs] [--json]
 //
 // Prompts are random token ids (seeded). On CUDA, per precision and batch:
 // one untimed prefill + decode warm-up (plans, graph capture), then a timed
@@ -9,11 +9,15 @@
 // step's time includes copying its logits to the host). Decode bandwidth =
 // (weights + norms + LM head + keys and values read per step, at the mean
 // cache length) / step time, reported against a device-to-device copy of 1 GiB
-// measured in the same run (read + written bytes). On CPU only fp32 runs (the
-// KV-cache generator of octet/generate.h).
+// measured in the same run (read + written bytes). On CPU the model runs as
+// stored (fp32, or a quantized folder natively) on the KV-cache generator of
+// octet/generate.h; its KV cache is the folder's unless --kv-cache f32|int8|fp8
+// replaces it (int8 / fp8 with dynamic per-token scales, which need no
+// calibration).
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -39,7 +43,7 @@ struct Options {
   std::vector<std::string> precisions;
   std::vector<int64_t> batches{1};
   int64_t prefill = 512, decode = 128;
-  std::string kv_cache = "f16";
+  std::string kv_cache;  // "": f16 on cuda, the model's own on cpu
   bool no_graphs = false;
   uint64_t seed = 0;
   bool json = false;
@@ -65,6 +69,32 @@ Tensor random_prompt(int64_t batch, int64_t len, int64_t vocab, uint64_t seed) {
   return Tensor::from_vector(ids, {batch, len});
 }
 
+// --kv-cache on the CPU: f32 (no quantization) or int8 / fp8 with dynamic scales (for every attention block).
+nn::KvCacheQuant cpu_kv_cache(const std::string& type) {
+  nn::KvCacheQuant q;
+  if (type == "int8") {
+    q.dtype = DType::I8;
+  } else if (type == "fp8") {
+    q.dtype = DType::F8_E4M3;
+  } else {
+    check(type == "f32", "cli", "bench-llm --device cpu: --kv-cache must be f32, int8 or fp8, got '{}'", type);
+  }
+  q.dynamic = q.enabled();
+  return q;
+}
+
+// The KV cache the model decodes with (its first attention block's: every block has the same format).
+std::string kv_cache_label(Model& model) {
+  std::string label;
+  model.visit_attention([&](nn::MultiHeadAttention& a) {
+    if (!label.empty()) return;
+    const nn::KvCacheQuant& q = a.kv_quant();
+    label = !q.enabled() ? "f32"
+                         : fmt::format("{} {}", q.dtype == DType::I8 ? "int8" : "fp8", q.dynamic ? "dyn" : "static");
+  });
+  return label.empty() ? "-" : label;
+}
+
 // The CPU runs the model as stored: fp32, or a quantized folder natively
 // (weight-only int8 / int4 Linears as packed codes, docs/llm_native_cpu.md).
 // Weight bytes: f32 parameters the model holds plus the stored codes, scales
@@ -76,7 +106,8 @@ std::vector<Row> bench_cpu(const Options& o) {
           "bench-llm --device cpu runs precision fp32 only, or a quantized folder natively as stored without "
           "--precision (got '{}')",
           p);
-  check(o.kv_cache == "f16" || o.kv_cache == "f32", "cli", "bench-llm --device cpu: --kv-cache is not supported on CPU");
+  const std::optional<nn::KvCacheQuant> kv_cache =
+      o.kv_cache.empty() ? std::nullopt : std::optional(cpu_kv_cache(o.kv_cache));
   std::string precision = "fp32";
   int64_t stored_bytes = 0;
   if (quantized) {
@@ -91,6 +122,7 @@ std::vector<Row> bench_cpu(const Options& o) {
   }
   const auto model = load_causal_lm(o.model);
   use_decode_kernels(*model);
+  if (kv_cache) model->visit_attention([&](nn::MultiHeadAttention& a) { a.set_kv_quant(*kv_cache); });
   if (!quantized) {
     // A GGUF's Q4_0 / Q8_0 Linears run natively: their packed bytes count, as a quantized folder's codes do.
     int64_t native = 0;
@@ -112,7 +144,7 @@ std::vector<Row> bench_cpu(const Options& o) {
     g.eos_ids = std::vector<int64_t>{};  // never stop early
     const GenerationResult r = generate(*model, prompts, g);
     Row row;
-    row.precision = precision, row.kv_cache = "f32", row.batch = b;
+    row.precision = precision, row.kv_cache = kv_cache_label(*model), row.batch = b;
     row.prefill_s = r.prefill_seconds, row.decode_s = r.decode_seconds, row.decode_steps = r.decode_steps;
     row.weight_bytes = stored_bytes;
     for (const auto& [name, t] : model->parameters()) row.weight_bytes += int64_t(t.numel()) * 4;
@@ -125,7 +157,7 @@ std::vector<Row> bench_cuda(const Options& o, int device, double& bandwidth) {
   std::vector<cuda::LlmPrecision> precisions;
   for (const auto& p : o.precisions.empty() ? std::vector<std::string>{"fp16"} : o.precisions)
     precisions.push_back(cuda::parse_llm_precision(p));
-  const cuda::KvCacheType kv = cuda::parse_kv_cache_type(o.kv_cache);
+  const cuda::KvCacheType kv = cuda::parse_kv_cache_type(o.kv_cache.empty() ? "f16" : o.kv_cache);
   check(cuda::gpu_available(), "cuda", "no usable CUDA GPU: {}", cuda_status().detail);
   const auto model = load_causal_lm(o.model, kLoadFloatWeights);  // the runner uploads f32 weights
   const int64_t max_seq = o.prefill + o.decode + 2;
@@ -230,7 +262,9 @@ const CommandRegistration registration{{
       sub.add_option("--batch", o->batches, "Comma-separated batch sizes")->delimiter(',')->capture_default_str();
       sub.add_option("--prefill", o->prefill, "Prompt tokens per sequence")->capture_default_str();
       sub.add_option("--decode", o->decode, "Timed decode steps")->capture_default_str();
-      sub.add_option("--kv-cache", o->kv_cache, "KV cache type on cuda: f16 or fp8")->capture_default_str();
+      sub.add_option("--kv-cache", o->kv_cache,
+                     "KV cache: cuda f16 (default) or fp8; cpu f32, int8 or fp8 (dynamic scales; default: the "
+                     "model's own)");
       sub.add_flag("--no-graphs", o->no_graphs, "Decode without CUDA graphs");
       sub.add_option("--seed", o->seed, "Seed of the random prompts")->capture_default_str();
       sub.add_flag("--json", o->json, "Print JSON");

@@ -1,0 +1,53 @@
+// `octet bench-llm MODEL` on the CPU: the KV cache a row reports is the one the
+// model decodes with (as stored, or replaced by --kv-cache f32|int8|fp8), and
+// a KV type the CPU does not have is a one-line error.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_models/cli_models_util.h"
+#include "support/shared_data.h"
+
+namespace octet {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_octet;
+
+fs::path kjv() { return testing::shared_path("models/kjv-llama"); }
+
+// The JSON row of a short bench-llm run with `extra` arguments.
+nlohmann::json bench_row(const std::vector<std::string>& extra) {
+  const auto scratch = testing::temp_dir();
+  std::vector<std::string> args{"bench-llm", kjv().string(), "--prefill", "8", "--decode", "4", "--json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const auto r = run_octet(args, scratch);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("results").size(), 1u) << r.out;
+  return j.at("results").at(0);
+}
+
+TEST(CliBenchLlm, ReportsTheKvCacheTheModelDecodesWith) {
+  const auto as_stored = bench_row({});
+  EXPECT_EQ(as_stored.at("kv_cache"), "f32");
+  EXPECT_EQ(as_stored.at("decode_steps").get<int64_t>(), 4);
+  EXPECT_GT(as_stored.at("decode_tokens_per_second").get<double>(), 0.0);
+  EXPECT_EQ(bench_row({"--kv-cache", "int8"}).at("kv_cache"), "int8 dyn");
+  EXPECT_EQ(bench_row({"--kv-cache", "fp8"}).at("kv_cache"), "fp8 dyn");
+  EXPECT_EQ(bench_row({"--kv-cache", "f32"}).at("kv_cache"), "f32");
+}
+
+TEST(CliBenchLlm, KvCacheTypeTheCpuLacksIsAOneLineError) {
+  const auto scratch = testing::temp_dir();
+  const auto r = run_octet({"bench-llm", kjv().string(), "--prefill", "8", "--decode", "2", "--kv-cache", "f16"}, scratch);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("--kv-cache must be f32, int8 or fp8"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace octet
