@@ -127,3 +127,15 @@ Tensor Tensor::from_vector(const std::vector<T>& values, Shape shape) {
 }
 
 }  // namespace octet
+
+// A Tensor formats as its describe() ("f32[2, 3]", "undefined"): a check()
+// naming a tensor builds that string only when the check fails (an argument
+// written as t.describe() was formatted on every call, hundreds of times per
+// decode step).
+template <>
+struct fmt::formatter<octet::Tensor> : fmt::formatter<std::string_view> {
+  template <typename FormatContext>
+  auto format(const octet::Tensor& t, FormatContext& ctx) const {
+    return fmt::formatter<std::string_view>::format(t.describe(), ctx);
+  }
+};

@@ -23,6 +23,15 @@ void set_num_threads(int n);
 // Nested calls from inside fn run serially.
 void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn, int64_t grain = 1);
 
+// parallel_for for streams whose threads run at uneven speeds (a decode
+// step's GEMVs: memory-bound, and one thread may be interrupted or share its
+// core): every thread first runs the front of its contiguous share (7/8 of
+// it), then the threads take the shares' remaining tails in pieces of `piece`
+// items, their own tail first. fn sees disjoint ranges covering [0, n) once,
+// in no fixed order and on no fixed thread, so results must not depend on
+// either. Exceptions and nesting as in parallel_for.
+void parallel_for_balanced(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn, int64_t piece);
+
 // Whether the calling thread is running a chunk of a parallel_for (where a
 // nested parallel_for runs serially, and work must not start other threads).
 bool in_parallel_for();

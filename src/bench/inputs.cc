@@ -89,7 +89,7 @@ std::vector<int64_t> batch_predictions(const TokenizedBatches& data, const std::
     const Tensor l = logits[b].contiguous();
     const auto& rows = data.rows[b];
     check(l.dtype() == DType::F32 && l.rank() == 2 && l.dim(0) == int64_t(rows.size()) && l.dim(1) > 0, kTag,
-          "batch {}: logits {} for {} rows", b, l.describe(), rows.size());
+          "batch {}: logits {} for {} rows", b, l, rows.size());
     const int64_t classes = l.dim(1);
     for (size_t r = 0; r < rows.size(); ++r) {
       const float* row = l.data<float>() + int64_t(r) * classes;

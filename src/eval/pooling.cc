@@ -19,7 +19,7 @@ Tensor pool_embeddings(const Tensor& hidden, const Tensor& attention_mask, Pooli
   const int64_t batch = hidden.dim(0), seq = hidden.dim(1), width = hidden.dim(2);
   if (attention_mask.defined())
     check(attention_mask.dtype() == DType::I64 && attention_mask.shape() == Shape{batch, seq}, "eval",
-          "attention_mask must be i64 [{}, {}], got {}", batch, seq, attention_mask.describe());
+          "attention_mask must be i64 [{}, {}], got {}", batch, seq, attention_mask);
   const Tensor h = hidden.contiguous();
   const Tensor mask = attention_mask.defined() ? attention_mask.contiguous() : Tensor();
   Tensor out = Tensor::zeros({batch, width}, DType::F32);

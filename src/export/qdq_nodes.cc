@@ -18,7 +18,7 @@ bool exportable_integer(DType d) { return d == DType::I8 || d == DType::U8; }
 Tensor zero_points_as(const Tensor& zp, DType dtype, Shape shape) {
   const Tensor src = zp.contiguous();
   Tensor out = Tensor::empty(std::move(shape), dtype);
-  check(out.numel() == src.numel(), kTag, "zero point {} does not fit {}", src.describe(), out.describe());
+  check(out.numel() == src.numel(), kTag, "zero point {} does not fit {}", src, out);
   const int32_t* z = src.data<int32_t>();
   for (int64_t i = 0; i < src.numel(); ++i) {
     const int32_t v = z[i];
@@ -40,7 +40,7 @@ Tensor scalar_zero_point(int32_t zp, DType dtype) {
 }  // namespace
 
 Tensor transpose_2d(const Tensor& t) {
-  check(t.rank() == 2, kTag, "transpose_2d of {}", t.describe());
+  check(t.rank() == 2, kTag, "transpose_2d of {}", t);
   const Tensor src = t.contiguous();
   const int64_t rows = src.dim(0), cols = src.dim(1);
   Tensor out = Tensor::empty({cols, rows}, src.dtype());
@@ -95,8 +95,8 @@ std::string QdqNodes::weight(const nn::Linear& linear, const std::string& scope)
     const Shape shape{linear.out_features(), linear.in_features()};
     check(exportable_integer(spec.dtype) && wq->codes.dtype() == spec.dtype, kTag,
           "Linear '{}': weight codes {} with spec {}: only int8 / uint8 weights are exported yet", name,
-          wq->codes.describe(), to_string(spec));
-    check(wq->codes.shape() == shape, kTag, "Linear '{}': codes {} but the weight is {}", name, wq->codes.describe(),
+          wq->codes, to_string(spec));
+    check(wq->codes.shape() == shape, kTag, "Linear '{}': codes {} but the weight is {}", name, wq->codes,
           shape_str(shape));
     const bool per_channel = spec.granularity == Granularity::PerChannel && (spec.axis == 0 || spec.axis == -2);
     check(per_channel || spec.granularity == Granularity::PerTensor, kTag,
@@ -104,8 +104,8 @@ std::string QdqNodes::weight(const nn::Linear& linear, const std::string& scope)
           name, to_string(spec));
     const Shape pshape = quant_param_shape(spec, shape);
     check(wq->params.scale.shape() == pshape && wq->params.zero_point.shape() == pshape, kTag,
-          "Linear '{}': scale {} / zero point {} for {}, expected {}", name, wq->params.scale.describe(),
-          wq->params.zero_point.describe(), to_string(spec), shape_str(pshape));
+          "Linear '{}': scale {} / zero point {} for {}, expected {}", name, wq->params.scale,
+          wq->params.zero_point, to_string(spec), shape_str(pshape));
     const Shape flat = per_channel ? Shape{linear.out_features()} : Shape{};
     const std::string codes = g_.add_initializer(name + ".weight_t_quantized", transpose_2d(wq->codes));
     const std::string scale = g_.add_initializer(name + ".weight_scale", wq->params.scale.contiguous().reshape(flat));

@@ -119,7 +119,7 @@ void install_simulated_plan(Model& model, const QdqPlan& plan) {
     if (it == plan.weights.end()) return;
     const QdqWeight& w = it->second;
     check(w.codes.shape() == linear.weight().shape(), kTag, "Linear '{}': codes {} for a weight {}", linear.name(),
-          w.codes.describe(), linear.weight().describe());
+          w.codes, linear.weight().describe());
     linear.set_kernel(std::make_shared<SimulatedLinearKernel>(dequantize(w.codes, w.spec, w.params), linear.bias()));
     ++weights;
   });

@@ -29,7 +29,7 @@ constexpr int64_t kGroupScoresInL2 = int64_t{1} << 16;
 
 std::vector<uint8_t> key_keep_mask(const Tensor& mask, int64_t batch, int64_t seq_k) {
   check(mask.rank() == 2 && mask.dim(0) == batch && mask.dim(1) == seq_k, "attention",
-        "key_mask is {}, expected [batch, seq_k] = [{}, {}]", mask.describe(), batch, seq_k);
+        "key_mask is {}, expected [batch, seq_k] = [{}, {}]", mask, batch, seq_k);
   const Tensor m = mask.contiguous();
   std::vector<uint8_t> keep(static_cast<size_t>(m.numel()));
   for (size_t i = 0; i < keep.size(); ++i) {
@@ -138,13 +138,12 @@ AttentionProblem prepare_attention(const Tensor& q, const Tensor& k, const Tenso
   detail::require_f32("attention", "k", k);
   detail::require_f32("attention", "v", v);
   check(q.rank() == 4 && k.rank() == 4, "attention",
-        "q and k must be [batch, heads, seq, head_dim], got q {} and k {}", q.describe(), k.describe());
+        "q and k must be [batch, heads, seq, head_dim], got q {} and k {}", q, k);
   AttentionProblem p;
   p.batch = q.dim(0), p.heads = q.dim(1), p.seq_q = q.dim(2), p.head_dim = q.dim(3);
   p.kv_heads = k.dim(1), p.seq_k = k.dim(2);
-  check(k.dim(0) == p.batch && k.dim(3) == p.head_dim, "attention", "k is {} but q is {}", k.describe(),
-        q.describe());
-  check(v.shape() == k.shape(), "attention", "v is {}, k is {}", v.describe(), k.describe());
+  check(k.dim(0) == p.batch && k.dim(3) == p.head_dim, "attention", "k is {} but q is {}", k, q);
+  check(v.shape() == k.shape(), "attention", "v is {}, k is {}", v, k);
   check(p.kv_heads > 0 && p.heads % p.kv_heads == 0, "attention", "kv heads ({}) must divide heads ({})", p.kv_heads,
         p.heads);
   detail::require_blas_dim("attention", "heads/kv_heads * seq_q", p.heads / p.kv_heads * p.seq_q);
@@ -158,8 +157,7 @@ AttentionProblem prepare_attention(const Tensor& q, const Tensor& k, const Tenso
     detail::require_f32("attention", "bias", b);
     const bool ok = b.rank() == 4 && (b.dim(0) == p.batch || b.dim(0) == 1) && (b.dim(1) == p.heads || b.dim(1) == 1) &&
                     b.dim(2) == p.seq_q && b.dim(3) == p.seq_k;
-    check(ok, "attention", "bias is {}, expected [{} or 1, {} or 1, {}, {}]", b.describe(), p.batch, p.heads, p.seq_q,
-          p.seq_k);
+    check(ok, "attention", "bias is {}, expected [{} or 1, {} or 1, {}, {}]", b, p.batch, p.heads, p.seq_q, p.seq_k);
     p.bias = b.data<float>();
     p.bias_stride_h = b.dim(1) == 1 ? 0 : p.seq_q * p.seq_k;
     p.bias_stride_b = b.dim(0) == 1 ? 0 : b.dim(1) * p.seq_q * p.seq_k;

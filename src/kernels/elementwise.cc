@@ -71,8 +71,7 @@ Activation parse_activation(std::string_view name) {
   if (name == "relu") return Activation::Relu;
   if (name == "silu" || name == "swish") return Activation::Silu;
   fail("activation", "unknown activation '{}' (known: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, quick_gelu, "
-                     "relu, silu, swish)",
-       name);
+                     "relu, silu, swish)", name);
 }
 
 std::string_view activation_name(Activation act) {
@@ -120,10 +119,10 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 void embedding(const Tensor& table, const Tensor& ids, Tensor& out) {
   detail::require_f32("embedding", "table", table);
-  check(table.rank() == 2, "embedding", "table must be [vocab, hidden], got {}", table.describe());
+  check(table.rank() == 2, "embedding", "table must be [vocab, hidden], got {}", table);
   check(ids.defined() && (ids.dtype() == DType::I64 || ids.dtype() == DType::I32), "embedding",
-        "ids must be i64 or i32, got {}", ids.describe());
-  check(ids.is_contiguous(), "embedding", "ids {} must be contiguous", ids.describe());
+        "ids must be i64 or i32, got {}", ids);
+  check(ids.is_contiguous(), "embedding", "ids {} must be contiguous", ids);
   Shape shape = ids.shape();
   shape.push_back(table.dim(1));
   detail::prepare_output("embedding", "out", out, shape);

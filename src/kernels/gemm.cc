@@ -35,8 +35,7 @@ std::pair<int64_t, int64_t> op_b_dims(const Tensor& b, bool transpose) {
 void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmParams& params, const Tensor& bias) {
   require_f32("gemm", "A", a);
   require_f32("gemm", "B", b);
-  check(a.rank() == 2 && b.rank() == 2, "gemm", "A and B must be matrices, got {} and {}", a.describe(),
-        b.describe());
+  check(a.rank() == 2 && b.rank() == 2, "gemm", "A and B must be matrices, got {} and {}", a, b);
   const int64_t m = a.dim(0), k = a.dim(1);
   const auto [kb, n] = op_b_dims(b, params.transpose_b);
   check(k == kb, "gemm", "A is {} but op(B) is [{}, {}] (B {}{}): inner dimensions differ", shape_str(a.shape()), kb,
@@ -59,14 +58,12 @@ void gemm(const Tensor& a, const Tensor& b, Tensor& c, const GemmParams& params,
 void gemm_batched(const Tensor& a, const Tensor& b, Tensor& c, const GemmParams& params) {
   require_f32("gemm_batched", "A", a);
   require_f32("gemm_batched", "B", b);
-  check(a.rank() == 3 && b.rank() == 3, "gemm_batched", "A and B must be [batch, rows, cols], got {} and {}",
-        a.describe(), b.describe());
+  check(a.rank() == 3 && b.rank() == 3, "gemm_batched", "A and B must be [batch, rows, cols], got {} and {}", a, b);
   const int64_t batch = a.dim(0), m = a.dim(1), k = a.dim(2);
   check(b.dim(0) == batch || b.dim(0) == 1, "gemm_batched", "B has batch {}, A has {} (B may also have 1)", b.dim(0),
         batch);
   const auto [kb, n] = op_b_dims(b, params.transpose_b);
-  check(k == kb, "gemm_batched", "A is {} but op(B) is [{}, {}]: inner dimensions differ", shape_str(a.shape()), kb,
-        n);
+  check(k == kb, "gemm_batched", "A is {} but op(B) is [{}, {}]: inner dimensions differ", shape_str(a.shape()), kb, n);
   check(params.beta == 0.0f || c.defined(), "gemm_batched", "beta is {} but C is undefined", params.beta);
   detail::prepare_output("gemm_batched", "C", c, {batch, m, n});
   check(!overlaps(c, a) && !overlaps(c, b), "gemm_batched", "C must not overlap A or B");
@@ -83,11 +80,11 @@ void gemm_batched(const Tensor& a, const Tensor& b, Tensor& c, const GemmParams&
 void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y) {
   require_f32("linear", "x", x);
   require_f32("linear", "weight", weight);
-  check(weight.rank() == 2, "linear", "weight must be [out, in], got {}", weight.describe());
+  check(weight.rank() == 2, "linear", "weight must be [out, in], got {}", weight);
   check(x.rank() >= 1, "linear", "x must have at least one dimension");
   const int64_t out_features = weight.dim(0), in_features = weight.dim(1);
-  check(x.dim(-1) == in_features, "linear", "x is {} but weight is {}: last dimension must be {}", x.describe(),
-        weight.describe(), in_features);
+  check(x.dim(-1) == in_features, "linear", "x is {} but weight is {}: last dimension must be {}", x,
+        weight, in_features);
   if (bias.defined()) detail::require_vector("linear", "bias", bias, out_features, "out_features");
   Shape out_shape = x.shape();
   out_shape.back() = out_features;

@@ -76,8 +76,13 @@ void run(const int8_detail::GemmCall& call) {
   // its share of the weights, once); otherwise split rows. Small M (decode)
   // always splits columns: the weights are the traffic.
   const bool split_columns = call.m <= 8 || panels >= 4 * threads;
-  if (split_columns) {
-    parallel_for(panels, [&](int64_t p0, int64_t p1) { fn(call, 0, call.m, p0, p1); }, std::max<int64_t>(1, 16 / w.panel_width()));
+  const auto columns = [&](int64_t p0, int64_t p1) { fn(call, 0, call.m, p0, p1); };
+  if (call.m <= 8) {
+    // Decode: memory-bound, contiguous shares with their tails balanced over the threads (thread_pool.h),
+    // in pieces of 48 columns (the AVX-512 tile's three panels).
+    parallel_for_balanced(panels, columns, std::max<int64_t>(1, 48 / w.panel_width()));
+  } else if (split_columns) {
+    parallel_for(panels, columns, std::max<int64_t>(1, 16 / w.panel_width()));
   } else {
     const int64_t row_tiles = (call.m + mr - 1) / mr;
     parallel_for(row_tiles, [&](int64_t t0, int64_t t1) { fn(call, t0 * mr, std::min(call.m, t1 * mr), 0, panels); });

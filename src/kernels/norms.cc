@@ -11,7 +11,7 @@ std::pair<int64_t, int64_t> rows_and_hidden(std::string_view op, const Tensor& x
   detail::require_f32(op, "x", x);
   check(x.rank() >= 1, op, "x must have at least one dimension");
   const int64_t hidden = x.dim(-1);
-  check(hidden > 0, op, "x {} has an empty last dimension", x.describe());
+  check(hidden > 0, op, "x {} has an empty last dimension", x);
   return {x.numel() / hidden, hidden};
 }
 
@@ -46,8 +46,7 @@ void add_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& gamma
   const auto [rows, hidden_size] = rows_and_hidden("add_layer_norm", x);
   const int64_t hidden = hidden_size;
   detail::require_f32("add_layer_norm", "residual", residual);
-  check(residual.shape() == x.shape(), "add_layer_norm", "residual is {}, x is {}", residual.describe(),
-        x.describe());
+  check(residual.shape() == x.shape(), "add_layer_norm", "residual is {}, x is {}", residual, x);
   detail::require_vector("add_layer_norm", "gamma", gamma, hidden, "hidden size");
   detail::require_vector("add_layer_norm", "beta", beta, hidden, "hidden size");
   detail::prepare_output("add_layer_norm", "y", y, x.shape());

@@ -6,8 +6,8 @@ namespace octet::kernels::detail {
 
 void require_f32(std::string_view op, std::string_view name, const Tensor& t) {
   check(t.defined(), op, "{} is undefined", name);
-  check(t.dtype() == DType::F32, op, "{} must be f32, got {}", name, t.describe());
-  check(t.is_contiguous(), op, "{} {} must be contiguous", name, t.describe());
+  check(t.dtype() == DType::F32, op, "{} must be f32, got {}", name, t);
+  check(t.is_contiguous(), op, "{} {} must be contiguous", name, t);
 }
 
 void prepare_output(std::string_view op, std::string_view name, Tensor& out, const Shape& shape) {
@@ -16,7 +16,7 @@ void prepare_output(std::string_view op, std::string_view name, Tensor& out, con
     return;
   }
   require_f32(op, name, out);
-  check(out.shape() == shape, op, "{} is {}, expected shape {}", name, out.describe(), shape_str(shape));
+  check(out.shape() == shape, op, "{} is {}, expected shape {}", name, out, shape_str(shape));
 }
 
 void require_vector(std::string_view op, std::string_view name, const Tensor& t, int64_t size,

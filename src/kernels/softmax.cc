@@ -51,8 +51,7 @@ void softmax(const Tensor& x, Tensor& y, float scale, const Tensor& mask) {
       const int64_t md = mask.dim(-1 - d), xd = x.dim(-1 - d);
       ok = md == 1 || md == xd;
     }
-    check(ok, "softmax", "mask {} does not broadcast to x {} (its last dimension must be {})", mask.describe(),
-          x.describe(), cols);
+    check(ok, "softmax", "mask {} does not broadcast to x {} (its last dimension must be {})", mask, x, cols);
   }
   detail::prepare_output("softmax", "y", y, x.shape());
   if (cols == 0) return;

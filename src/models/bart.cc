@@ -117,7 +117,7 @@ class BartConditionalGeneration final : public Seq2SeqLM {
 
   Seq2SeqCache make_cache(const Tensor& encoder_hidden, const Tensor& attention_mask, int64_t capacity) const override {
     check(encoder_hidden.rank() == 3 && encoder_hidden.dim(2) == s_.d_model, "seq2seq",
-          "encoder_hidden must be [batch, seq, {}], got {}", s_.d_model, encoder_hidden.describe());
+          "encoder_hidden must be [batch, seq, {}], got {}", s_.d_model, encoder_hidden);
     Seq2SeqCache cache;
     cache.encoder_mask = seq2seq::mask_or_ones(
         attention_mask, Tensor::empty({encoder_hidden.dim(0), encoder_hidden.dim(1)}, DType::I64));
@@ -135,7 +135,7 @@ class BartConditionalGeneration final : public Seq2SeqLM {
   Tensor decode(const Tensor& decoder_ids, Seq2SeqCache& cache, Tensor* hidden) const override {
     const Tensor ids = seq2seq::check_ids(decoder_ids, "decoder_ids");
     check(ids.dim(0) == cache.batch() && cache.self_k.size() == decoder_.size(), "seq2seq",
-          "decoder_ids {} do not match the cache (batch {}, {} layers)", ids.describe(), cache.batch(),
+          "decoder_ids {} do not match the cache (batch {}, {} layers)", ids, cache.batch(),
           cache.self_k.size());
     const int64_t past = cache.length, n = ids.dim(1), total = past + n;
     check(total <= cache.capacity, "seq2seq", "{} decoder tokens past the cache capacity {}", total, cache.capacity);

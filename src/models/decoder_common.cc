@@ -133,8 +133,7 @@ Tensor run_layer(const DecoderLayer& l, Tensor x, const Attend& attend) {
 const int64_t* i64_data(const Tensor& t) { return t.data<int64_t>(); }
 
 Tensor as_i64(const Tensor& t, std::string_view what) {
-  check(t.dtype() == DType::I64 || t.dtype() == DType::I32, "models", "{} must be i64 or i32, got {}", what,
-        t.describe());
+  check(t.dtype() == DType::I64 || t.dtype() == DType::I32, "models", "{} must be i64 or i32, got {}", what, t);
   if (t.dtype() == DType::I64) return t.contiguous();
   const Tensor src = t.contiguous();
   Tensor out = Tensor::empty(src.shape(), DType::I64);
@@ -156,7 +155,7 @@ DecoderModel::DecoderModel(DecoderParts parts) : p_(std::move(parts)) {
 
 Tensor DecoderModel::run(const ModelInputs& in, KVCache* cache) const {
   check(in.input_ids.defined() && in.input_ids.rank() == 2, "models", "input_ids must be [batch, seq], got {}",
-        in.input_ids.describe());
+        in.input_ids);
   const Tensor ids = as_i64(in.input_ids, "input_ids");
   const int64_t batch = ids.dim(0), seq = ids.dim(1);
   const int64_t past = cache ? cache->length() : 0, total = past + seq;
@@ -172,13 +171,13 @@ Tensor DecoderModel::run(const ModelInputs& in, KVCache* cache) const {
   if (in.attention_mask.defined()) {
     mask = as_i64(in.attention_mask, "attention_mask");
     check(mask.rank() == 2 && mask.dim(0) == batch && mask.dim(1) == total, "models",
-          "attention_mask is {}, expected [{}, {}] (cached + new tokens)", mask.describe(), batch, total);
+          "attention_mask is {}, expected [{}, {}] (cached + new tokens)", mask, batch, total);
   }
   // Position ids: given, else cumsum(mask) - 1 with padding at 1 (transformers' generate()).
   Tensor pos;
   if (in.position_ids.defined()) {
     pos = as_i64(in.position_ids, "position_ids");
-    check(pos.shape() == ids.shape(), "models", "position_ids is {}, input_ids {}", pos.describe(), ids.describe());
+    check(pos.shape() == ids.shape(), "models", "position_ids is {}, input_ids {}", pos, ids);
   } else {
     pos = Tensor::empty({batch, seq}, DType::I64);
     for (int64_t b = 0; b < batch; ++b) {

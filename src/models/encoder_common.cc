@@ -175,8 +175,7 @@ Tensor Embeddings::forward(const Tensor& ids, const Tensor& token_types, const T
             for (int64_t c = 0; c < width; ++c) y[c] += p[c];
           }
         }
-      },
-      64);
+      }, 64);
   if (project_before_norm) out = project_before_norm->forward(out);
   out = norm.forward(out);
   if (project_after_norm) out = project_after_norm->forward(out);
@@ -193,7 +192,7 @@ void Embeddings::visit_linears(const std::function<void(nn::Linear&)>& fn) {
 namespace {
 
 Tensor checked_ids(const Tensor& t, const char* name, const Shape& shape) {
-  check(t.dtype() == DType::I64, "models", "{} must be i64, got {}", name, t.describe());
+  check(t.dtype() == DType::I64, "models", "{} must be i64, got {}", name, t);
   check(t.shape() == shape, "models", "{} has shape {}, input_ids has {}", name, shape_str(t.shape()),
         shape_str(shape));
   return t.contiguous();
@@ -216,7 +215,7 @@ NamedTensors EncoderModel::forward(const ModelInputs& inputs) const {
   EncoderInputs in;
   in.batch = ids.dim(0);
   in.seq = ids.dim(1);
-  check(in.batch > 0 && in.seq > 0, "models", "input_ids is empty ({})", ids.describe());
+  check(in.batch > 0 && in.seq > 0, "models", "input_ids is empty ({})", ids);
   in.input_ids = ids.contiguous();
   const Shape shape = ids.shape();
   in.attention_mask = inputs.attention_mask.defined() ? checked_ids(inputs.attention_mask, "attention_mask", shape)

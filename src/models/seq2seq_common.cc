@@ -118,7 +118,7 @@ Tensor mask_or_ones(const Tensor& mask, const Tensor& input_ids) {
   }
   check(mask.shape() == input_ids.shape(), "seq2seq", "attention_mask {} does not match input_ids {}",
         shape_str(mask.shape()), shape_str(input_ids.shape()));
-  check(mask.dtype() == DType::I64, "seq2seq", "attention_mask must be i64, got {}", mask.describe());
+  check(mask.dtype() == DType::I64, "seq2seq", "attention_mask must be i64, got {}", mask);
   return mask.contiguous();
 }
 

@@ -36,8 +36,7 @@ Tensor split_heads(const Tensor& x, HeadColumns cols_of, int64_t heads, int64_t 
             std::memcpy(dst + ((b * heads + h) * seq + s) * d, src + bs * cols + cols_of.column(h, d),
                         sizeof(float) * d);
         }
-      },
-      64);
+      }, 64);
   return out;
 }
 
@@ -58,8 +57,7 @@ Tensor merge_heads(const Tensor& x) {
           for (int64_t h = 0; h < heads; ++h)
             std::memcpy(dst + bs * heads * d + h * d, src + ((b * heads + h) * seq + s) * d, sizeof(float) * d);
         }
-      },
-      64);
+      }, 64);
   return out;
 }
 
@@ -81,8 +79,7 @@ std::vector<uint8_t> key_keep(const Tensor& mask, int64_t batch, int64_t seq_k) 
   std::vector<uint8_t> keep(static_cast<size_t>(batch * seq_k), 1);
   if (!mask.defined()) return keep;
   check(mask.rank() == 2 && mask.dim(0) == batch && mask.dim(1) == seq_k, "multi_head_attention",
-        "with a KV cache attention_mask must cover cached and new tokens: [{}, {}], got {}", batch, seq_k,
-        mask.describe());
+        "with a KV cache attention_mask must cover cached and new tokens: [{}, {}], got {}", batch, seq_k, mask);
   const Tensor m = mask.contiguous();
   for (size_t i = 0; i < keep.size(); ++i) {
     switch (m.dtype()) {
@@ -106,7 +103,7 @@ void append_to_cache(const Tensor& k, const Tensor& v, AttentionCache& cache) {
   check(layout.defined() && (quantized ? cache.v_codes.defined() : cache.v.defined()), "multi_head_attention",
         "the KV cache is not allocated");
   check(layout.dim(0) == batch && layout.dim(1) == kvh && layout.dim(3) == d, "multi_head_attention",
-        "KV cache is {} but this batch needs [{}, {}, *, {}]", layout.describe(), batch, kvh, d);
+        "KV cache is {} but this batch needs [{}, {}, *, {}]", layout, batch, kvh, d);
   const int64_t cap = cache.capacity();
   check(cache.length + seq <= cap, "multi_head_attention",
         "KV cache full: {} cached + {} new tokens exceed its capacity of {}", cache.length, seq, cap);
@@ -306,7 +303,7 @@ void MultiHeadAttention::project(const Tensor& hidden, const AttentionInputs& in
                                  Tensor& v) const {
   const AttentionConfig& c = config_;
   check(hidden.defined() && hidden.rank() == 3 && hidden.dim(2) == c.hidden_size, "multi_head_attention",
-        "hidden must be [batch, seq, {}], got {}", c.hidden_size, hidden.describe());
+        "hidden must be [batch, seq, {}], got {}", c.hidden_size, hidden);
   const int64_t h = c.num_heads, kvh = c.num_kv_heads, d = c.head_dim;
   if (qkv_) {
     const Tensor qkv = qkv_->forward(hidden);

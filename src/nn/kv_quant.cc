@@ -83,7 +83,7 @@ void store(const Tensor& x_in, const KvCacheQuant& quant, Part part, Tensor& cod
   const Tensor x = x_in.contiguous();
   const int64_t kvh = x.dim(1), seq = x.dim(2), d = x.dim(3), cap = codes.dim(2);
   check(codes.dim(0) == x.dim(0) && codes.dim(1) == kvh && codes.dim(3) == d && at >= 0 && at + seq <= cap,
-        "multi_head_attention", "cannot store {} at token {} of KV codes {}", x.describe(), at, codes.describe());
+        "multi_head_attention", "cannot store {} at token {} of KV codes {}", x, at, codes);
   const float* src = x.data<float>();
   uint8_t* dst = bytes_of(codes);
   float* dst_scales = quant.dynamic ? scales.data<float>() : nullptr;
@@ -102,8 +102,7 @@ void store(const Tensor& x_in, const KvCacheQuant& quant, Part part, Tensor& cod
           }
           quantize_row(row, d, scale, quant.dtype, dst + slot * d);
         }
-      },
-      64);
+      }, 64);
 }
 
 void load_block(const Tensor& codes, const Tensor& scales, const KvCacheQuant& quant, Part part, int64_t bg, int64_t n,

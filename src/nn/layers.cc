@@ -11,15 +11,14 @@ namespace octet::nn {
 namespace {
 
 void require_f32_vector(std::string_view tag, std::string_view name, const Tensor& t) {
-  check(t.defined() && t.dtype() == DType::F32 && t.rank() == 1, tag, "{} must be a 1-D f32 tensor, got {}", name,
-        t.describe());
+  check(t.defined() && t.dtype() == DType::F32 && t.rank() == 1, tag, "{} must be a 1-D f32 tensor, got {}", name, t);
 }
 
 }  // namespace
 
 Linear::Linear(Tensor weight, Tensor bias) : weight_(std::move(weight)), bias_(std::move(bias)) {
   check(weight_.defined() && weight_.dtype() == DType::F32 && weight_.rank() == 2, "linear",
-        "weight must be an f32 [out, in] tensor, got {}", weight_.describe());
+        "weight must be an f32 [out, in] tensor, got {}", weight_);
   weight_ = weight_.contiguous();
   out_ = weight_.dim(0);
   in_ = weight_.dim(1);
@@ -182,7 +181,7 @@ Tensor RMSNorm::forward(const Tensor& x) const { return kernels::rms_norm(x, wei
 
 Embedding::Embedding(Tensor table) : table_(std::move(table)) {
   check(table_.defined() && table_.dtype() == DType::F32 && table_.rank() == 2, "embedding",
-        "table must be an f32 [vocab, hidden] tensor, got {}", table_.describe());
+        "table must be an f32 [vocab, hidden] tensor, got {}", table_);
   table_ = table_.contiguous();
 }
 

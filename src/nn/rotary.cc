@@ -97,7 +97,7 @@ RotaryTables RotaryEmbedding::tables(const Tensor& position_ids) const {
   check(defined(), "rotary", "rotary embedding is not configured");
   check(position_ids.defined() && position_ids.rank() == 2 &&
             (position_ids.dtype() == DType::I64 || position_ids.dtype() == DType::I32),
-        "rotary", "position_ids must be i64 [batch, seq], got {}", position_ids.describe());
+        "rotary", "position_ids must be i64 [batch, seq], got {}", position_ids);
   const Tensor ids = position_ids.contiguous();
   const int64_t n = ids.numel(), half = config_.dim / 2;
   int64_t max_pos = 0;
@@ -122,12 +122,12 @@ RotaryTables RotaryEmbedding::tables(const Tensor& position_ids) const {
 
 void RotaryEmbedding::apply(Tensor& x, const RotaryTables& t) const {
   check(x.defined() && x.dtype() == DType::F32 && x.rank() == 4 && x.is_contiguous(), "rotary",
-        "x must be a contiguous f32 [batch, heads, seq, head_dim], got {}", x.describe());
+        "x must be a contiguous f32 [batch, heads, seq, head_dim], got {}", x);
   const int64_t batch = x.dim(0), heads = x.dim(1), seq = x.dim(2), head_dim = x.dim(3);
   const int64_t half = config_.dim / 2;
   check(config_.dim <= head_dim, "rotary", "rotary dim {} exceeds head_dim {}", config_.dim, head_dim);
   check(t.cos.defined() && t.cos.shape() == Shape({batch, seq, half}) && t.sin.shape() == t.cos.shape(), "rotary",
-        "tables are {}, expected [{}, {}, {}]", t.cos.describe(), batch, seq, half);
+        "tables are {}, expected [{}, {}, {}]", t.cos, batch, seq, half);
   float* data = x.data<float>();
   const float* cs = t.cos.data<float>();
   const float* sn = t.sin.data<float>();
@@ -152,8 +152,7 @@ void RotaryEmbedding::apply(Tensor& x, const RotaryTables& t) const {
             }
           }
         }
-      },
-      4);
+      }, 4);
 }
 
 }  // namespace octet::nn

@@ -18,8 +18,8 @@ namespace {
 Tensor require_inputs(const Tensor& x, int64_t in, std::string_view what) {
   check(x.defined(), kTag, "{}: undefined inputs", what);
   check(x.dtype() == DType::F32 && x.rank() >= 2 && x.dim(-1) == in, kTag, "{}: inputs must be f32 [n, {}], got {}",
-        what, in, x.describe());
-  check(x.numel() > 0, kTag, "{}: inputs {} are empty", what, x.describe());
+        what, in, x);
+  check(x.numel() > 0, kTag, "{}: inputs {} are empty", what, x);
   const Tensor c = x.contiguous();
   if (!all_finite(c.span<float>())) fail(kTag, "{}: inputs {} contain NaN or Inf", what, x.describe());
   return c.reshape({-1, in});

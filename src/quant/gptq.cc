@@ -58,7 +58,7 @@ void mirror_lower_triangle(double* h, int64_t n) {
 std::vector<double> symmetric_hessian(const Tensor& hessian, int64_t in) {
   check(hessian.defined(), kTag, "gptq_quantize: undefined Hessian");
   check((hessian.dtype() == DType::F64 || hessian.dtype() == DType::F32) && hessian.shape() == Shape{in, in}, kTag,
-        "gptq_quantize: the Hessian must be f64 (or f32) [{}, {}], got {}", in, in, hessian.describe());
+        "gptq_quantize: the Hessian must be f64 (or f32) [{}, {}], got {}", in, in, hessian);
   const Tensor h64 = hessian.dtype() == DType::F64 ? hessian.contiguous() : hessian.to(DType::F64);
   const double* src = h64.data<double>();
   std::vector<double> h(src, src + in * in);
@@ -263,8 +263,7 @@ GroupQuantizedWeight gptq_quantize(const Tensor& w_in, const Tensor& hessian, co
   GptqStats local;
   for (int64_t i = 0; i < in; ++i) {
     const double hii = h[i * in + i];
-    check(hii >= 0, kTag, "gptq_quantize: Hessian diagonal entry {} is negative ({}); not a Hessian of inputs", i,
-          hii);
+    check(hii >= 0, kTag, "gptq_quantize: Hessian diagonal entry {} is negative ({}); not a Hessian of inputs", i, hii);
     if (hii != 0) continue;
     ++local.dead_columns;
     for (int64_t j = 0; j < in; ++j) h[i * in + j] = h[j * in + i] = 0.0;
@@ -299,8 +298,7 @@ GroupQuantizedWeight gptq_quantize(const Tensor& w_in, const Tensor& hessian, co
   if (failed >= 0)
     fail(kTag,
          "gptq_quantize: the Hessian plus damping {:g} ({:g} x mean diagonal) is not positive definite (pivot of "
-         "column {}); raise GptqOptions::damp",
-         local.damp_added, options.damp, p.perm[failed]);
+         "column {}); raise GptqOptions::damp", local.damp_added, options.damp, p.perm[failed]);
   h = {};
 
   GroupQuantizedWeight result = make_group_weight(spec, group, out, in);

@@ -49,8 +49,8 @@ bool all_finite(std::span<const float> values) {
 
 Tensor require_weight(const Tensor& w, std::string_view what) {
   check(w.defined(), kTag, "{}: undefined tensor", what);
-  check(w.dtype() == DType::F32 && w.rank() == 2, kTag, "{} must be f32 [out, in], got {}", what, w.describe());
-  check(w.dim(0) > 0 && w.dim(1) > 0, kTag, "{} {} is empty", what, w.describe());
+  check(w.dtype() == DType::F32 && w.rank() == 2, kTag, "{} must be f32 [out, in], got {}", what, w);
+  check(w.dim(0) > 0 && w.dim(1) > 0, kTag, "{} {} is empty", what, w);
   Tensor c = w.contiguous();
   if (!all_finite(c.span<float>())) fail(kTag, "{} {} contains NaN or Inf", what, w.describe());
   return c;
@@ -119,15 +119,15 @@ Tensor dequantize_group_weight(const GroupQuantizedWeight& q) {
   check(q.codes.defined() && q.scales.defined() && q.zero_points.defined(), kTag,
         "dequantize_group_weight: undefined tensors");
   check(q.codes.rank() == 2 && (q.codes.dtype() == DType::I8 || q.codes.dtype() == DType::U8), kTag,
-        "dequantize_group_weight: codes must be i8 / u8 [out, in], got {}", q.codes.describe());
+        "dequantize_group_weight: codes must be i8 / u8 [out, in], got {}", q.codes);
   const int64_t out = q.codes.dim(0), in = q.codes.dim(1);
   check(q.group > 0 && in % q.group == 0, kTag, "dequantize_group_weight: group {} does not divide in = {}", q.group,
         in);
   const int64_t groups = in / q.group;
   check(q.scales.dtype() == DType::F32 && q.scales.shape() == Shape{out, groups}, kTag,
-        "dequantize_group_weight: scales must be f32 [{}, {}], got {}", out, groups, q.scales.describe());
+        "dequantize_group_weight: scales must be f32 [{}, {}], got {}", out, groups, q.scales);
   check(q.zero_points.dtype() == DType::I32 && q.zero_points.shape() == Shape{out, groups}, kTag,
-        "dequantize_group_weight: zero_points must be i32 [{}, {}], got {}", out, groups, q.zero_points.describe());
+        "dequantize_group_weight: zero_points must be i32 [{}, {}], got {}", out, groups, q.zero_points);
   const Tensor codes = q.codes.contiguous(), scales = q.scales.contiguous(), zps = q.zero_points.contiguous();
   const bool is_u8 = codes.dtype() == DType::U8;
   const auto* raw = static_cast<const uint8_t*>(codes.raw_data());

@@ -130,7 +130,7 @@ Histogram::Histogram(int bins, double range) : Histogram(bins) {
 float Histogram::amax() const { return total_ == 0 ? 0.0f : std::max(std::fabs(min_), std::fabs(max_)); }
 
 void Histogram::add(const Tensor& x) {
-  check(x.defined() && x.dtype() == DType::F32, kTag, "histogram: expected an f32 tensor, got {}", x.describe());
+  check(x.defined() && x.dtype() == DType::F32, kTag, "histogram: expected an f32 tensor, got {}", x);
   const Tensor c = x.contiguous();
   add(c.span<float>());
 }

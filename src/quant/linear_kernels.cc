@@ -40,8 +40,7 @@ void check_activation_quant(const ActivationQuant& q) {
 bool is_fp8(const ActivationQuant& q) { return !q.dynamic && q.spec.dtype == DType::F8_E4M3; }
 
 Tensor contiguous_f32(const Tensor& x, std::string_view what) {
-  check(x.defined() && x.dtype() == DType::F32 && x.rank() >= 1, kTag, "{}: expected an f32 tensor, got {}", what,
-        x.describe());
+  check(x.defined() && x.dtype() == DType::F32 && x.rank() >= 1, kTag, "{}: expected an f32 tensor, got {}", what, x);
   return x.contiguous();
 }
 
@@ -88,8 +87,7 @@ QuantizedActivation quantize_activation(const Tensor& x_in, const ActivationQuan
         // The symmetric grid is [-127, 127] (quant.h); affine codes use all of [-128, 127].
         quantize_int8_per_tensor_clamped(xs, end - begin, cols, cols, q.scale, q.zero_point,
                                          clamp_symmetric ? -127 : -128, qs, cols);
-      },
-      kRowsPerTask);
+      }, kRowsPerTask);
   return out;
 }
 
@@ -110,8 +108,7 @@ Tensor dequantize_activation(const QuantizedActivation& a, const ActivationQuant
           for (int64_t c = 0; c < cols; ++c)
             dst[r * cols + c] = static_cast<float>(int32_t(codes[r * cols + c]) - zp) * scale;
         }
-      },
-      kRowsPerTask);
+      }, kRowsPerTask);
   return out;
 }
 
@@ -141,8 +138,7 @@ Tensor fake_quantize_fp8(const Tensor& x_in, const ActivationQuant& q) {
           convert_fp8_e4m3_to_f32({codes.data(), size_t(n)}, {dst + first, size_t(n)});
           for (int64_t i = 0; i < n; ++i) dst[first + i] *= scale;
         }
-      },
-      1);
+      }, 1);
   return out;
 }
 
@@ -198,7 +194,7 @@ void check_quantized_linear(const QuantizedLinear& q, const Tensor& bias) {
           describe_or_nothing(q.weight_zero_point));
   if (q.group_index.defined()) {
     check(group && q.group_index.dtype() == DType::I32 && q.group_index.shape() == Shape{in}, kTag,
-          "{}: group_index must be i32 [{}] on a group spec, got {} with {}", q.name, in, q.group_index.describe(),
+          "{}: group_index must be i32 [{}] on a group spec, got {} with {}", q.name, in, q.group_index,
           to_string(spec));
     const int64_t groups = in / spec.group_size;
     for (const int32_t g : q.group_index.contiguous().span<int32_t>())
@@ -257,7 +253,7 @@ class SimulatedLinear final : public nn::LinearKernel {
 
   Tensor forward(const Tensor& x) const override {
     check(x.defined() && x.rank() >= 1 && x.dim(-1) == weight_.dim(1), "linear",
-          "input {} does not end in {} features", x.defined() ? x.describe() : "undefined", weight_.dim(1));
+          "input {} does not end in {} features", x, weight_.dim(1));
     return kernels::linear(input_ ? fake_quantize_activation(x, *input_) : x, weight_, bias_);
   }
   std::string describe() const override { return label_; }
@@ -373,8 +369,7 @@ class NativeInt8Linear final : public nn::LinearKernel {
 
  private:
   void check_input(const Tensor& x) const {
-    check(x.defined() && x.rank() >= 1 && x.dim(-1) == in_, "linear", "input {} does not end in {} features",
-          x.defined() ? x.describe() : "undefined", in_);
+    check(x.defined() && x.rank() >= 1 && x.dim(-1) == in_, "linear", "input {} does not end in {} features", x, in_);
   }
   int64_t rows_of(const QuantizedActivation& a) const { return in_ == 0 ? 0 : a.codes.numel() / in_; }
   int32_t a_zero_point() const { return input_.dynamic ? 0 : input_.zero_point; }

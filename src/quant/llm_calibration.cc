@@ -97,8 +97,7 @@ void ActivationStats::add(const Tensor& x_in, int64_t sample_stride, int64_t max
   }
   if (per_head) {
     // [B, heads, S, d]: max |x| per head.
-    check(x.rank() == 4, kCalibrateTag, "a key / value site must be [batch, heads, seq, head_dim], got {}",
-          x.describe());
+    check(x.rank() == 4, kCalibrateTag, "a key / value site must be [batch, heads, seq, head_dim], got {}", x);
     const int64_t heads = x.dim(1), per = x.dim(2) * x.dim(3);
     if (head_amax.empty()) head_amax.assign(size_t(heads), 0.0f);
     for (int64_t b = 0; b < x.dim(0); ++b)

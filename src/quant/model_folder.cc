@@ -74,7 +74,7 @@ constexpr std::string_view kNoActivationQuant = "none";
 Tensor stored_codes(const Tensor& codes) {
   if (!dtype_info(codes.dtype()).is_packed) return codes;
   const Tensor c = codes.contiguous();
-  check(c.rank() == 2 && c.dim(1) % 2 == 0, kTag, "packed int4 weight {} must be [out, even in]", c.describe());
+  check(c.rank() == 2 && c.dim(1) % 2 == 0, kTag, "packed int4 weight {} must be [out, even in]", c);
   return Tensor::borrow(c.raw_data(), {c.dim(0), c.dim(1) / 2}, DType::U8, std::make_shared<Tensor>(c));
 }
 

@@ -212,7 +212,7 @@ constexpr int64_t kNibbleChunk = 512;  // stack buffer for int4 codes
 
 Tensor require_f32(const Tensor& x, const char* op) {
   check(x.defined(), kTag, "{}: undefined tensor", op);
-  check(x.dtype() == DType::F32, kTag, "{}: expected an f32 tensor, got {}", op, x.describe());
+  check(x.dtype() == DType::F32, kTag, "{}: expected an f32 tensor, got {}", op, x);
   return x.contiguous();
 }
 
@@ -220,7 +220,7 @@ Tensor require_f32(const Tensor& x, const char* op) {
 
 QuantRanges compute_ranges(const Tensor& x_in, const QuantSpec& spec) {
   const Tensor x = require_f32(x_in, "compute_ranges");
-  check(x.numel() > 0, kTag, "compute_ranges: empty tensor {} has no range", x.describe());
+  check(x.numel() > 0, kTag, "compute_ranges: empty tensor {} has no range", x);
   const RunLayout layout = quant_detail::make_run_layout(spec, x.shape());
   const float* data = x.data<float>();
   const QuantKernels& k = quant_detail::best_quant_kernels();
@@ -255,7 +255,7 @@ QuantRanges compute_ranges(const Tensor& x_in, const QuantSpec& spec) {
     }
   });
   for (int64_t part = 0; part < parts; ++part)
-    check(finite[part] != 0, kTag, "compute_ranges: tensor {} contains NaN or Inf", x.describe());
+    check(finite[part] != 0, kTag, "compute_ranges: tensor {} contains NaN or Inf", x);
   QuantRanges r{Tensor::empty(quant_param_shape(spec, x.shape()), DType::F32),
                 Tensor::empty(quant_param_shape(spec, x.shape()), DType::F32)};
   float* rlo = r.min.data<float>();
@@ -310,7 +310,7 @@ Tensor quantize(const Tensor& x_in, const QuantSpec& spec, const QuantParams& pa
 
 Tensor dequantize(const Tensor& q_in, const QuantSpec& spec, const QuantParams& params) {
   check(q_in.defined(), kTag, "dequantize: undefined tensor");
-  check(q_in.dtype() == spec.dtype, kTag, "dequantize: tensor is {} but the spec {} says {}", q_in.describe(),
+  check(q_in.dtype() == spec.dtype, kTag, "dequantize: tensor is {} but the spec {} says {}", q_in,
         to_string(spec), dtype_name(spec.dtype));
   const Tensor q = q_in.contiguous();
   const RunLayout layout = quant_detail::make_run_layout(spec, q.shape());

@@ -90,7 +90,7 @@ class NativeWeightOnlyLinear final : public nn::LinearKernel {
 
   Tensor forward(const Tensor& x_in) const override {
     check(x_in.defined() && x_in.dtype() == DType::F32 && x_in.rank() >= 1 && x_in.dim(-1) == packed_.k, "linear",
-          "input {} does not end in {} features", x_in.defined() ? x_in.describe() : "undefined", packed_.k);
+          "input {} does not end in {} features", x_in, packed_.k);
     const Tensor x = x_in.contiguous();
     const int64_t rows = x.numel() / packed_.k;
     Shape out_shape = x.shape();

@@ -35,20 +35,20 @@ GemvRowsFn gemv_rows_kernel() {
 
 void gemv(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, GemvRowsFn rows_fn) {
   check(x.defined() && x.dtype() == DType::F32 && x.rank() >= 1 && x.is_contiguous(), "gemv",
-        "x must be a contiguous f32 tensor, got {}", x.describe());
+        "x must be a contiguous f32 tensor, got {}", x);
   check(w.defined() && w.dtype() == DType::F32 && w.rank() == 2 && w.is_contiguous(), "gemv",
-        "weight must be a contiguous f32 [n, k], got {}", w.describe());
+        "weight must be a contiguous f32 [n, k], got {}", w);
   const int64_t n = w.dim(0), k = w.dim(1);
-  check(x.dim(-1) == k, "gemv", "x is {} but weight is {}", x.describe(), w.describe());
+  check(x.dim(-1) == k, "gemv", "x is {} but weight is {}", x, w);
   const int64_t m = x.numel() / std::max<int64_t>(k, 1);
   if (bias.defined())
     check(bias.dtype() == DType::F32 && bias.numel() == n && bias.is_contiguous(), "gemv", "bias is {}, expected [{}]",
-          bias.describe(), n);
+          bias, n);
   Shape out_shape = x.shape();
   out_shape.back() = n;
   if (!y.defined()) y = Tensor::empty(out_shape, DType::F32);
   check(y.shape() == out_shape && y.dtype() == DType::F32 && y.is_contiguous(), "gemv", "y is {}, expected f32 {}",
-        y.describe(), shape_str(out_shape));
+        y, shape_str(out_shape));
   if (!rows_fn) rows_fn = gemv_rows_kernel();
   const float* xp = x.data<float>();
   const float* wp = w.data<float>();
@@ -70,8 +70,7 @@ void gemv(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, GemvR
       [&](int64_t b0, int64_t b1) {
         const int64_t end = std::min(n, b1 * block);
         for (int64_t j = b0 * block; j < end; j += panel) rows_fn(xp, m, wp, k, bp, yp, n, j, std::min(end, j + panel));
-      },
-      grain);
+      }, grain);
 }
 
 namespace {

@@ -22,7 +22,7 @@ constexpr const char* kTag = "precision";
 template <typename Gemm>
 Tensor run_rows(const char* what, const Tensor& x, int64_t k, int64_t n, const Gemm& gemm) {
   check(x.dtype() == DType::F32 && x.rank() >= 1 && x.dim(-1) == k, kTag, "{} Linear [{}, {}]: input is {}", what, n,
-        k, x.describe());
+        k, x);
   const Tensor xc = x.contiguous();
   Shape out_shape = x.shape();
   out_shape.back() = n;

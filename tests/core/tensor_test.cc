@@ -79,5 +79,20 @@ TEST(DTypeTable, NamesRoundTrip) {
   EXPECT_EQ(storage_bytes(DType::I4, 5), 3u);
 }
 
+// A Tensor formats as describe(), so checks can name it without building the string when they pass.
+TEST(TensorFormat, FormatsAsItsDescription) {
+  const Tensor t = Tensor::zeros({2, 3}, DType::F32);
+  EXPECT_EQ(fmt::format("{}", t), t.describe());
+  EXPECT_EQ(fmt::format("{}", Tensor()), "undefined");
+  const Tensor codes = Tensor::zeros({4}, DType::I8);
+  EXPECT_EQ(fmt::format("[{:>12}]", codes), "[" + fmt::format("{:>12}", codes.describe()) + "]");  // specs apply
+  try {
+    check(false, "test", "got {}", t);
+    FAIL() << "check(false) returned";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.detail(), "got " + t.describe());
+  }
+}
+
 }  // namespace
 }  // namespace octet

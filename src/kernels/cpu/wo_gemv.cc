@@ -69,19 +69,20 @@ void wo_gemv(const PackedWoWeights& w, const float* x, int64_t m, const float* b
     parallel_for(
         m, [&](int64_t b, int64_t e) {
           quantize(x + b * w.k, e - b, w.k, codes + b * w.k, scales + b * blocks, sums + b * blocks);
-        },
-        8);
+        }, 8);
   } else {
     quantize(x, m, w.k, codes, scales, sums);
   }
-  // Tiles per task: enough to amortise the pool, few enough to balance the threads; a task of many rows
-  // is already long, and its tiles are visited in groups (wo_gemv_body.h), so one group per task suffices.
-  const int64_t grain = many_rows ? 4 : std::max<int64_t>(1, std::min<int64_t>(16, w.tiles() / (4 * num_threads())));
-  parallel_for(
-      w.tiles(), [&](int64_t begin, int64_t end) {
-        fn(w, codes, scales, sums, m, bias, y, w.n, begin, end);
-      },
-      grain);
+  const auto tiles = [&](int64_t begin, int64_t end) { fn(w, codes, scales, sums, m, bias, y, w.n, begin, end); };
+  if (many_rows) {
+    // A task of many rows is already long, and its tiles are visited in groups (wo_gemv_body.h): one
+    // group per task suffices.
+    parallel_for(w.tiles(), tiles, 4);
+  } else {
+    // Decode streams the weights once, memory-bound: contiguous shares, their tails balanced over the
+    // threads in pieces of two tiles (thread_pool.h).
+    parallel_for_balanced(w.tiles(), tiles, 2);
+  }
 }
 
 }  // namespace octet::kernels

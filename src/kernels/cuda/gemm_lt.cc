@@ -228,7 +228,7 @@ GemmWeight upload_weight(const Tensor& w, DType dtype, const Stream& stream) {
   check(dtype == DType::F16 || dtype == DType::BF16, "cuda", "upload_weight: dtype must be f16 or bf16, got {}",
         dtype_name(dtype));
   check(w.defined() && w.rank() == 2, "cuda", "upload_weight: the weight must be [out, in]");
-  check(dtype_info(w.dtype()).is_float, "cuda", "upload_weight: {} is not a float tensor", w.describe());
+  check(dtype_info(w.dtype()).is_float, "cuda", "upload_weight: {} is not a float tensor", w);
   return {DeviceTensor::upload(w, dtype, stream), {}};
 }
 

@@ -105,7 +105,7 @@ Tensor stack_rows(const std::vector<Tensor>& parts) {
   char* dst = static_cast<char*>(out.raw_data());
   for (const Tensor& p : parts) {
     check(p.dtype() == out.dtype() && p.rank() == out.rank() && (p.rank() == 1 || p.dim(1) == out.dim(1)), kTag,
-          "cannot stack {} onto {}", p.describe(), out.describe());
+          "cannot stack {} onto {}", p, out);
     const Tensor c = p.contiguous();
     std::memcpy(dst, c.raw_data(), c.nbytes());
     dst += c.nbytes();
@@ -332,8 +332,7 @@ class CudaEncoderImpl final : public CudaEncoder {
           int8 = k;
           scale = s;
         } else {
-          check(k == int8 && s == scale, kTag, "{}: q, k and v need the same input quantization to share a GEMM",
-                name);
+          check(k == int8 && s == scale, kTag, "{}: q, k and v need the same input quantization to share a GEMM", name);
         }
       }
     }
@@ -453,9 +452,8 @@ class CudaEncoderImpl final : public CudaEncoder {
 
   // i32 copy of an integer [batch, seq] tensor, each value in [0, limit) when limit > 0.
   static std::vector<int32_t> host_ids(const Tensor& t, const char* name, int64_t batch, int64_t seq, int64_t limit) {
-    check(t.shape() == Shape{batch, seq}, kTag, "{} must be [{}, {}], got {}", name, batch, seq, t.describe());
-    check(t.dtype() == DType::I64 || t.dtype() == DType::I32, kTag, "{} must be i64 or i32, got {}", name,
-          t.describe());
+    check(t.shape() == Shape{batch, seq}, kTag, "{} must be [{}, {}], got {}", name, batch, seq, t);
+    check(t.dtype() == DType::I64 || t.dtype() == DType::I32, kTag, "{} must be i64 or i32, got {}", name, t);
     const Tensor c = t.contiguous();
     std::vector<int32_t> out(size_t(batch * seq));
     for (size_t i = 0; i < out.size(); ++i) {
