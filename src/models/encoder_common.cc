@@ -175,7 +175,8 @@ Tensor Embeddings::forward(const Tensor& ids, const Tensor& token_types, const T
             for (int64_t c = 0; c < width; ++c) y[c] += p[c];
           }
         }
-      }, 64);
+      },
+      64);
   if (project_before_norm) out = project_before_norm->forward(out);
   out = norm.forward(out);
   if (project_after_norm) out = project_after_norm->forward(out);

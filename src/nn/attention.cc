@@ -36,7 +36,8 @@ Tensor split_heads(const Tensor& x, HeadColumns cols_of, int64_t heads, int64_t 
             std::memcpy(dst + ((b * heads + h) * seq + s) * d, src + bs * cols + cols_of.column(h, d),
                         sizeof(float) * d);
         }
-      }, 64);
+      },
+      64);
   return out;
 }
 
@@ -57,7 +58,8 @@ Tensor merge_heads(const Tensor& x) {
           for (int64_t h = 0; h < heads; ++h)
             std::memcpy(dst + bs * heads * d + h * d, src + ((b * heads + h) * seq + s) * d, sizeof(float) * d);
         }
-      }, 64);
+      },
+      64);
   return out;
 }
 

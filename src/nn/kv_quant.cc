@@ -102,17 +102,8 @@ void store(const Tensor& x_in, const KvCacheQuant& quant, Part part, Tensor& cod
           }
           quantize_row(row, d, scale, quant.dtype, dst + slot * d);
         }
-      }, 64);
-}
-
-void load_block(const Tensor& codes, const Tensor& scales, const KvCacheQuant& quant, Part part, int64_t bg, int64_t n,
-                float* out) {
-  const int64_t kvh = codes.dim(1), cap = codes.dim(2), d = codes.dim(3);
-  const uint8_t* src = bytes_of(codes) + bg * cap * d;
-  const float* block_scales = quant.dynamic ? scales.data<float>() + bg * cap : nullptr;
-  const float fixed = quant.dynamic ? 0.0f : static_scale(quant, part, bg % kvh);
-  for (int64_t t = 0; t < n; ++t)
-    dequantize_row(src + t * d, d, quant.dynamic ? block_scales[t] : fixed, quant.dtype, out + t * d);
+      },
+      64);
 }
 
 kernels::CachedRows rows_of_block(const Tensor& codes, const Tensor& scales, const KvCacheQuant& quant, Part part,
@@ -126,6 +117,15 @@ kernels::CachedRows rows_of_block(const Tensor& codes, const Tensor& scales, con
   else
     rows.scale = static_scale(quant, part, bg % kvh);
   return rows;
+}
+
+void load_block(const Tensor& codes, const Tensor& scales, const KvCacheQuant& quant, Part part, int64_t bg, int64_t n,
+                float* out) {
+  const kernels::CachedRows rows = rows_of_block(codes, scales, quant, part, bg);
+  const uint8_t* src = static_cast<const uint8_t*>(rows.data);
+  const int64_t d = codes.dim(3);
+  for (int64_t t = 0; t < n; ++t)
+    dequantize_row(src + t * d, d, rows.row_scales ? rows.row_scales[t] : rows.scale, quant.dtype, out + t * d);
 }
 
 Tensor load(const Tensor& codes, const Tensor& scales, const KvCacheQuant& quant, Part part, int64_t n) {

@@ -152,7 +152,8 @@ void RotaryEmbedding::apply(Tensor& x, const RotaryTables& t) const {
             }
           }
         }
-      }, 4);
+      },
+      4);
 }
 
 }  // namespace octet::nn

@@ -87,7 +87,8 @@ QuantizedActivation quantize_activation(const Tensor& x_in, const ActivationQuan
         // The symmetric grid is [-127, 127] (quant.h); affine codes use all of [-128, 127].
         quantize_int8_per_tensor_clamped(xs, end - begin, cols, cols, q.scale, q.zero_point,
                                          clamp_symmetric ? -127 : -128, qs, cols);
-      }, kRowsPerTask);
+      },
+      kRowsPerTask);
   return out;
 }
 
@@ -108,7 +109,8 @@ Tensor dequantize_activation(const QuantizedActivation& a, const ActivationQuant
           for (int64_t c = 0; c < cols; ++c)
             dst[r * cols + c] = static_cast<float>(int32_t(codes[r * cols + c]) - zp) * scale;
         }
-      }, kRowsPerTask);
+      },
+      kRowsPerTask);
   return out;
 }
 
@@ -138,7 +140,8 @@ Tensor fake_quantize_fp8(const Tensor& x_in, const ActivationQuant& q) {
           convert_fp8_e4m3_to_f32({codes.data(), size_t(n)}, {dst + first, size_t(n)});
           for (int64_t i = 0; i < n; ++i) dst[first + i] *= scale;
         }
-      }, 1);
+      },
+      1);
   return out;
 }
 

@@ -70,7 +70,8 @@ void gemv(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, GemvR
       [&](int64_t b0, int64_t b1) {
         const int64_t end = std::min(n, b1 * block);
         for (int64_t j = b0 * block; j < end; j += panel) rows_fn(xp, m, wp, k, bp, yp, n, j, std::min(end, j + panel));
-      }, grain);
+      },
+      grain);
 }
 
 namespace {

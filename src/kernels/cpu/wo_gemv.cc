@@ -69,7 +69,8 @@ void wo_gemv(const PackedWoWeights& w, const float* x, int64_t m, const float* b
     parallel_for(
         m, [&](int64_t b, int64_t e) {
           quantize(x + b * w.k, e - b, w.k, codes + b * w.k, scales + b * blocks, sums + b * blocks);
-        }, 8);
+        },
+        8);
   } else {
     quantize(x, m, w.k, codes, scales, sums);
   }
