@@ -47,8 +47,8 @@ declare -A RECIPE=(
   [w8a8-sq]="--recipe w8a8-sq --calib $CALIB --samples 16 --seq-len 256 --quantize-lm-head"
   [w4a16]="--recipe w4a16-rtn --group 32 --quantize-lm-head"
 )
-# gguf-*: octet itself on llama.cpp's files (Q8_0 / Q4_0 Linears run natively).
-OCTET_CONFIGS=(fp32 w8a16 w8a8-sq w4a16 gguf-q8_0 gguf-q4_0)
+# gguf-*: octet itself on llama.cpp's files (Q8_0 / Q4_0 / Q4_K / Q6_K Linears run natively).
+OCTET_CONFIGS=(fp32 w8a16 w8a8-sq w4a16 gguf-q8_0 gguf-q4_0 gguf-q4_k)
 GGUF_TYPES=(f16 q8_0 q4_0 q4_k)
 for c in w8a16 w8a8-sq w4a16; do
   [[ -f "$OUT/$c/quantization_config.json" ]] || "$OCTET" quantize "$MODEL" -o "$OUT/$c" ${RECIPE[$c]} --force

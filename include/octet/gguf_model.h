@@ -60,7 +60,7 @@ struct GgufResidentLinear {
 // `resident_types` are not dequantized: those Linears are built
 // nn::Linear::kernel_resident (no f32 weight) and listed in `resident`, for
 // the caller to install kernels that read the blocks. load_model() does so
-// for Q4_0 and Q8_0 (native weight-only kernels) unless
+// for Q4_0, Q8_0, Q4_K and Q6_K (native weight-only kernels) unless
 // LoadOptions::float_weights.
 std::unique_ptr<Model> load_gguf_model(const std::filesystem::path& path, const LoadOptions& options,
                                        const std::vector<GgmlType>& resident_types,

@@ -15,6 +15,11 @@
 //   uint4:affine:group(G)  q in [0, 15],   o = zp      (q - zp is the value), 4 bits
 //   int8:sym (per channel or group(G)) q in [-128, 127], o = 128, u = q + 128, 8 bits
 // so dot(q - zp, a) = dot(u, a) - o * sum(a) for every format, exact in int32.
+// Two forms serve ggml's k-quants (GGUF Q4_K / Q6_K, executed natively):
+//   scale-min (4 bits, group 32): the value is scale * u - min, u in [0, 15],
+//     with an f32 min per (n, group) in `mins` (Q4_K: scale = d * sc, min = dmin * m);
+//   group 16 (8 bits only): a scale per 16 inputs, so each block takes two
+//     integer dots, one per half (Q6_K: q - 32 in [-32, 31], scale = d * sc).
 //
 // Layout ("K4", the order VNNI's vpdpbusd consumes): outputs in tiles of 16
 // (the last tile padded with zero codes and zero scales). Tile t, block b (32
@@ -34,11 +39,16 @@
 //
 // Result (every variant computes exactly this; the int32 dots are exact and
 // the f32 steps are the same correctly rounded operations in the same order):
-//   acc = 0; for b in blocks: d = dot(u, a) - o[n, g(b)] * sum[m, b]
-//            acc = fma(w_scale[n, g(b)] * a_scale[m, b], float(d), acc)
+//   acc = 0; for b in blocks, for each sub-block s of b (one of 32 inputs, or
+//   two of 16 for group 16), in order:
+//     scale-min:  acc = fma(w_scale[n, g(s)] * a_scale[m, b], float(dot_s(u, a)), acc)
+//                 acc = fma(w_min[n, g(s)], -(a_scale[m, b] * float(sum[m, s])), acc)
+//     otherwise:  d = dot_s(u, a) - o[n, g(s)] * sum[m, s]
+//                 acc = fma(w_scale[n, g(s)] * a_scale[m, b], float(d), acc)
 //   y[m, n] = bias ? acc + bias[n] : acc
-// with g(b) = b * 32 / G. A row's result does not depend on the other rows or
-// on their count, so batching never changes a result.
+// with g(s) the group holding s, and sum[m, s] the sum of the activation
+// codes of s (sums per sum_block() inputs). A row's result does not depend on
+// the other rows or on their count, so batching never changes a result.
 #pragma once
 
 #include <cstdint>
@@ -54,25 +64,36 @@ inline constexpr int64_t kWoChunkBytes = 64;  // one vector: 4 inputs x 16 outpu
 
 struct PackedWoWeights {
   int64_t n = 0, k = 0;        // outputs, inputs (k % 32 == 0)
-  int64_t group = 0;           // inputs per scale (a multiple of 32; k for per channel)
+  int64_t group = 0;           // inputs per scale (a multiple of 32, or 16 with 8 bits; k for per channel)
   int bits = 4;                // 4 or 8
   bool affine = false;         // uint4 with per-group zero points in `offsets`
   int64_t tiles() const { return (n + kWoTile - 1) / kWoTile; }
   int64_t blocks() const { return k / kWoBlock; }
   int64_t groups() const { return k / group; }
   int64_t block_bytes() const { return kWoTile * kWoBlock * bits / 8; }  // 256 or 512
+  // Inputs per activation code sum (sum[m, s] above): 16 for group 16, else 32.
+  int64_t sum_block() const { return group < kWoBlock ? group : kWoBlock; }
+  bool scale_min() const { return mins.defined(); }
   Tensor codes;    // u8, tiles * blocks * block_bytes
   Tensor scales;   // f32 [tiles, groups, 16]
   Tensor offsets;  // i32 [tiles, groups, 16], affine only (else undefined: every offset is sym_offset())
+  Tensor mins;     // f32 [tiles, groups, 16], scale-min form only (no offset: u is the code)
   int32_t sym_offset() const { return bits == 8 ? 128 : 8; }
-  size_t bytes() const { return codes.nbytes() + scales.nbytes() + (offsets.defined() ? offsets.nbytes() : 0); }
+  size_t bytes() const {
+    return codes.nbytes() + scales.nbytes() + (offsets.defined() ? offsets.nbytes() : 0) +
+           (mins.defined() ? mins.nbytes() : 0);
+  }
 };
 
 // Packs codes q [n, k] (int8 storage of the values: int4 in [-8, 7], uint4 in
 // [0, 15], int8 in [-128, 127]); scales f32 [n, groups]; zero_points i32
 // [n, groups] or null (symmetric). bits 4 or 8; `affine` only with 4 bits.
+// Group 16 only with 8 bits (symmetric).
 PackedWoWeights pack_wo_weights(const int8_t* q, int64_t n, int64_t k, int64_t group, int bits, bool affine,
                                 const float* scales, const int32_t* zero_points);
+// The scale-min form: 4-bit codes u [n, k] in [0, 15], value scale * u - min; scales and mins f32 [n, k / group].
+PackedWoWeights pack_wo_weights_scale_min(const uint8_t* u, int64_t n, int64_t k, int64_t group, const float* scales,
+                                          const float* mins);
 
 // The Q8 activation blocks of x [m, k] (k % 32 == 0): codes [m, k], scales and sums [m, k / 32].
 void quantize_q8_blocks(const float* x, int64_t m, int64_t k, int8_t* codes, float* scales, int32_t* sums);
@@ -80,8 +101,11 @@ using WoQuantizeFn = void (*)(const float* x, int64_t m, int64_t k, int8_t* code
 void quantize_q8_blocks_avx2(const float* x, int64_t m, int64_t k, int8_t* codes, float* scales, int32_t* sums);
 void quantize_q8_blocks_avx512(const float* x, int64_t m, int64_t k, int8_t* codes, float* scales, int32_t* sums);
 
-// Output tiles [tile_begin, tile_end) of y [m, ldy] for m rows (any m); a, a_scales and a_sums hold the m
-// rows' activation blocks; bias may be null.
+// The code sums of x's activation codes [m, k] per 16 inputs, [m, k / 16] (for group-16 weights).
+void sum_codes_per_16(const int8_t* codes, int64_t m, int64_t k, int32_t* sums);
+
+// Output tiles [tile_begin, tile_end) of y [m, ldy] for m rows (any m); a and a_scales hold the m rows'
+// activation blocks, a_sums their code sums per w.sum_block() inputs; bias may be null.
 using WoGemvFn = void (*)(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums,
                           int64_t m, const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end);
 
@@ -104,7 +128,8 @@ WoIsa wo_gemv_default_isa();
 // (activations quantized as above, outputs split over the pool by tiles).
 void wo_gemv(const PackedWoWeights& w, const float* x, int64_t m, const float* bias, float* y, WoIsa isa);
 
-// W^ = float(q - zp) * scale (as quant.h's dequantize()) of outputs [n0, n1), written to out [n1 - n0, k].
+// W^ = float(q - zp) * scale (as quant.h's dequantize()), or float(u) * scale - min in the scale-min form
+// (as ggml's dequantize_row_q4_K), of outputs [n0, n1), written to out [n1 - n0, k].
 void dequantize_wo_panel(const PackedWoWeights& w, int64_t n0, int64_t n1, float* out);
 
 }  // namespace octet::kernels

@@ -1,23 +1,38 @@
-// GGUF Q4_0 / Q8_0 Linears on octet's native weight-only kernels. A ggml
-// block is 32 values with one f16 scale d: Q4_0 stores u in [0, 15] for the
-// value (u - 8) * d, Q8_0 stores q in [-128, 127] for q * d. That is exactly
-// int4:sym:group(32) with codes u - 8, and int8:sym:group(32), so each such
-// tensor becomes a weight-only QuantizedLinear (f16 scales widened exactly)
-// and gets the kernel the generic factory picks for that format: the weights
-// stay packed, never dequantized to f32. The arithmetic (activations in int8
+// GGUF Linears on octet's native weight-only kernels (kernels/wo_gemv.h),
+// the weights kept packed, never dequantized to f32.
+//
+// Q4_0 / Q8_0: a ggml block is 32 values with one f16 scale d: Q4_0 stores u
+// in [0, 15] for the value (u - 8) * d, Q8_0 stores q in [-128, 127] for
+// q * d. That is exactly int4:sym:group(32) with codes u - 8, and
+// int8:sym:group(32), so each such tensor becomes a weight-only
+// QuantizedLinear (f16 scales widened exactly) and gets the kernel the
+// generic factory picks for that format. The arithmetic (activations in int8
 // blocks of 32, an exact integer dot per block) is llama.cpp's own for these
 // types (its Q8_0 activations).
+//
+// Q4_K / Q6_K (super-blocks of 256) have no QuantizedLinear spelling, so they
+// are packed here for the kernel's two k-quant forms:
+//   Q4_K: 8 sub-blocks of 32, value d * sc * u - dmin * m (6-bit sc and m):
+//     the scale-min form with scale d * sc and min dmin * m per 32 inputs;
+//   Q6_K: 16 sub-blocks of 16, value d * sc * (q - 32) (int8 sc): 8-bit codes
+//     q - 32 with scale d * sc per 16 inputs.
+// Both products of an f16 and a 6 / 8-bit integer are exact in f32, so the
+// kernel's weights are ggml's dequantized values (dequantize_wo_panel equals
+// dequantize_row_q4_K / _q6_K). llama.cpp quantizes the activations per 256
+// (Q8_K) for these types; octet keeps its blocks of 32 (a finer grid).
 #include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "core/page_advice.h"
+#include "io/ggml_quants.h"
 #include "io/gguf_llama_names.h"
 #include "octet/error.h"
 #include "octet/gguf_model.h"
 #include "octet/number_formats.h"
 #include "octet/quantized_model.h"
+#include "quant/weight_only_kernel.h"
 
 namespace octet {
 namespace {
@@ -64,8 +79,93 @@ QuantizedLinear linear_from_blocks(const GgufResidentLinear& resident) {
       for (int64_t m = 0; m < kBlock / 2; ++m) out[m] = pack_int4(values[2 * m], values[2 * m + 1]);
     }
   }
-  page_out_if_borrowed(raw);  // the codes are copied: the file's pages of them leave RSS
   return q;
+}
+
+// Checks that `resident` holds its n rows of k / block_values blocks of block_bytes.
+void check_block_bytes(const GgufResidentLinear& resident, int64_t block_values, size_t block_bytes) {
+  const int64_t n = resident.shape[0], k = resident.shape[1];
+  check(k % block_values == 0 && resident.blocks.nbytes() == size_t(n * (k / block_values)) * block_bytes, "gguf",
+        "tensor '{}' holds {} bytes, not {} rows of {} values in blocks of {}", resident.tensor,
+        resident.blocks.nbytes(), n, k, block_values);
+}
+
+// The stored super-block `b` of output `row` (q / k rows come from where llama.cpp moved them).
+template <class Block>
+Block super_block(const GgufResidentLinear& resident, int64_t row, int64_t b) {
+  const int64_t n = resident.shape[0], blocks = resident.shape[1] / io::kQK_K;
+  const int64_t src_row = gguf_names::gguf_row_of_hf_row(row, n, resident.permuted_heads);
+  Block block;
+  std::memcpy(&block, resident.blocks.data<uint8_t>() + (src_row * blocks + b) * sizeof(Block), sizeof block);
+  return block;
+}
+
+kernels::PackedWoWeights pack_q4_k(const GgufResidentLinear& resident) {
+  check_block_bytes(resident, io::kQK_K, sizeof(io::BlockQ4_K));
+  const int64_t n = resident.shape[0], k = resident.shape[1], blocks = k / io::kQK_K, subs = k / kBlock;
+  std::vector<uint8_t> codes(size_t(n * k));
+  std::vector<float> scales(size_t(n * subs)), mins(scales.size());
+  for (int64_t row = 0; row < n; ++row)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const auto block = super_block<io::BlockQ4_K>(resident, row, b);
+      const float d = f16_to_float(block.d), dmin = f16_to_float(block.dmin);
+      for (int j = 0; j < 8; ++j) {
+        uint8_t sc = 0, m = 0;
+        io::get_scale_min_k4(j, block.scales, &sc, &m);
+        const int64_t sub = row * subs + b * 8 + j;
+        scales[size_t(sub)] = d * static_cast<float>(sc);
+        mins[size_t(sub)] = dmin * static_cast<float>(m);
+        // Sub-blocks 2p and 2p + 1 are the low and high nibbles of qs[32p .. 32p + 31].
+        const uint8_t* qs = block.qs + (j / 2) * 32;
+        uint8_t* out = codes.data() + row * k + b * io::kQK_K + j * 32;
+        for (int l = 0; l < 32; ++l) out[l] = j % 2 == 0 ? qs[l] & 0x0F : qs[l] >> 4;
+      }
+    }
+  return kernels::pack_wo_weights_scale_min(codes.data(), n, k, kBlock, scales.data(), mins.data());
+}
+
+kernels::PackedWoWeights pack_q6_k(const GgufResidentLinear& resident) {
+  check_block_bytes(resident, io::kQK_K, sizeof(io::BlockQ6_K));
+  constexpr int64_t kSub = 16;
+  const int64_t n = resident.shape[0], k = resident.shape[1], blocks = k / io::kQK_K, subs = k / kSub;
+  std::vector<int8_t> codes(size_t(n * k));
+  std::vector<float> scales(size_t(n * subs));
+  for (int64_t row = 0; row < n; ++row)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const auto block = super_block<io::BlockQ6_K>(resident, row, b);
+      const float d = f16_to_float(block.d);
+      for (int j = 0; j < io::kQK_K / kSub; ++j) scales[size_t(row * subs + b * 16 + j)] = d * float(block.scales[j]);
+      // Each half (128 values): value l + 32 c takes nibble c / 2 of ql[l + 32 (c % 2)] and bits 2c, 2c + 1 of qh[l].
+      int8_t* out = codes.data() + row * k + b * io::kQK_K;
+      for (int half = 0; half < 2; ++half) {
+        const uint8_t* ql = block.ql + half * 64;
+        const uint8_t* qh = block.qh + half * 32;
+        for (int c = 0; c < 4; ++c)
+          for (int l = 0; l < 32; ++l) {
+            const int low = (ql[l + 32 * (c % 2)] >> (4 * (c / 2))) & 0x0F;
+            const int high = (qh[l] >> (2 * c)) & 3;
+            out[half * 128 + c * 32 + l] = static_cast<int8_t>((low | high << 4) - 32);
+          }
+      }
+    }
+  return kernels::pack_wo_weights(codes.data(), n, k, kSub, 8, false, scales.data(), nullptr);
+}
+
+// The native kernel of one resident Linear, by its block type.
+std::shared_ptr<const nn::LinearKernel> kernel_from_blocks(const GgufResidentLinear& resident, const Tensor& bias) {
+  switch (resident.type) {
+    case GgmlType::Q4_0:
+    case GgmlType::Q8_0:
+      return make_quantized_linear_kernel(linear_from_blocks(resident), bias, QuantExecution::Native);
+    case GgmlType::Q4_K:
+      return make_packed_weight_only_kernel(pack_q4_k(resident), bias,
+                                            "GGUF Q4_K (scale-min, groups of 32) packed, int8 per-32 activations (native)");
+    case GgmlType::Q6_K:
+      return make_packed_weight_only_kernel(pack_q6_k(resident), bias,
+                                            "GGUF Q6_K (int8 codes, groups of 16) packed, int8 per-32 activations (native)");
+    default: break;
+  }
+  fail("gguf", "tensor '{}': no native kernel for its block type", resident.tensor);
 }
 
 }  // namespace
@@ -73,7 +173,8 @@ QuantizedLinear linear_from_blocks(const GgufResidentLinear& resident) {
 std::unique_ptr<Model> load_gguf_model_native(const std::filesystem::path& path, const LoadOptions& options) {
   if (options.float_weights) return load_gguf_model(path, options);
   std::vector<GgufResidentLinear> resident;
-  auto model = load_gguf_model(path, options, {GgmlType::Q4_0, GgmlType::Q8_0}, &resident);
+  auto model = load_gguf_model(path, options, {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K},
+                               &resident);
   std::map<std::string, GgufResidentLinear*> by_name;
   for (GgufResidentLinear& r : resident) by_name.emplace(r.linear, &r);
   // One Linear at a time: its unpacked blocks are freed once packed, so loading never holds two copies.
@@ -85,9 +186,10 @@ std::unique_ptr<Model> load_gguf_model_native(const std::filesystem::path& path,
     check(r.shape == Shape{l.out_features(), l.in_features()}, "gguf",
           "{}: tensor '{}' has shape {}, the hyper-parameters expect {}", path.string(), r.tensor, shape_str(r.shape),
           shape_str(Shape{l.out_features(), l.in_features()}));
-    const QuantizedLinear q = linear_from_blocks(r);
-    r.blocks = Tensor();  // the last view of this tensor's blocks
-    l.set_kernel(make_quantized_linear_kernel(q, l.bias(), QuantExecution::Native));
+    auto kernel = kernel_from_blocks(r, l.bias());
+    page_out_if_borrowed(r.blocks);  // the codes are copied: the file's pages of them leave RSS
+    r.blocks = Tensor();              // the last view of this tensor's blocks
+    l.set_kernel(std::move(kernel));
   });
   return model;
 }

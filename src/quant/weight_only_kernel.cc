@@ -67,25 +67,32 @@ std::vector<int8_t> unpacked_codes(const QuantizedLinear& q) {
   return codes;
 }
 
+// The packed weights of q (has_native_weight_only_kernel(q) checked).
+kernels::PackedWoWeights pack_quantized_linear(const QuantizedLinear& q) {
+  check(has_native_weight_only_kernel(q), "quantized", "{}: {} has no native weight-only kernel", q.name,
+        to_string(q.weight_spec));
+  const int64_t n = q.weight.dim(0), k = q.weight.dim(1);
+  const bool group = q.weight_spec.granularity == Granularity::PerGroup;
+  const int64_t g = group ? q.weight_spec.group_size : k;
+  const Tensor scales = q.weight_scale.contiguous();
+  const Tensor zps = q.weight_zero_point.defined() ? q.weight_zero_point.contiguous() : Tensor();
+  const std::vector<int8_t> codes = unpacked_codes(q);
+  // Per channel / per tensor: the [out] scales are [out, 1 group] of k inputs.
+  kernels::PackedWoWeights packed = kernels::pack_wo_weights(
+      codes.data(), n, k, g, q.weight_spec.dtype == DType::I8 ? 8 : 4, q.weight_spec.dtype == DType::U4,
+      scales.data<float>(), zps.defined() ? zps.data<int32_t>() : nullptr);
+  // The packed copy is the one the kernel reads: the checkpoint's pages of these codes leave RSS.
+  for (const Tensor* t : {&q.weight, &q.weight_scale, &q.weight_zero_point}) page_out_if_borrowed(*t);
+  return packed;
+}
+
 class NativeWeightOnlyLinear final : public nn::LinearKernel {
  public:
-  NativeWeightOnlyLinear(const QuantizedLinear& q, Tensor bias) : bias_(std::move(bias)) {
-    check(has_native_weight_only_kernel(q), "quantized", "{}: {} has no native weight-only kernel", q.name,
-          to_string(q.weight_spec));
-    const int64_t n = q.weight.dim(0), k = q.weight.dim(1);
-    const bool group = q.weight_spec.granularity == Granularity::PerGroup;
-    const int64_t g = group ? q.weight_spec.group_size : k;
-    const Tensor scales = q.weight_scale.contiguous();
-    const Tensor zps = q.weight_zero_point.defined() ? q.weight_zero_point.contiguous() : Tensor();
-    const std::vector<int8_t> codes = unpacked_codes(q);
-    // Per channel / per tensor: the [out] scales are [out, 1 group] of k inputs.
-    packed_ = kernels::pack_wo_weights(codes.data(), n, k, g, q.weight_spec.dtype == DType::I8 ? 8 : 4,
-                                       q.weight_spec.dtype == DType::U4, scales.data<float>(),
-                                       zps.defined() ? zps.data<int32_t>() : nullptr);
-    // The packed copy is the one the kernel reads: the checkpoint's pages of these codes leave RSS.
-    for (const Tensor* t : {&q.weight, &q.weight_scale, &q.weight_zero_point}) page_out_if_borrowed(*t);
+  NativeWeightOnlyLinear(kernels::PackedWoWeights packed, Tensor bias, std::string label)
+      : packed_(std::move(packed)), bias_(std::move(bias)), label_(std::move(label)) {
+    check(!bias_.defined() || (bias_.dtype() == DType::F32 && bias_.numel() == packed_.n), "quantized",
+          "{}: bias {} does not hold {} f32 values", label_, bias_, packed_.n);
     if (bias_.defined()) bias_ = bias_.contiguous();
-    label_ = fmt::format("{} weights packed, int8 per-32 activations (native)", to_string(q.weight_spec));
   }
 
   Tensor forward(const Tensor& x_in) const override {
@@ -157,7 +164,13 @@ int64_t set_weight_only_gemv_max_rows(int64_t rows) {
 }
 
 std::shared_ptr<const nn::LinearKernel> make_native_weight_only_kernel(const QuantizedLinear& q, const Tensor& bias) {
-  return std::make_shared<NativeWeightOnlyLinear>(q, bias);
+  return std::make_shared<NativeWeightOnlyLinear>(
+      pack_quantized_linear(q), bias, fmt::format("{} weights packed, int8 per-32 activations (native)", to_string(q.weight_spec)));
+}
+
+std::shared_ptr<const nn::LinearKernel> make_packed_weight_only_kernel(kernels::PackedWoWeights packed,
+                                                                       const Tensor& bias, std::string label) {
+  return std::make_shared<NativeWeightOnlyLinear>(std::move(packed), bias, std::move(label));
 }
 
 }  // namespace octet

@@ -2,13 +2,20 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
+#include "kernels/wo_gemv.h"
 #include "octet/quantized_model.h"
 
 namespace octet {
 
 // `q` must satisfy has_native_weight_only_kernel (checked).
 std::shared_ptr<const nn::LinearKernel> make_native_weight_only_kernel(const QuantizedLinear& q, const Tensor& bias);
+
+// The same kernel on weights packed by the caller (formats no QuantizedLinear expresses: GGUF Q4_K's
+// scale-min form, Q6_K's groups of 16); `label` is its describe().
+std::shared_ptr<const nn::LinearKernel> make_packed_weight_only_kernel(kernels::PackedWoWeights packed,
+                                                                       const Tensor& bias, std::string label);
 
 // Inputs with at most this many rows take the integer path (GEMV or GEMM),
 // more the dequantize-panels + fp32 GEMM path (default: no cap, or

@@ -4,6 +4,7 @@
 // and partial tiles), and the panel dequantization against quant.h's dequantize.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -18,7 +19,8 @@
 namespace octet::kernels {
 namespace {
 
-enum class Fmt { Int4Sym, Uint4Affine, Int8 };
+// Uint4Min: the k-quant scale-min form (GGUF Q4_K), value scale * u - min.
+enum class Fmt { Int4Sym, Uint4Affine, Uint4Min, Int8 };
 
 struct Case {
   Fmt fmt;
@@ -26,11 +28,13 @@ struct Case {
   bool bias;
 };
 
-std::string fmt_name(Fmt f) { return f == Fmt::Int4Sym ? "int4" : f == Fmt::Uint4Affine ? "uint4" : "int8"; }
+std::string fmt_name(Fmt f) {
+  return f == Fmt::Int4Sym ? "int4" : f == Fmt::Uint4Affine ? "uint4" : f == Fmt::Uint4Min ? "uint4min" : "int8";
+}
 
 struct Problem {
   std::vector<int8_t> q;
-  std::vector<float> scales;
+  std::vector<float> scales, mins;
   std::vector<int32_t> zps;
   std::vector<float> x, bias;
   PackedWoWeights packed;
@@ -40,8 +44,9 @@ Problem make_problem(const Case& c, uint32_t seed) {
   std::mt19937 rng(seed);
   Problem p;
   const int64_t groups = c.k / c.group;
-  const int lo = c.fmt == Fmt::Int8 ? -128 : c.fmt == Fmt::Uint4Affine ? 0 : -8;
-  const int hi = c.fmt == Fmt::Int8 ? 127 : c.fmt == Fmt::Uint4Affine ? 15 : 7;
+  const bool unsigned4 = c.fmt == Fmt::Uint4Affine || c.fmt == Fmt::Uint4Min;
+  const int lo = c.fmt == Fmt::Int8 ? -128 : unsigned4 ? 0 : -8;
+  const int hi = c.fmt == Fmt::Int8 ? 127 : unsigned4 ? 15 : 7;
   std::uniform_int_distribution<int> code(lo, hi), zp(0, 15);
   std::uniform_real_distribution<float> sc(0.001f, 0.05f), xv(-3.0f, 3.0f);
   p.q.resize(size_t(c.n * c.k));
@@ -52,6 +57,10 @@ Problem make_problem(const Case& c, uint32_t seed) {
     p.zps.resize(p.scales.size());
     for (auto& v : p.zps) v = zp(rng);
   }
+  if (c.fmt == Fmt::Uint4Min) {
+    p.mins.resize(p.scales.size());
+    for (auto& v : p.mins) v = sc(rng) * 8.0f;
+  }
   p.x.resize(size_t(c.m * c.k));
   for (auto& v : p.x) v = xv(rng);
   if (c.m > 0 && c.k >= 64) {  // an all-zero block, an outlier, a NaN-free extreme block
@@ -61,6 +70,11 @@ Problem make_problem(const Case& c, uint32_t seed) {
   if (c.bias) {
     p.bias.resize(size_t(c.n));
     for (auto& v : p.bias) v = xv(rng);
+  }
+  if (c.fmt == Fmt::Uint4Min) {
+    const std::vector<uint8_t> u(p.q.begin(), p.q.end());
+    p.packed = pack_wo_weights_scale_min(u.data(), c.n, c.k, c.group, p.scales.data(), p.mins.data());
+    return p;
   }
   p.packed = pack_wo_weights(p.q.data(), c.n, c.k, c.group, c.fmt == Fmt::Int8 ? 8 : 4, c.fmt == Fmt::Uint4Affine,
                              p.scales.data(), p.zps.empty() ? nullptr : p.zps.data());
@@ -74,17 +88,22 @@ std::vector<float> naive(const Case& c, const Problem& p) {
   std::vector<float> as(size_t(c.m * blocks));
   std::vector<int32_t> sums(as.size());
   quantize_q8_blocks(p.x.data(), c.m, c.k, a.data(), as.data(), sums.data());
+  const int64_t sub = std::min<int64_t>(c.group, 32);  // inputs per integer dot
   std::vector<float> y(size_t(c.m * c.n));
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t n = 0; n < c.n; ++n) {
       float acc = 0.0f;
-      for (int64_t b = 0; b < blocks; ++b) {
-        const int64_t g = b * 32 / c.group;
+      for (int64_t s0 = 0; s0 < c.k; s0 += sub) {
+        const int64_t g = s0 / c.group, b = s0 / 32;
         const int32_t zp = p.zps.empty() ? 0 : p.zps[size_t(n * groups + g)];
-        int32_t dot = 0;
-        for (int64_t j = b * 32; j < b * 32 + 32; ++j)
+        int32_t dot = 0, sum = 0;
+        for (int64_t j = s0; j < s0 + sub; ++j) {
           dot += (int32_t(p.q[size_t(n * c.k + j)]) - zp) * int32_t(a[size_t(i * c.k + j)]);
-        acc = std::fma(p.scales[size_t(n * groups + g)] * as[size_t(i * blocks + b)], float(dot), acc);
+          sum += a[size_t(i * c.k + j)];
+        }
+        const float a_scale = as[size_t(i * blocks + b)];
+        acc = std::fma(p.scales[size_t(n * groups + g)] * a_scale, float(dot), acc);
+        if (c.fmt == Fmt::Uint4Min) acc = std::fma(p.mins[size_t(n * groups + g)], -(a_scale * float(sum)), acc);
       }
       y[size_t(i * c.n + n)] = c.bias ? acc + p.bias[size_t(n)] : acc;
     }
@@ -134,19 +153,22 @@ TEST_P(WoGemv, PanelDequantizationIsFloatOfCodeMinusZeroTimesScale) {
     for (int64_t k = 0; k < c.k; ++k) {
       const int64_t g = k / c.group;
       const int32_t zp = p.zps.empty() ? 0 : p.zps[size_t(n * groups + g)];
-      const float want = float(int32_t(p.q[size_t(n * c.k + k)]) - zp) * p.scales[size_t(n * groups + g)];
+      const float s = p.scales[size_t(n * groups + g)];
+      const float want = c.fmt == Fmt::Uint4Min ? float(p.q[size_t(n * c.k + k)]) * s - p.mins[size_t(n * groups + g)]
+                                                 : float(int32_t(p.q[size_t(n * c.k + k)]) - zp) * s;
       ASSERT_EQ(out[size_t((n - n0) * c.k + k)], want) << "n " << n << " k " << k;
     }
 }
 
 std::vector<Case> cases() {
   std::vector<Case> v;
-  for (Fmt f : {Fmt::Int4Sym, Fmt::Uint4Affine, Fmt::Int8})
+  for (Fmt f : {Fmt::Int4Sym, Fmt::Uint4Affine, Fmt::Uint4Min, Fmt::Int8})
     for (int64_t m : {1, 3, 8, 11, 16, 37}) {  // 37: 4 row blocks of 8 (or 9 of 4) and a tail
       v.push_back({f, 37, 256, f == Fmt::Int8 ? 256 : 32, m, m % 2 == 1});
       v.push_back({f, 64, 384, f == Fmt::Int8 ? 384 : 128, m, true});
       v.push_back({f, 8, 128, 64, m, false});
       if (m >= 16) v.push_back({f, 200, 256, 64, m, true});  // several tile groups, the last tile half padded
+      if (f == Fmt::Int8) v.push_back({f, 40, 256, 16, m, m % 2 == 0});  // group 16 (GGUF Q6_K)
     }
   return v;
 }

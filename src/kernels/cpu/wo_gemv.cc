@@ -74,7 +74,15 @@ void wo_gemv(const PackedWoWeights& w, const float* x, int64_t m, const float* b
   } else {
     quantize(x, m, w.k, codes, scales, sums);
   }
-  const auto tiles = [&](int64_t begin, int64_t end) { fn(w, codes, scales, sums, m, bias, y, w.n, begin, end); };
+  // Group-16 weights take the code sums per 16 inputs (one per sub-block dot).
+  const int32_t* sub_sums = sums;
+  if (w.sum_block() != kWoBlock) {
+    thread_local std::vector<int32_t> sums16_buffer;
+    sums16_buffer.resize(static_cast<size_t>(m * (w.k / 16)));
+    sum_codes_per_16(codes, m, w.k, sums16_buffer.data());
+    sub_sums = sums16_buffer.data();
+  }
+  const auto tiles = [&](int64_t begin, int64_t end) { fn(w, codes, scales, sub_sums, m, bias, y, w.n, begin, end); };
   if (many_rows) {
     // A task of many rows is already long, and its tiles are visited in groups (wo_gemv_body.h): one
     // group per task suffices.

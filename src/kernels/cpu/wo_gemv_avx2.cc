@@ -20,6 +20,7 @@ struct Avx2Ops {
   static I izero() { return _mm256_setzero_si256(); }
   static I iset1(int32_t v) { return _mm256_set1_epi32(v); }
   static F fzero() { return _mm256_setzero_ps(); }
+  static F fset1(float v) { return _mm256_set1_ps(v); }
   static F fload(const float* p) { return _mm256_loadu_ps(p); }
   static I iload(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
   static void unpack4(const uint8_t* p, I& lo, I& hi) {

@@ -22,6 +22,7 @@ struct Avx512Ops {
   static I izero() { return _mm512_setzero_si512(); }
   static I iset1(int32_t v) { return _mm512_set1_epi32(v); }
   static F fzero() { return _mm512_setzero_ps(); }
+  static F fset1(float v) { return _mm512_set1_ps(v); }
   static F fload(const float* p) { return _mm512_loadu_ps(p); }
   static I iload(const int32_t* p) { return _mm512_loadu_si512(p); }
   static void unpack4(const uint8_t* p, I& lo, I& hi) {

@@ -14,6 +14,11 @@
 // with many rows (prefill) the tiles are taken kTileGroup at a time and
 // every row block runs over that group while its weights are in cache.
 //
+// Forms (kernels/wo_gemv.h): WoForm::Four (int4 / uint4 with offsets),
+// FourScaleMin (k-quant scale * u - min: a second fma per block with the
+// min), Eight, and EightGroup16 (two dots per block, one per half, each with
+// its own scale; quads 0-3 are inputs 0-15 of the block in the K4 layout).
+//
 // Ops: kLanes, kRows, kUnsigned8 (8-bit weights enter as u = q + 128 with the
 // offset correction; else as q = u ^ 0x80 without it), and vector operations
 // on I (int32 lanes) and F (f32 lanes; fstore aligned, fstoreu not); dot4
@@ -38,23 +43,30 @@ constexpr int64_t kTileGroup = 4;         // tiles a row block visits before the
 // batch 1 (one row) keeps up with memory without it and was not faster with it.
 constexpr int64_t kPrefetchBytes = 4096;
 
+enum class WoForm { Four, FourScaleMin, Eight, EightGroup16 };
+
 // R rows (R <= Ops::kRows) x lanes [half * kLanes, +kLanes) of tile t.
 // The row loops are unrolled (R and kQuads are constants) so that the weight
 // vectors, the R int32 dots and the R f32 accumulators stay in registers, and
 // the quads go outermost: R independent dependency chains of vpdpbusd are in
 // flight instead of one row's chain of 8 at a time (per row, the dot's
 // operations and their order are unchanged, so results are too).
-template <class Ops, int64_t R, bool kFour>
+template <class Ops, int64_t R, WoForm kForm>
 void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* a, const float* a_scales,
                const int32_t* a_sums, const float* bias, float* y, int64_t ldy) {
   using I = typename Ops::I;
   using F = typename Ops::F;
   constexpr int64_t L = Ops::kLanes;
-  constexpr bool use_offset = kFour || Ops::kUnsigned8;
+  constexpr bool kFour = kForm == WoForm::Four || kForm == WoForm::FourScaleMin;
+  constexpr bool kMin = kForm == WoForm::FourScaleMin, kHalves = kForm == WoForm::EightGroup16;
+  constexpr bool use_offset = kFour ? !kMin : Ops::kUnsigned8;
   const uint8_t* codes = w.codes.data<uint8_t>();
   const float* ws = w.scales.data<float>();
   const int32_t* wo = w.affine ? w.offsets.data<int32_t>() : nullptr;
-  const int64_t blocks = w.blocks(), groups = w.groups(), per_group = w.group / kWoBlock, k = w.k;
+  const int64_t blocks = w.blocks(), groups = w.groups(), k = w.k;
+  // Blocks per scale; group 16 has two scales per block (advanced by hand below).
+  const int64_t per_group = kHalves ? 1 : w.group / kWoBlock;
+  const int64_t sums_per_row = k / w.sum_block();
   const int64_t bb = w.block_bytes(), lane0 = half * L;
   const int32_t sym_offset = w.sym_offset();
   F acc[R];
@@ -63,6 +75,7 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
   const uint8_t* tile = codes + t * blocks * bb + lane0 * 4;
   const float* scale_at = ws + t * groups * kWoTile + lane0;
   const int32_t* offset_at = wo ? wo + t * groups * kWoTile + lane0 : nullptr;
+  const float* min_at = kMin ? w.mins.data<float>() + t * groups * kWoTile + lane0 : nullptr;
   int64_t in_group = 0;
   for (int64_t b = 0; b < blocks; ++b) {
     const F scale = Ops::fload(scale_at);
@@ -82,6 +95,27 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
 #pragma GCC unroll 8
       for (int64_t c = 0; c < kQuads; ++c) wv[c] = Ops::load8(blk + c * kWoChunkBytes);
     }
+    const int8_t* ab = a + b * kWoBlock;
+    if constexpr (kHalves) {
+      // Two sub-blocks of 16 (quads 0-3, then 4-7), each its own offset-corrected dot and scale, in order.
+#pragma GCC unroll 2
+      for (int64_t h = 0; h < 2; ++h) {
+        const F scale_h = Ops::fload(scale_at + h * kWoTile);
+        I d[R];
+#pragma GCC unroll 8
+        for (int64_t i = 0; i < R; ++i)
+          d[i] = use_offset ? Ops::iset1(-sym_offset * a_sums[i * sums_per_row + 2 * b + h]) : Ops::izero();
+#pragma GCC unroll 4
+        for (int64_t q = h * kQuads / 2; q < (h + 1) * kQuads / 2; ++q)
+#pragma GCC unroll 8
+          for (int64_t i = 0; i < R; ++i) d[i] = Ops::dot4_8(d[i], wv[q], ab + i * k + 4 * q);
+#pragma GCC unroll 8
+        for (int64_t i = 0; i < R; ++i)
+          acc[i] = Ops::fma(Ops::fmul(scale_h, a_scales[i * blocks + b]), Ops::cvt(d[i]), acc[i]);
+      }
+      scale_at += 2 * kWoTile;
+      continue;
+    }
     // The dot starts from -o * sum(a) (exact in int32 in any order): for the symmetric formats that is one
     // scalar product broadcast, not a vector multiply per row and block.
     I d[R];
@@ -98,7 +132,6 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
 #pragma GCC unroll 8
       for (int64_t i = 0; i < R; ++i) d[i] = Ops::izero();
     }
-    const int8_t* ab = a + b * kWoBlock;
 #pragma GCC unroll 8
     for (int64_t q = 0; q < kQuads; ++q)
 #pragma GCC unroll 8
@@ -107,10 +140,19 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
 #pragma GCC unroll 8
     for (int64_t i = 0; i < R; ++i)
       acc[i] = Ops::fma(Ops::fmul(scale, a_scales[i * blocks + b]), Ops::cvt(d[i]), acc[i]);
+    if constexpr (kMin) {
+      // - min * (a_scale * sum(a)): the min's share of the block, one more fma per row.
+      const F mn = Ops::fload(min_at);
+#pragma GCC unroll 8
+      for (int64_t i = 0; i < R; ++i)
+        acc[i] = Ops::fma(mn, Ops::fset1(-(a_scales[i * blocks + b] * static_cast<float>(a_sums[i * sums_per_row + b]))),
+                          acc[i]);
+    }
     if (++in_group == per_group) {
       in_group = 0;
       scale_at += kWoTile;
       if (offset_at) offset_at += kWoTile;
+      if constexpr (kMin) min_at += kWoTile;
     }
   }
   const int64_t n0 = t * kWoTile + lane0, valid = std::min<int64_t>(L, w.n - n0);
@@ -126,20 +168,23 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
   }
 }
 
-// tile_rows<Ops, R, kFour> for R = 1 .. Ops::kRows, indexed by R - 1.
-template <class Ops, bool kFour, int64_t... R>
+// tile_rows<Ops, R, kForm> for R = 1 .. Ops::kRows, indexed by R - 1.
+template <class Ops, WoForm kForm, int64_t... R>
 constexpr auto row_kernels(std::integer_sequence<int64_t, R...>) {
-  return std::array{&tile_rows<Ops, R + 1, kFour>...};
+  return std::array{&tile_rows<Ops, R + 1, kForm>...};
 }
+
+template <class Ops, WoForm kForm>
+constexpr auto kRowKernels = row_kernels<Ops, kForm>(std::make_integer_sequence<int64_t, Ops::kRows>{});
 
 template <class Ops>
 void wo_gemv_tiles(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums, int64_t m,
                    const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end) {
   constexpr int64_t halves = kWoTile / Ops::kLanes;
-  static constexpr auto with4 = row_kernels<Ops, true>(std::make_integer_sequence<int64_t, Ops::kRows>{});
-  static constexpr auto with8 = row_kernels<Ops, false>(std::make_integer_sequence<int64_t, Ops::kRows>{});
-  const bool four = w.bits == 4;
-  const int64_t blocks = w.blocks();
+  const auto& kernels = w.bits == 4 ? (w.scale_min() ? kRowKernels<Ops, WoForm::FourScaleMin> : kRowKernels<Ops, WoForm::Four>)
+                       : w.group < kWoBlock ? kRowKernels<Ops, WoForm::EightGroup16>
+                                            : kRowKernels<Ops, WoForm::Eight>;
+  const int64_t blocks = w.blocks(), sums_per_row = w.k / w.sum_block();
   for (int64_t t0 = tile_begin; t0 < tile_end; t0 += kTileGroup) {
     const int64_t t1 = std::min(tile_end, t0 + kTileGroup);
     for (int64_t r0 = 0; r0 < m; r0 += Ops::kRows) {
@@ -147,8 +192,8 @@ void wo_gemv_tiles(const PackedWoWeights& w, const int8_t* a, const float* a_sca
       for (int64_t t = t0; t < t1; ++t)
         for (int64_t h = 0; h < halves; ++h) {
           if (h * Ops::kLanes >= w.n - t * kWoTile) break;  // a padded half of the last tile
-          (four ? with4[rows - 1] : with8[rows - 1])(w, t, h, a + r0 * w.k, a_scales + r0 * blocks,
-                                                       a_sums + r0 * blocks, bias, y + r0 * ldy, ldy);
+          kernels[rows - 1](w, t, h, a + r0 * w.k, a_scales + r0 * blocks, a_sums + r0 * sums_per_row, bias,
+                            y + r0 * ldy, ldy);
         }
     }
   }

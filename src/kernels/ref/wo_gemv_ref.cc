@@ -36,12 +36,51 @@ int32_t packed_code(const PackedWoWeights& w, const uint8_t* codes, int64_t n, i
 
 }  // namespace
 
+namespace {
+
+// The layout of w (n, k, group, bits set) with zero codes and scales.
+void allocate(PackedWoWeights& w) {
+  w.codes = Tensor::zeros({w.tiles() * w.blocks() * w.block_bytes()}, DType::U8);
+  w.scales = Tensor::zeros({w.tiles(), w.groups(), kWoTile}, DType::F32);
+}
+
+// Copies the per (n, group) values `from` [n, groups] into the [tiles, groups, 16] layout `to`.
+template <class T>
+void place_per_group(const PackedWoWeights& w, const T* from, T* to, int64_t t, int64_t r) {
+  const int64_t nn = t * kWoTile + r, groups = w.groups();
+  for (int64_t g = 0; g < groups; ++g) to[(t * groups + g) * kWoTile + r] = from[nn * groups + g];
+}
+
+// Packs output nn's u = code + add (checked to lie in [lo, hi] before adding) into tile t, lane r.
+template <class Code>
+void place_codes(PackedWoWeights& w, const Code* row, int64_t t, int64_t r, int lo, int hi, int add) {
+  uint8_t* codes = w.codes.data<uint8_t>();
+  const int64_t blocks = w.blocks(), bb = w.block_bytes();
+  for (int64_t b = 0; b < blocks; ++b) {
+    uint8_t* base = codes + (t * blocks + b) * bb + r * 4;  // code_at's layout, block by block
+    for (int64_t j = 0; j < kWoBlock; ++j) {
+      const int v = row[b * kWoBlock + j];
+      if (v < lo || v > hi) fail(kTag, "code {} outside [{}, {}]", v, lo, hi);
+      const int u = v + add;
+      if (w.bits == 8) {
+        base[(j / 4) * kWoChunkBytes + j % 4] = static_cast<uint8_t>(u);
+      } else {
+        uint8_t& byte = base[((j % 16) / 4) * kWoChunkBytes + j % 4];
+        byte = static_cast<uint8_t>(byte | (j >= 16 ? u << 4 : u));
+      }
+    }
+  }
+}
+
+}  // namespace
+
 PackedWoWeights pack_wo_weights(const int8_t* q, int64_t n, int64_t k, int64_t group, int bits, bool affine,
                                 const float* scales, const int32_t* zero_points) {
   check(bits == 4 || bits == 8, kTag, "bits must be 4 or 8, got {}", bits);
   check(n > 0 && k > 0 && k % kWoBlock == 0, kTag, "k = {} must be a positive multiple of {}", k, kWoBlock);
-  check(group > 0 && group % kWoBlock == 0 && k % group == 0, kTag, "group {} must be a multiple of {} dividing k = {}",
-        group, kWoBlock, k);
+  const bool group16 = group == 16 && bits == 8 && !affine;
+  check(group > 0 && (group % kWoBlock == 0 || group16) && k % group == 0, kTag,
+        "group {} must be a multiple of {} (or 16 with 8 bits) dividing k = {}", group, kWoBlock, k);
   check(!affine || (bits == 4 && zero_points), kTag, "affine packing needs 4 bits and zero points");
   PackedWoWeights w;
   w.n = n;
@@ -49,45 +88,58 @@ PackedWoWeights pack_wo_weights(const int8_t* q, int64_t n, int64_t k, int64_t g
   w.group = group;
   w.bits = bits;
   w.affine = affine;
-  const int64_t tiles = w.tiles(), blocks = w.blocks(), groups = w.groups(), bb = w.block_bytes();
-  w.codes = Tensor::zeros({tiles * blocks * bb}, DType::U8);
-  w.scales = Tensor::zeros({tiles, groups, kWoTile}, DType::F32);
-  if (affine) w.offsets = Tensor::zeros({tiles, groups, kWoTile}, DType::I32);
-  uint8_t* codes = w.codes.data<uint8_t>();
+  allocate(w);
+  if (affine) w.offsets = Tensor::zeros({w.tiles(), w.groups(), kWoTile}, DType::I32);
   float* ws = w.scales.data<float>();
   int32_t* wo = affine ? w.offsets.data<int32_t>() : nullptr;
   const int lo = bits == 8 ? -128 : affine ? 0 : -8, hi = bits == 8 ? 127 : affine ? 15 : 7;
   const int add = affine ? 0 : w.sym_offset();  // u = q + add
+  if (affine)
+    for (int64_t i = 0; i < n * w.groups(); ++i)
+      check(zero_points[i] >= 0 && zero_points[i] <= 15, kTag, "zero point {} outside [0, 15]", zero_points[i]);
   // Tiles are independent (each writes only its own bytes): packed over the pool, a 1.1 B model in ~a second.
-  parallel_for(tiles, [&](int64_t t_begin, int64_t t_end) {
+  parallel_for(w.tiles(), [&](int64_t t_begin, int64_t t_end) {
     for (int64_t t = t_begin; t < t_end; ++t)
       for (int64_t r = 0; r < kWoTile && t * kWoTile + r < n; ++r) {
-        const int64_t nn = t * kWoTile + r;
-        for (int64_t g = 0; g < groups; ++g) {
-          ws[(t * groups + g) * kWoTile + r] = scales[nn * groups + g];
-          if (!affine) continue;
-          const int32_t zp = zero_points[nn * groups + g];
-          check(zp >= 0 && zp <= 15, kTag, "zero point {} outside [0, 15]", zp);
-          wo[(t * groups + g) * kWoTile + r] = zp;
-        }
-        const int8_t* row = q + nn * k;
-        for (int64_t b = 0; b < blocks; ++b) {
-          uint8_t* base = codes + (t * blocks + b) * bb + r * 4;  // code_at's layout, block by block
-          for (int64_t j = 0; j < kWoBlock; ++j) {
-            const int v = row[b * kWoBlock + j];
-            if (v < lo || v > hi) fail(kTag, "code {} outside [{}, {}]", v, lo, hi);
-            const int u = v + add;
-            if (bits == 8) {
-              base[(j / 4) * kWoChunkBytes + j % 4] = static_cast<uint8_t>(u);
-            } else {
-              uint8_t& byte = base[((j % 16) / 4) * kWoChunkBytes + j % 4];
-              byte = static_cast<uint8_t>(byte | (j >= 16 ? u << 4 : u));
-            }
-          }
-        }
+        place_per_group(w, scales, ws, t, r);
+        if (affine) place_per_group(w, zero_points, wo, t, r);
+        place_codes(w, q + (t * kWoTile + r) * k, t, r, lo, hi, add);
       }
   });
   return w;
+}
+
+PackedWoWeights pack_wo_weights_scale_min(const uint8_t* u, int64_t n, int64_t k, int64_t group, const float* scales,
+                                          const float* mins) {
+  check(n > 0 && k > 0 && k % kWoBlock == 0, kTag, "k = {} must be a positive multiple of {}", k, kWoBlock);
+  check(group > 0 && group % kWoBlock == 0 && k % group == 0, kTag, "group {} must be a multiple of {} dividing k = {}",
+        group, kWoBlock, k);
+  PackedWoWeights w;
+  w.n = n;
+  w.k = k;
+  w.group = group;
+  w.bits = 4;
+  allocate(w);
+  w.mins = Tensor::zeros({w.tiles(), w.groups(), kWoTile}, DType::F32);
+  float* ws = w.scales.data<float>();
+  float* wm = w.mins.data<float>();
+  parallel_for(w.tiles(), [&](int64_t t_begin, int64_t t_end) {
+    for (int64_t t = t_begin; t < t_end; ++t)
+      for (int64_t r = 0; r < kWoTile && t * kWoTile + r < n; ++r) {
+        place_per_group(w, scales, ws, t, r);
+        place_per_group(w, mins, wm, t, r);
+        place_codes(w, u + (t * kWoTile + r) * k, t, r, 0, 15, 0);
+      }
+  });
+  return w;
+}
+
+void sum_codes_per_16(const int8_t* codes, int64_t m, int64_t k, int32_t* sums) {
+  for (int64_t i = 0; i < m * k / 16; ++i) {
+    int32_t s = 0;
+    for (int64_t j = 0; j < 16; ++j) s += codes[i * 16 + j];
+    sums[i] = s;
+  }
 }
 
 void quantize_q8_blocks(const float* x, int64_t m, int64_t k, int8_t* codes, float* scales, int32_t* sums) {
@@ -117,20 +169,28 @@ void wo_gemv_ref(const PackedWoWeights& w, const int8_t* a, const float* a_scale
   const uint8_t* codes = w.codes.data<uint8_t>();
   const float* ws = w.scales.data<float>();
   const int32_t* wo = w.affine ? w.offsets.data<int32_t>() : nullptr;
-  const int64_t blocks = w.blocks(), groups = w.groups(), per_group = w.group / kWoBlock;
+  const float* wm = w.scale_min() ? w.mins.data<float>() : nullptr;
+  const int64_t blocks = w.blocks(), groups = w.groups(), sub = w.sum_block(), sums_per_row = w.k / sub;
   const int64_t n_end = std::min(w.n, tile_end * kWoTile);
   for (int64_t n = tile_begin * kWoTile; n < n_end; ++n) {
     const int64_t t = n / kWoTile, r = n % kWoTile;
     for (int64_t i = 0; i < m; ++i) {
       float acc = 0.0f;
-      for (int64_t b = 0; b < blocks; ++b) {
-        const int64_t g = b / per_group, slot = (t * groups + g) * kWoTile + r;
-        int32_t dot = 0;
-        for (int64_t j = 0; j < kWoBlock; ++j)
-          dot += packed_code(w, codes, n, b * kWoBlock + j) * int32_t(a[i * w.k + b * kWoBlock + j]);
-        const int32_t d = dot - (wo ? wo[slot] : w.sym_offset()) * a_sums[i * blocks + b];
-        acc = std::fma(ws[slot] * a_scales[i * blocks + b], static_cast<float>(d), acc);
-      }
+      for (int64_t b = 0; b < blocks; ++b)
+        for (int64_t s0 = b * kWoBlock; s0 < (b + 1) * kWoBlock; s0 += sub) {
+          const int64_t slot = (t * groups + s0 / w.group) * kWoTile + r;
+          const float as = a_scales[i * blocks + b];
+          const int32_t sum = a_sums[i * sums_per_row + s0 / sub];
+          int32_t dot = 0;
+          for (int64_t j = s0; j < s0 + sub; ++j) dot += packed_code(w, codes, n, j) * int32_t(a[i * w.k + j]);
+          if (wm) {
+            acc = std::fma(ws[slot] * as, static_cast<float>(dot), acc);
+            acc = std::fma(wm[slot], -(as * static_cast<float>(sum)), acc);
+          } else {
+            const int32_t d = dot - (wo ? wo[slot] : w.sym_offset()) * sum;
+            acc = std::fma(ws[slot] * as, static_cast<float>(d), acc);
+          }
+        }
       y[i * ldy + n] = bias ? acc + bias[n] : acc;
     }
   }
@@ -140,6 +200,7 @@ void dequantize_wo_panel(const PackedWoWeights& w, int64_t n0, int64_t n1, float
   const uint8_t* codes = w.codes.data<uint8_t>();
   const float* ws = w.scales.data<float>();
   const int32_t* wo = w.affine ? w.offsets.data<int32_t>() : nullptr;
+  const float* wm = w.scale_min() ? w.mins.data<float>() : nullptr;
   const int64_t groups = w.groups();
   for (int64_t n = n0; n < n1; ++n) {
     const int64_t t = n / kWoTile, r = n % kWoTile;
@@ -147,6 +208,11 @@ void dequantize_wo_panel(const PackedWoWeights& w, int64_t n0, int64_t n1, float
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t slot = (t * groups + g) * kWoTile + r;
       const float s = ws[slot];
+      if (wm) {
+        for (int64_t kk = g * w.group; kk < (g + 1) * w.group; ++kk)
+          row[kk] = static_cast<float>(packed_code(w, codes, n, kk)) * s - wm[slot];
+        continue;
+      }
       const int32_t o = wo ? wo[slot] : w.sym_offset();
       for (int64_t kk = g * w.group; kk < (g + 1) * w.group; ++kk)
         row[kk] = static_cast<float>(packed_code(w, codes, n, kk) - o) * s;
