@@ -1,14 +1,18 @@
 // The weight-only kernels (kernels/wo_gemv.h) by row count: int4 group-128 and
 // int8 per-channel weights of TinyLlama-1.1B's MLP shapes (int4 groups of 32 or 128), each ISA variant,
 // rows 1 (decode), 8, 16 (where the GEMM takes over), 64 and 512 (prefill).
-// Counters: GMAC/s, and for 1 row the weight bytes read per second.
+// BM_Fp8Kernel: the FP8 e4m3 kernel (kernels/fp8_gemm.h, bf16 dot products) on
+// the same shapes, activations already e4m3 values in bf16.
+// Counters: GMAC/s, and the weight bytes read per second.
 // Threads: octet's pool (OCTET_NUM_THREADS or all hardware threads).
 #include <benchmark/benchmark.h>
 
 #include <random>
 #include <vector>
 
+#include "kernels/fp8_gemm.h"
 #include "kernels/wo_gemv.h"
+#include "octet/number_formats.h"
 
 namespace {
 
@@ -54,6 +58,37 @@ void BM_WoKernel(benchmark::State& state) {
 BENCHMARK(BM_WoKernel)
     ->ArgNames({"rows", "bits", "isa", "shape", "group"})
     ->ArgsProduct({{1, 8, 16, 64, 512}, {4, 8}, {1, 2}, {0, 1}, {32, 128}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// args: rows, isa (1 avx2, 2 avx512 bf16), shape (as above)
+void BM_Fp8Kernel(benchmark::State& state) {
+  const int64_t m = state.range(0);
+  const auto isa = static_cast<Fp8Isa>(state.range(1));
+  const int64_t n = state.range(2) == 0 ? 5632 : 2048, k = state.range(2) == 0 ? 2048 : 5632;
+  if (!fp8_isa_supported(isa)) {
+    state.SkipWithError("ISA not supported here");
+    return;
+  }
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<int> code(0, 0x7E);
+  std::vector<uint8_t> w(size_t(n * k));
+  for (auto& v : w) v = static_cast<uint8_t>(code(rng) | (rng() & 0x80));
+  const PackedFp8Weights packed = pack_fp8_weights(w.data(), n, k);
+  std::vector<uint16_t> a(size_t(m * k));
+  for (auto& v : a) v = fp8_e4m3_to_bf16(static_cast<uint8_t>(code(rng)));
+  std::vector<float> scale(size_t(n), 0.01f), y(size_t(m * n));
+  for (auto _ : state) {
+    fp8_gemm(packed, a.data(), k, m, scale.data(), nullptr, y.data(), isa);
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double iters = double(state.iterations());
+  state.counters["GMAC/s"] = benchmark::Counter(double(m) * double(n) * double(k) * iters / 1e9, benchmark::Counter::kIsRate);
+  state.counters["weight GB/s"] = benchmark::Counter(double(packed.bytes()) * iters / 1e9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Fp8Kernel)
+    ->ArgNames({"rows", "isa", "shape"})
+    ->ArgsProduct({{1, 8, 16, 64, 512}, {1, 2}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -18,6 +18,7 @@ struct CpuFeatures {
   bool avx512bw = false;
   bool avx512vl = false;
   bool avx512_vnni = false;
+  bool avx512_vbmi = false;  // vpermb, vpermi2b (byte tables)
   bool avx512_bf16 = false;  // vdpbf16ps, vcvtne2ps2bf16
   bool avx_vnni = false;
   bool amx_int8 = false;

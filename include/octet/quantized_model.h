@@ -199,9 +199,9 @@ QuantizationConfig read_quantization_config(const std::filesystem::path& folder)
 // with QuantExecution::Native for a quantized folder.
 std::unique_ptr<Model> load_quantized_model(const std::filesystem::path& folder, QuantExecution exec,
                                             const LoadOptions& options = {});
-// A GGUF file's model with its Q4_0 / Q8_0 Linears on the native weight-only
-// kernels (int4 / int8 sym group 32: the blocks' exact format; no f32 copy of
-// those weights); other types (F32, F16, Q4_K, Q6_K) are dequantized to f32.
+// A GGUF file's model with its Q4_0 / Q8_0 / Q4_K / Q6_K Linears on the
+// native weight-only kernels (the blocks' codes and scales as stored; no f32
+// copy of those weights); other types (F32, F16) are dequantized to f32.
 // LoadOptions::float_weights: every weight dequantized. load_model() of a
 // .gguf calls this.
 std::unique_ptr<Model> load_gguf_model_native(const std::filesystem::path& path, const LoadOptions& options = {});

@@ -73,6 +73,7 @@ CpuFeatures detect() {
     f.avx512bw = bit(l7.b, 30) && os_avx512;
     f.avx512vl = bit(l7.b, 31) && os_avx512;
     f.avx512_vnni = bit(l7.c, 11) && os_avx512;
+    f.avx512_vbmi = bit(l7.c, 1) && os_avx512;
     f.amx_bf16 = bit(l7.d, 22) && os_amx;
     f.amx_int8 = bit(l7.d, 25) && os_amx;
     const Regs l71 = cpuid(7, 1);
@@ -91,7 +92,7 @@ CpuFeatures capped(CpuFeatures f) {
   if (isa != "scalar" && !keep_avx2) fail("cpu", "OCTET_ISA='{}': expected scalar, avx2 or avx512", isa);
   if (!keep_avx2) f.avx = f.avx2 = f.fma = f.f16c = f.avx_vnni = false;
   if (!keep_avx512)
-    f.avx512f = f.avx512bw = f.avx512vl = f.avx512_vnni = f.avx512_bf16 = f.amx_int8 = f.amx_bf16 = false;
+    f.avx512f = f.avx512bw = f.avx512vl = f.avx512_vnni = f.avx512_vbmi = f.avx512_bf16 = f.amx_int8 = f.amx_bf16 = false;
   return f;
 }
 

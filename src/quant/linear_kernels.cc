@@ -14,6 +14,7 @@
 #include "octet/number_formats.h"
 #include "octet/quantized_model.h"
 #include "octet/thread_pool.h"
+#include "quant/fp8_kernel.h"
 #include "quant/weight_only_kernel.h"
 
 namespace octet {
@@ -409,11 +410,12 @@ std::shared_ptr<const nn::LinearKernel> make_quantized_linear_kernel(const Quant
   check_quantized_linear(q, bias);
   if (exec == QuantExecution::Native && has_native_int8_kernel(q)) return std::make_shared<NativeInt8Linear>(q, bias);
   if (exec == QuantExecution::Native && has_native_weight_only_kernel(q)) return make_native_weight_only_kernel(q, bias);
+  if (exec == QuantExecution::Native && has_native_fp8_kernel(q)) return make_native_fp8_kernel(q, bias);
   return std::make_shared<SimulatedLinear>(q, bias);
 }
 
 bool has_resident_native_kernel(const QuantizedLinear& q) {
-  return has_native_int8_kernel(q) || has_native_weight_only_kernel(q);
+  return has_native_int8_kernel(q) || has_native_weight_only_kernel(q) || has_native_fp8_kernel(q);
 }
 
 void validate_quantized_linear(const QuantizedLinear& q) { check_quantized_linear(q, {}); }

@@ -131,6 +131,7 @@ void expect_isa_matches(const nlohmann::json& isa, const CpuFeatures& f) {
   EXPECT_EQ(isa.at("avx512vl").get<bool>(), f.avx512vl);
   EXPECT_EQ(isa.at("avx512_vnni").get<bool>(), f.avx512_vnni);
   EXPECT_EQ(isa.at("avx512_bf16").get<bool>(), f.avx512_bf16);
+  EXPECT_EQ(isa.at("avx512_vbmi").get<bool>(), f.avx512_vbmi);
   EXPECT_EQ(isa.at("avx_vnni").get<bool>(), f.avx_vnni);
   EXPECT_EQ(isa.at("amx_int8").get<bool>(), f.amx_int8);
   EXPECT_EQ(isa.at("amx_bf16").get<bool>(), f.amx_bf16);
@@ -170,6 +171,7 @@ TEST(CliDoctor, IsaCapTurnsOffAvx512) {
   EXPECT_EQ(cpu.at("isa").at("avx512f"), false);
   EXPECT_EQ(cpu.at("isa").at("avx512_vnni"), false);
   EXPECT_EQ(cpu.at("isa").at("avx512_bf16"), false);
+  EXPECT_EQ(cpu.at("isa").at("avx512_vbmi"), false);
   EXPECT_EQ(cpu.at("isa_detected").at("avx512f"), hw.avx512f);
   EXPECT_EQ(cpu.at("kernel_variant"), hw.avx2 && hw.fma && hw.f16c ? "avx2" : "scalar");
 }

@@ -69,7 +69,7 @@ INSTANTIATE_TEST_SUITE_P(Kjv, NativeLlm,
                          });
 
 TEST(NativeLlm, RecipesWithoutANativeKernelRunTheSimulatedOne) {
-  for (const char* name : {"fp8", "w4a8-awq"}) {
+  for (const char* name : {"w4a8-awq"}) {
     QuantizedKjv q = quantize_kjv(llm_recipe(name), QuantExecution::Native);
     q.model->visit_linears([&](nn::Linear& l) {
       if (l.kernel()) {

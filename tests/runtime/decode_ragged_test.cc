@@ -241,7 +241,7 @@ INSTANTIATE_TEST_SUITE_P(
                       QuantCase{"w8a8_sq_static", "w8a8-sq", ActivationFormat::Int8Static, DType::F32, false, "int8", 64},
                       QuantCase{"w4a16", "w4a16-rtn", std::nullopt, DType::F32, false, "(native)", 64},
                       QuantCase{"w8a16", "w8a16", std::nullopt, DType::F32, false, "(native)", 64},
-                      QuantCase{"fp8", "fp8", std::nullopt, DType::F32, false, "simulated", 1},
+                      QuantCase{"fp8", "fp8", std::nullopt, DType::F32, false, "(native, bf16 dot products)", 64},
                       QuantCase{"kv_int8_static", "fp32", std::nullopt, DType::I8, false, "f32", 64},
                       QuantCase{"kv_int8_dynamic", "fp32", std::nullopt, DType::I8, true, "f32", 64},
                       QuantCase{"kv_fp8_static_w8a8", "w8a8-sq", std::nullopt, DType::F8_E4M3, false, "int8", 64}),

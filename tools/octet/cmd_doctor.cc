@@ -30,7 +30,8 @@ constexpr IsaFlag kIsaFlags[] = {
     {"avx2", "AVX2", &CpuFeatures::avx2},               {"fma", "FMA", &CpuFeatures::fma},
     {"f16c", "F16C", &CpuFeatures::f16c},               {"avx512f", "AVX-512F", &CpuFeatures::avx512f},
     {"avx512bw", "AVX-512BW", &CpuFeatures::avx512bw},  {"avx512vl", "AVX-512VL", &CpuFeatures::avx512vl},
-    {"avx512_vnni", "AVX-512 VNNI", &CpuFeatures::avx512_vnni}, {"avx512_bf16", "AVX-512 BF16", &CpuFeatures::avx512_bf16},
+    {"avx512_vnni", "AVX-512 VNNI", &CpuFeatures::avx512_vnni}, {"avx512_vbmi", "AVX-512 VBMI", &CpuFeatures::avx512_vbmi},
+    {"avx512_bf16", "AVX-512 BF16", &CpuFeatures::avx512_bf16},
     {"avx_vnni", "AVX-VNNI", &CpuFeatures::avx_vnni},   {"amx_int8", "AMX-INT8", &CpuFeatures::amx_int8},
     {"amx_bf16", "AMX-BF16", &CpuFeatures::amx_bf16},
 };
