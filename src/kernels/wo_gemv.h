@@ -16,8 +16,11 @@
 //   int8:sym (per channel or group(G)) q in [-128, 127], o = 128, u = q + 128, 8 bits
 // so dot(q - zp, a) = dot(u, a) - o * sum(a) for every format, exact in int32.
 // Two forms serve ggml's k-quants (GGUF Q4_K / Q6_K, executed natively):
-//   scale-min (4 bits, group 32): the value is scale * u - min, u in [0, 15],
-//     with an f32 min per (n, group) in `mins` (Q4_K: scale = d * sc, min = dmin * m);
+//   scale-min (4 bits, group 32; Q4_K): the value is scale * u - min, u in
+//     [0, 15], with scale = fl(d * float(sc)) and min = fl(dmin * float(m)):
+//     6-bit codes sc, m per group and f32 d, dmin per 256 inputs (8 groups),
+//     kept as such (1 + 1 bytes per 32 inputs, not 4 + 4) and multiplied in
+//     the kernel;
 //   group 16 (8 bits only): a scale per 16 inputs, so each block takes two
 //     integer dots, one per half (Q6_K: q - 32 in [-32, 31], scale = d * sc).
 //
@@ -73,15 +76,20 @@ struct PackedWoWeights {
   int64_t block_bytes() const { return kWoTile * kWoBlock * bits / 8; }  // 256 or 512
   // Inputs per activation code sum (sum[m, s] above): 16 for group 16, else 32.
   int64_t sum_block() const { return group < kWoBlock ? group : kWoBlock; }
-  bool scale_min() const { return mins.defined(); }
+  bool scale_min() const { return scale_min_codes.defined(); }
   Tensor codes;    // u8, tiles * blocks * block_bytes
-  Tensor scales;   // f32 [tiles, groups, 16]
+  Tensor scales;   // f32 [tiles, groups, 16] (undefined in the scale-min form)
   Tensor offsets;  // i32 [tiles, groups, 16], affine only (else undefined: every offset is sym_offset())
-  Tensor mins;     // f32 [tiles, groups, 16], scale-min form only (no offset: u is the code)
+  // Scale-min form only (no offset: u is the code): sc, m as u8 [tiles, groups, 2, 16] (sc first), and
+  // d, dmin as f32 [tiles, k / 256, 2, 16] (d first).
+  Tensor scale_min_codes, super_scales;
   int32_t sym_offset() const { return bits == 8 ? 128 : 8; }
+  // The scale-min form's scale and min of output lane r of tile t, group g.
+  float group_scale(int64_t t, int64_t g, int64_t r) const;
+  float group_min(int64_t t, int64_t g, int64_t r) const;
   size_t bytes() const {
-    return codes.nbytes() + scales.nbytes() + (offsets.defined() ? offsets.nbytes() : 0) +
-           (mins.defined() ? mins.nbytes() : 0);
+    const auto of = [](const Tensor& x) { return x.defined() ? x.nbytes() : size_t(0); };
+    return codes.nbytes() + of(scales) + of(offsets) + of(scale_min_codes) + of(super_scales);
   }
 };
 
@@ -91,9 +99,12 @@ struct PackedWoWeights {
 // Group 16 only with 8 bits (symmetric).
 PackedWoWeights pack_wo_weights(const int8_t* q, int64_t n, int64_t k, int64_t group, int bits, bool affine,
                                 const float* scales, const int32_t* zero_points);
-// The scale-min form: 4-bit codes u [n, k] in [0, 15], value scale * u - min; scales and mins f32 [n, k / group].
-PackedWoWeights pack_wo_weights_scale_min(const uint8_t* u, int64_t n, int64_t k, int64_t group, const float* scales,
-                                          const float* mins);
+inline constexpr int64_t kWoSuperBlock = 256;  // inputs per d, dmin of the scale-min form
+
+// The scale-min form: 4-bit codes u [n, k] in [0, 15] (k a multiple of 256), value fl(d * sc) * u - fl(dmin * m)
+// with sc, m [n, k / 32] in [0, 63] and d, dmin f32 [n, k / 256].
+PackedWoWeights pack_wo_weights_scale_min(const uint8_t* u, int64_t n, int64_t k, const uint8_t* sc, const uint8_t* m,
+                                          const float* d, const float* dmin);
 
 // The Q8 activation blocks of x [m, k] (k % 32 == 0): codes [m, k], scales and sums [m, k / 32].
 void quantize_q8_blocks(const float* x, int64_t m, int64_t k, int8_t* codes, float* scales, int32_t* sums);

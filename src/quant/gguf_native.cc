@@ -13,7 +13,8 @@
 // Q4_K / Q6_K (super-blocks of 256) have no QuantizedLinear spelling, so they
 // are packed here for the kernel's two k-quant forms:
 //   Q4_K: 8 sub-blocks of 32, value d * sc * u - dmin * m (6-bit sc and m):
-//     the scale-min form with scale d * sc and min dmin * m per 32 inputs;
+//     the scale-min form, which keeps sc and m per 32 inputs and d, dmin per
+//     256 as the file does (4.75 bits per weight with the codes);
 //   Q6_K: 16 sub-blocks of 16, value d * sc * (q - 32) (int8 sc): 8-bit codes
 //     q - 32 with scale d * sc per 16 inputs.
 // Both products of an f16 and a 6 / 8-bit integer are exact in f32, so the
@@ -103,25 +104,23 @@ Block super_block(const GgufResidentLinear& resident, int64_t row, int64_t b) {
 kernels::PackedWoWeights pack_q4_k(const GgufResidentLinear& resident) {
   check_block_bytes(resident, io::kQK_K, sizeof(io::BlockQ4_K));
   const int64_t n = resident.shape[0], k = resident.shape[1], blocks = k / io::kQK_K, subs = k / kBlock;
-  std::vector<uint8_t> codes(size_t(n * k));
-  std::vector<float> scales(size_t(n * subs)), mins(scales.size());
+  std::vector<uint8_t> codes(size_t(n * k)), sc(size_t(n * subs)), mn(sc.size());
+  std::vector<float> d(size_t(n * blocks)), dmin(d.size());
   for (int64_t row = 0; row < n; ++row)
     for (int64_t b = 0; b < blocks; ++b) {
       const auto block = super_block<io::BlockQ4_K>(resident, row, b);
-      const float d = f16_to_float(block.d), dmin = f16_to_float(block.dmin);
+      d[size_t(row * blocks + b)] = f16_to_float(block.d);
+      dmin[size_t(row * blocks + b)] = f16_to_float(block.dmin);
       for (int j = 0; j < 8; ++j) {
-        uint8_t sc = 0, m = 0;
-        io::get_scale_min_k4(j, block.scales, &sc, &m);
         const int64_t sub = row * subs + b * 8 + j;
-        scales[size_t(sub)] = d * static_cast<float>(sc);
-        mins[size_t(sub)] = dmin * static_cast<float>(m);
+        io::get_scale_min_k4(j, block.scales, &sc[size_t(sub)], &mn[size_t(sub)]);
         // Sub-blocks 2p and 2p + 1 are the low and high nibbles of qs[32p .. 32p + 31].
         const uint8_t* qs = block.qs + (j / 2) * 32;
         uint8_t* out = codes.data() + row * k + b * io::kQK_K + j * 32;
         for (int l = 0; l < 32; ++l) out[l] = j % 2 == 0 ? qs[l] & 0x0F : qs[l] >> 4;
       }
     }
-  return kernels::pack_wo_weights_scale_min(codes.data(), n, k, kBlock, scales.data(), mins.data());
+  return kernels::pack_wo_weights_scale_min(codes.data(), n, k, sc.data(), mn.data(), d.data(), dmin.data());
 }
 
 kernels::PackedWoWeights pack_q6_k(const GgufResidentLinear& resident) {

@@ -151,7 +151,18 @@ def gguf_seeds():
 # ---- GGUF models: a tiny LLaMA with its tokenizer in the metadata ---------------------------
 
 def encode_blocks(values, tname):
-    """f32 values (a multiple of 32) as F32, F16, Q8_0 or Q4_0 bytes (ggml's reference layouts)."""
+    """f32 values (a multiple of 32) as F32, F16, Q8_0 or Q4_0 bytes (ggml's reference layouts); Q4_K and Q6_K
+    (a multiple of 256) as valid super-blocks of seeded random codes and scales (the values are not used)."""
+    if tname in ("Q4_K", "Q6_K"):
+        g = random.Random(len(values))
+        outb = b""
+        for _ in range(0, len(values), 256):
+            if tname == "Q4_K":  # d, dmin (f16), 12 bytes of 6-bit scales and mins, 128 bytes of nibbles
+                outb += struct.pack("<ee", 0.002, 0.001) + bytes(g.randrange(256) for _ in range(12 + 128))
+            else:  # 128 bytes of low nibbles, 64 of high bits, 16 int8 scales, d (f16)
+                outb += bytes(g.randrange(256) for _ in range(192)) + struct.pack("<16b", *[g.randrange(-64, 64) for _ in range(16)])
+                outb += struct.pack("<e", 0.001)
+        return outb
     if tname == "F32":
         return struct.pack(f"<{len(values)}f", *values)
     if tname == "F16":
@@ -170,9 +181,10 @@ def encode_blocks(values, tname):
     return outb
 
 
-def tiny_llama_gguf(weight_type, tokenizer, qkv_bias=False):
+def tiny_llama_gguf(weight_type, tokenizer, qkv_bias=False, down_type=None):
+    """down_type: ffn_down's type with ffn = 256 (the k-quants' super-block), the other tensors weight_type."""
     g = random.Random(77)
-    hidden, ffn, heads, kv_heads, vocab = 32, 64, 2, 1, 16
+    hidden, ffn, heads, kv_heads, vocab = 32, 256 if down_type else 64, 2, 1, 16
     meta = [("general.architecture", STRING, "llama"), ("llama.context_length", U32, 64),
             ("llama.embedding_length", U32, hidden), ("llama.feed_forward_length", U32, ffn),
             ("llama.block_count", U32, 1), ("llama.attention.head_count", U32, heads),
@@ -207,7 +219,7 @@ def tiny_llama_gguf(weight_type, tokenizer, qkv_bias=False):
          tensor("blk.0.attn_q.weight", [hidden, hidden]), tensor("blk.0.attn_k.weight", [hidden // heads, hidden]),
          tensor("blk.0.attn_v.weight", [hidden // heads, hidden]), tensor("blk.0.attn_output.weight", [hidden, hidden]),
          tensor("blk.0.ffn_norm.weight", [hidden], "F32", 1.0), tensor("blk.0.ffn_gate.weight", [ffn, hidden]),
-         tensor("blk.0.ffn_up.weight", [ffn, hidden]), tensor("blk.0.ffn_down.weight", [hidden, ffn])]
+         tensor("blk.0.ffn_up.weight", [ffn, hidden]), tensor("blk.0.ffn_down.weight", [hidden, ffn], down_type or weight_type)]
     if qkv_bias:
         t += [tensor("blk.0.attn_q.bias", [hidden], "F32"), tensor("blk.0.attn_k.bias", [hidden // heads], "F32"),
               tensor("blk.0.attn_v.bias", [hidden // heads], "F32")]
@@ -218,6 +230,8 @@ def gguf_model_seeds():
     out("gguf_model", "llama_spm_f32", tiny_llama_gguf("F32", "llama"))
     out("gguf_model", "llama_spm_q8_0", tiny_llama_gguf("Q8_0", "llama"))
     out("gguf_model", "llama_spm_q4_0", tiny_llama_gguf("Q4_0", "llama"))
+    out("gguf_model", "llama_spm_q4_0_down_q4_k", tiny_llama_gguf("Q4_0", "llama", down_type="Q4_K"))
+    out("gguf_model", "llama_spm_q8_0_down_q6_k", tiny_llama_gguf("Q8_0", "llama", down_type="Q6_K"))
     out("gguf_model", "llama_bpe_f16", tiny_llama_gguf("F16", "gpt2"))
     out("gguf_model", "qwen2_bpe_f32_qkv_bias", tiny_llama_gguf("F32", "gpt2", qkv_bias=True))
 

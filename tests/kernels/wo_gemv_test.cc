@@ -34,7 +34,9 @@ std::string fmt_name(Fmt f) {
 
 struct Problem {
   std::vector<int8_t> q;
-  std::vector<float> scales, mins;
+  std::vector<float> scales, mins;  // per group (Uint4Min: fl(d * sc), fl(dmin * m))
+  std::vector<uint8_t> sc, mc;       // Uint4Min: 6-bit scale and min codes per group
+  std::vector<float> d, dmin;        // Uint4Min: per 256 inputs
   std::vector<int32_t> zps;
   std::vector<float> x, bias;
   PackedWoWeights packed;
@@ -58,8 +60,22 @@ Problem make_problem(const Case& c, uint32_t seed) {
     for (auto& v : p.zps) v = zp(rng);
   }
   if (c.fmt == Fmt::Uint4Min) {
+    std::uniform_int_distribution<int> six(0, 63);
+    const int64_t supers = c.k / 256;
+    p.d.resize(size_t(c.n * supers));
+    p.dmin.resize(p.d.size());
+    for (auto& v : p.d) v = sc(rng) / 16.0f;
+    for (auto& v : p.dmin) v = sc(rng) / 8.0f;
+    p.sc.resize(p.scales.size());
+    p.mc.resize(p.scales.size());
     p.mins.resize(p.scales.size());
-    for (auto& v : p.mins) v = sc(rng) * 8.0f;
+    for (size_t i = 0; i < p.sc.size(); ++i) {
+      p.sc[i] = static_cast<uint8_t>(i < 2 ? 63 * i : six(rng));  // 0 and 63 included
+      p.mc[i] = static_cast<uint8_t>(six(rng));
+      const size_t s = i / size_t(groups) * size_t(supers) + (i % size_t(groups)) * 32 / 256;
+      p.scales[i] = p.d[s] * float(p.sc[i]);
+      p.mins[i] = p.dmin[s] * float(p.mc[i]);
+    }
   }
   p.x.resize(size_t(c.m * c.k));
   for (auto& v : p.x) v = xv(rng);
@@ -73,7 +89,7 @@ Problem make_problem(const Case& c, uint32_t seed) {
   }
   if (c.fmt == Fmt::Uint4Min) {
     const std::vector<uint8_t> u(p.q.begin(), p.q.end());
-    p.packed = pack_wo_weights_scale_min(u.data(), c.n, c.k, c.group, p.scales.data(), p.mins.data());
+    p.packed = pack_wo_weights_scale_min(u.data(), c.n, c.k, p.sc.data(), p.mc.data(), p.d.data(), p.dmin.data());
     return p;
   }
   p.packed = pack_wo_weights(p.q.data(), c.n, c.k, c.group, c.fmt == Fmt::Int8 ? 8 : 4, c.fmt == Fmt::Uint4Affine,
@@ -162,7 +178,12 @@ TEST_P(WoGemv, PanelDequantizationIsFloatOfCodeMinusZeroTimesScale) {
 
 std::vector<Case> cases() {
   std::vector<Case> v;
-  for (Fmt f : {Fmt::Int4Sym, Fmt::Uint4Affine, Fmt::Uint4Min, Fmt::Int8})
+  for (int64_t m : {1, 3, 8, 11, 16, 37}) {  // the scale-min form: group 32, k a multiple of 256
+    v.push_back({Fmt::Uint4Min, 37, 256, 32, m, m % 2 == 1});
+    v.push_back({Fmt::Uint4Min, 64, 768, 32, m, true});
+    if (m >= 16) v.push_back({Fmt::Uint4Min, 200, 512, 32, m, true});
+  }
+  for (Fmt f : {Fmt::Int4Sym, Fmt::Uint4Affine, Fmt::Int8})
     for (int64_t m : {1, 3, 8, 11, 16, 37}) {  // 37: 4 row blocks of 8 (or 9 of 4) and a tail
       v.push_back({f, 37, 256, f == Fmt::Int8 ? 256 : 32, m, m % 2 == 1});
       v.push_back({f, 64, 384, f == Fmt::Int8 ? 384 : 128, m, true});

@@ -16,7 +16,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <map>
 
 #include "llm_quant/kjv.h"
 #include "octet/number_formats.h"
@@ -26,53 +25,27 @@
 namespace octet::testing {
 namespace {
 
-// Runs the native and simulated kernels of one fp8 Linear, checks every output against the bound above and
-// passes the native result on.
-class Fp8CheckingKernel final : public nn::LinearKernel {
- public:
-  Fp8CheckingKernel(const QuantizedLinear& q, const Tensor& bias)
-      : q_(q), bias_(bias), native_(make_quantized_linear_kernel(q, bias, QuantExecution::Native)),
-        simulated_(make_quantized_linear_kernel(q, bias, QuantExecution::Simulated)) {}
-
-  Tensor forward(const Tensor& x_in) const override {
-    const Tensor x = x_in.contiguous();
-    const Tensor yn = native_->forward(x), ys = simulated_->forward(x);
-    const int64_t k = q_.weight.dim(1), n_out = q_.weight.dim(0), rows = x.numel() / k;
-    const double sa = q_.input->scale;
-    std::vector<float> scaled(static_cast<size_t>(k));
-    std::vector<uint8_t> a(static_cast<size_t>(k));
-    const auto* w = static_cast<const uint8_t*>(q_.weight.raw_data());
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t i = 0; i < k; ++i) scaled[size_t(i)] = x.data<float>()[r * k + i] * (1.0f / q_.input->scale);
-      convert_f32_to_fp8_e4m3(scaled, a);
-      for (int64_t n = 0; n < n_out; ++n) {
-        double p = 0;
-        for (int64_t i = 0; i < k; ++i)
-          p += std::fabs(double(fp8_e4m3_to_float(a[size_t(i)])) * fp8_e4m3_to_float(w[n * k + i]));
-        const double b = bias_.defined() ? std::fabs(bias_.data<float>()[n]) : 0.0;
-        const double bound = gamma_n(2 * k + 5) * (sa * q_.weight_scale.data<float>()[n] * p + b);
-        const double diff = std::fabs(double(yn.data<float>()[r * n_out + n]) - ys.data<float>()[r * n_out + n]);
-        ++checked;
-        if (diff > bound) {
-          ++violations;
-          ADD_FAILURE() << q_.name << " row " << r << " col " << n << ": |native - simulated| = " << diff
-                        << " > bound " << bound;
-        }
-        worst = std::max(worst, bound > 0 ? diff / bound : 0.0);
-      }
+// The bound above for every output of an fp8 Linear on input x.
+std::vector<double> fp8_output_bounds(const QuantizedLinear& q, const Tensor& bias, const Tensor& x) {
+  const int64_t k = q.weight.dim(1), n_out = q.weight.dim(0), rows = x.numel() / k;
+  const double sa = q.input->scale;
+  std::vector<float> scaled(static_cast<size_t>(k));
+  std::vector<uint8_t> a(static_cast<size_t>(k));
+  const auto* w = static_cast<const uint8_t*>(q.weight.raw_data());
+  std::vector<double> bounds(size_t(rows * n_out));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < k; ++i) scaled[size_t(i)] = x.data<float>()[r * k + i] * (1.0f / q.input->scale);
+    convert_f32_to_fp8_e4m3(scaled, a);  // the activation codes, as both executions compute them
+    for (int64_t n = 0; n < n_out; ++n) {
+      double p = 0;
+      for (int64_t i = 0; i < k; ++i)
+        p += std::fabs(double(fp8_e4m3_to_float(a[size_t(i)])) * fp8_e4m3_to_float(w[n * k + i]));
+      const double b = bias.defined() ? std::fabs(bias.data<float>()[n]) : 0.0;
+      bounds[size_t(r * n_out + n)] = gamma_n(2 * k + 5) * (sa * q.weight_scale.data<float>()[n] * p + b);
     }
-    return yn;
   }
-  std::string describe() const override { return "checking"; }
-
-  mutable int64_t checked = 0, violations = 0;
-  mutable double worst = 0;
-
- private:
-  QuantizedLinear q_;
-  Tensor bias_;
-  std::shared_ptr<const nn::LinearKernel> native_, simulated_;
-};
+  return bounds;
+}
 
 TEST(NativeFp8, EveryLinearWithinTheBoundAndPerplexityClose) {
   QuantizedKjv q = quantize_kjv(llm_recipe("fp8"), QuantExecution::Native);
@@ -84,25 +57,14 @@ TEST(NativeFp8, EveryLinearWithinTheBoundAndPerplexityClose) {
   });
   EXPECT_EQ(native_linears, 6 * 7);
 
-  std::map<std::string, nn::Linear*> linears;
-  q.model->visit_linears([&](nn::Linear& l) { linears.emplace(l.name(), &l); });
-  std::vector<std::shared_ptr<Fp8CheckingKernel>> kernels;
-  for (const QuantizedLinear& l : q.config.linears) {
-    kernels.push_back(std::make_shared<Fp8CheckingKernel>(l, linears.at(l.name)->bias()));
-    linears.at(l.name)->set_kernel(kernels.back());
-  }
   const Tensor ids = Tensor::from_vector(std::vector<int64_t>(kjv_data().eval.begin(), kjv_data().eval.begin() + 128),
                                          {1, 128});
-  q.model->forward({ids, {}, {}, {}});
-  int64_t checked = 0;
-  double worst = 0;
-  for (const auto& k : kernels) {
-    checked += k->checked;
-    worst = std::max(worst, k->worst);
-    EXPECT_EQ(k->violations, 0);
-  }
-  std::printf("  fp8: %lld outputs checked, worst |native - simulated| / bound = %.3f\n", (long long)checked, worst);
-  EXPECT_GT(checked, 128 * 256 * 20);
+  const CheckTotals totals =
+      check_every_linear(*q.model, q.config, [&] { q.model->forward({ids, {}, {}, {}}); }, fp8_output_bounds);
+  EXPECT_EQ(totals.violations, 0);
+  std::printf("  fp8: %lld outputs checked, worst |native - simulated| / bound = %.3f\n", (long long)totals.checked,
+              totals.worst);
+  EXPECT_GT(totals.checked, 128 * 256 * 20);
 
   apply_quantization(*q.model, q.config, QuantExecution::Simulated);
   const PerplexityResult sim = perplexity(*q.model, kjv_data().eval, eval_options());

@@ -27,26 +27,13 @@ class NativeLlm : public ::testing::TestWithParam<std::pair<std::string, bool>> 
 TEST_P(NativeLlm, EveryLinearWithinTheBoundAndPerplexityClose) {
   const auto& [name, static_scales] = GetParam();
   QuantizedKjv q = quantize_kjv(recipe_with_static(name, static_scales), QuantExecution::Simulated);
-  std::map<std::string, nn::Linear*> linears;
-  q.model->visit_linears([&](nn::Linear& l) { linears.emplace(l.name(), &l); });
-  std::vector<std::shared_ptr<CheckingKernel>> kernels;
-  for (const QuantizedLinear& l : q.config.linears) {
-    kernels.push_back(std::make_shared<CheckingKernel>(l, linears.at(l.name)->bias()));
-    linears.at(l.name)->set_kernel(kernels.back());
-  }
   const Tensor ids = Tensor::from_vector(std::vector<int64_t>(kjv_data().eval.begin(), kjv_data().eval.begin() + 256),
                                          {1, 256});
-  q.model->forward({ids, {}, {}, {}});
-  int64_t checked = 0;
-  double worst = 0;
-  for (const auto& k : kernels) {
-    checked += k->checked;
-    worst = std::max(worst, k->worst);
-    EXPECT_EQ(k->violations, 0);
-  }
+  const CheckTotals totals = check_every_linear(*q.model, q.config, [&] { q.model->forward({ids, {}, {}, {}}); });
+  EXPECT_EQ(totals.violations, 0);
   std::printf("  %s%s: %lld outputs checked, worst |native - simulated| / bound = %.3f\n", name.c_str(),
-              static_scales ? " static" : "", (long long)checked, worst);
-  EXPECT_GT(checked, 256 * 256 * 20);
+              static_scales ? " static" : "", (long long)totals.checked, totals.worst);
+  EXPECT_GT(totals.checked, 256 * 256 * 20);
 
   // End to end: both executions' perplexity on the slice.
   apply_quantization(*q.model, q.config, QuantExecution::Simulated);

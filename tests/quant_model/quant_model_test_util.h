@@ -8,6 +8,8 @@
 #include <memory>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -88,31 +90,48 @@ inline double native_vs_simulated_bound(int64_t k, double sa_sw_p, double abs_bi
   return gamma_n(k + 10) * (sa_sw_p + abs_bias);
 }
 
+// The bound of |native - simulated| for every output of `q` on input x, [rows x out] row-major.
+using OutputBounds = std::function<std::vector<double>(const QuantizedLinear& q, const Tensor& bias, const Tensor& x)>;
+
+// native_vs_simulated_bound for the int8 kernels (int8 weights, int8 activations static or per token).
+inline std::vector<double> int8_output_bounds(const QuantizedLinear& q, const Tensor& bias, const Tensor& x) {
+  const QuantizedActivation a = quantize_activation(x, *q.input);
+  const int64_t k = q.weight.dim(1), n_out = q.weight.dim(0), rows = a.codes.numel() / k;
+  const int32_t zp = q.input->dynamic ? 0 : q.input->zero_point;
+  const int8_t* codes = a.codes.data<int8_t>();
+  const int8_t* w = q.weight.data<int8_t>();
+  std::vector<double> bounds(size_t(rows * n_out));
+  for (int64_t r = 0; r < rows; ++r) {
+    const double sa = q.input->dynamic ? a.row_scales[size_t(r)] : q.input->scale;
+    for (int64_t n = 0; n < n_out; ++n) {
+      int64_t p = 0;
+      for (int64_t i = 0; i < k; ++i) p += std::abs((int64_t(codes[r * k + i]) - zp) * w[n * k + i]);
+      const double b = bias.defined() ? std::fabs(bias.data<float>()[n]) : 0.0;
+      bounds[size_t(r * n_out + n)] = native_vs_simulated_bound(k, sa * q.weight_scale.data<float>()[n] * double(p), b);
+    }
+  }
+  return bounds;
+}
+
 // Runs the native and the simulated kernel of one Linear on the same input,
-// checks every output against the bound of quant_model_test_util.h
-// (native_vs_simulated_bound), and passes the native result on, so the whole
-// model runs natively while every layer is compared on the inputs it really gets.
+// checks every output against its bound (by default native_vs_simulated_bound
+// of the int8 kernels), and passes the native result on, so the whole model
+// runs natively while every layer is compared on the inputs it really gets.
 class CheckingKernel final : public nn::LinearKernel {
  public:
-  CheckingKernel(const QuantizedLinear& q, const Tensor& bias)
-      : q_(q), bias_(bias), native_(make_quantized_linear_kernel(q, bias, QuantExecution::Native)),
+  CheckingKernel(const QuantizedLinear& q, const Tensor& bias, OutputBounds bounds = int8_output_bounds)
+      : q_(q), bias_(bias), bounds_(std::move(bounds)),
+        native_(make_quantized_linear_kernel(q, bias, QuantExecution::Native)),
         simulated_(make_quantized_linear_kernel(q, bias, QuantExecution::Simulated)) {}
 
-  Tensor forward(const Tensor& x) const override {
+  Tensor forward(const Tensor& x_in) const override {
+    const Tensor x = x_in.contiguous();
     const Tensor yn = native_->forward(x), ys = simulated_->forward(x);
-    const QuantizedActivation a = quantize_activation(x, *q_.input);
-    const int64_t k = q_.weight.dim(1), n_out = q_.weight.dim(0), rows = a.codes.numel() / k;
-    const int32_t zp = q_.input->dynamic ? 0 : q_.input->zero_point;
-    const int8_t* codes = a.codes.data<int8_t>();
-    const int8_t* w = q_.weight.data<int8_t>();
-    for (int64_t r = 0; r < rows; ++r) {
-      const double sa = q_.input->dynamic ? a.row_scales[size_t(r)] : q_.input->scale;
+    const std::vector<double> bounds = bounds_(q_, bias_, x);
+    const int64_t n_out = q_.weight.dim(0), rows = int64_t(bounds.size()) / n_out;
+    for (int64_t r = 0; r < rows; ++r)
       for (int64_t n = 0; n < n_out; ++n) {
-        int64_t p = 0;
-        for (int64_t i = 0; i < k; ++i) p += std::abs((int64_t(codes[r * k + i]) - zp) * w[n * k + i]);
-        const double b = bias_.defined() ? std::fabs(bias_.data<float>()[n]) : 0.0;
-        const double bound =
-            native_vs_simulated_bound(k, sa * q_.weight_scale.data<float>()[n] * double(p), b);
+        const double bound = bounds[size_t(r * n_out + n)];
         const double diff = std::fabs(double(yn.data<float>()[r * n_out + n]) - ys.data<float>()[r * n_out + n]);
         ++checked;
         if (diff > bound) {
@@ -122,7 +141,6 @@ class CheckingKernel final : public nn::LinearKernel {
         }
         worst = std::max(worst, bound > 0 ? diff / bound : 0.0);
       }
-    }
     return yn;
   }
   std::string describe() const override { return "checking"; }
@@ -133,8 +151,35 @@ class CheckingKernel final : public nn::LinearKernel {
  private:
   QuantizedLinear q_;
   Tensor bias_;
+  OutputBounds bounds_;
   std::shared_ptr<const nn::LinearKernel> native_, simulated_;
 };
+
+struct CheckTotals {
+  int64_t checked = 0, violations = 0;
+  double worst = 0;  // the largest |native - simulated| / bound
+};
+
+// Puts a CheckingKernel on every Linear of `config` in `model`, runs `run` (a forward of the model) and
+// sums what the kernels checked.
+inline CheckTotals check_every_linear(Model& model, const QuantizationConfig& config, const std::function<void()>& run,
+                                      const OutputBounds& bounds = int8_output_bounds) {
+  std::map<std::string, nn::Linear*> linears;
+  model.visit_linears([&](nn::Linear& l) { linears.emplace(l.name(), &l); });
+  std::vector<std::shared_ptr<CheckingKernel>> kernels;
+  for (const QuantizedLinear& l : config.linears) {
+    kernels.push_back(std::make_shared<CheckingKernel>(l, linears.at(l.name)->bias(), bounds));
+    linears.at(l.name)->set_kernel(kernels.back());
+  }
+  run();
+  CheckTotals totals;
+  for (const auto& k : kernels) {
+    totals.checked += k->checked;
+    totals.violations += k->violations;
+    totals.worst = std::max(totals.worst, k->worst);
+  }
+  return totals;
+}
 
 // Deterministic random floats.
 inline std::vector<float> random_floats(size_t n, uint64_t seed, float scale = 1.0f) {

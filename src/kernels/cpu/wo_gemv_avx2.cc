@@ -21,6 +21,10 @@ struct Avx2Ops {
   static I iset1(int32_t v) { return _mm256_set1_epi32(v); }
   static F fzero() { return _mm256_setzero_ps(); }
   static F fset1(float v) { return _mm256_set1_ps(v); }
+  static F fmulv(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F u8_to_f(const uint8_t* p) {  // 8 bytes as f32
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
   static F fload(const float* p) { return _mm256_loadu_ps(p); }
   static I iload(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
   static void unpack4(const uint8_t* p, I& lo, I& hi) {

@@ -23,6 +23,10 @@ struct Avx512Ops {
   static I iset1(int32_t v) { return _mm512_set1_epi32(v); }
   static F fzero() { return _mm512_setzero_ps(); }
   static F fset1(float v) { return _mm512_set1_ps(v); }
+  static F fmulv(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F u8_to_f(const uint8_t* p) {  // 16 bytes as f32
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
   static F fload(const float* p) { return _mm512_loadu_ps(p); }
   static I iload(const int32_t* p) { return _mm512_loadu_si512(p); }
   static void unpack4(const uint8_t* p, I& lo, I& hi) {

@@ -15,8 +15,9 @@
 // every row block runs over that group while its weights are in cache.
 //
 // Forms (kernels/wo_gemv.h): WoForm::Four (int4 / uint4 with offsets),
-// FourScaleMin (k-quant scale * u - min: a second fma per block with the
-// min), Eight, and EightGroup16 (two dots per block, one per half, each with
+// FourScaleMin (k-quant scale * u - min: the scale and min made from their
+// 6-bit codes and the super-block's f32 factors, then a second fma per block
+// with the min), Eight, and EightGroup16 (two dots per block, one per half, each with
 // its own scale; quads 0-3 are inputs 0-15 of the block in the K4 layout).
 //
 // Ops: kLanes, kRows, kUnsigned8 (8-bit weights enter as u = q + 128 with the
@@ -61,7 +62,7 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
   constexpr bool kMin = kForm == WoForm::FourScaleMin, kHalves = kForm == WoForm::EightGroup16;
   constexpr bool use_offset = kFour ? !kMin : Ops::kUnsigned8;
   const uint8_t* codes = w.codes.data<uint8_t>();
-  const float* ws = w.scales.data<float>();
+  const float* ws = kMin ? nullptr : w.scales.data<float>();
   const int32_t* wo = w.affine ? w.offsets.data<int32_t>() : nullptr;
   const int64_t blocks = w.blocks(), groups = w.groups(), k = w.k;
   // Blocks per scale; group 16 has two scales per block (advanced by hand below).
@@ -73,12 +74,19 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
 #pragma GCC unroll 8
   for (int64_t i = 0; i < R; ++i) acc[i] = Ops::fzero();
   const uint8_t* tile = codes + t * blocks * bb + lane0 * 4;
-  const float* scale_at = ws + t * groups * kWoTile + lane0;
+  const float* scale_at = kMin ? nullptr : ws + t * groups * kWoTile + lane0;
   const int32_t* offset_at = wo ? wo + t * groups * kWoTile + lane0 : nullptr;
-  const float* min_at = kMin ? w.mins.data<float>() + t * groups * kWoTile + lane0 : nullptr;
+  // Scale-min form: the group's 6-bit scale and min codes, and the super-block's d and dmin (kernels/wo_gemv.h).
+  const uint8_t* code_at = kMin ? w.scale_min_codes.data<uint8_t>() + t * groups * 2 * kWoTile + lane0 : nullptr;
+  const float* super_at =
+      kMin ? w.super_scales.data<float>() + t * (k / kWoSuperBlock) * 2 * kWoTile + lane0 : nullptr;
   int64_t in_group = 0;
   for (int64_t b = 0; b < blocks; ++b) {
-    const F scale = Ops::fload(scale_at);
+    F scale;
+    if constexpr (kMin)
+      scale = Ops::fmulv(Ops::fload(super_at), Ops::u8_to_f(code_at));  // fl(d * sc), as group_scale()
+    else
+      scale = Ops::fload(scale_at);
     const uint8_t* blk = tile + b * bb;
     // Decode streams the weights from memory once per step: with several rows the multiply-adds per byte
     // leave the hardware prefetcher too little lead, so fetch kPrefetchBytes ahead (the tiles of a task are
@@ -142,17 +150,19 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
       acc[i] = Ops::fma(Ops::fmul(scale, a_scales[i * blocks + b]), Ops::cvt(d[i]), acc[i]);
     if constexpr (kMin) {
       // - min * (a_scale * sum(a)): the min's share of the block, one more fma per row.
-      const F mn = Ops::fload(min_at);
+      const F mn = Ops::fmulv(Ops::fload(super_at + kWoTile), Ops::u8_to_f(code_at + kWoTile));
 #pragma GCC unroll 8
       for (int64_t i = 0; i < R; ++i)
         acc[i] = Ops::fma(mn, Ops::fset1(-(a_scales[i * blocks + b] * static_cast<float>(a_sums[i * sums_per_row + b]))),
                           acc[i]);
     }
-    if (++in_group == per_group) {
+    if constexpr (kMin) {
+      code_at += 2 * kWoTile;  // group 32: one group per block
+      if ((b + 1) % (kWoSuperBlock / kWoBlock) == 0) super_at += 2 * kWoTile;
+    } else if (++in_group == per_group) {
       in_group = 0;
       scale_at += kWoTile;
       if (offset_at) offset_at += kWoTile;
-      if constexpr (kMin) min_at += kWoTile;
     }
   }
   const int64_t n0 = t * kWoTile + lane0, valid = std::min<int64_t>(L, w.n - n0);

@@ -109,29 +109,50 @@ PackedWoWeights pack_wo_weights(const int8_t* q, int64_t n, int64_t k, int64_t g
   return w;
 }
 
-PackedWoWeights pack_wo_weights_scale_min(const uint8_t* u, int64_t n, int64_t k, int64_t group, const float* scales,
-                                          const float* mins) {
-  check(n > 0 && k > 0 && k % kWoBlock == 0, kTag, "k = {} must be a positive multiple of {}", k, kWoBlock);
-  check(group > 0 && group % kWoBlock == 0 && k % group == 0, kTag, "group {} must be a multiple of {} dividing k = {}",
-        group, kWoBlock, k);
+PackedWoWeights pack_wo_weights_scale_min(const uint8_t* u, int64_t n, int64_t k, const uint8_t* sc, const uint8_t* m,
+                                          const float* d, const float* dmin) {
+  check(n > 0 && k > 0 && k % kWoSuperBlock == 0, kTag, "k = {} must be a positive multiple of {}", k, kWoSuperBlock);
+  for (int64_t i = 0; i < n * (k / kWoBlock); ++i)
+    check(sc[i] < 64 && m[i] < 64, kTag, "scale / min code {} / {} outside [0, 63]", sc[i], m[i]);
   PackedWoWeights w;
   w.n = n;
   w.k = k;
-  w.group = group;
+  w.group = kWoBlock;
   w.bits = 4;
-  allocate(w);
-  w.mins = Tensor::zeros({w.tiles(), w.groups(), kWoTile}, DType::F32);
-  float* ws = w.scales.data<float>();
-  float* wm = w.mins.data<float>();
+  w.codes = Tensor::zeros({w.tiles() * w.blocks() * w.block_bytes()}, DType::U8);
+  const int64_t groups = w.groups(), supers = k / kWoSuperBlock;
+  w.scale_min_codes = Tensor::zeros({w.tiles(), groups, 2, kWoTile}, DType::U8);
+  w.super_scales = Tensor::zeros({w.tiles(), supers, 2, kWoTile}, DType::F32);
+  uint8_t* codes2 = w.scale_min_codes.data<uint8_t>();
+  float* supers2 = w.super_scales.data<float>();
   parallel_for(w.tiles(), [&](int64_t t_begin, int64_t t_end) {
     for (int64_t t = t_begin; t < t_end; ++t)
       for (int64_t r = 0; r < kWoTile && t * kWoTile + r < n; ++r) {
-        place_per_group(w, scales, ws, t, r);
-        place_per_group(w, mins, wm, t, r);
-        place_codes(w, u + (t * kWoTile + r) * k, t, r, 0, 15, 0);
+        const int64_t nn = t * kWoTile + r;
+        for (int64_t g = 0; g < groups; ++g) {
+          codes2[((t * groups + g) * 2 + 0) * kWoTile + r] = sc[nn * groups + g];
+          codes2[((t * groups + g) * 2 + 1) * kWoTile + r] = m[nn * groups + g];
+        }
+        for (int64_t s = 0; s < supers; ++s) {
+          supers2[((t * supers + s) * 2 + 0) * kWoTile + r] = d[nn * supers + s];
+          supers2[((t * supers + s) * 2 + 1) * kWoTile + r] = dmin[nn * supers + s];
+        }
+        place_codes(w, u + nn * k, t, r, 0, 15, 0);
       }
   });
   return w;
+}
+
+float PackedWoWeights::group_scale(int64_t t, int64_t g, int64_t r) const {
+  const int64_t supers = k / kWoSuperBlock, s = g * kWoBlock / kWoSuperBlock;
+  return super_scales.data<float>()[((t * supers + s) * 2 + 0) * kWoTile + r] *
+         static_cast<float>(scale_min_codes.data<uint8_t>()[((t * groups() + g) * 2 + 0) * kWoTile + r]);
+}
+
+float PackedWoWeights::group_min(int64_t t, int64_t g, int64_t r) const {
+  const int64_t supers = k / kWoSuperBlock, s = g * kWoBlock / kWoSuperBlock;
+  return super_scales.data<float>()[((t * supers + s) * 2 + 1) * kWoTile + r] *
+         static_cast<float>(scale_min_codes.data<uint8_t>()[((t * groups() + g) * 2 + 1) * kWoTile + r]);
 }
 
 void sum_codes_per_16(const int8_t* codes, int64_t m, int64_t k, int32_t* sums) {
@@ -167,9 +188,9 @@ void quantize_q8_blocks(const float* x, int64_t m, int64_t k, int8_t* codes, flo
 void wo_gemv_ref(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums, int64_t m,
                  const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end) {
   const uint8_t* codes = w.codes.data<uint8_t>();
-  const float* ws = w.scales.data<float>();
+  const bool scale_min = w.scale_min();
+  const float* ws = scale_min ? nullptr : w.scales.data<float>();
   const int32_t* wo = w.affine ? w.offsets.data<int32_t>() : nullptr;
-  const float* wm = w.scale_min() ? w.mins.data<float>() : nullptr;
   const int64_t blocks = w.blocks(), groups = w.groups(), sub = w.sum_block(), sums_per_row = w.k / sub;
   const int64_t n_end = std::min(w.n, tile_end * kWoTile);
   for (int64_t n = tile_begin * kWoTile; n < n_end; ++n) {
@@ -183,9 +204,10 @@ void wo_gemv_ref(const PackedWoWeights& w, const int8_t* a, const float* a_scale
           const int32_t sum = a_sums[i * sums_per_row + s0 / sub];
           int32_t dot = 0;
           for (int64_t j = s0; j < s0 + sub; ++j) dot += packed_code(w, codes, n, j) * int32_t(a[i * w.k + j]);
-          if (wm) {
-            acc = std::fma(ws[slot] * as, static_cast<float>(dot), acc);
-            acc = std::fma(wm[slot], -(as * static_cast<float>(sum)), acc);
+          if (scale_min) {
+            const int64_t g = s0 / w.group;
+            acc = std::fma(w.group_scale(t, g, r) * as, static_cast<float>(dot), acc);
+            acc = std::fma(w.group_min(t, g, r), -(as * static_cast<float>(sum)), acc);
           } else {
             const int32_t d = dot - (wo ? wo[slot] : w.sym_offset()) * sum;
             acc = std::fma(ws[slot] * as, static_cast<float>(d), acc);
@@ -198,21 +220,22 @@ void wo_gemv_ref(const PackedWoWeights& w, const int8_t* a, const float* a_scale
 
 void dequantize_wo_panel(const PackedWoWeights& w, int64_t n0, int64_t n1, float* out) {
   const uint8_t* codes = w.codes.data<uint8_t>();
-  const float* ws = w.scales.data<float>();
+  const bool scale_min = w.scale_min();
+  const float* ws = scale_min ? nullptr : w.scales.data<float>();
   const int32_t* wo = w.affine ? w.offsets.data<int32_t>() : nullptr;
-  const float* wm = w.scale_min() ? w.mins.data<float>() : nullptr;
   const int64_t groups = w.groups();
   for (int64_t n = n0; n < n1; ++n) {
     const int64_t t = n / kWoTile, r = n % kWoTile;
     float* row = out + (n - n0) * w.k;
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t slot = (t * groups + g) * kWoTile + r;
-      const float s = ws[slot];
-      if (wm) {
+      if (scale_min) {
+        const float s = w.group_scale(t, g, r), mn = w.group_min(t, g, r);
         for (int64_t kk = g * w.group; kk < (g + 1) * w.group; ++kk)
-          row[kk] = static_cast<float>(packed_code(w, codes, n, kk)) * s - wm[slot];
+          row[kk] = static_cast<float>(packed_code(w, codes, n, kk)) * s - mn;
         continue;
       }
+      const float s = ws[slot];
       const int32_t o = wo ? wo[slot] : w.sym_offset();
       for (int64_t kk = g * w.group; kk < (g + 1) * w.group; ++kk)
         row[kk] = static_cast<float>(packed_code(w, codes, n, kk) - o) * s;
