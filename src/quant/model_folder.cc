@@ -406,25 +406,32 @@ class ConfigReader {
 
  private:
   // Symmetric integer codes stay inside [-qmax, qmax] (int8 never -128, int4
-  // never -8); fp8 codes are never NaN.
+  // never -8); fp8 codes are never NaN. Each test first runs as a branch-free
+  // pass over the bytes (vectorised; a scalar check per byte was a fifth of
+  // loading a 1.1 B model) and only a failing tensor is walked for its message.
   void check_codes_on_grid(const QuantizedLinear& q, const QuantLimits& lim) const {
     const std::string name = weight_name(q.name), source = weights_.source().string();
     const Tensor& w = q.weight;
+    const auto* bytes = static_cast<const uint8_t*>(w.raw_data());
+    const size_t nbytes = w.nbytes();
+    const auto any_byte = [&](auto off_grid) {
+      uint8_t any = 0;  // a byte, not a bool: GCC vectorises the or-reduction of this one
+      for (size_t i = 0; i < nbytes; ++i) any |= uint8_t(off_grid(bytes[i]));
+      return any != 0;
+    };
     if (w.dtype() == DType::I8) {
+      const int qmin = lim.qmin, qmax = lim.qmax;
+      if (!any_byte([&](uint8_t b) { return (int(int8_t(b)) < qmin) | (int(int8_t(b)) > qmax); })) return;
       for (const int8_t v : w.span<int8_t>())
         check(v >= lim.qmin && v <= lim.qmax, kTag, "{}: tensor '{}' holds {}, outside the symmetric grid [{}, {}]",
               source, name, int(v), lim.qmin, lim.qmax);
     } else if (w.dtype() == DType::I4) {
-      const auto* bytes = static_cast<const uint8_t*>(w.raw_data());
-      const size_t nbytes = w.nbytes();  // not recomputed per byte (it was a third of loading a 1.1 B model)
-      for (size_t i = 0; i < nbytes; ++i)
-        check(unpack_int4_lo(bytes[i]) != -8 && unpack_int4_hi(bytes[i]) != -8, kTag,
-              "{}: tensor '{}' holds -8, outside the symmetric int4 grid [-7, 7]", source, name);
+      // -8 is 0b1000 in either nibble.
+      check(!any_byte([](uint8_t b) { return ((b & 0x0F) == 0x08) | ((b & 0xF0) == 0x80); }), kTag,
+            "{}: tensor '{}' holds -8, outside the symmetric int4 grid [-7, 7]", source, name);
     } else if (w.dtype() == DType::F8_E4M3) {
-      const auto* bytes = static_cast<const uint8_t*>(w.raw_data());
-      const size_t nbytes = w.nbytes();
-      for (size_t i = 0; i < nbytes; ++i)
-        check((bytes[i] & 0x7F) != 0x7F, kTag, "{}: tensor '{}' holds an e4m3 NaN code", source, name);
+      check(!any_byte([](uint8_t b) { return (b & 0x7F) == 0x7F; }), kTag, "{}: tensor '{}' holds an e4m3 NaN code",
+            source, name);
     }
   }
 

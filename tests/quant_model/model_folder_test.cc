@@ -186,6 +186,16 @@ TEST_F(CorruptedFolder, WeightWithWrongShape) {
   EXPECT_NE(e.find("[64, 64]"), std::string::npos) << e;
 }
 
+// An int8 code of -128 (off octet's symmetric grid [-127, 127]) is refused wherever it sits.
+TEST_F(CorruptedFolder, Int8CodeOffTheSymmetricGrid) {
+  for (const int64_t at : {int64_t{0}, int64_t{64 * 64 - 1}}) {
+    SetUp();
+    edit_tensors([&](TensorList& t) { find(t, layer_ + ".weight")->data<int8_t>()[at] = -128; });
+    const std::string e = load_error();
+    EXPECT_NE(e.find("holds -128, outside the symmetric grid [-127, 127]"), std::string::npos) << at << ": " << e;
+  }
+}
+
 TEST_F(CorruptedFolder, NonPositiveScale) {
   edit_tensors([&](TensorList& t) { find(t, layer_ + ".weight_scale")->data<float>()[5] = 0.0f; });
   EXPECT_NE(load_error().find("a scale must be positive"), std::string::npos);
