@@ -2,6 +2,7 @@
 // kernel and panel dequantization (see kernels/wo_gemv.h for the layout).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "kernels/wo_gemv.h"
 #include "octet/error.h"
@@ -38,9 +39,21 @@ int32_t packed_code(const PackedWoWeights& w, const uint8_t* codes, int64_t n, i
 
 namespace {
 
-// The layout of w (n, k, group, bits set) with zero codes and scales.
+// The codes of w (n, k, group, bits set), uninitialised except a partial last tile's (zero, the padding
+// lanes): place_codes writes every byte of every real lane, and the pool's threads take the first-touch
+// page faults of their own tiles (zeroing the whole buffer first was a single-threaded tenth of loading).
+Tensor allocate_codes(const PackedWoWeights& w) {
+  Tensor codes = Tensor::empty({w.tiles() * w.blocks() * w.block_bytes()}, DType::U8);
+  if (w.n % kWoTile != 0) {
+    const int64_t tile_bytes = w.blocks() * w.block_bytes();
+    std::memset(codes.data<uint8_t>() + (w.tiles() - 1) * tile_bytes, 0, size_t(tile_bytes));
+  }
+  return codes;
+}
+
+// The layout of w (n, k, group, bits set): codes as above, zero scales.
 void allocate(PackedWoWeights& w) {
-  w.codes = Tensor::zeros({w.tiles() * w.blocks() * w.block_bytes()}, DType::U8);
+  w.codes = allocate_codes(w);
   w.scales = Tensor::zeros({w.tiles(), w.groups(), kWoTile}, DType::F32);
 }
 
@@ -51,23 +64,26 @@ void place_per_group(const PackedWoWeights& w, const T* from, T* to, int64_t t, 
   for (int64_t g = 0; g < groups; ++g) to[(t * groups + g) * kWoTile + r] = from[nn * groups + g];
 }
 
-// Packs output nn's u = code + add (checked to lie in [lo, hi] before adding) into tile t, lane r.
+// Packs output nn's u = code + add (checked to lie in [lo, hi] before adding) into tile t, lane r, writing
+// every byte of the lane (no read of the buffer).
 template <class Code>
 void place_codes(PackedWoWeights& w, const Code* row, int64_t t, int64_t r, int lo, int hi, int add) {
   uint8_t* codes = w.codes.data<uint8_t>();
   const int64_t blocks = w.blocks(), bb = w.block_bytes();
+  bool off = false;
+  for (int64_t j = 0; j < w.k; ++j) off |= int(row[j]) < lo || int(row[j]) > hi;
+  if (off)
+    for (int64_t j = 0; j < w.k; ++j)
+      if (int(row[j]) < lo || int(row[j]) > hi) fail(kTag, "code {} outside [{}, {}]", int(row[j]), lo, hi);
   for (int64_t b = 0; b < blocks; ++b) {
     uint8_t* base = codes + (t * blocks + b) * bb + r * 4;  // code_at's layout, block by block
-    for (int64_t j = 0; j < kWoBlock; ++j) {
-      const int v = row[b * kWoBlock + j];
-      if (v < lo || v > hi) fail(kTag, "code {} outside [{}, {}]", v, lo, hi);
-      const int u = v + add;
-      if (w.bits == 8) {
-        base[(j / 4) * kWoChunkBytes + j % 4] = static_cast<uint8_t>(u);
-      } else {
-        uint8_t& byte = base[((j % 16) / 4) * kWoChunkBytes + j % 4];
-        byte = static_cast<uint8_t>(byte | (j >= 16 ? u << 4 : u));
-      }
+    const Code* v = row + b * kWoBlock;
+    if (w.bits == 8) {
+      for (int64_t j = 0; j < kWoBlock; ++j) base[(j / 4) * kWoChunkBytes + j % 4] = static_cast<uint8_t>(v[j] + add);
+    } else {
+      // Chunk c's bytes hold inputs 4c .. 4c + 3 in their low nibbles and 16 + 4c .. in their high ones.
+      for (int64_t j = 0; j < kWoBlock / 2; ++j)
+        base[(j / 4) * kWoChunkBytes + j % 4] = static_cast<uint8_t>((v[j] + add) | (v[j + 16] + add) << 4);
     }
   }
 }
@@ -119,7 +135,7 @@ PackedWoWeights pack_wo_weights_scale_min(const uint8_t* u, int64_t n, int64_t k
   w.k = k;
   w.group = kWoBlock;
   w.bits = 4;
-  w.codes = Tensor::zeros({w.tiles() * w.blocks() * w.block_bytes()}, DType::U8);
+  w.codes = allocate_codes(w);
   const int64_t groups = w.groups(), supers = k / kWoSuperBlock;
   w.scale_min_codes = Tensor::zeros({w.tiles(), groups, 2, kWoTile}, DType::U8);
   w.super_scales = Tensor::zeros({w.tiles(), supers, 2, kWoTile}, DType::F32);
