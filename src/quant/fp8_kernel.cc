@@ -63,9 +63,10 @@ class NativeFp8Linear final : public nn::LinearKernel {
     out_shape.back() = packed_.n;
     Tensor y = Tensor::empty(out_shape, DType::F32);
     // The activations' e4m3 codes (as fake_quantize_activation computes them) as bf16, zero past k; the
-    // buffer is kept between calls (one per Linear per decode step) and reached by the pool through a pointer.
+    // buffers are kept between calls (one per Linear per decode step, a task's per pool thread), and the
+    // pool reaches the calling thread's through a pointer.
     thread_local std::vector<uint16_t> buffer;
-    buffer.assign(size_t(rows * lda), 0);
+    buffer.resize(size_t(rows * lda));
     uint16_t* const a = buffer.data();
     const float* src = x.data<float>();
     const float inv = 1.0f / input_scale_;
@@ -73,12 +74,15 @@ class NativeFp8Linear final : public nn::LinearKernel {
     parallel_for(
         rows,
         [&](int64_t r0, int64_t r1) {
-          std::vector<float> scaled(static_cast<size_t>(k));
-          std::vector<uint8_t> codes(static_cast<size_t>(k));
+          thread_local std::vector<float> scaled;
+          thread_local std::vector<uint8_t> codes;
+          scaled.resize(static_cast<size_t>(k));
+          codes.resize(static_cast<size_t>(k));
           for (int64_t r = r0; r < r1; ++r) {
             for (int64_t j = 0; j < k; ++j) scaled[size_t(j)] = src[r * k + j] * inv;
             convert_f32_to_fp8_e4m3(scaled, codes);
             for (int64_t j = 0; j < k; ++j) a[r * lda + j] = table[codes[size_t(j)]];
+            if (lda > k) a[r * lda + k] = 0;  // the pad of an odd k
           }
         },
         std::max<int64_t>(1, 16384 / k));

@@ -62,13 +62,6 @@ Problem make_problem(const Case& c, uint32_t seed) {
   return p;
 }
 
-float bf16_value(uint16_t bits) {
-  const uint32_t u = uint32_t(bits) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
 // fp8_gemm.h's definition from the raw codes.
 std::vector<float> definition(const Case& c, const Problem& p) {
   std::vector<float> y(size_t(c.m * c.n));
@@ -76,7 +69,7 @@ std::vector<float> definition(const Case& c, const Problem& p) {
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t n = 0; n < c.n; ++n) {
       const auto w = [&](int64_t j) { return j < c.k ? fp8_e4m3_to_float(p.w[size_t(n * c.k + j)]) : 0.0f; };
-      const auto a = [&](int64_t j) { return bf16_value(p.a[size_t(i * p.lda + j)]); };
+      const auto a = [&](int64_t j) { return bf16_to_float(p.a[size_t(i * p.lda + j)]); };
       float acc = 0.0f;
       for (int64_t q = 0; q < pairs; ++q) {
         acc = std::fma(w(2 * q + 1), a(2 * q + 1), acc);
@@ -136,7 +129,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Fp8Gemm, ::testing::ValuesIn(cases()), [](const
 TEST(Fp8GemmConvert, EveryCodeBecomesTheBf16OfItsValue) {
   for (int code = 0; code < 256; ++code) {
     const float want = fp8_e4m3_to_float(static_cast<uint8_t>(code));
-    const float got = bf16_value(fp8_e4m3_to_bf16(static_cast<uint8_t>(code)));
+    const float got = bf16_to_float(fp8_e4m3_to_bf16(static_cast<uint8_t>(code)));
     if (std::isnan(want)) {
       EXPECT_TRUE(std::isnan(got)) << code;
     } else {

@@ -30,13 +30,6 @@ inline __m256 decode(__m256i code) {
   return _mm256_or_ps(value, _mm256_castsi256_ps(sign));
 }
 
-inline float bf16_value(uint16_t bits) {
-  const uint32_t u = uint32_t(bits) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
 // R rows x 8 outputs (lanes [v * 8, v * 8 + 8) of a panel).
 template <int R>
 void slice_rows(const uint8_t* panel, int64_t v, int64_t pairs, const uint16_t* a, int64_t lda, const float* out_scale,
@@ -56,8 +49,14 @@ void slice_rows(const uint8_t* panel, int64_t v, int64_t pairs, const uint16_t* 
     const __m256 odd = decode(_mm256_srli_epi32(both, 8));
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
-      acc[r] = _mm256_fmadd_ps(odd, _mm256_set1_ps(bf16_value(a[r * lda + 2 * kk + 1])), acc[r]);
-      acc[r] = _mm256_fmadd_ps(even, _mm256_set1_ps(bf16_value(a[r * lda + 2 * kk])), acc[r]);
+      // The row's bf16 pair as one 32-bit word: the odd input's bits are its high half as they stand, the even
+      // input's its low half shifted up (a bf16's f32 is its bits << 16).
+      uint32_t pair;
+      std::memcpy(&pair, a + r * lda + 2 * kk, sizeof pair);
+      const __m256 odd_a = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int32_t>(pair & 0xFFFF0000u)));
+      const __m256 even_a = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int32_t>(pair << 16)));
+      acc[r] = _mm256_fmadd_ps(odd, odd_a, acc[r]);
+      acc[r] = _mm256_fmadd_ps(even, even_a, acc[r]);
     }
   }
   alignas(32) float out[kLanes];

@@ -70,8 +70,8 @@ template <class Code>
 void place_codes(PackedWoWeights& w, const Code* row, int64_t t, int64_t r, int lo, int hi, int add) {
   uint8_t* codes = w.codes.data<uint8_t>();
   const int64_t blocks = w.blocks(), bb = w.block_bytes();
-  bool off = false;
-  for (int64_t j = 0; j < w.k; ++j) off |= int(row[j]) < lo || int(row[j]) > hi;
+  uint8_t off = 0;  // a byte, so that the pass vectorises; only a failing row is walked for the message
+  for (int64_t j = 0; j < w.k; ++j) off |= uint8_t((int(row[j]) < lo) | (int(row[j]) > hi));
   if (off)
     for (int64_t j = 0; j < w.k; ++j)
       if (int(row[j]) < lo || int(row[j]) > hi) fail(kTag, "code {} outside [{}, {}]", int(row[j]), lo, hi);
