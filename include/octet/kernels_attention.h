@@ -38,8 +38,13 @@ struct AttentionParams {
 
 // q [batch, heads, seq_q, head_dim]; k, v [batch, kv_heads, seq_k, head_dim]
 // with kv_heads dividing heads. out [batch, heads, seq_q, head_dim] (allocated
-// if undefined). Runs as batched GEMMs (one per batch and kv head, the heads
-// sharing it stacked) with a fused mask + softmax in between.
+// if undefined). Any of them may be a strided view whose last dimension is
+// contiguous: e.g. q = qkv.reshape({B, S, 3 * H, d}).slice(2, 0, H).transpose(1, 2)
+// reads a fused projection's output in place, and out = ctx.reshape({B, S, H, d})
+// .transpose(1, 2) writes the merged [B, S, H * d] context directly.
+// Runs as batched GEMMs (one per batch and kv head, the heads sharing it
+// stacked; per head for views that do not stack) with a fused mask + softmax
+// in between.
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, const AttentionParams& params = {});
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& params = {});
 

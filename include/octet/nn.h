@@ -298,12 +298,17 @@ class MultiHeadAttention {
  private:
   void validate();
   // q [B, H, S, d], k and v [B, KVH, S, d]: projected, transformed (q/k
-  // transform, rotary) and through the sites.
-  void project(const Tensor& hidden, const AttentionInputs& inputs, Tensor& q, Tensor& k, Tensor& v) const;
+  // transform, rotary) and through the sites. With `views_allowed` and nothing
+  // to transform, they are views of the projection's output (no copy) and
+  // project returns true; else contiguous copies and false.
+  bool project(const Tensor& hidden, const AttentionInputs& inputs, Tensor& q, Tensor& k, Tensor& v,
+               bool views_allowed = false) const;
   // Appends k, v to *inputs.cache and attends q over everything cached.
   Tensor attend_with_cache(const Tensor& q, Tensor k, Tensor v, const AttentionInputs& inputs) const;
-  // Attention of q over k, v (the keys of this call only).
-  Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionInputs& inputs) const;
+  // Attention of q over k, v (the keys of this call only), into `out` when it
+  // is given (a [B, H, S, d] view), else into a new contiguous tensor.
+  Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionInputs& inputs,
+                Tensor out = {}) const;
   // Attention of q (the last q.dim(2) tokens) over every key in `cache`, in place.
   Tensor attend_cache(const Tensor& q, const AttentionCache& cache, int64_t past, const Tensor& key_mask) const;
   AttentionConfig config_;

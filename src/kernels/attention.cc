@@ -58,6 +58,7 @@ class Plan {
         group_scores(rows_per_group * p.seq_k),
         gemm_(attention_gemm_backend()),
         rows_(row_kernels()),
+        batched_(stacks_groups(problem)),
         masked_begin_(static_cast<size_t>(p.batch) + 1, 0) {
     for (int64_t b = 0; b < p.batch && !p.key_keep.empty(); ++b) {
       for (int64_t j = 0; j < p.seq_k; ++j)
@@ -79,26 +80,53 @@ class Plan {
     return &gemm_ == &kSmallGemm || &gemm_ == &kSmallGemmAvx512 || &gemm_ == &kSmallGemmAvx2 || &gemm_ == &kRefGemm;
   }
 
-  // scores[g - g0] = scale * Q_g K_g^T for groups [g0, g0 + ng) (one batched GEMM).
+  // scores[g - g0] = scale * Q_g K_g^T for groups [g0, g0 + ng): one batched GEMM, or one GEMM per
+  // query head where the layout does not stack (head views of a fused projection).
   void scores_gemm(int64_t g0, int64_t ng, float* scores) const {
-    const int64_t d = p.head_dim, sk = p.seq_k;
     GemmProblem qk;
-    qk.batch = ng, qk.m = rows_per_group, qk.n = sk, qk.k = d, qk.trans_b = true, qk.alpha = p.scale;
-    qk.a = p.q + g0 * rows_per_group * d, qk.lda = d, qk.stride_a = rows_per_group * d;
-    qk.b = p.k + g0 * sk * d, qk.ldb = d, qk.stride_b = sk * d;
-    qk.c = scores, qk.ldc = sk, qk.stride_c = group_scores;
-    gemm_.run(qk);
+    qk.n = p.seq_k, qk.k = p.head_dim, qk.trans_b = true, qk.alpha = p.scale;
+    qk.lda = p.q_at.row, qk.ldb = p.k_at.row, qk.ldc = p.seq_k;
+    if (batched_) {
+      qk.batch = ng, qk.m = rows_per_group;
+      qk.a = p.q + g0 * group * p.q_at.head, qk.stride_a = group * p.q_at.head;
+      qk.b = p.k + g0 * p.k_at.head, qk.stride_b = p.k_at.head;
+      qk.c = scores, qk.stride_c = group_scores;
+      gemm_.run(qk);
+      return;
+    }
+    qk.m = p.seq_q;
+    for (int64_t g = g0; g < g0 + ng; ++g)
+      for (int64_t j = 0; j < group; ++j) {
+        const int64_t b = g / p.kv_heads, kvh = g % p.kv_heads;
+        qk.a = p.q + p.q_at.at(b, kvh * group + j);
+        qk.b = p.k + p.k_at.at(b, kvh);
+        qk.c = scores + (g - g0) * group_scores + j * p.seq_q * p.seq_k;
+        gemm_.run(qk);
+      }
   }
 
-  // out_g = P_g V_g for groups [g0, g0 + ng), P_g = scores[g - g0].
+  // out_g = P_g V_g for groups [g0, g0 + ng), P_g = scores[g - g0]; split as scores_gemm.
   void values_gemm(int64_t g0, int64_t ng, const float* scores) const {
-    const int64_t d = p.head_dim, sk = p.seq_k;
     GemmProblem pv;
-    pv.batch = ng, pv.m = rows_per_group, pv.n = d, pv.k = sk;
-    pv.a = scores, pv.lda = sk, pv.stride_a = group_scores;
-    pv.b = p.v + g0 * sk * d, pv.ldb = d, pv.stride_b = sk * d;
-    pv.c = p.out + g0 * rows_per_group * d, pv.ldc = d, pv.stride_c = rows_per_group * d;
-    gemm_.run(pv);
+    pv.n = p.head_dim, pv.k = p.seq_k;
+    pv.lda = p.seq_k, pv.ldb = p.v_at.row, pv.ldc = p.out_at.row;
+    if (batched_) {
+      pv.batch = ng, pv.m = rows_per_group;
+      pv.a = scores, pv.stride_a = group_scores;
+      pv.b = p.v + g0 * p.v_at.head, pv.stride_b = p.v_at.head;
+      pv.c = p.out + g0 * group * p.out_at.head, pv.stride_c = group * p.out_at.head;
+      gemm_.run(pv);
+      return;
+    }
+    pv.m = p.seq_q;
+    for (int64_t g = g0; g < g0 + ng; ++g)
+      for (int64_t j = 0; j < group; ++j) {
+        const int64_t b = g / p.kv_heads, kvh = g % p.kv_heads;
+        pv.a = scores + (g - g0) * group_scores + j * p.seq_q * p.seq_k;
+        pv.b = p.v + p.v_at.at(b, kvh);
+        pv.c = p.out + p.out_at.at(b, kvh * group + j);
+        gemm_.run(pv);
+      }
   }
 
   // Masks (-inf), bias and softmax, in place, for score rows [begin, end)
@@ -123,22 +151,44 @@ class Plan {
   }
 
  private:
+  // Contiguous [B, H, S, d] (or any layout alike): the query heads of a group
+  // stack into one matrix of rows_per_group rows at q's row stride, and
+  // consecutive groups lie a fixed stride apart in q, k, v and out, so ng
+  // groups are one batched GEMM.
+  static bool stacks_groups(const AttentionProblem& p) {
+    const int64_t group = p.heads / p.kv_heads;
+    const auto stacks = [&](const HeadLayout& l) { return group == 1 || l.head == p.seq_q * l.row; };
+    return stacks(p.q_at) && stacks(p.out_at) && p.q_at.batch == p.heads * p.q_at.head &&
+           p.out_at.batch == p.heads * p.out_at.head && p.k_at.batch == p.kv_heads * p.k_at.head &&
+           p.v_at.batch == p.kv_heads * p.v_at.head;
+  }
+
   const GemmBackend& gemm_;
   const RowKernels& rows_;
+  const bool batched_;
   // Keys the key mask drops, ascending: batch b's are masked_keys_[masked_begin_[b]
   // .. masked_begin_[b + 1]), so a row visits only those, not all seq_k flags.
   std::vector<int64_t> masked_keys_, masked_begin_;
 };
 
+// q, k, v and out may be views (a transpose of [B, S, H, d], a slice of a fused
+// projection's columns) as long as each row of head_dim floats is contiguous.
+HeadLayout head_layout(std::string_view name, const Tensor& t) {
+  check(t.defined(), "attention", "{} is undefined", name);
+  check(t.dtype() == DType::F32, "attention", "{} must be f32, got {}", name, t);
+  check(t.rank() == 4, "attention", "{} must be [batch, heads, seq, head_dim], got {}", name, t);
+  const Shape& st = t.strides();
+  check(t.dim(3) <= 1 || st[3] == 1, "attention", "{} {}: each row of head_dim values must be contiguous", name, t);
+  for (int i = 0; i < 3; ++i)
+    check(st[static_cast<size_t>(i)] >= 0, "attention", "{} {} has a negative stride", name, t);
+  return {st[0], st[1], st[2]};
+}
+
 }  // namespace
 
 AttentionProblem prepare_attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
                                    const AttentionParams& params) {
-  detail::require_f32("attention", "q", q);
-  detail::require_f32("attention", "k", k);
-  detail::require_f32("attention", "v", v);
-  check(q.rank() == 4 && k.rank() == 4, "attention",
-        "q and k must be [batch, heads, seq, head_dim], got q {} and k {}", q, k);
+  const HeadLayout q_at = head_layout("q", q), k_at = head_layout("k", k), v_at = head_layout("v", v);
   AttentionProblem p;
   p.batch = q.dim(0), p.heads = q.dim(1), p.seq_q = q.dim(2), p.head_dim = q.dim(3);
   p.kv_heads = k.dim(1), p.seq_k = k.dim(2);
@@ -162,7 +212,11 @@ AttentionProblem prepare_attention(const Tensor& q, const Tensor& k, const Tenso
     p.bias_stride_h = b.dim(1) == 1 ? 0 : p.seq_q * p.seq_k;
     p.bias_stride_b = b.dim(0) == 1 ? 0 : b.dim(1) * p.seq_q * p.seq_k;
   }
-  detail::prepare_output("attention", "out", out, {p.batch, p.heads, p.seq_q, p.head_dim});
+  const Shape out_shape{p.batch, p.heads, p.seq_q, p.head_dim};
+  if (!out.defined()) out = Tensor::empty(out_shape, DType::F32);
+  p.out_at = head_layout("out", out);
+  check(out.shape() == out_shape, "attention", "out is {}, expected shape {}", out, shape_str(out_shape));
+  p.q_at = q_at, p.k_at = k_at, p.v_at = v_at;
   if (params.probabilities) {
     detail::prepare_output("attention", "probabilities", *params.probabilities,
                            {p.batch, p.heads, p.seq_q, p.seq_k});

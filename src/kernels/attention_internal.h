@@ -9,14 +9,30 @@
 
 namespace octet::kernels {
 
+// Where the rows of one (batch, head) of q, k, v or out lie: element (b, h, i, t) at
+// b * batch + h * head + i * row + t (in floats). Contiguous [B, H, S, d] is
+// {H * S * d, S * d, d}; a head view of a fused projection's [B, S, cols] output
+// (no copy) is {S * cols, d, cols}.
+struct HeadLayout {
+  int64_t batch = 0, head = 0, row = 0;
+  int64_t at(int64_t b, int64_t h) const { return b * batch + h * head; }
+};
+
 struct AttentionProblem {
   int64_t batch = 0, heads = 0, kv_heads = 0, seq_q = 0, seq_k = 0, head_dim = 0;
   float scale = 1.0f;
   bool causal = false;
-  const float* q = nullptr;  // [batch, heads, seq_q, head_dim]
+  const float* q = nullptr;  // [batch, heads, seq_q, head_dim] laid out as q_at says
   const float* k = nullptr;  // [batch, kv_heads, seq_k, head_dim]
   const float* v = nullptr;
   float* out = nullptr;            // [batch, heads, seq_q, head_dim]
+  HeadLayout q_at, k_at, v_at, out_at;  // prepare_attention sets them; by hand: use_contiguous_layouts()
+
+  // q, k, v and out as contiguous [batch, heads, seq, head_dim] (after the sizes are set).
+  void use_contiguous_layouts() {
+    q_at = out_at = {heads * seq_q * head_dim, seq_q * head_dim, head_dim};
+    k_at = v_at = {kv_heads * seq_k * head_dim, seq_k * head_dim, head_dim};
+  }
   float* probabilities = nullptr;  // [batch, heads, seq_q, seq_k] or null
   std::vector<uint8_t> key_keep;   // [batch, seq_k], 1 = attend; empty = no mask
   const float* bias = nullptr;     // bias[b * bias_stride_b + h * bias_stride_h + i * seq_k + j]

@@ -2,9 +2,9 @@
 #include "models/seq2seq_common.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "octet/error.h"
+#include "octet/kernels_attention.h"
 
 namespace octet {
 
@@ -61,52 +61,23 @@ Tensor Attention::project(const nn::Linear& proj, const Tensor& x) const {
 Tensor Attention::attend(const Tensor& x, const Tensor& k, const Tensor& v, int64_t kv_len, const Tensor& bias,
                          const Tensor& key_mask, bool causal, int64_t q_offset) const {
   const int64_t batch = x.dim(0), n = x.dim(1), cap = k.dim(2);
-  const Tensor qh = project(q, x);
+  check(kv_len >= 1 && kv_len <= cap, "seq2seq", "{} keys asked of a cache of {}", kv_len, cap);
+  // kernels::attention lines the last query up with the last key, which is what the decoder does: its n new
+  // tokens follow the kv_len - n cached ones.
+  check(!causal || q_offset == kv_len - n, "seq2seq", "causal queries at {} do not end at the last of {} keys",
+        q_offset, kv_len);
+  // q read in place as heads of the projection's output, keys [0, kv_len) of the cache as a view, and the
+  // context written straight into the merged [batch, n, heads * head_dim] the output projection takes.
+  const Tensor y = q.forward(x).contiguous();
+  const Tensor qh = y.reshape({batch, n, heads, head_dim}).transpose(1, 2);
+  kernels::AttentionParams params;
+  params.scale = scale;
+  params.causal = causal;
+  params.key_mask = key_mask;
+  if (bias.defined()) params.bias = bias.contiguous().reshape({1, heads, n, kv_len});
   Tensor ctx = Tensor::empty({batch, n, heads * head_dim}, DType::F32);
-  const float* pq = qh.data<float>();
-  const float* pk = k.data<float>();
-  const float* pv = v.data<float>();
-  const float* pb = bias.defined() ? bias.data<float>() : nullptr;
-  const int64_t* pm = key_mask.defined() ? key_mask.data<int64_t>() : nullptr;
-  float* pc = ctx.data<float>();
-  std::vector<float> scores(static_cast<size_t>(std::max<int64_t>(kv_len, 1)));
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t h = 0; h < heads; ++h) {
-      const float* kb = pk + (b * heads + h) * cap * head_dim;
-      const float* vb = pv + (b * heads + h) * cap * head_dim;
-      for (int64_t i = 0; i < n; ++i) {
-        const float* qi = pq + ((b * heads + h) * n + i) * head_dim;
-        const int64_t last = causal ? std::min(kv_len, q_offset + i + 1) : kv_len;
-        float max_score = -INFINITY;
-        for (int64_t j = 0; j < last; ++j) {
-          if (pm && pm[b * kv_len + j] == 0) {
-            scores[size_t(j)] = -INFINITY;
-            continue;
-          }
-          float dot = 0.0f;
-          for (int64_t d = 0; d < head_dim; ++d) dot += qi[d] * kb[j * head_dim + d];
-          float s = dot * scale;
-          if (pb) s += pb[(h * n + i) * kv_len + j];
-          scores[size_t(j)] = s;
-          max_score = std::max(max_score, s);
-        }
-        float* out = pc + (b * n + i) * heads * head_dim + h * head_dim;
-        std::fill_n(out, head_dim, 0.0f);
-        if (max_score == -INFINITY) continue;  // no visible key: zeros
-        float sum = 0.0f;
-        for (int64_t j = 0; j < last; ++j) {
-          const float e = scores[size_t(j)] == -INFINITY ? 0.0f : std::exp(scores[size_t(j)] - max_score);
-          scores[size_t(j)] = e;
-          sum += e;
-        }
-        const float inv = 1.0f / sum;
-        for (int64_t j = 0; j < last; ++j) {
-          const float p = scores[size_t(j)] * inv;
-          if (p == 0.0f) continue;
-          for (int64_t d = 0; d < head_dim; ++d) out[d] += p * vb[j * head_dim + d];
-        }
-      }
-    }
+  Tensor out = ctx.reshape({batch, n, heads, head_dim}).transpose(1, 2);
+  kernels::attention(qh, k.slice(2, 0, kv_len), v.slice(2, 0, kv_len), out, params);
   return o.forward(ctx);
 }
 

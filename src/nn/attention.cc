@@ -44,6 +44,14 @@ Tensor split_heads(const Tensor& x, HeadColumns cols_of, int64_t heads, int64_t 
 // Consecutive heads of a separate projection (or one block of a fused one).
 HeadColumns contiguous_heads(int64_t first, int64_t heads) { return {first, heads, 0}; }
 
+// The same heads as split_heads(x, contiguous_heads(first, heads), heads, d)
+// as a view [B, heads, S, d] of x [B, S, cols]: no copy (kernels::attention
+// reads rows of d floats at x's row stride).
+Tensor head_view(const Tensor& x, int64_t first, int64_t heads, int64_t d) {
+  const int64_t batch = x.dim(0), seq = x.dim(1), cols = x.dim(2);
+  return x.reshape({batch, seq, cols / d, d}).slice(2, first / d, first / d + heads).transpose(1, 2);
+}
+
 // [B, H, S, d] -> [B, S, H * d].
 Tensor merge_heads(const Tensor& x) {
   const int64_t batch = x.dim(0), heads = x.dim(1), seq = x.dim(2), d = x.dim(3);
@@ -301,12 +309,30 @@ void MultiHeadAttention::validate() {
         "a sliding window ({}) needs causal attention", c.sliding_window);
 }
 
-void MultiHeadAttention::project(const Tensor& hidden, const AttentionInputs& inputs, Tensor& q, Tensor& k,
-                                 Tensor& v) const {
+bool MultiHeadAttention::project(const Tensor& hidden, const AttentionInputs& inputs, Tensor& q, Tensor& k,
+                                 Tensor& v, bool views_allowed) const {
   const AttentionConfig& c = config_;
   check(hidden.defined() && hidden.rank() == 3 && hidden.dim(2) == c.hidden_size, "multi_head_attention",
         "hidden must be [batch, seq, {}], got {}", c.hidden_size, hidden);
   const int64_t h = c.num_heads, kvh = c.num_kv_heads, d = c.head_dim;
+  // Views when nothing transforms q, k or v in place: the transforms and sites
+  // take contiguous [B, H, S, d] tensors.
+  const bool views = views_allowed && !qk_transform_ && !rotary_.defined() && !query_site_.active() &&
+                     !key_site_.active() && !value_site_.active() && (!qkv_ || c.qkv_layout == QkvLayout::Blocked);
+  if (views) {
+    if (qkv_) {
+      const Tensor qkv = qkv_->forward(hidden);
+      q = head_view(qkv, 0, h, d);
+      k = head_view(qkv, h * d, kvh, d);
+      v = head_view(qkv, (h + kvh) * d, kvh, d);
+    } else {
+      const std::vector<Tensor> qkv = Linear::forward_shared({&*q_, &*k_, &*v_}, hidden);
+      q = head_view(qkv[0], 0, h, d);
+      k = head_view(qkv[1], 0, kvh, d);
+      v = head_view(qkv[2], 0, kvh, d);
+    }
+    return true;
+  }
   if (qkv_) {
     const Tensor qkv = qkv_->forward(hidden);
     if (c.qkv_layout == QkvLayout::Grouped) {
@@ -336,6 +362,7 @@ void MultiHeadAttention::project(const Tensor& hidden, const AttentionInputs& in
   if (query_site_.active()) q = query_site_.apply(q);
   if (key_site_.active()) k = key_site_.apply(k);
   if (value_site_.active()) v = value_site_.apply(v);
+  return false;
 }
 
 // Quantization comes after the sites: calibration observes the raw keys and values.
@@ -362,7 +389,14 @@ Tensor MultiHeadAttention::attend_with_cache(const Tensor& q, Tensor k, Tensor v
 
 Tensor MultiHeadAttention::forward(const Tensor& hidden, const AttentionInputs& inputs) const {
   Tensor q, k, v;
-  project(hidden, inputs, q, k, v);
+  // Without a cache or KV rounding, attention reads q, k, v where the projection wrote them and writes
+  // the merged [B, S, H * d] context the output projection takes: no head split or merge copies.
+  if (project(hidden, inputs, q, k, v, /*views_allowed=*/!inputs.cache && !kv_quant_.enabled())) {
+    const int64_t batch = q.dim(0), heads = q.dim(1), seq = q.dim(2), d = q.dim(3);
+    Tensor context = Tensor::empty({batch, seq, heads * d}, DType::F32);
+    attend(q, k, v, inputs, context.reshape({batch, seq, heads, d}).transpose(1, 2));
+    return out_.forward(context);
+  }
   Tensor context;
   if (inputs.cache) {
     context = attend_with_cache(q, std::move(k), std::move(v), inputs);
@@ -410,8 +444,8 @@ Tensor MultiHeadAttention::forward_ragged(const Tensor& hidden, std::span<Attent
   return out_.forward(merge_heads(context));
 }
 
-Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const AttentionInputs& inputs) const {
+Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionInputs& inputs,
+                                  Tensor out) const {
   kernels::AttentionParams params;
   params.scale = config_.scale;
   params.causal = config_.causal;
@@ -424,7 +458,8 @@ Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor
     params.bias = sliding_window_bias(q.dim(2), k.dim(2), config_.sliding_window);
   if (probs_site_.active())
     params.transform_probabilities = [this](Tensor& probs) { probs_site_.apply_in_place(probs); };
-  return kernels::attention(q, k, v, params);
+  kernels::attention(q, k, v, out, params);
+  return out;
 }
 
 }  // namespace octet::nn

@@ -310,6 +310,49 @@ TEST(Attention, PerGroupAndChunkedPathsGiveTheSameBits) {
   }
 }
 
+// q, k, v read in place from projection outputs [B, S, cols] (heads as views,
+// as nn::MultiHeadAttention passes them) and the context written straight into
+// a merged [B, S, H * d] tensor: the same bits as on contiguous copies, for the
+// fast path and for the reference. Views do not stack a group's query heads,
+// so GQA cases run one GEMM per head there; octet-small computes every
+// element the same way whatever the row count.
+TEST(Attention, HeadViewsOfProjectionOutputsGiveTheSameBits) {
+  std::vector<Variant> variants = {{"small_avx2", &kAvx2RowKernels, &kSmallGemmAvx2}};
+  if (small_gemm_avx512_supported()) variants.push_back({"small_avx512", avx512_rows(), &kSmallGemmAvx512});
+  for (const AttnCase& c : attention_cases()) {
+    Inputs in = make_inputs(c);
+    const int64_t d = c.head_dim, h = c.heads, kvh = c.kv_heads;
+    // q in columns [2 d, 2 d + h d) of a wider [B, Sq, cols] row (a slice, as in a fused qkv);
+    // k and v interleaved head by head in one [B, Sk, 2 kvh d] tensor, so their head stride is 2 d.
+    const int64_t q_cols = (h + 3) * d;
+    Tensor q_rows = random_tensor({c.batch, c.seq_q, q_cols}, 7);
+    Tensor kv_rows = random_tensor({c.batch, c.seq_k, 2 * kvh * d}, 8);
+    const Tensor q_view =
+        q_rows.reshape({c.batch, c.seq_q, h + 3, d}).slice(2, 2, 2 + h).transpose(1, 2);
+    const Tensor kv4 = kv_rows.reshape({c.batch, c.seq_k, kvh, 2 * d});
+    const Tensor k_view = kv4.slice(3, 0, d).transpose(1, 2);
+    const Tensor v_view = kv4.slice(3, d, 2 * d).transpose(1, 2);
+    ASSERT_FALSE(q_view.is_contiguous());
+    const Tensor q = q_view.contiguous(), k = k_view.contiguous(), v = v_view.contiguous();
+    for (const Variant& variant : variants) {
+      Tensor want, merged = Tensor::empty({c.batch, c.seq_q, h * d}, DType::F32);
+      Tensor out_view = merged.reshape({c.batch, c.seq_q, h, d}).transpose(1, 2);
+      testing::with_variant(variant, [&] {
+        want = attention(q, k, v, in.params);
+        attention(q_view, k_view, v_view, out_view, in.params);
+      });
+      testing::expect_within(out_view.contiguous(), want, [](int64_t) { return 0.0; },
+                             fmt::format("{} {} views", c.name, variant.name));
+    }
+    Tensor ref_want, ref_merged = Tensor::empty({c.batch, c.seq_q, h * d}, DType::F32);
+    Tensor ref_view = ref_merged.reshape({c.batch, c.seq_q, h, d}).transpose(1, 2);
+    attention_reference(q, k, v, ref_want, in.params);
+    attention_reference(q_view, k_view, v_view, ref_view, in.params);
+    testing::expect_within(ref_view.contiguous(), ref_want, [](int64_t) { return 0.0; },
+                           fmt::format("{} reference views", c.name));
+  }
+}
+
 TEST(Attention, ReferenceKnownAnswer) {
   // One query [1, 0] against keys [1, 0] and [0, 1], scale 1: scores [1, 0],
   // probabilities [e, 1] / (e + 1); values [2, 0] and [0, 4].
@@ -395,6 +438,15 @@ TEST(Attention, ArgumentErrors) {
   AttentionParams bad_dtype;
   bad_dtype.key_mask = Tensor::zeros({2, 5}, DType::F16);
   EXPECT_THROW(attention(q, k3, k3, bad_dtype), Error);
+  // A view whose rows of head_dim values are not contiguous (head_dim strided) is refused by name.
+  try {
+    attention(q, k3, random_tensor({2, 3, 8, 5}, 6).transpose(2, 3));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("v f32"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("each row of head_dim values must be contiguous"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

@@ -112,6 +112,7 @@ void reference_of(const Problem& p, std::vector<float>& probs, std::vector<float
   AttentionProblem r;
   r.batch = 1, r.heads = g.heads, r.kv_heads = 1, r.seq_q = 1, r.seq_k = g.total, r.head_dim = g.d;
   r.scale = g.scale;
+  r.use_contiguous_layouts();
   r.q = g.q, r.k = k.data(), r.v = v.data(), r.out = out.data(), r.probabilities = probs.data();
   r.key_keep.resize(size_t(g.total));
   for (int64_t j = 0; j < g.total; ++j) r.key_keep[size_t(j)] = j >= g.first && j <= g.last && (!g.keep || g.keep[j]);
