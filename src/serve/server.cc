@@ -420,6 +420,12 @@ void Server::Impl::routes() {
     r.set_content(json{{"status", status}}.dump(), kJson);
   });
   http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& r) {
+    // load() sets model_id and the model while the listener already answers: read them only once `ready`
+    // (an atomic store after load()) says they are complete.
+    if (!ready) {
+      r.set_header("Retry-After", "1");
+      return send_error(r, api_error(503, "the model is still loading", "service_unavailable"));
+    }
     json m = {{"id", model_id}, {"object", "model"}, {"created", created}, {"owned_by", "octet"}};
     if (llm) m["context_length"] = engine->context();
     json body = {{"object", "list"}, {"data", json::array({m})}};

@@ -62,7 +62,10 @@ int wait_for_port(const std::filesystem::path& log, pid_t pid) {
 TEST(ServeCli, SigtermDrainsRunningRequestsAndExitsZero) {
   const auto dir = temp_dir();
   const auto log = dir / "stderr.txt";
-  const pid_t pid = spawn_server({(source_root() / "models" / "kjv-llama").string(), "--port", "0", "--grace", "20"}, log);
+  // The grace is an upper bound (the server exits as soon as nothing runs): long enough for the 400-token
+  // stream on a slow or sanitizer build, where 20 s could cancel it before its last event.
+  const pid_t pid =
+      spawn_server({(source_root() / "models" / "kjv-llama").string(), "--port", "0", "--grace", "120"}, log);
   const int port = wait_for_port(log, pid);
   ASSERT_GT(port, 0) << read_file(log);
   ASSERT_EQ(http_request(port, "GET", "/health").status, 200);

@@ -234,8 +234,9 @@ TEST_F(ServeLlm, DisconnectCancelsTheSequence) {
   req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };
   httplib::Response res;
   httplib::Error err = httplib::Error::Success;
-  client.send(req, res, err);
-  client.stop();
+  // The receiver's false cancels the request and closes the connection (httplib::Error::Canceled).
+  EXPECT_FALSE(client.send(req, res, err));
+  EXPECT_EQ(err, httplib::Error::Canceled) << httplib::to_string(err);
   // Active sequences return to 0 long before 500 tokens would have been generated.
   double active = -1;
   for (int i = 0; i < 100 && active != 0; ++i) {
@@ -273,12 +274,21 @@ TEST(ServeLlmLimits, FullQueueAnswers429WithRetryAfter) {
   o.max_batch = 1;
   o.max_queue = 1;
   RunningServer s(o);
-  // One long request runs, one waits, the third finds the queue full.
+  // One long request runs, one waits, the third finds the queue full. Each step waits for the server's
+  // gauges rather than a fixed time (under ThreadSanitizer on a loaded machine 100 ms was not enough).
+  const auto wait_for = [&](const char* gauge, double value) {
+    double now = -1;
+    for (int i = 0; i < 1000 && now != value; ++i) {
+      now = metric_value(http_request(s.port(), "GET", "/metrics").body, gauge);
+      if (now != value) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(now, value) << gauge;
+  };
   const json long_body = {{"prompt", "And"}, {"max_tokens", 500}, {"temperature", 0}};
   std::thread a([&] { post_json(s.port(), "/v1/completions", long_body); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  wait_for("octet_active_sequences", 1);
   std::thread b([&] { post_json(s.port(), "/v1/completions", long_body); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  wait_for("octet_queue_length", 1);
   const HttpReply c = post_json(s.port(), "/v1/completions", greedy("And", 2));
   EXPECT_EQ(c.status, 429) << c.body;
   EXPECT_EQ(std::string(httplib::detail::get_header_value(c.headers, "Retry-After", 0, "")), "1");
