@@ -95,14 +95,10 @@ class Plan {
       return;
     }
     qk.m = p.seq_q;
-    for (int64_t g = g0; g < g0 + ng; ++g)
-      for (int64_t j = 0; j < group; ++j) {
-        const int64_t b = g / p.kv_heads, kvh = g % p.kv_heads;
-        qk.a = p.q + p.q_at.at(b, kvh * group + j);
-        qk.b = p.k + p.k_at.at(b, kvh);
-        qk.c = scores + (g - g0) * group_scores + j * p.seq_q * p.seq_k;
-        gemm_.run(qk);
-      }
+    for_each_head(g0, ng, [&](int64_t at, int64_t b, int64_t h, int64_t kvh) {
+      qk.a = p.q + p.q_at.at(b, h), qk.b = p.k + p.k_at.at(b, kvh), qk.c = scores + at;
+      gemm_.run(qk);
+    });
   }
 
   // out_g = P_g V_g for groups [g0, g0 + ng), P_g = scores[g - g0]; split as scores_gemm.
@@ -119,14 +115,10 @@ class Plan {
       return;
     }
     pv.m = p.seq_q;
-    for (int64_t g = g0; g < g0 + ng; ++g)
-      for (int64_t j = 0; j < group; ++j) {
-        const int64_t b = g / p.kv_heads, kvh = g % p.kv_heads;
-        pv.a = scores + (g - g0) * group_scores + j * p.seq_q * p.seq_k;
-        pv.b = p.v + p.v_at.at(b, kvh);
-        pv.c = p.out + p.out_at.at(b, kvh * group + j);
-        gemm_.run(pv);
-      }
+    for_each_head(g0, ng, [&](int64_t at, int64_t b, int64_t h, int64_t kvh) {
+      pv.a = scores + at, pv.b = p.v + p.v_at.at(b, kvh), pv.c = p.out + p.out_at.at(b, h);
+      gemm_.run(pv);
+    });
   }
 
   // Masks (-inf), bias and softmax, in place, for score rows [begin, end)
@@ -151,6 +143,16 @@ class Plan {
   }
 
  private:
+  // fn(offset of the head's score rows in the groups' scores, batch, query head, kv head) for every
+  // query head of groups [g0, g0 + ng).
+  template <class Fn>
+  void for_each_head(int64_t g0, int64_t ng, Fn&& fn) const {
+    for (int64_t g = g0; g < g0 + ng; ++g)
+      for (int64_t j = 0; j < group; ++j)
+        fn((g - g0) * group_scores + j * p.seq_q * p.seq_k, g / p.kv_heads, (g % p.kv_heads) * group + j,
+           g % p.kv_heads);
+  }
+
   // Contiguous [B, H, S, d] (or any layout alike): the query heads of a group
   // stack into one matrix of rows_per_group rows at q's row stride, and
   // consecutive groups lie a fixed stride apart in q, k, v and out, so ng
