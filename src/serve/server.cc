@@ -46,6 +46,12 @@ void send_error(httplib::Response& res, const ApiError& e) {
   res.set_content(serve::error_body(e).dump(), kJson);
 }
 
+// An error the client may retry (503 while loading or draining, 429 on a full queue): Retry-After: 1.
+void send_retry_later(httplib::Response& res, const ApiError& e) {
+  res.set_header("Retry-After", "1");
+  send_error(res, e);
+}
+
 ApiError api_error(int status, std::string message, std::string type = "invalid_request_error", std::string param = "") {
   return ApiError{status, std::move(message), std::move(type), std::move(param)};
 }
@@ -149,9 +155,8 @@ void Server::Impl::load() {
 
 bool Server::Impl::admit_request(httplib::Response& res) {
   if (!ready || draining) {
-    res.set_header("Retry-After", "1");
-    send_error(res, api_error(503, draining ? "the server is shutting down" : "the model is still loading",
-                          "service_unavailable"));
+    send_retry_later(res, api_error(503, draining ? "the server is shutting down" : "the model is still loading",
+                                    "service_unavailable"));
     return false;
   }
   return true;
@@ -240,9 +245,9 @@ void Server::Impl::run_llm(serve::LlmJob job, const std::string& prefix_text, bo
   auto stream = std::make_shared<serve::LlmStream>();
   const auto admission = engine->submit(std::move(job), stream);
   if (admission == serve::LlmEngine::Admission::QueueFull) {
-    res.set_header("Retry-After", "1");
-    return send_error(res, api_error(429, fmt::format("the queue is full ({} requests waiting); retry later", o.max_queue),
-                                 "rate_limit_exceeded"));
+    return send_retry_later(
+        res, api_error(429, fmt::format("the queue is full ({} requests waiting); retry later", o.max_queue),
+                       "rate_limit_exceeded"));
   }
   if (admission == serve::LlmEngine::Admission::TooLarge)
     return send_error(res, api_error(400, fmt::format("the request needs more KV cache than the server's whole budget of "
@@ -375,8 +380,7 @@ void Server::Impl::encoder_endpoint(const httplib::Request& req, httplib::Respon
   const size_t count = inputs.size();
   std::future<serve::EncoderReply> f = batcher->submit(task, std::move(inputs));
   if (!f.valid()) {
-    res.set_header("Retry-After", "1");
-    return send_error(res, api_error(429, "the queue is full; retry later", "rate_limit_exceeded"));
+    return send_retry_later(res, api_error(429, "the queue is full; retry later", "rate_limit_exceeded"));
   }
   if (f.wait_for(std::chrono::duration<double>(o.timeout_seconds)) != std::future_status::ready)
     return send_error(res, api_error(408, fmt::format("the request did not finish within {} s", o.timeout_seconds), "timeout"));
@@ -422,10 +426,7 @@ void Server::Impl::routes() {
   http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& r) {
     // load() sets model_id and the model while the listener already answers: read them only once `ready`
     // (an atomic store after load()) says they are complete.
-    if (!ready) {
-      r.set_header("Retry-After", "1");
-      return send_error(r, api_error(503, "the model is still loading", "service_unavailable"));
-    }
+    if (!ready) return send_retry_later(r, api_error(503, "the model is still loading", "service_unavailable"));
     json m = {{"id", model_id}, {"object", "model"}, {"created", created}, {"owned_by", "octet"}};
     if (llm) m["context_length"] = engine->context();
     json body = {{"object", "list"}, {"data", json::array({m})}};
