@@ -10,7 +10,9 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "octet/kernels.h"
 #include "octet/tensor.h"
@@ -81,6 +83,11 @@ class LinearKernel {
   virtual std::string input_format() const { return {}; }
   virtual std::shared_ptr<const PreparedInput> prepare_input(const Tensor& x) const;
   virtual Tensor forward_prepared(const PreparedInput& input) const;
+  // forward(x) of this kernel and of `others` (all reading the same x) as one
+  // job: one output per kernel, this one's first, each equal to its
+  // kernel's forward(x) bit for bit. Empty (the default) when the kernels
+  // cannot run together; the caller then runs them one by one.
+  virtual std::vector<Tensor> forward_together(std::span<const LinearKernel* const> others, const Tensor& x) const;
   // act(forward(x)) delivered directly in `next`'s input format (the
   // epilogue requantizes for the next Linear); nullptr when this kernel
   // cannot, and the caller runs the unfused steps.

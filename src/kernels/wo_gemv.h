@@ -55,6 +55,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "octet/tensor.h"
@@ -138,6 +139,20 @@ WoIsa wo_gemv_default_isa();
 // y [m, n] = x [m, k] W^T + b over the thread pool with `isa`, m any
 // (activations quantized as above, outputs split over the pool by tiles).
 void wo_gemv(const PackedWoWeights& w, const float* x, int64_t m, const float* bias, float* y, WoIsa isa);
+
+// One product of wo_gemv_shared: y [m, w->n] = x W^T + bias (bias may be null).
+struct WoGemvOutput {
+  const PackedWoWeights* w = nullptr;
+  const float* bias = nullptr;
+  float* y = nullptr;
+};
+
+// wo_gemv for several weights reading the same x (equal k; any formats):
+// x is quantized once and the tiles of every output are split over the pool
+// as one job, not one job per weight (a decode step's q, k, v and gate, up:
+// fewer hand-offs and one balanced tail). Each y equals
+// wo_gemv(*w, x, m, bias, y, isa) bit for bit.
+void wo_gemv_shared(std::span<const WoGemvOutput> outputs, const float* x, int64_t m, WoIsa isa);
 
 // W^ = float(q - zp) * scale (as quant.h's dequantize()), or float(u) * scale - min in the scale-min form
 // (as ggml's dequantize_row_q4_K), of outputs [n0, n1), written to out [n1 - n0, k].

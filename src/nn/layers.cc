@@ -86,6 +86,16 @@ std::vector<Tensor> Linear::forward_shared(const std::vector<const Linear*>& lin
   bool shareable = !format.empty();
   for (const Linear* l : linears)
     shareable = shareable && l->kernel_ && !l->input_site_.active() && l->kernel_->input_format() == format;
+  // One job for all of them where their kernels allow it (weight-only GEMVs of a decode step).
+  bool together = linears.size() > 1;
+  for (const Linear* l : linears) together = together && l->kernel_ && !l->input_site_.active();
+  if (together) {
+    std::vector<const LinearKernel*> others;
+    for (size_t i = 1; i < linears.size(); ++i) others.push_back(linears[i]->kernel_.get());
+    out = first->kernel_->forward_together(others, x);
+    if (out.size() == linears.size()) return out;
+    out.clear();
+  }
   const auto prepared = shareable ? first->kernel_->prepare_input(x) : nullptr;
   for (const Linear* l : linears) out.push_back(prepared ? l->kernel_->forward_prepared(*prepared) : l->forward(x));
   return out;

@@ -67,6 +67,10 @@ Tensor LinearKernel::forward_prepared(const PreparedInput&) const {
   fail("linear", "the {} kernel takes no prepared input", describe());
 }
 
+std::vector<Tensor> LinearKernel::forward_together(std::span<const LinearKernel* const>, const Tensor&) const {
+  return {};
+}
+
 std::shared_ptr<const PreparedInput> LinearKernel::forward_activated_for(const Tensor&, kernels::Activation,
                                                                          const LinearKernel&) const {
   return nullptr;

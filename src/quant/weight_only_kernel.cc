@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -96,20 +97,35 @@ class NativeWeightOnlyLinear final : public nn::LinearKernel {
   }
 
   Tensor forward(const Tensor& x_in) const override {
-    check(x_in.defined() && x_in.dtype() == DType::F32 && x_in.rank() >= 1 && x_in.dim(-1) == packed_.k, "linear",
-          "input {} does not end in {} features", x_in, packed_.k);
-    const Tensor x = x_in.contiguous();
+    const Tensor x = checked_input(x_in);
     const int64_t rows = x.numel() / packed_.k;
-    Shape out_shape = x.shape();
-    out_shape.back() = packed_.n;
-    Tensor y = Tensor::empty(out_shape, DType::F32);
-    const float* bias = bias_.defined() ? bias_.data<float>() : nullptr;
+    Tensor y = output_for(x);
     if (rows <= max_gemv_rows()) {
-      kernels::wo_gemv(packed_, x.data<float>(), rows, bias, y.data<float>(), kernels::wo_gemv_default_isa());
+      kernels::wo_gemv(packed_, x.data<float>(), rows, bias_pointer(), y.data<float>(), kernels::wo_gemv_default_isa());
       return y;
     }
     prefill(x.reshape({rows, packed_.k}), y.data<float>());
     return y;
+  }
+  // On the integer path, one wo_gemv_shared job for all the weight-only kernels (x quantized once).
+  std::vector<Tensor> forward_together(std::span<const nn::LinearKernel* const> others, const Tensor& x_in) const override {
+    std::vector<const NativeWeightOnlyLinear*> kernels{this};
+    for (const nn::LinearKernel* other : others) {
+      const auto* wo = dynamic_cast<const NativeWeightOnlyLinear*>(other);
+      if (!wo || wo->packed_.k != packed_.k) return {};
+      kernels.push_back(wo);
+    }
+    const Tensor x = checked_input(x_in);
+    const int64_t rows = x.numel() / packed_.k;
+    if (rows > max_gemv_rows()) return {};
+    std::vector<Tensor> out;
+    std::vector<kernels::WoGemvOutput> products;
+    for (const NativeWeightOnlyLinear* k : kernels) {
+      out.push_back(k->output_for(x));
+      products.push_back({&k->packed_, k->bias_pointer(), out.back().data<float>()});
+    }
+    kernels::wo_gemv_shared(products, x.data<float>(), rows, kernels::wo_gemv_default_isa());
+    return out;
   }
   std::string describe() const override { return label_; }
   int64_t resident_bytes() const override { return int64_t(packed_.bytes()); }
@@ -133,6 +149,18 @@ class NativeWeightOnlyLinear final : public nn::LinearKernel {
       for (int64_t r = 0; r < rows; ++r) std::memcpy(y + r * n + n0, src + r * width, size_t(width) * sizeof(float));
     }
   }
+
+  Tensor checked_input(const Tensor& x) const {
+    check(x.defined() && x.dtype() == DType::F32 && x.rank() >= 1 && x.dim(-1) == packed_.k, "linear",
+          "input {} does not end in {} features", x, packed_.k);
+    return x.contiguous();
+  }
+  Tensor output_for(const Tensor& x) const {
+    Shape shape = x.shape();
+    shape.back() = packed_.n;
+    return Tensor::empty(shape, DType::F32);
+  }
+  const float* bias_pointer() const { return bias_.defined() ? bias_.data<float>() : nullptr; }
 
   kernels::PackedWoWeights packed_;
   Tensor bias_;

@@ -200,6 +200,43 @@ INSTANTIATE_TEST_SUITE_P(Formats, WoGemv, ::testing::ValuesIn(cases()), [](const
          "_m" + std::to_string(c.m) + (c.bias ? "_bias" : "");
 });
 
+// Several weights sharing one input run as one job (a decode step's q, k, v): every output equals its own
+// wo_gemv bit for bit, with formats that need different code sums (group 16) and tiles that end mid-job.
+TEST(WoGemvShared, EachOutputEqualsItsOwnProductBitForBit) {
+  for (WoIsa isa : {WoIsa::Reference, WoIsa::Avx2, WoIsa::Avx512}) {
+    if (!wo_isa_supported(isa)) continue;
+    for (int64_t m : {1, 5, 8, 20}) {
+      const std::vector<Case> products = {{Fmt::Uint4Min, 37, 512, 32, m, true},
+                                          {Fmt::Int4Sym, 64, 512, 32, m, false},
+                                          {Fmt::Int8, 40, 512, 16, m, true},
+                                          {Fmt::Uint4Affine, 200, 512, 128, m, true}};
+      std::vector<Problem> problems;
+      for (size_t i = 0; i < products.size(); ++i) {
+        problems.push_back(make_problem(products[i], uint32_t(20 + i)));
+        problems.back().x = problems.front().x;
+      }
+      std::vector<std::vector<float>> got;
+      std::vector<WoGemvOutput> outputs;
+      for (size_t i = 0; i < products.size(); ++i) got.emplace_back(size_t(m * products[i].n), -7.0f);
+      for (size_t i = 0; i < products.size(); ++i)
+        outputs.push_back({&problems[i].packed, products[i].bias ? problems[i].bias.data() : nullptr, got[i].data()});
+      wo_gemv_shared(outputs, problems.front().x.data(), m, isa);
+      for (size_t i = 0; i < products.size(); ++i)
+        EXPECT_TRUE(same_bits(got[i], run(products[i], problems[i], isa)))
+            << "isa " << int(isa) << " m " << m << " product " << i << " (" << fmt_name(products[i].fmt) << ")";
+    }
+  }
+}
+
+TEST(WoGemvShared, RefusesWeightsOfAnotherInputSize) {
+  const Problem a = make_problem({Fmt::Int4Sym, 16, 256, 32, 1, false}, 1);
+  const Problem b = make_problem({Fmt::Int4Sym, 16, 512, 32, 1, false}, 2);
+  std::vector<float> ya(16), yb(16);
+  const std::vector<WoGemvOutput> outputs = {{&a.packed, nullptr, ya.data()}, {&b.packed, nullptr, yb.data()}};
+  EXPECT_THROW(wo_gemv_shared(outputs, a.x.data(), 1, WoIsa::Reference), Error);
+  EXPECT_THROW(wo_gemv_shared({}, a.x.data(), 1, WoIsa::Reference), Error);
+}
+
 TEST(WoGemvQuantize, BlocksFollowAmaxOver127AndRoundHalfEven) {
   std::vector<float> x(64, 0.0f);
   x[0] = 127.0f;  // scale 1 for block 0

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "octet/error.h"
+#include "octet/nn.h"
 #include "octet/number_formats.h"
 #include "octet/quantized_model.h"
 #include "quant/weight_only_kernel.h"
@@ -144,6 +145,46 @@ TEST(WeightOnlyNative, FormatsWithoutTheKernelStaySimulated) {
   EXPECT_FALSE(has_native_weight_only_kernel(odd));
   EXPECT_NE(make_quantized_linear_kernel(odd, {}, QuantExecution::Native)->describe().find("(simulated)"),
             std::string::npos);
+}
+
+// A decode step's q, k, v (and gate, up) read one input: their native kernels run as one job
+// (forward_together), each output equal to its own forward bit for bit, rows 1..8 and prefill rows.
+TEST(WeightOnlyNative, KernelsReadingOneInputRunTogetherWithTheSameBits) {
+  const int64_t k = 256;
+  const QuantizedLinear q = make_linear(DType::I4, 96, k, 32, 1), kq = make_linear(DType::U4, 20, k, 64, 2),
+                        v = make_linear(DType::I8, 33, k, 0, 3);
+  const Tensor bias = random_input(1, 20, 4).reshape({20});
+  const auto nq = make_quantized_linear_kernel(q, {}, QuantExecution::Native);
+  const auto nk = make_quantized_linear_kernel(kq, bias, QuantExecution::Native);
+  const auto nv = make_quantized_linear_kernel(v, {}, QuantExecution::Native);
+  nn::Linear lq = nn::Linear::kernel_resident(96, k), lk = nn::Linear::kernel_resident(20, k, bias),
+             lv = nn::Linear::kernel_resident(33, k);
+  lq.set_kernel(nq);
+  lk.set_kernel(nk);
+  lv.set_kernel(nv);
+  for (const int64_t rows : {1, 3, 8, 24}) {
+    const Tensor x = random_input(rows, k, uint32_t(30 + rows)).reshape({1, rows, k});
+    const nn::LinearKernel* others[] = {nk.get(), nv.get()};
+    const std::vector<Tensor> together = nq->forward_together(others, x);
+    const std::vector<Tensor> shared = nn::Linear::forward_shared({&lq, &lk, &lv}, x);
+    ASSERT_EQ(together.size(), 3u);
+    ASSERT_EQ(shared.size(), 3u);
+    const Tensor alone[] = {nq->forward(x), nk->forward(x), nv->forward(x)};
+    for (size_t i = 0; i < 3; ++i) {
+      ASSERT_EQ(together[i].shape(), alone[i].shape()) << i;
+      for (const Tensor& t : {together[i], shared[i]})
+        for (int64_t j = 0; j < t.numel(); ++j)
+          ASSERT_EQ(t.data<float>()[j], alone[i].data<float>()[j]) << "rows " << rows << " output " << i << " " << j;
+    }
+  }
+  // Another kernel kind or another input size: not together, the caller runs them one by one.
+  const auto simulated = make_quantized_linear_kernel(kq, bias, QuantExecution::Simulated);
+  const auto wider = make_quantized_linear_kernel(make_linear(DType::I4, 16, 2 * k, 32, 5), {}, QuantExecution::Native);
+  const Tensor x = random_input(2, k, 9);
+  const nn::LinearKernel* mixed[] = {simulated.get()};
+  const nn::LinearKernel* other_k[] = {wider.get()};
+  EXPECT_TRUE(nq->forward_together(mixed, x).empty());
+  EXPECT_TRUE(nq->forward_together(other_k, x).empty());
 }
 
 }  // namespace

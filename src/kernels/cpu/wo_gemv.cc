@@ -50,15 +50,32 @@ WoIsa wo_gemv_default_isa() {
 }
 
 void wo_gemv(const PackedWoWeights& w, const float* x, int64_t m, const float* bias, float* y, WoIsa isa) {
+  const WoGemvOutput one{&w, bias, y};
+  wo_gemv_shared({&one, 1}, x, m, isa);
+}
+
+void wo_gemv_shared(std::span<const WoGemvOutput> outputs, const float* x, int64_t m, WoIsa isa) {
+  check(!outputs.empty(), "wo_gemv", "no weights to multiply");
+  const int64_t k = outputs.front().w->k;
+  // tile_start[i]: where output i's tiles begin in the job's one index space.
+  std::vector<int64_t> tile_start(outputs.size() + 1, 0);
+  bool per_16 = false;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const WoGemvOutput& o = outputs[i];
+    check(o.w && o.y && o.w->k == k, "wo_gemv", "weights sharing an input need the same k ({}), got {}", k,
+          o.w ? o.w->k : 0);
+    tile_start[i + 1] = tile_start[i] + o.w->tiles();
+    per_16 = per_16 || o.w->sum_block() != kWoBlock;
+  }
   const WoGemvFn fn = wo_gemv_variant(isa);
   const WoQuantizeFn quantize = wo_quantize_variant(isa);
-  const int64_t blocks = w.blocks();
+  const int64_t blocks = k / kWoBlock;
   // The activation blocks, reused across calls (one per Linear per decode step): no allocation per call.
   // Pool threads reach them through these pointers (a thread_local named inside the tasks would be theirs).
   thread_local std::vector<int8_t> codes_buffer;
   thread_local std::vector<float> scales_buffer;
   thread_local std::vector<int32_t> sums_buffer;
-  codes_buffer.resize(static_cast<size_t>(m * w.k));
+  codes_buffer.resize(static_cast<size_t>(m * k));
   scales_buffer.resize(static_cast<size_t>(m * blocks));
   sums_buffer.resize(scales_buffer.size());
   int8_t* const codes = codes_buffer.data();
@@ -68,29 +85,39 @@ void wo_gemv(const PackedWoWeights& w, const float* x, int64_t m, const float* b
   if (many_rows) {
     parallel_for(
         m, [&](int64_t b, int64_t e) {
-          quantize(x + b * w.k, e - b, w.k, codes + b * w.k, scales + b * blocks, sums + b * blocks);
+          quantize(x + b * k, e - b, k, codes + b * k, scales + b * blocks, sums + b * blocks);
         },
         8);
   } else {
-    quantize(x, m, w.k, codes, scales, sums);
+    quantize(x, m, k, codes, scales, sums);
   }
   // Group-16 weights take the code sums per 16 inputs (one per sub-block dot).
-  const int32_t* sub_sums = sums;
-  if (w.sum_block() != kWoBlock) {
+  const int32_t* sums16 = nullptr;
+  if (per_16) {
     thread_local std::vector<int32_t> sums16_buffer;
-    sums16_buffer.resize(static_cast<size_t>(m * (w.k / 16)));
-    sum_codes_per_16(codes, m, w.k, sums16_buffer.data());
-    sub_sums = sums16_buffer.data();
+    sums16_buffer.resize(static_cast<size_t>(m * (k / 16)));
+    sum_codes_per_16(codes, m, k, sums16_buffer.data());
+    sums16 = sums16_buffer.data();
   }
-  const auto tiles = [&](int64_t begin, int64_t end) { fn(w, codes, scales, sub_sums, m, bias, y, w.n, begin, end); };
+  const auto tiles = [&](int64_t begin, int64_t end) {
+    // The outputs whose tiles overlap [begin, end), each over its own part.
+    size_t i = size_t(std::upper_bound(tile_start.begin(), tile_start.end(), begin) - tile_start.begin()) - 1;
+    for (; i < outputs.size() && tile_start[i] < end; ++i) {
+      const WoGemvOutput& o = outputs[i];
+      const int64_t lo = std::max(begin, tile_start[i]) - tile_start[i];
+      const int64_t hi = std::min(end, tile_start[i + 1]) - tile_start[i];
+      if (lo < hi) fn(*o.w, codes, scales, o.w->sum_block() == kWoBlock ? sums : sums16, m, o.bias, o.y, o.w->n, lo, hi);
+    }
+  };
+  const int64_t total = tile_start.back();
   if (many_rows) {
     // A task of many rows is already long, and its tiles are visited in groups (wo_gemv_body.h): one
     // group per task suffices.
-    parallel_for(w.tiles(), tiles, 4);
+    parallel_for(total, tiles, 4);
   } else {
     // Decode streams the weights once, memory-bound: contiguous shares, their tails balanced over the
     // threads in pieces of two tiles (thread_pool.h).
-    parallel_for_balanced(w.tiles(), tiles, 2);
+    parallel_for_balanced(total, tiles, 2);
   }
 }
 
