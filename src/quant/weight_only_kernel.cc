@@ -109,20 +109,20 @@ class NativeWeightOnlyLinear final : public nn::LinearKernel {
   }
   // On the integer path, one wo_gemv_shared job for all the weight-only kernels (x quantized once).
   std::vector<Tensor> forward_together(std::span<const nn::LinearKernel* const> others, const Tensor& x_in) const override {
-    std::vector<const NativeWeightOnlyLinear*> kernels{this};
+    std::vector<const NativeWeightOnlyLinear*> group{this};
     for (const nn::LinearKernel* other : others) {
       const auto* wo = dynamic_cast<const NativeWeightOnlyLinear*>(other);
       if (!wo || wo->packed_.k != packed_.k) return {};
-      kernels.push_back(wo);
+      group.push_back(wo);
     }
     const Tensor x = checked_input(x_in);
     const int64_t rows = x.numel() / packed_.k;
     if (rows > max_gemv_rows()) return {};
     std::vector<Tensor> out;
     std::vector<kernels::WoGemvOutput> products;
-    for (const NativeWeightOnlyLinear* k : kernels) {
-      out.push_back(k->output_for(x));
-      products.push_back({&k->packed_, k->bias_pointer(), out.back().data<float>()});
+    for (const NativeWeightOnlyLinear* member : group) {
+      out.push_back(member->output_for(x));
+      products.push_back({&member->packed_, member->bias_pointer(), out.back().data<float>()});
     }
     kernels::wo_gemv_shared(products, x.data<float>(), rows, kernels::wo_gemv_default_isa());
     return out;
