@@ -79,24 +79,26 @@ Tensor Linear::forward_pair(const Linear& first, kernels::Activation act, const 
 }
 
 std::vector<Tensor> Linear::forward_shared(const std::vector<const Linear*>& linears, const Tensor& x) {
+  // The fusions below read x directly: only for kernels with no input site.
+  bool kernels_only = linears.size() > 1;
+  for (const Linear* l : linears) kernels_only = kernels_only && l->kernel_ && !l->input_site_.active();
   std::vector<Tensor> out;
-  out.reserve(linears.size());
-  const Linear* first = linears.empty() ? nullptr : linears.front();
-  const std::string format = linears.size() > 1 && first->kernel_ ? first->kernel_->input_format() : "";
-  bool shareable = !format.empty();
-  for (const Linear* l : linears)
-    shareable = shareable && l->kernel_ && !l->input_site_.active() && l->kernel_->input_format() == format;
-  // One job for all of them where their kernels allow it (weight-only GEMVs of a decode step).
-  bool together = linears.size() > 1;
-  for (const Linear* l : linears) together = together && l->kernel_ && !l->input_site_.active();
-  if (together) {
+  std::shared_ptr<const PreparedInput> prepared;
+  if (kernels_only) {
+    const LinearKernel& first = *linears.front()->kernel_;
+    // One job for all of them where their kernels allow it (weight-only GEMVs of a decode step).
     std::vector<const LinearKernel*> others;
     for (size_t i = 1; i < linears.size(); ++i) others.push_back(linears[i]->kernel_.get());
-    out = first->kernel_->forward_together(others, x);
+    out = first.forward_together(others, x);
     if (out.size() == linears.size()) return out;
     out.clear();
+    // Else x converted once, when every kernel takes the same input format.
+    const std::string format = first.input_format();
+    bool shareable = !format.empty();
+    for (const Linear* l : linears) shareable = shareable && l->kernel_->input_format() == format;
+    if (shareable) prepared = first.prepare_input(x);
   }
-  const auto prepared = shareable ? first->kernel_->prepare_input(x) : nullptr;
+  out.reserve(linears.size());
   for (const Linear* l : linears) out.push_back(prepared ? l->kernel_->forward_prepared(*prepared) : l->forward(x));
   return out;
 }

@@ -48,8 +48,8 @@ void sample(std::string& out, std::string_view name, int64_t value) { out += fmt
 Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {
   for (size_t i = 0; i < bounds_.size(); ++i) {
     check(std::isfinite(bounds_[i]), "serve", "histogram bound {} is not finite", bounds_[i]);
-    // Not one check with i == 0 || ...: check() formats its arguments before testing the condition, and
-    // bounds_[i - 1] at i == 0 read before the vector (UBSan, serve tests under scripts/sanitize.sh).
+    // Not one check(i == 0 || ..., bounds_[i - 1]): check()'s arguments are evaluated before it tests its
+    // condition, so at i == 0 that formed bounds_[-1] (UBSan, serve tests under scripts/sanitize.sh).
     if (i > 0)
       check(bounds_[i] > bounds_[i - 1], "serve", "histogram bounds must increase ({} after {})", bounds_[i],
             bounds_[i - 1]);
