@@ -342,6 +342,31 @@ void BM_QuantizePerToken(benchmark::State& state) {
 BENCHMARK(BM_QuantizePerToken)
     ->Arg(static_cast<int64_t>(octet::Int8Isa::Scalar))
     ->Arg(static_cast<int64_t>(octet::Int8Isa::Avx2))
+    ->Arg(static_cast<int64_t>(octet::Int8Isa::Avx512Vnni))
+    ->Unit(benchmark::kMicrosecond);
+
+// Static per-tensor (an encoder Linear's input, attention's q, k, v and
+// probabilities): AVX2 divides by the scale, AVX-512 multiplies by its
+// reciprocal and divides only next to a rounding boundary (same codes).
+void BM_QuantizePerTensor(benchmark::State& state) {
+  const auto isa = static_cast<octet::Int8Isa>(state.range(0));
+  if (!octet::int8_isa_available(isa)) {
+    state.SkipWithError("variant not available on this CPU");
+    return;
+  }
+  const int64_t rows = state.range(1), cols = 768;  // 32 rows stay in L2; kBertM rows (3 MB) do not
+  const auto x = random_float(rows * cols, 6);
+  std::vector<int8_t> q(rows * cols);
+  for (auto _ : state) {
+    octet::quantize_int8_per_tensor_clamped(x.data(), rows, cols, cols, 0.0123f, 0, -127, q.data(), cols, isa);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * rows * cols * static_cast<int64_t>(sizeof(float)));
+  state.SetLabel(std::string(octet::int8_isa_name(isa)));
+}
+BENCHMARK(BM_QuantizePerTensor)
+    ->ArgsProduct({{static_cast<int64_t>(octet::Int8Isa::Avx2), static_cast<int64_t>(octet::Int8Isa::Avx512Vnni)},
+                   {32, kBertM}})
     ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -58,6 +58,10 @@ class PackedInt8Weights {
 
  private:
   friend PackedInt8Weights pack_int8_weights(const int8_t*, int64_t, int64_t, const float*, Int8Isa);
+  friend PackedInt8Weights pack_int8_weights_transposed(const int8_t*, int64_t, int64_t, int64_t, const float*,
+                                                        Int8Isa);
+  // Checked shape, zeroed codes and sums, the scales set.
+  static PackedInt8Weights allocate(int64_t n, int64_t k, const float* w_scales, Int8Isa isa);
   struct FreeDeleter {
     void operator()(void* p) const;
   };
@@ -75,6 +79,11 @@ class PackedInt8Weights {
 // scales, or an ISA this CPU cannot run.
 PackedInt8Weights pack_int8_weights(const int8_t* w, int64_t n, int64_t k, const float* w_scales);
 PackedInt8Weights pack_int8_weights(const int8_t* w, int64_t n, int64_t k, const float* w_scales, Int8Isa isa);
+// The same packing of W [n,k] given as its transpose: W[c, i] = wt[i * ldwt + c]
+// (wt is [k, n] with leading dimension ldwt >= n), e.g. attention's values,
+// whose rows are keys, as the weights of P V.
+PackedInt8Weights pack_int8_weights_transposed(const int8_t* wt, int64_t k, int64_t n, int64_t ldwt,
+                                               const float* w_scales, Int8Isa isa);
 
 enum class Int8Activation : uint8_t { None, Relu, GeluErf, GeluTanh };
 
@@ -112,7 +121,8 @@ void gemm_int8_requantize(const int8_t* a, int64_t m, int64_t lda, int32_t a_zer
 
 // ---- activation quantization (f32 rows -> int8) ------------------------------
 // All variants are bit-identical (division and round-half-even are exact IEEE
-// operations). `isa` defaults to int8_default_isa(); Avx512Vnni runs the AVX2 code.
+// operations). `isa` defaults to int8_default_isa(); Avx512Vnni quantizes 16 lanes at a time
+// (its per-token absmax runs the AVX2 code).
 
 // Static per-tensor: q = clamp(round_half_even(x / scale) + zero_point, -128, 127);
 // NaN -> zero_point. Requires scale > 0 and finite, zero_point in [-128,127].

@@ -2,6 +2,8 @@
 // The arithmetic lives in the per-ISA block functions (see gemm_int8_internal.h).
 #include "octet/gemm_int8.h"
 
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -143,49 +145,121 @@ PackedInt8Weights pack_int8_weights(const int8_t* w, int64_t n, int64_t k, const
   return pack_int8_weights(w, n, k, w_scales, int8_default_isa());
 }
 
-PackedInt8Weights pack_int8_weights(const int8_t* w, int64_t n, int64_t k, const float* w_scales, Int8Isa isa) {
+// The checks and allocation both packers share; the codes are filled in by the caller.
+PackedInt8Weights PackedInt8Weights::allocate(int64_t n, int64_t k, const float* w_scales, Int8Isa isa) {
   check(n > 0 && k > 0, kTag, "weight shape [{}, {}] must be positive", n, k);
   // Beyond this even a_zero_point = 0 could overflow the int32 accumulator.
   constexpr int64_t kMaxK = std::numeric_limits<int32_t>::max() / (127 * 128);
   check(k <= kMaxK, kTag, "k = {} exceeds {}, the largest k whose int32 accumulation is exact", k, kMaxK);
   check(n <= std::numeric_limits<int32_t>::max(), kTag, "n = {} too large", n);
-  check(w != nullptr, kTag, "null weight pointer");
   check(int8_isa_available(isa), kTag, "cannot pack for {}: this CPU does not support it", int8_isa_name(isa));
-
   PackedInt8Weights p;
   p.n_ = n;
   p.k_ = k;
   p.isa_ = isa;
   p.panel_width_ = int8_detail::panel_width_for(isa);
-  const int64_t pw = p.panel_width_;
-  p.n_padded_ = round_up(n, pw);
+  p.n_padded_ = round_up(n, p.panel_width_);
   p.k_padded_ = isa == Int8Isa::Scalar ? k : round_up(k, 4);
   p.data_.reset(allocate_zeroed<int8_t>(p.n_padded_ * p.k_padded_));
   p.scales_.reset(allocate_zeroed<float>(p.n_padded_));
   p.row_sums_.reset(allocate_zeroed<int32_t>(p.n_padded_));
-
-  int8_t* dst = p.data_.get();
-  const int64_t kp = p.k_padded_;
   for (int64_t col = 0; col < n; ++col) {
-    const int8_t* row = w + col * k;
-    int32_t sum = 0;  // |sum| <= 127 * kMaxK < 2^31
-    int8_t* panel = dst + (col / pw) * (kp * pw) + (col % pw) * 4;
-    for (int64_t i = 0; i < k; ++i) {
-      const int8_t v = row[i];
-      // -128 has no negation in int8: the sign trick (vpsignb) would leave it
-      // at -128 and break exactness, and the symmetric scheme never produces it.
-      if (v == -128) fail(kTag, "weight [{}, {}] is -128: symmetric int8 weights must lie in [-127, 127]", col, i);
-      sum += v;
-      if (pw == 1) {
-        dst[col * kp + i] = v;
-      } else {
-        panel[(i / 4) * (4 * pw) + i % 4] = v;
-      }
-    }
-    p.row_sums_[col] = sum;
     const float s = w_scales ? w_scales[col] : 1.0f;
     check(std::isfinite(s), kTag, "weight scale [{}] = {} is not finite", col, s);
     p.scales_[col] = s;
+  }
+  return p;
+}
+
+namespace {
+
+// -128 has no negation in int8: the sign trick (vpsignb) would leave it at
+// -128 and break exactness, and the symmetric scheme never produces it.
+[[noreturn]] void fail_minus_128(int64_t col, int64_t i) {
+  fail(kTag, "weight [{}, {}] is -128: symmetric int8 weights must lie in [-127, 127]", col, i);
+}
+
+// sums[c] += src[c] for c < n; returns min(0, src[c]). Restrict: the int8
+// source could otherwise alias the sums, and the loop would not vectorize.
+int add_row_and_min(const int8_t* __restrict src, int32_t* __restrict sums, int64_t n) {
+  int lowest = 0;
+  for (int64_t c = 0; c < n; ++c) {
+    sums[c] += src[c];
+    lowest = std::min<int>(lowest, src[c]);
+  }
+  return lowest;
+}
+
+}  // namespace
+
+PackedInt8Weights pack_int8_weights(const int8_t* w, int64_t n, int64_t k, const float* w_scales, Int8Isa isa) {
+  check(w != nullptr, kTag, "null weight pointer");
+  PackedInt8Weights p = PackedInt8Weights::allocate(n, k, w_scales, isa);
+  const int64_t pw = p.panel_width_, kp = p.k_padded_;
+  int8_t* dst = p.data_.get();
+  for (int64_t col = 0; col < n; ++col) {
+    const int8_t* row = w + col * k;
+    int32_t sum = 0;  // |sum| <= 127 * kMaxK < 2^31
+    int lowest = 0;   // a min reduction vectorizes; -128 is present iff it is the minimum
+    for (int64_t i = 0; i < k; ++i) {
+      sum += row[i];
+      lowest = std::min<int>(lowest, row[i]);
+    }
+    if (lowest == -128) fail_minus_128(col, std::find(row, row + k, int8_t{-128}) - row);
+    p.row_sums_[col] = sum;
+    if (pw == 1) {
+      std::memcpy(dst + col * kp, row, size_t(k));
+      continue;
+    }
+    // Each group of 4 consecutive k is one 4-byte word of the panel; the last may be partial.
+    int8_t* panel = dst + (col / pw) * (kp * pw) + (col % pw) * 4;
+    int64_t i = 0;
+    for (; i + 4 <= k; i += 4) std::memcpy(panel + (i / 4) * (4 * pw), row + i, 4);
+    for (; i < k; ++i) panel[(i / 4) * (4 * pw) + i % 4] = row[i];
+  }
+  return p;
+}
+
+PackedInt8Weights pack_int8_weights_transposed(const int8_t* wt, int64_t k, int64_t n, int64_t ldwt,
+                                               const float* w_scales, Int8Isa isa) {
+  check(wt != nullptr, kTag, "null weight pointer");
+  check(ldwt >= n, kTag, "leading dimension {} of the transposed weight is below n = {}", ldwt, n);
+  PackedInt8Weights p = PackedInt8Weights::allocate(n, k, w_scales, isa);
+  const int64_t pw = p.panel_width_, kp = p.k_padded_;
+  int8_t* dst = p.data_.get();
+  int32_t* sums = p.row_sums_.get();
+  for (int64_t i = 0; i < k; ++i) {
+    const int8_t* src = wt + i * ldwt;  // W[:, i]
+    if (add_row_and_min(src, sums, n) == -128) fail_minus_128(std::find(src, src + n, int8_t{-128}) - src, i);
+  }
+  if (pw == 1) {
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t col = 0; col < n; ++col) dst[col * kp + i] = wt[i * ldwt + col];
+    return p;
+  }
+  static_assert(int8_detail::panel_width_for(Int8Isa::Avx2) % 4 == 0 &&
+                int8_detail::panel_width_for(Int8Isa::Avx512Vnni) % 4 == 0);
+  // Per group of 4 k (rows of wt) and 16 columns: interleaving the 4 rows'
+  // bytes gives the 16 columns' 4-byte words in order (SSE2, every x86-64).
+  const __m128i zero = _mm_setzero_si128();
+  for (int64_t i = 0; i < k; i += 4) {
+    const int8_t* rows[4];
+    for (int r = 0; r < 4; ++r) rows[r] = i + r < k ? wt + (i + r) * ldwt : nullptr;  // past k: zeros
+    int64_t col = 0;
+    const auto word_of = [&](int64_t c) { return dst + (c / pw) * (kp * pw) + (i / 4) * (4 * pw) + (c % pw) * 4; };
+    for (; col + 16 <= n; col += 16) {
+      __m128i v[4];
+      for (int r = 0; r < 4; ++r)
+        v[r] = rows[r] ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[r] + col)) : zero;
+      const __m128i ab_lo = _mm_unpacklo_epi8(v[0], v[1]), ab_hi = _mm_unpackhi_epi8(v[0], v[1]);
+      const __m128i cd_lo = _mm_unpacklo_epi8(v[2], v[3]), cd_hi = _mm_unpackhi_epi8(v[2], v[3]);
+      const __m128i words[4] = {_mm_unpacklo_epi16(ab_lo, cd_lo), _mm_unpackhi_epi16(ab_lo, cd_lo),
+                                _mm_unpacklo_epi16(ab_hi, cd_hi), _mm_unpackhi_epi16(ab_hi, cd_hi)};
+      // Columns col + 4w .. col + 4w + 3 lie in one panel (pw is a multiple of 4).
+      for (int w = 0; w < 4; ++w) _mm_storeu_si128(reinterpret_cast<__m128i*>(word_of(col + 4 * w)), words[w]);
+    }
+    for (; col < n; ++col)
+      for (int r = 0; r < 4; ++r) word_of(col)[r] = rows[r] ? rows[r][col] : 0;
   }
   return p;
 }

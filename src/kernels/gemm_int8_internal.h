@@ -78,6 +78,7 @@ static inline int8_t quantize_one(float x, float scale, float zero_point, float 
 
 void quantize_row_scalar(const float* x, int64_t n, float scale, float zero_point, float qmin, float qmax, int8_t* q);
 void quantize_row_avx2(const float* x, int64_t n, float scale, float zero_point, float qmin, float qmax, int8_t* q);
+void quantize_row_avx512(const float* x, int64_t n, float scale, float zero_point, float qmin, float qmax, int8_t* q);
 // max |x| over the row, NaN ignored (the selection of vmaxps(|x|, acc)).
 float absmax_scalar(const float* x, int64_t n);
 float absmax_avx2(const float* x, int64_t n);

@@ -238,5 +238,28 @@ TEST(GemmInt8Epilogue, RequantizeEqualsQuantizedF32Output) {
   }
 }
 
+// Integer outputs (unit scales, no bias) requantized with scale 2 land exactly
+// on rounding ties (odd sums), and with scales next to 2, 2/3 or 2/7 a hair beside
+// them: the AVX-512 epilogue's multiply-by-reciprocal must still round as the
+// division does.
+TEST(GemmInt8Epilogue, RequantizeRoundsTiesAsTheDivisionDoes) {
+  Problem p = make_problem(7, 5, 40, 1500);
+  p.a = random_int8(p.m * p.k, -3, 3, 1501);
+  p.w = random_int8(p.n * p.k, -3, 3, 1502);
+  std::fill(p.w_scales.begin(), p.w_scales.end(), 1.0f);
+  Int8Epilogue ep;  // a_scale 1, no bias: outputs are the integer sums, |sum| <= 45
+  for (Int8Isa isa : all_isas()) {
+    const auto f32 = run_f32(isa, p, 0, ep);
+    for (float scale : {2.0f, std::nextafter(2.0f, 3.0f), std::nextafter(2.0f, 1.0f), 3.0f, 0.5f, 2.0f / 3, 2.0f / 7,
+                        0.3f}) {
+      const Int8OutputQuant oq{scale, 0, -127};
+      std::vector<int8_t> want(f32.size());
+      quantize_int8_per_tensor_clamped(f32.data(), p.m, p.n, p.n, oq.scale, oq.zero_point, oq.qmin, want.data(), p.n,
+                                       Int8Isa::Scalar);
+      ASSERT_EQ(run_s8(isa, p, 0, ep, oq), want) << int8_isa_name(isa) << " scale " << scale;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace octet

@@ -2,7 +2,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "int8_test_util.h"
 
@@ -17,6 +21,41 @@ TEST(GemmInt8Errors, PackingRejectsMinus128) {
   w[3 * 9 + 4] = -128;
   for (Int8Isa isa : testing::all_isas())
     expect_error([&] { pack_int8_weights(w.data(), 5, 9, nullptr, isa); }, "gemm_int8", "weight [3, 4] is -128");
+}
+
+TEST(GemmInt8Errors, TransposedPackingRejectsMinus128AndShortRows) {
+  auto wt = random_int8(9 * 5, -127, 127, 1);  // W^T [k = 9, n = 5]
+  wt[4 * 5 + 3] = -128;                         // W[3, 4]
+  for (Int8Isa isa : testing::all_isas())
+    expect_error([&] { pack_int8_weights_transposed(wt.data(), 9, 5, 5, nullptr, isa); }, "gemm_int8",
+                 "weight [3, 4] is -128");
+  expect_error([&] { pack_int8_weights_transposed(wt.data(), 9, 5, 4, nullptr, Int8Isa::Scalar); }, "gemm_int8",
+               "leading dimension 4");
+}
+
+// Packing W from its transpose gives the very bytes, sums and scales of packing W.
+TEST(GemmInt8Packing, TransposedSourceGivesTheSamePacking) {
+  for (Int8Isa isa : testing::all_isas())
+    for (const auto& [n, k, ld] : {std::tuple{5, 9, 5}, std::tuple{16, 64, 16}, std::tuple{64, 128, 70},
+                                   std::tuple{33, 3, 40}, std::tuple{1, 1, 1}}) {
+      SCOPED_TRACE(std::string(int8_isa_name(isa)) + " n " + std::to_string(n) + " k " + std::to_string(k));
+      const auto wt = random_int8(int64_t(k) * ld, -127, 127, uint32_t(n * 131 + k));
+      std::vector<int8_t> w(static_cast<size_t>(n) * k);
+      std::vector<float> scales(static_cast<size_t>(n));
+      for (int c = 0; c < n; ++c) {
+        scales[size_t(c)] = 0.5f + float(c);
+        for (int i = 0; i < k; ++i) w[size_t(c) * k + i] = wt[size_t(i) * ld + c];
+      }
+      const PackedInt8Weights a = pack_int8_weights(w.data(), n, k, scales.data(), isa);
+      const PackedInt8Weights b = pack_int8_weights_transposed(wt.data(), k, n, ld, scales.data(), isa);
+      ASSERT_EQ(a.n_padded(), b.n_padded());
+      ASSERT_EQ(a.k_padded(), b.k_padded());
+      EXPECT_EQ(std::memcmp(a.data(), b.data(), size_t(a.n_padded() * a.k_padded())), 0);
+      for (int64_t c = 0; c < a.n_padded(); ++c) {
+        EXPECT_EQ(a.row_sums()[size_t(c)], b.row_sums()[size_t(c)]) << c;
+        EXPECT_EQ(a.scales()[size_t(c)], b.scales()[size_t(c)]) << c;
+      }
+    }
 }
 
 TEST(GemmInt8Errors, PackingRejectsBadShapesAndScales) {

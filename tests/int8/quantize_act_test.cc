@@ -63,6 +63,32 @@ TEST(QuantizeInt8, PerTensorSimdEqualsScalar) {
   }
 }
 
+// The AVX-512 rows multiply by 1 / scale and divide only next to a rounding
+// boundary (quotient_to_round): inputs on, and a few ulps either side of,
+// (n + 1/2) * scale for every code n, with scales whose reciprocal is exact
+// and inexact, tiny and huge, must still give the scalar reference's codes.
+TEST(QuantizeInt8, PerTensorSimdEqualsScalarNextToRoundingBoundaries) {
+  OCTET_REQUIRE_SIMD_INT8();
+  for (float scale : {2.0f, 0.5f, 3.0f, 0.0371f, 1.0f / 127, 7.3e-6f, 1e-30f, 3.1e4f}) {
+    std::vector<float> x;
+    for (int n = -140; n <= 140; ++n) {
+      const float boundary = (static_cast<float>(n) + 0.5f) * scale;
+      float up = boundary, down = boundary;
+      x.push_back(boundary);
+      for (int step = 0; step < 4; ++step) {
+        up = std::nextafter(up, std::numeric_limits<float>::infinity());
+        down = std::nextafter(down, -std::numeric_limits<float>::infinity());
+        x.push_back(up);
+        x.push_back(down);
+      }
+    }
+    for (int32_t zp : {0, -128, 5}) {
+      const auto want = per_tensor(Int8Isa::Scalar, x, scale, zp);
+      for (Int8Isa isa : simd_isas()) ASSERT_EQ(per_tensor(isa, x, scale, zp), want) << int8_isa_name(isa) << " scale " << scale;
+    }
+  }
+}
+
 TEST(QuantizeInt8, PerTensorHonoursStrides) {
   const int64_t rows = 3, cols = 37, ldx = 40, ldq = 45;
   const auto x = random_float(rows * ldx, -3, 3, 77);

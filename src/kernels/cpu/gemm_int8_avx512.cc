@@ -16,6 +16,7 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "kernels/cpu/vec_math_avx512.h"
 #include "kernels/gemm_int8_internal.h"
 
 // GCC 12's AVX-512 intrinsics start from `__m512 __Y = __Y;` (_mm512_undefined_*),
@@ -180,8 +181,9 @@ inline __m512 activate(__m512 y, Int8Activation act) {
   return y;
 }
 
-inline __m128i quantize16(__m512 y, const Int8OutputQuant& oq) {
-  __m512 v = _mm512_div_ps(y, _mm512_set1_ps(oq.scale));
+inline __m128i quantize16(__m512 y, const Int8OutputQuant& oq, float inverse_scale) {
+  // Rounds as y / scale does (vec_math_avx512.h), dividing only next to a rounding boundary.
+  __m512 v = kernels::avx512::quotient_to_round(y, _mm512_set1_ps(oq.scale), _mm512_set1_ps(inverse_scale));
   v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);  // NaN -> 0
   v = _mm512_add_ps(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
                     _mm512_set1_ps(static_cast<float>(oq.zero_point)));
@@ -202,6 +204,7 @@ void store_tile(const GemmCall& call, int64_t m, int64_t n0, const Acc<MR, NP>& 
   const int64_t valid = w.n() - n0;
   __m512i comp[NP];
   const __m512i offset = _mm512_set1_epi32(128 + call.a_zero_point);
+  const float inverse_scale = 1.0f / call.oq.scale;  // requantization
   for (int j = 0; j < NP; ++j)
     comp[j] = _mm512_mullo_epi32(_mm512_load_si512(w.row_sums().data() + n0 + j * kPw), offset);
   for (int r = 0; r < MR; ++r) {
@@ -225,7 +228,7 @@ void store_tile(const GemmCall& call, int64_t m, int64_t n0, const Acc<MR, NP>& 
       if (call.out == OutKind::F32) {
         _mm512_mask_storeu_ps(static_cast<float*>(call.c) + row * call.ldc + col, mask, y);
       } else {
-        _mm_mask_storeu_epi8(static_cast<int8_t*>(call.c) + row * call.ldc + col, mask, quantize16(y, call.oq));
+        _mm_mask_storeu_epi8(static_cast<int8_t*>(call.c) + row * call.ldc + col, mask, quantize16(y, call.oq, inverse_scale));
       }
     }
   }

@@ -30,7 +30,19 @@ constexpr std::string_view kTag = "quantize_int8";
 
 bool use_avx2(Int8Isa isa) {
   check(int8_isa_available(isa), kTag, "variant {} is not available on this CPU", int8_isa_name(isa));
-  return isa != Int8Isa::Scalar;  // the AVX-512 machine runs the AVX2 code
+  return isa != Int8Isa::Scalar;  // absmax: the AVX-512 machine runs the AVX2 code
+}
+
+using QuantizeRowFn = void (*)(const float*, int64_t, float, float, float, float, int8_t*);
+
+QuantizeRowFn quantize_row_fn(Int8Isa isa) {
+  check(int8_isa_available(isa), kTag, "variant {} is not available on this CPU", int8_isa_name(isa));
+  switch (isa) {
+    case Int8Isa::Avx512Vnni: return int8_detail::quantize_row_avx512;
+    case Int8Isa::Avx2: return int8_detail::quantize_row_avx2;
+    case Int8Isa::Scalar: break;
+  }
+  return int8_detail::quantize_row_scalar;
 }
 
 void check_shape(const float* x, int64_t rows, int64_t cols, int64_t ldx, const int8_t* q, int64_t ldq) {
@@ -57,7 +69,7 @@ void quantize_int8_per_tensor_clamped(const float* x, int64_t rows, int64_t cols
   check(std::isfinite(scale) && scale > 0.0f, kTag, "scale {} must be positive and finite", scale);
   check(zero_point >= -128 && zero_point <= 127, kTag, "zero point {} outside [-128, 127]", zero_point);
   check(qmin >= -128 && qmin <= 127, kTag, "lower clamp {} outside [-128, 127]", qmin);
-  const auto row_fn = use_avx2(isa) ? int8_detail::quantize_row_avx2 : int8_detail::quantize_row_scalar;
+  const QuantizeRowFn row_fn = quantize_row_fn(isa);
   const float zp = static_cast<float>(zero_point), lo = static_cast<float>(qmin);
   for (int64_t r = 0; r < rows; ++r) row_fn(x + r * ldx, cols, scale, zp, lo, 127.0f, q + r * ldq);
 }
@@ -71,9 +83,8 @@ void quantize_int8_per_token(const float* x, int64_t rows, int64_t cols, int64_t
                              float* scales, Int8Isa isa) {
   check_shape(x, rows, cols, ldx, q, ldq);
   check(rows == 0 || scales != nullptr, kTag, "null scales pointer");
-  const bool avx2 = use_avx2(isa);
-  const auto row_fn = avx2 ? int8_detail::quantize_row_avx2 : int8_detail::quantize_row_scalar;
-  const auto absmax_fn = avx2 ? int8_detail::absmax_avx2 : int8_detail::absmax_scalar;
+  const QuantizeRowFn row_fn = quantize_row_fn(isa);
+  const auto absmax_fn = use_avx2(isa) ? int8_detail::absmax_avx2 : int8_detail::absmax_scalar;
   for (int64_t r = 0; r < rows; ++r) {
     const float absmax = absmax_fn(x + r * ldx, cols);
     const float scale = absmax > 0.0f ? absmax / 127.0f : 1.0f;

@@ -18,6 +18,23 @@
 namespace octet::kernels::avx512 {
 namespace {
 
+// fl(x / divisor) as far as rounding it to an integer can tell, mostly
+// without dividing: y = x * inverse (inverse = fl(1 / divisor)) is within
+// 3u |x / divisor| of the correctly rounded quotient (u = 2^-24), so both
+// round to the same integer (any mode, half-even included) unless a
+// half-integer lies that close to y. Lanes within 8u |y| of one, and NaN or
+// infinite y, take the division; the result rounds bit-identically to
+// round(x / divisor). y - floor(y) is exact for |y| >= 0.5 (Sterbenz) and off
+// by < 2^-25 below, inside the margin.
+inline __m512 quotient_to_round(__m512 x, __m512 divisor, __m512 inverse) {
+  const __m512 y = _mm512_mul_ps(x, inverse);
+  const __m512 below = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  const __m512 from_half = _mm512_abs_ps(_mm512_sub_ps(_mm512_sub_ps(y, below), _mm512_set1_ps(0.5f)));
+  const __m512 margin = _mm512_mul_ps(_mm512_abs_ps(y), _mm512_set1_ps(0x1p-21f));
+  const __mmask16 unsure = _mm512_cmp_ps_mask(from_half, margin, _CMP_NGT_UQ);  // <=, or NaN
+  return unsure ? _mm512_mask_div_ps(y, unsure, x, divisor) : y;
+}
+
 inline __m512 exp_ps(__m512 x) {
   const __m512 hi = _mm512_set1_ps(88.3762626647949f);
   const __m512 lo = _mm512_set1_ps(-88.0f);
