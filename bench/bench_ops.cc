@@ -3,8 +3,10 @@
 // OCTET_NUM_THREADS=2 for the figures in docs/kernels.md.
 #include <benchmark/benchmark.h>
 
+#include <array>
 #include <random>
 
+#include "kernels/attention_int8.h"
 #include "kernels/dispatch.h"
 #include "octet/kernels.h"
 #include "octet/kernels_attention.h"
@@ -102,6 +104,18 @@ void BM_Softmax(benchmark::State& state) {
 }
 
 // q, k, v [8, 12, 128, 64] with padding (batch b keeps 128 - 8b keys).
+struct BertAttention {
+  Tensor q = random({kBatch, kHeads, kSeq, kHeadDim}, 8), k = random({kBatch, kHeads, kSeq, kHeadDim}, 9),
+         v = random({kBatch, kHeads, kSeq, kHeadDim}, 10);
+  AttentionParams params;
+  BertAttention() {
+    std::vector<int64_t> mask(kBatch * kSeq);
+    for (int64_t b = 0; b < kBatch; ++b)
+      for (int64_t j = 0; j < kSeq; ++j) mask[b * kSeq + j] = j < kSeq - 8 * b;
+    params.key_mask = Tensor::from_vector(mask, {kBatch, kSeq});
+  }
+};
+
 // Arg gemm 0: OpenBLAS forced; 1: attention_gemm_backend()'s default (octet-small).
 void BM_Attention(benchmark::State& state) {
   if (!runnable(state)) return;
@@ -110,18 +124,31 @@ void BM_Attention(benchmark::State& state) {
   ScopedKernels scope(rows, gemm);
   state.SetLabel(std::string(rows->name) + " threads " +
                  std::to_string(num_threads()) + " gemm " + attention_gemm_backend().name);
-  const Tensor q = random({kBatch, kHeads, kSeq, kHeadDim}, 8), k = random({kBatch, kHeads, kSeq, kHeadDim}, 9),
-               v = random({kBatch, kHeads, kSeq, kHeadDim}, 10);
-  std::vector<int64_t> mask(kBatch * kSeq);
-  for (int64_t b = 0; b < kBatch; ++b)
-    for (int64_t j = 0; j < kSeq; ++j) mask[b * kSeq + j] = j < kSeq - 8 * b;
-  AttentionParams params;
-  params.key_mask = Tensor::from_vector(mask, {kBatch, kSeq});
-  Tensor out = Tensor::empty(q.shape(), DType::F32);
-  for (auto _ : state) attention(q, k, v, out, params);
+  const BertAttention in;
+  Tensor out = Tensor::empty(in.q.shape(), DType::F32);
+  for (auto _ : state) attention(in.q, in.k, in.v, out, in.params);
   // Two GEMMs of 2 S^2 D flops per (batch, head).
   state.counters["GFLOP/s"] = benchmark::Counter(4.0 * kBatch * kHeads * kSeq * kSeq * kHeadDim * 1e-9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// The same problem with q, k, v and the probabilities on int8 grids (a recipe's attention sites):
+// Q K^T and P V on the int8 GEMM. Arg isa 0: scalar, 1: AVX2, 2: AVX-512 VNNI.
+void BM_AttentionInt8(benchmark::State& state) {
+  const Int8Isa isa = std::array{Int8Isa::Scalar, Int8Isa::Avx2, Int8Isa::Avx512Vnni}[size_t(state.range(0))];
+  if (!int8_isa_available(isa)) {
+    state.SkipWithError("this CPU cannot run that int8 variant");
+    return;
+  }
+  state.SetLabel(std::string(int8_isa_name(isa)) + " threads " + std::to_string(num_threads()));
+  const BertAttention in;
+  Int8AttentionQuant quant;
+  quant.query = quant.key = quant.value = {1.0f / 127, 0, -127};
+  quant.probabilities = {1.0f / 127, 0, -127};
+  Tensor out = Tensor::empty(in.q.shape(), DType::F32);
+  for (auto _ : state) attention_int8(in.q, in.k, in.v, out, in.params, quant, isa);
+  state.counters["GOP/s"] = benchmark::Counter(4.0 * kBatch * kHeads * kSeq * kSeq * kHeadDim * 1e-9,
+                                               benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void variants(benchmark::internal::Benchmark* b) {
@@ -143,6 +170,7 @@ BENCHMARK(BM_Attention)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond)
     ->MinTime(0.5);
+BENCHMARK(BM_AttentionInt8)->ArgName("isa")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond)->MinTime(0.5);
 
 }  // namespace
 

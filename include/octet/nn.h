@@ -276,6 +276,10 @@ class MultiHeadAttention {
   // before a change no longer matches and is refused by forward().
   void set_kv_quant(KvCacheQuant quant);
   const KvCacheQuant& kv_quant() const { return kv_quant_; }
+  // Runs instead of the query/key/value/probabilities sites and the f32
+  // attention on passes without a KV cache or KV-cache rounding (nullptr: none).
+  void set_attention_kernel(std::shared_ptr<const AttentionKernel> kernel) { attention_kernel_ = std::move(kernel); }
+  const AttentionKernel* attention_kernel() const { return attention_kernel_.get(); }
 
   const AttentionConfig& config() const { return config_; }
   bool fused_qkv() const { return qkv_.has_value(); }
@@ -322,7 +326,12 @@ class MultiHeadAttention {
   ActivationSite value_site_{"", SiteKind::AttentionValue};
   ActivationSite probs_site_{"", SiteKind::AttentionProbs};
   KvCacheQuant kv_quant_;
+  std::shared_ptr<const AttentionKernel> attention_kernel_;
   std::string name_;
+  // Whether a pass with these inputs runs attention_kernel_ (and skips the sites).
+  bool kernel_replaces_sites(const AttentionInputs& inputs) const {
+    return attention_kernel_ && !inputs.cache && !kv_quant_.enabled();
+  }
 };
 
 // Where per-channel divisors of a Linear input can be absorbed: the input's

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "octet/kernels.h"
+#include "octet/kernels_attention.h"
 #include "octet/tensor.h"
 
 namespace octet::nn {
@@ -102,6 +103,21 @@ class LinearKernel {
   // points): what a kernel-resident Linear costs in memory. 0 (the default)
   // for kernels that compute from the Linear's f32 weight.
   virtual int64_t resident_bytes() const { return 0; }
+};
+
+// What a quantized attention block runs instead of its query, key, value and
+// probabilities sites followed by the f32 attention (native int8 Q K^T and
+// P V). It gets q, k, v as they reach the sites and writes `out` as
+// kernels::attention does (allocating it when undefined). The block runs it
+// on forward passes without a KV cache or KV-cache rounding; cached passes
+// keep the sites.
+class AttentionKernel {
+ public:
+  virtual ~AttentionKernel() = default;
+  virtual void forward(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
+                       const kernels::AttentionParams& params) const = 0;
+  // "int8", ... (inspect / reports).
+  virtual std::string describe() const = 0;
 };
 
 }  // namespace octet::nn

@@ -20,8 +20,11 @@
 // difference from simulated, which keeps activations f32). Every other
 // format (fp8, int4 with fp8 activations, GPTQ act-order group_index) has no
 // CPU kernel yet: both executions run it simulated (dequantized f32 weights,
-// fake-quantized activations), and describe() says so. Extra sites (attention q/k/v, residual
-// adds, norm inputs) are fake-quantized in both executions. A quantized KV
+// fake-quantized activations), and describe() says so. An attention block whose query, key,
+// value and probabilities sites are all static int8 (symmetric keys and values) runs natively
+// as int8 Q K^T and P V (kernels/attention_int8.h; it differs from the sites' fake quantization
+// by f32 rounding, and by one probability code where that rounding crosses a code boundary);
+// other extra sites (residual adds, norm inputs) are fake-quantized in both executions. A quantized KV
 // cache (KvCacheConfig) really stores int8 / fp8 codes in both.
 //
 // Folder layout (docs/quantized_format.md): config.json and the tokenizer

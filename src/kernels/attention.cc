@@ -59,13 +59,7 @@ class Plan {
         gemm_(attention_gemm_backend()),
         rows_(row_kernels()),
         batched_(stacks_groups(problem)),
-        masked_begin_(static_cast<size_t>(p.batch) + 1, 0) {
-    for (int64_t b = 0; b < p.batch && !p.key_keep.empty(); ++b) {
-      for (int64_t j = 0; j < p.seq_k; ++j)
-        if (!p.key_keep[b * p.seq_k + j]) masked_keys_.push_back(j);
-      masked_begin_[b + 1] = static_cast<int64_t>(masked_keys_.size());
-    }
-  }
+        masks_(problem) {}
 
   const AttentionProblem& p;
   const int64_t group;           // query heads per kv head
@@ -124,21 +118,10 @@ class Plan {
   // Masks (-inf), bias and softmax, in place, for score rows [begin, end)
   // counted from the first row of group g0.
   void softmax_rows(int64_t g0, float* scores, int64_t begin, int64_t end) const {
-    const float neg_inf = -std::numeric_limits<float>::infinity();
-    const int64_t sk = p.seq_k;
     for (int64_t r = begin; r < end; ++r) {
       const int64_t g = g0 + r / rows_per_group;  // (batch, kv head) pair
-      const int64_t b = g / p.kv_heads;
       const int64_t h = (g % p.kv_heads) * group + (r % rows_per_group) / p.seq_q;
-      const int64_t i = r % p.seq_q;
-      float* row = scores + r * sk;
-      const int64_t visible = p.visible_keys(i);
-      for (int64_t j = visible; j < sk; ++j) row[j] = neg_inf;
-      for (int64_t t = masked_begin_[b]; t < masked_begin_[b + 1] && masked_keys_[t] < visible; ++t)
-        row[masked_keys_[t]] = neg_inf;
-      const float* bias = p.bias ? p.bias + b * p.bias_stride_b + h * p.bias_stride_h + i * sk : nullptr;
-      // -inf stays -inf after the bias, so masked keys get exactly 0.
-      rows_.softmax(row, bias, 1.0f, row, sk);
+      masks_.softmax_row(g / p.kv_heads, h, r % p.seq_q, scores + r * p.seq_k, rows_);
     }
   }
 
@@ -168,9 +151,7 @@ class Plan {
   const GemmBackend& gemm_;
   const RowKernels& rows_;
   const bool batched_;
-  // Keys the key mask drops, ascending: batch b's are masked_keys_[masked_begin_[b]
-  // .. masked_begin_[b + 1]), so a row visits only those, not all seq_k flags.
-  std::vector<int64_t> masked_keys_, masked_begin_;
+  const AttentionMasks masks_;
 };
 
 // q, k, v and out may be views (a transpose of [B, S, H, d], a slice of a fused
@@ -185,6 +166,27 @@ HeadLayout head_layout(std::string_view name, const Tensor& t) {
 }
 
 }  // namespace
+
+AttentionMasks::AttentionMasks(const AttentionProblem& problem)
+    : p_(problem), masked_begin_(static_cast<size_t>(problem.batch) + 1, 0) {
+  for (int64_t b = 0; b < p_.batch && !p_.key_keep.empty(); ++b) {
+    for (int64_t j = 0; j < p_.seq_k; ++j)
+      if (!p_.key_keep[b * p_.seq_k + j]) masked_keys_.push_back(j);
+    masked_begin_[b + 1] = static_cast<int64_t>(masked_keys_.size());
+  }
+}
+
+void AttentionMasks::softmax_row(int64_t b, int64_t h, int64_t i, float* row, const RowKernels& rows) const {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const int64_t sk = p_.seq_k;
+  const int64_t visible = p_.visible_keys(i);
+  for (int64_t j = visible; j < sk; ++j) row[j] = neg_inf;
+  for (int64_t t = masked_begin_[b]; t < masked_begin_[b + 1] && masked_keys_[t] < visible; ++t)
+    row[masked_keys_[t]] = neg_inf;
+  const float* bias = p_.bias ? p_.bias + b * p_.bias_stride_b + h * p_.bias_stride_h + i * sk : nullptr;
+  // -inf stays -inf after the bias, so masked keys get exactly 0.
+  rows.softmax(row, bias, 1.0f, row, sk);
+}
 
 AttentionProblem prepare_attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
                                    const AttentionParams& params) {

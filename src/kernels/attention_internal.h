@@ -9,6 +9,8 @@
 
 namespace octet::kernels {
 
+struct RowKernels;
+
 // Where the rows of one (batch, head) of q, k, v or out lie: element (b, h, i, t) at
 // b * batch + h * head + i * row + t (in floats). Contiguous [B, H, S, d] is
 // {H * S * d, S * d, d}; a head view of a fused projection's [B, S, cols] output
@@ -44,6 +46,22 @@ struct AttentionProblem {
     const int64_t limit = i + (seq_k - seq_q) + 1;
     return limit < 0 ? 0 : (limit > seq_k ? seq_k : limit);
   }
+};
+
+// The masks and bias of one problem applied to a row of scaled scores, then
+// the softmax, in place: keys past the causal limit and keys the key mask
+// drops get -inf (probability exactly 0), then bias[b, h, i] is added.
+class AttentionMasks {
+ public:
+  explicit AttentionMasks(const AttentionProblem& problem);
+  // Row of query i of head h in batch b (seq_k scores).
+  void softmax_row(int64_t b, int64_t h, int64_t i, float* row, const RowKernels& rows) const;
+
+ private:
+  const AttentionProblem& p_;
+  // Keys the key mask drops, ascending: batch b's are masked_keys_[masked_begin_[b]
+  // .. masked_begin_[b + 1]), so a row visits only those, not all seq_k flags.
+  std::vector<int64_t> masked_keys_, masked_begin_;
 };
 
 // Checks shapes and dtypes, allocates `out` (and *params.probabilities) when undefined.

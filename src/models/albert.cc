@@ -152,6 +152,10 @@ class AlbertModel final : public encoder::EncoderModel {
     for (auto& group : groups_)
       for (auto& layer : group) layer.visit_linears(fn);
   }
+  void visit_trunk_attention(const std::function<void(nn::MultiHeadAttention&)>& fn) override {
+    for (auto& group : groups_)
+      for (auto& layer : group) layer.visit_attention(fn);
+  }
   void visit_trunk_sites(const std::function<void(nn::ActivationSite&)>& fn) override {
     embeddings_->visit_sites(fn);
     for (auto& group : groups_)

@@ -124,6 +124,9 @@ class BertFamilyModel final : public encoder::EncoderModel {
     embeddings_->visit_linears(fn);
     for (auto& layer : layers_) layer.visit_linears(fn);
   }
+  void visit_trunk_attention(const std::function<void(nn::MultiHeadAttention&)>& fn) override {
+    for (auto& layer : layers_) layer.visit_attention(fn);
+  }
   void visit_trunk_sites(const std::function<void(nn::ActivationSite&)>& fn) override {
     embeddings_->visit_sites(fn);
     for (auto& layer : layers_) layer.visit_sites(fn);

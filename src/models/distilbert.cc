@@ -112,6 +112,9 @@ class DistilBertModel final : public encoder::EncoderModel {
   void visit_trunk_linears(const std::function<void(nn::Linear&)>& fn) override {
     for (auto& layer : layers_) layer.visit_linears(fn);
   }
+  void visit_trunk_attention(const std::function<void(nn::MultiHeadAttention&)>& fn) override {
+    for (auto& layer : layers_) layer.visit_attention(fn);
+  }
   void visit_trunk_sites(const std::function<void(nn::ActivationSite&)>& fn) override {
     embeddings_->visit_sites(fn);
     for (auto& layer : layers_) layer.visit_sites(fn);

@@ -93,6 +93,7 @@ class PostNormLayer {
   Tensor forward(const Tensor& x, const nn::AttentionInputs& inputs) const;
   void visit_linears(const std::function<void(nn::Linear&)>& fn);
   void visit_sites(const std::function<void(nn::ActivationSite&)>& fn);
+  void visit_attention(const std::function<void(nn::MultiHeadAttention&)>& fn) { fn(attention_); }
   const nn::MultiHeadAttention& attention() const { return attention_; }
   const ResidualNorm& attention_norm() const { return attention_norm_; }
   const nn::MLP& mlp() const { return mlp_; }
@@ -170,6 +171,7 @@ class EncoderModel : public Model {
   NamedTensors forward(const ModelInputs& inputs) const override;
   void visit_linears(const std::function<void(nn::Linear&)>& fn) override;
   void visit_sites(const std::function<void(nn::ActivationSite&)>& fn) override;
+  void visit_attention(const std::function<void(nn::MultiHeadAttention&)>& fn) override { visit_trunk_attention(fn); }
   std::vector<std::pair<std::string, Tensor>> parameters() const override { return parameters_; }
 
   // The trunk's blocks for export; nullopt for families whose blocks are not
@@ -186,6 +188,8 @@ class EncoderModel : public Model {
   virtual Tensor default_positions(const EncoderInputs& inputs) const;
   virtual void visit_trunk_linears(const std::function<void(nn::Linear&)>& fn) = 0;
   virtual void visit_trunk_sites(const std::function<void(nn::ActivationSite&)>& fn) = 0;
+  // The trunk's nn::MultiHeadAttention blocks (none for families with their own attention: DeBERTa).
+  virtual void visit_trunk_attention(const std::function<void(nn::MultiHeadAttention&)>& fn) { (void)fn; }
 
   // Takes the parameters `table` read; call at the end of a family's constructor.
   void finish(WeightTable& table) { parameters_ = table.take_parameters(); }

@@ -317,8 +317,10 @@ bool MultiHeadAttention::project(const Tensor& hidden, const AttentionInputs& in
   const int64_t h = c.num_heads, kvh = c.num_kv_heads, d = c.head_dim;
   // Views when nothing transforms q, k or v in place: the transforms and sites
   // take contiguous [B, H, S, d] tensors.
-  const bool views = views_allowed && !qk_transform_ && !rotary_.defined() && !query_site_.active() &&
-                     !key_site_.active() && !value_site_.active() && (!qkv_ || c.qkv_layout == QkvLayout::Blocked);
+  const bool sites = !kernel_replaces_sites(inputs) &&
+                     (query_site_.active() || key_site_.active() || value_site_.active());
+  const bool views = views_allowed && !qk_transform_ && !rotary_.defined() && !sites &&
+                     (!qkv_ || c.qkv_layout == QkvLayout::Blocked);
   if (views) {
     if (qkv_) {
       const Tensor qkv = qkv_->forward(hidden);
@@ -359,9 +361,11 @@ bool MultiHeadAttention::project(const Tensor& hidden, const AttentionInputs& in
     rotary_.apply(q, tables);
     rotary_.apply(k, tables);
   }
-  if (query_site_.active()) q = query_site_.apply(q);
-  if (key_site_.active()) k = key_site_.apply(k);
-  if (value_site_.active()) v = value_site_.apply(v);
+  if (sites) {
+    if (query_site_.active()) q = query_site_.apply(q);
+    if (key_site_.active()) k = key_site_.apply(k);
+    if (value_site_.active()) v = value_site_.apply(v);
+  }
   return false;
 }
 
@@ -456,6 +460,10 @@ Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor
     params.bias = position_bias_(q.dim(2), k.dim(2));
   else if (config_.sliding_window > 0 && k.dim(2) - 1 > config_.sliding_window)
     params.bias = sliding_window_bias(q.dim(2), k.dim(2), config_.sliding_window);
+  if (kernel_replaces_sites(inputs)) {
+    attention_kernel_->forward(q, k, v, out, params);
+    return out;
+  }
   if (probs_site_.active())
     params.transform_probabilities = [this](Tensor& probs) { probs_site_.apply_in_place(probs); };
   kernels::attention(q, k, v, out, params);

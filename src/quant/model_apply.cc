@@ -5,6 +5,7 @@
 
 #include "octet/error.h"
 #include "octet/quantized_model.h"
+#include "quant/int8_attention_kernel.h"
 
 namespace octet {
 namespace {
@@ -70,7 +71,26 @@ void apply_quantization(Model& model, const QuantizationConfig& config, QuantExe
     }
   }
 
+  // Natively, an attention block whose four sites are static int8 runs them as int8 Q K^T and P V.
+  std::vector<std::pair<nn::MultiHeadAttention*, std::shared_ptr<const nn::AttentionKernel>>> attention_kernels;
+  if (exec == QuantExecution::Native) {
+    std::map<std::string, const ActivationQuant*> quant_of;
+    for (const auto& [site, quant] : transforms) quant_of.emplace(site->name(), &quant);
+    model.visit_attention([&](nn::MultiHeadAttention& a) {
+      const ActivationQuant* grids[4] = {};
+      const char* suffixes[4] = {":query", ":key", ":value", ":probs"};
+      for (int i = 0; i < 4; ++i) {
+        const auto it = quant_of.find(a.name() + suffixes[i]);
+        if (it == quant_of.end()) return;
+        grids[i] = it->second;
+      }
+      if (auto kernel = make_int8_attention_kernel(*grids[0], *grids[1], *grids[2], *grids[3]))
+        attention_kernels.emplace_back(&a, std::move(kernel));
+    });
+  }
+
   clear_quantization(model);
+  for (auto& [attention, kernel] : attention_kernels) attention->set_attention_kernel(std::move(kernel));
   for (auto& [attention, q] : kv) attention->set_kv_quant(std::move(q));
   for (auto& [linear, kernel] : kernels) linear->set_kernel(std::move(kernel));
   for (auto& [site, quant] : transforms)
@@ -83,7 +103,10 @@ void clear_quantization(Model& model) {
     l.input_site().set_transform(nullptr);
   });
   model.visit_sites([](nn::ActivationSite& s) { s.set_transform(nullptr); });
-  model.visit_attention([](nn::MultiHeadAttention& a) { a.set_kv_quant({}); });
+  model.visit_attention([](nn::MultiHeadAttention& a) {
+    a.set_kv_quant({});
+    a.set_attention_kernel(nullptr);
+  });
 }
 
 }  // namespace octet

@@ -57,26 +57,13 @@ TEST(NativeVsSimulated, EndToEndLogitsOnDevSentences) {
   o.recipe = recipe_preset("int8");
   o.progress = false;
   const QuantizationConfig q = quantize_model(*model, testing::sst2_calibration(*model, 32), o);
-  const auto dev = load_tsv_dataset(testing::sst2_dev());
-  const auto tok = Tokenizer::load(testing::sst2_model());
-  EvalOptions eo;
-  eo.limit = 200;
-  eo.progress = false;
   apply_quantization(*model, q, QuantExecution::Simulated);
-  const Tensor sim = classification_logits(*model, tok, dev, eo);
+  const Tensor sim = testing::sst2_dev_logits(*model, 200);
   apply_quantization(*model, q, QuantExecution::Native);
-  const Tensor nat = classification_logits(*model, tok, dev, eo);
-  double max_diff = 0;
-  for (int64_t i = 0; i < sim.numel(); ++i)
-    max_diff = std::max(max_diff, std::fabs(double(sim.data<float>()[i]) - nat.data<float>()[i]));
-  int64_t changed = 0;
-  for (int64_t r = 0; r < sim.dim(0); ++r) {
-    const float* s = sim.data<float>() + 2 * r;
-    const float* n = nat.data<float>() + 2 * r;
-    changed += (s[1] > s[0]) != (n[1] > n[0]);
-  }
-  RecordProperty("changed_predictions", std::to_string(changed));
-  RecordProperty("max_abs_logit_diff", std::to_string(max_diff));
+  const testing::LogitComparison c = testing::compare_binary_logits(sim, testing::sst2_dev_logits(*model, 200));
+  RecordProperty("changed_predictions", std::to_string(c.changed_predictions));
+  RecordProperty("max_abs_logit_diff", std::to_string(c.max_abs_diff));
+  const double max_diff = c.max_abs_diff;
   // Logits are O(1) here (|logit| <= ~3): a systematic error (a wrong scale,
   // a shifted zero point) would show at the 0.1 level, far above rounding effects.
   EXPECT_LT(max_diff, 0.05);

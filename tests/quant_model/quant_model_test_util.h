@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "octet/eval.h"
 #include "octet/model.h"
 #include "octet/quantize_model.h"
 #include "octet/quantized_model.h"
@@ -40,6 +41,33 @@ inline std::vector<ModelInputs> sst2_calibration(const Model& model, int64_t sam
 // The bert fixture's reference inputs (the fixture has no tokenizer), one row per batch so no pad
 // token is observed (rows are cut at their attention mask), then `random_rows` sequences of
 // seeded random ids below `vocab` (lengths 4..19).
+// Logits of the first `limit` SST-2 dev sentences (batches of 32, padded).
+inline Tensor sst2_dev_logits(const Model& model, int64_t limit) {
+  static const auto dev = load_tsv_dataset(sst2_dev());
+  static const auto tok = Tokenizer::load(sst2_model());
+  EvalOptions eo;
+  eo.limit = limit;
+  eo.progress = false;
+  return classification_logits(model, tok, dev, eo);
+}
+
+// Two runs' [n, 2] logits: the largest element difference and the predictions (argmax) that differ.
+struct LogitComparison {
+  double max_abs_diff = 0;
+  int64_t changed_predictions = 0;
+};
+inline LogitComparison compare_binary_logits(const Tensor& a, const Tensor& b) {
+  LogitComparison c;
+  for (int64_t i = 0; i < a.numel(); ++i)
+    c.max_abs_diff = std::max(c.max_abs_diff, std::fabs(double(a.data<float>()[i]) - b.data<float>()[i]));
+  for (int64_t r = 0; r < a.dim(0); ++r) {
+    const float* x = a.data<float>() + 2 * r;
+    const float* y = b.data<float>() + 2 * r;
+    c.changed_predictions += (x[1] > x[0]) != (y[1] > y[0]);
+  }
+  return c;
+}
+
 inline std::vector<ModelInputs> fixture_calibration(const std::filesystem::path& fixture, int random_rows = 6,
                                                     int64_t vocab = 512) {
   const SafetensorsFile ref = SafetensorsFile::open(fixture / "reference.safetensors");

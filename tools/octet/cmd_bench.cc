@@ -3,7 +3,7 @@
 //   octet bench MODEL [--batch 8] [--seq 128] [--threads 2] [--warmup 5] [--iters 20] [--rounds 4]
 //                     [--precision fp32,int8[,bf16,int8-sim]] [--peers torch,torch-int8,ort,ort-int8]
 //                     [--data dev.tsv [--limit N]] [--calib train.tsv [--calib-samples 128]]
-//                     [--recipe int8|int8-dynamic] [--calibrator NAME] [--json]
+//                     [--recipe int8|int8-dynamic] [--calibrator NAME] [--quantize-attention] [--json]
 //
 // octet runs in process; PyTorch (bench/peers/torch_bert.py) and ONNX Runtime
 // (bench/peers/ort_run.js, on octet's own fp32 / QDQ export) run as subprocesses
@@ -69,6 +69,7 @@ struct BenchCommandOptions {
   int64_t calib_samples = 128;
   std::string recipe = "int8";
   std::string calibrator;  // empty: the recipe's
+  bool quantize_attention = false;  // int8: attention q, k, v and probabilities too (recipe attention sites)
   std::string work_dir;
   std::string peers_dir;
   std::string device = "cpu";
@@ -239,6 +240,10 @@ class BenchCommand {
   // folder's own, or octet quantize's recipe calibrated here.
   void make_quantization() {
     if (quantized_input_) {
+      check(!opt_.quantize_attention, "bench",
+            "--quantize-attention applies to the recipe bench calibrates; {} is quantized already (octet quantize "
+            "--quantize-attention makes such a folder)",
+            opt_.model);
       config_ = read_quantization_config(opt_.model);
       quantization_ = fmt::format("{} ({}) from {}", config_.recipe, config_.calibrator, opt_.model);
       return;
@@ -246,6 +251,7 @@ class BenchCommand {
     QuantizeOptions qo;
     qo.recipe = recipe_preset(opt_.recipe);
     if (!opt_.calibrator.empty()) qo.recipe.calibrator = opt_.calibrator;
+    qo.recipe.attention_sites = opt_.quantize_attention;
     qo.progress = false;
     std::vector<ModelInputs> batches;
     if (!qo.recipe.dynamic && !opt_.calib.empty()) {
@@ -265,6 +271,7 @@ class BenchCommand {
     } else {
       quantization_ = qo.recipe.name + " (activations per token at run time)";
     }
+    if (opt_.quantize_attention) quantization_ += ", attention q, k, v and probabilities int8";
     config_ = quantize_model(*fp32_, batches, qo);
   }
 
@@ -504,6 +511,8 @@ const CommandRegistration registration({
       sub.add_option("--recipe", opt->recipe, "octet quantize recipe for int8: int8 | int8-dynamic")
           ->capture_default_str();
       sub.add_option("--calibrator", opt->calibrator, "minmax | ema | percentile | entropy | mse (default: the recipe's)");
+      sub.add_flag("--quantize-attention", opt->quantize_attention,
+                   "int8: also quantize attention q, k, v and probabilities (int8 Q K^T and P V natively)");
       sub.add_option("--work-dir", opt->work_dir,
                      "Where ONNX exports and peer files go, kept after the run (default: a temp dir, removed)");
       sub.add_option("--peers-dir", opt->peers_dir, "bench/peers (default: found from the executable)");

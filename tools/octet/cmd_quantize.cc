@@ -285,7 +285,7 @@ const CommandRegistration registration({
       sub.add_flag("--symmetric", o->symmetric, "Symmetric activations, zero point 0 (default)")->group(enc);
       sub.add_flag("--affine", o->affine, "Affine activations (scale and zero point)")->group(enc);
       sub.add_flag("--quantize-attention", o->attention,
-                   "Also quantize attention q, k, v and the softmax probabilities (simulated QDQ)")->group(enc);
+                   "Also quantize attention q, k, v and the softmax probabilities (natively int8 Q K^T and P V with symmetric activations; simulated QDQ with --affine)")->group(enc);
       sub.add_flag("--quantize-residual", o->residual, "Also quantize the branch outputs of residual adds")->group(enc);
       sub.add_flag("--quantize-norm", o->norm, "Also quantize layer-norm inputs")->group(enc);
       sub.add_option("--fallback-budget", o->fallback_budget,
