@@ -202,6 +202,26 @@ TEST(BenchCli, QuantizedFolderAsModel) {
   ASSERT_EQ(j["results"].size(), 4u);
   for (const auto& row : j["results"]) EXPECT_FALSE(row.contains("error")) << row.dump();
   EXPECT_TRUE(std::filesystem::exists(dir / "work" / "fp32-dequantized" / "model.safetensors"));
+  // The folder's recipe is fixed: attention sites are chosen when quantizing, not here.
+  const Shell refused = shell(std::string(OCTET_CLI_PATH) + " bench " + quote(quantized.string()) +
+                              " --peers '' --iters 1 --quantize-attention");
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE(refused.out.find("--quantize-attention applies to the recipe bench calibrates"), std::string::npos)
+      << refused.out;
+}
+
+// --quantize-attention adds the recipe's attention sites to the int8 bench calibrates (natively int8 Q K^T, P V).
+TEST(BenchCli, QuantizeAttentionCalibratesAttentionSites) {
+  const auto model_dir = source_root() / "models" / "sst2-bert-mini";
+  const Shell r = shell(std::string(OCTET_CLI_PATH) + " bench " + quote(model_dir.string()) +
+                        " --batch 1 --seq 8 --threads 1 --warmup 0 --iters 1 --rounds 1 --precision int8"
+                        " --peers '' --calib-samples 8 --quantize-attention --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  EXPECT_NE(std::string(j["int8_quantization"]).find("attention q, k, v and probabilities int8"), std::string::npos)
+      << j.dump();
+  ASSERT_EQ(j["results"].size(), 1u);
+  EXPECT_FALSE(j["results"][0].contains("error")) << j.dump();
 }
 
 // Without --work-dir, the ONNX exports and peer files go to a temp dir of the run's own, removed at
