@@ -20,11 +20,10 @@ class Int8AttentionKernel final : public nn::AttentionKernel {
   kernels::Int8AttentionQuant quant_;
 };
 
-// The grid quantize_activation uses for a static int8 site (its symmetric grid stops at -127).
+// The grid quantize_activation uses for a static int8 site: the spec's own (symmetric stops at -127).
 std::optional<kernels::Int8Grid> static_int8_grid(const ActivationQuant& a) {
   if (a.dynamic || a.spec.dtype != DType::I8 || a.spec.granularity != Granularity::PerTensor) return std::nullopt;
-  const bool symmetric = a.spec.scheme == QuantScheme::Symmetric;
-  return kernels::Int8Grid{a.scale, a.zero_point, symmetric ? -127 : -128};
+  return kernels::Int8Grid{a.scale, a.zero_point, quant_limits(a.spec).qmin};
 }
 
 }  // namespace

@@ -28,11 +28,6 @@ namespace {
 
 constexpr std::string_view kTag = "quantize_int8";
 
-bool use_avx2(Int8Isa isa) {
-  check(int8_isa_available(isa), kTag, "variant {} is not available on this CPU", int8_isa_name(isa));
-  return isa != Int8Isa::Scalar;  // absmax: the AVX-512 machine runs the AVX2 code
-}
-
 using QuantizeRowFn = void (*)(const float*, int64_t, float, float, float, float, int8_t*);
 
 QuantizeRowFn quantize_row_fn(Int8Isa isa) {
@@ -83,8 +78,9 @@ void quantize_int8_per_token(const float* x, int64_t rows, int64_t cols, int64_t
                              float* scales, Int8Isa isa) {
   check_shape(x, rows, cols, ldx, q, ldq);
   check(rows == 0 || scales != nullptr, kTag, "null scales pointer");
-  const QuantizeRowFn row_fn = quantize_row_fn(isa);
-  const auto absmax_fn = use_avx2(isa) ? int8_detail::absmax_avx2 : int8_detail::absmax_scalar;
+  const QuantizeRowFn row_fn = quantize_row_fn(isa);  // checks that the CPU runs `isa`
+  // absmax: the AVX-512 machine runs the AVX2 code.
+  const auto absmax_fn = isa == Int8Isa::Scalar ? int8_detail::absmax_scalar : int8_detail::absmax_avx2;
   for (int64_t r = 0; r < rows; ++r) {
     const float absmax = absmax_fn(x + r * ldx, cols);
     const float scale = absmax > 0.0f ? absmax / 127.0f : 1.0f;
