@@ -13,15 +13,15 @@
 namespace octet {
 namespace {
 
+using testing::kjv_llama_dir;
+
 namespace fs = std::filesystem;
 using testing::run_octet;
-
-fs::path kjv() { return testing::shared_path("models/kjv-llama"); }
 
 // The JSON row of a short bench-llm run with `extra` arguments.
 nlohmann::json bench_row(const std::vector<std::string>& extra) {
   const auto scratch = testing::temp_dir();
-  std::vector<std::string> args{"bench-llm", kjv().string(), "--prefill", "8", "--decode", "4", "--json"};
+  std::vector<std::string> args{"bench-llm", kjv_llama_dir().string(), "--prefill", "8", "--decode", "4", "--json"};
   args.insert(args.end(), extra.begin(), extra.end());
   const auto r = run_octet(args, scratch);
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -42,7 +42,8 @@ TEST(CliBenchLlm, ReportsTheKvCacheTheModelDecodesWith) {
 
 TEST(CliBenchLlm, KvCacheTypeTheCpuLacksIsAOneLineError) {
   const auto scratch = testing::temp_dir();
-  const auto r = run_octet({"bench-llm", kjv().string(), "--prefill", "8", "--decode", "2", "--kv-cache", "f16"}, scratch);
+  const auto r = run_octet(
+      {"bench-llm", kjv_llama_dir().string(), "--prefill", "8", "--decode", "2", "--kv-cache", "f16"}, scratch);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(r.out.empty()) << r.out;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;

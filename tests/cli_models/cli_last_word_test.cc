@@ -15,10 +15,10 @@
 namespace octet {
 namespace {
 
+using testing::kjv_llama_dir;
+
 namespace fs = std::filesystem;
 using testing::run_octet;
-
-fs::path kjv() { return testing::shared_path("models/kjv-llama"); }
 
 LastWordResult in_process(const fs::path& model_path, const fs::path& data, int64_t limit) {
   const auto model = load_causal_lm(model_path);
@@ -31,15 +31,15 @@ LastWordResult in_process(const fs::path& model_path, const fs::path& data, int6
 
 TEST(CliEvalLastWord, JsonFieldsMatchTheLibrary) {
   const auto scratch = testing::temp_dir();
-  const fs::path data = kjv() / "kjv.valid.txt";
-  const auto r = run_octet({"eval", kjv().string(), "--task", "last-word", "--data", data.string(), "--limit", "40",
-                            "--batch-size", "8", "--json"},
+  const fs::path data = kjv_llama_dir() / "kjv.valid.txt";
+  const auto r = run_octet({"eval", kjv_llama_dir().string(), "--task", "last-word", "--data", data.string(), "--limit",
+                            "40", "--batch-size", "8", "--json"},
                            scratch);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
-  const LastWordResult want = in_process(kjv(), data, 40);
+  const LastWordResult want = in_process(kjv_llama_dir(), data, 40);
   EXPECT_EQ(j.at("task"), "last-word");
-  EXPECT_EQ(j.at("model"), kjv().string());
+  EXPECT_EQ(j.at("model"), kjv_llama_dir().string());
   EXPECT_EQ(j.at("data"), data.string());
   EXPECT_EQ(j.at("examples").get<int64_t>(), want.examples);
   EXPECT_EQ(j.at("correct").get<int64_t>(), want.correct);
@@ -51,7 +51,7 @@ TEST(CliEvalLastWord, JsonFieldsMatchTheLibrary) {
   EXPECT_EQ(j.at("batch_size").get<int64_t>(), 8);
 
   const auto table = run_octet(
-      {"eval", kjv().string(), "--task", "last-word", "--data", data.string(), "--limit", "40"}, scratch);
+      {"eval", kjv_llama_dir().string(), "--task", "last-word", "--data", data.string(), "--limit", "40"}, scratch);
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find(fmt::format("{:.2f}%", 100.0 * want.accuracy)), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("skipped"), std::string::npos) << table.out;
@@ -77,7 +77,7 @@ TEST(CliEvalLastWord, DataWithoutUsableLineIsOneLineError) {
   const auto scratch = testing::temp_dir();
   const fs::path data = scratch / "headings.txt";
   std::ofstream(data) << "Genesis 11\n\nExodus 3\n";
-  const auto r = run_octet({"eval", kjv().string(), "--task", "last-word", "--data", data.string()}, scratch);
+  const auto r = run_octet({"eval", kjv_llama_dir().string(), "--task", "last-word", "--data", data.string()}, scratch);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(r.out.empty()) << r.out;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;

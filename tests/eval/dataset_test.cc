@@ -5,26 +5,18 @@
 
 #include "octet/error.h"
 #include "octet/eval.h"
+#include "eval/eval_test_util.h"
 #include "support/shared_data.h"
 
 namespace octet {
 namespace {
 
+using testing::eval_error_message;
+
 std::filesystem::path write_tsv(const std::string& text) {
   const auto path = testing::temp_dir() / "data.tsv";
   std::ofstream(path, std::ios::binary) << text;
   return path;
-}
-
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.tag(), "eval");
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an octet::Error";
-  return "";
 }
 
 TEST(TsvDataset, ReadsGlueSst2Dev) {
@@ -53,18 +45,18 @@ TEST(TsvDataset, ColumnsByNameOrIndexPairsAndCrlf) {
 
 TEST(TsvDataset, ErrorsNameFileLineAndColumn) {
   const auto path = write_tsv("sentence\tlabel\ngood\t1\nshort-row\n");
-  EXPECT_NE(error_message([&] { load_tsv_dataset(path); }).find("data.tsv:3"), std::string::npos);
+  EXPECT_NE(eval_error_message([&] { load_tsv_dataset(path); }).find("data.tsv:3"), std::string::npos);
   const auto no_col = write_tsv("text\tlabel\nx\t1\n");
-  const std::string m = error_message([&] { load_tsv_dataset(no_col); });
+  const std::string m = eval_error_message([&] { load_tsv_dataset(no_col); });
   EXPECT_NE(m.find("'sentence'"), std::string::npos) << m;
   EXPECT_NE(m.find("text, label"), std::string::npos) << m;
-  EXPECT_NE(error_message([&] { load_tsv_dataset(no_col, {"text", "", "5"}); }).find("out of range"),
+  EXPECT_NE(eval_error_message([&] { load_tsv_dataset(no_col, {"text", "", "5"}); }).find("out of range"),
             std::string::npos);
-  EXPECT_NE(error_message([&] { load_tsv_dataset(write_tsv("sentence\tlabel\n")); }).find("no examples"),
+  EXPECT_NE(eval_error_message([&] { load_tsv_dataset(write_tsv("sentence\tlabel\n")); }).find("no examples"),
             std::string::npos);
-  EXPECT_NE(error_message([&] { load_tsv_dataset(write_tsv("sentence\tlabel\nx\t \n")); }).find("empty label"),
+  EXPECT_NE(eval_error_message([&] { load_tsv_dataset(write_tsv("sentence\tlabel\nx\t \n")); }).find("empty label"),
             std::string::npos);
-  EXPECT_NE(error_message([&] { load_tsv_dataset(testing::temp_dir() / "missing.tsv"); }).find("cannot open"),
+  EXPECT_NE(eval_error_message([&] { load_tsv_dataset(testing::temp_dir() / "missing.tsv"); }).find("cannot open"),
             std::string::npos);
 }
 
@@ -99,13 +91,14 @@ TEST(Scoring, UnknownLabelsAndBadLogits) {
   data.texts = {"a"};
   data.labels = {"neutral"};
   const Tensor logits = Tensor::from_floats(std::vector<float>{0, 1}, {1, 2});
-  EXPECT_NE(error_message([&] { score_classification(logits, data, {"negative", "positive"}); }).find("neutral"),
+  EXPECT_NE(eval_error_message([&] { score_classification(logits, data, {"negative", "positive"}); }).find("neutral"),
             std::string::npos);
   data.labels = {"2"};
-  EXPECT_NE(error_message([&] { score_classification(logits, data, {"negative", "positive"}); }).find("class id 2"),
+  EXPECT_NE(eval_error_message([&] { score_classification(logits, data, {"negative", "positive"}); })
+                .find("class id 2"),
             std::string::npos);
   data.labels = {"1"};
-  EXPECT_NE(error_message([&] { score_classification(logits, data, {"a", "b", "c"}); }).find("classes"),
+  EXPECT_NE(eval_error_message([&] { score_classification(logits, data, {"a", "b", "c"}); }).find("classes"),
             std::string::npos);
 }
 

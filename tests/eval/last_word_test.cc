@@ -12,23 +12,15 @@
 #include "octet/error.h"
 #include "octet/eval.h"
 #include "octet/generate.h"
+#include "eval/eval_test_util.h"
 #include "support/shared_data.h"
 
 namespace octet {
 namespace {
 
-std::filesystem::path kjv() { return testing::shared_path("models/kjv-llama"); }
+using testing::eval_error_message;
 
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.tag(), "eval");
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an octet::Error";
-  return "";
-}
+using testing::kjv_llama_dir;
 
 TEST(LastWordExamples, LineRules) {
   const auto examples = parse_last_word_examples(
@@ -57,7 +49,7 @@ TEST(LastWordExamples, LineRules) {
 }
 
 TEST(LastWordExamples, KjvValidationFile) {
-  const auto examples = load_last_word_examples(kjv() / "kjv.valid.txt");
+  const auto examples = load_last_word_examples(kjv_llama_dir() / "kjv.valid.txt");
   // 1602 lines; every chapter starts with a heading ("Genesis 11").
   EXPECT_GT(examples.size(), 1400u);
   EXPECT_LT(examples.size(), 1602u);
@@ -73,9 +65,10 @@ TEST(LastWordExamples, KjvValidationFile) {
 TEST(LastWordExamples, FileWithoutUsableLineIsAnError) {
   const auto path = testing::temp_dir() / "headings.txt";
   std::ofstream(path) << "Genesis 11\n\nExodus 3\n   \nAmen.\n";
-  const std::string msg = error_message([&] { load_last_word_examples(path); });
+  const std::string msg = eval_error_message([&] { load_last_word_examples(path); });
   EXPECT_NE(msg.find("headings.txt: no usable line"), std::string::npos) << msg;
-  EXPECT_NE(error_message([&] { load_last_word_examples(path.parent_path() / "missing.txt"); }).find("cannot read"),
+  EXPECT_NE(eval_error_message([&] { load_last_word_examples(path.parent_path() / "missing.txt"); })
+                .find("cannot read"),
             std::string::npos);
 }
 
@@ -102,10 +95,10 @@ std::vector<LastWordOutcome> outcomes_by_generate(const CausalLM& model, const T
 }
 
 TEST(LastWordAccuracy, KjvLlamaMatchesGreedyGeneration) {
-  const auto model = load_causal_lm(kjv());
+  const auto model = load_causal_lm(kjv_llama_dir());
   use_decode_kernels(*model);
-  const Tokenizer tok = load_model_tokenizer(kjv());
-  const auto all = load_last_word_examples(kjv() / "kjv.valid.txt");
+  const Tokenizer tok = load_model_tokenizer(kjv_llama_dir());
+  const auto all = load_last_word_examples(kjv_llama_dir() / "kjv.valid.txt");
   const std::vector<LastWordExample> examples(all.begin(), all.begin() + 40);
 
   const std::vector<LastWordOutcome> want = outcomes_by_generate(*model, tok, examples);

@@ -17,8 +17,6 @@
 namespace octet::testing {
 namespace {
 
-fs::path kjv() { return shared_path("models/kjv-llama"); }
-
 std::map<std::string, Tensor> params_of(const fs::path& model) {
   std::map<std::string, Tensor> out;
   // Every weight as f32 (a GGUF's Q4_0 / Q8_0 Linears would otherwise stay in their blocks).
@@ -39,9 +37,10 @@ std::vector<float> qdq(const Tensor& t, uint32_t type) {
 }
 
 double perplexity(const fs::path& model, const fs::path& dir) {
-  const CommandResult r = run_octet("perplexity " + model.string() + " --data " +
-                                        (kjv() / "kjv.valid.txt").string() + " --ctx 256 --limit-tokens 4096 --json",
-                                    dir);
+  const CommandResult r =
+      run_octet("perplexity " + model.string() + " --data " + (kjv_llama_dir() / "kjv.valid.txt").string() +
+                    " --ctx 256 --limit-tokens 4096 --json",
+                dir);
   EXPECT_EQ(r.exit_code, 0) << r.errors;
   return r.exit_code == 0 ? nlohmann::json::parse(r.output).at("perplexity").get<double>() : 0.0;
 }
@@ -50,7 +49,7 @@ TEST(GgufExport, KjvF16MetadataNamesAndValues) {
   const fs::path dir = temp_dir(), out = dir / "kjv-f16.gguf";
   GgufExportOptions o;
   o.type = GgufExportType::F16;
-  const GgufExportResult r = export_gguf(kjv(), out, o);
+  const GgufExportResult r = export_gguf(kjv_llama_dir(), out, o);
   EXPECT_EQ(r.source_kind, "hf");
   EXPECT_EQ(r.tensors, 3 + 6 * 9);
   const GgufFile f = GgufFile::open(out);
@@ -85,7 +84,7 @@ TEST(GgufExport, KjvF16MetadataNamesAndValues) {
   EXPECT_EQ(f.tensor_info("blk.0.attn_k.weight").shape, (Shape{128, 256}));
 
   // Read back (q/k un-permuted by the reader): every parameter is the folder's rounded to f16.
-  const auto want = params_of(kjv()), got = params_of(out);
+  const auto want = params_of(kjv_llama_dir()), got = params_of(out);
   ASSERT_EQ(want.size(), got.size());
   for (const auto& [name, w] : want) {
     const Tensor& g = got.at(name);
@@ -97,15 +96,15 @@ TEST(GgufExport, KjvF16MetadataNamesAndValues) {
   }
   // The tokenizer inside encodes as the folder's.
   const std::string text = "In the beginning God created the heaven and the earth.";
-  EXPECT_EQ(load_model_tokenizer(out).encode(text).ids, load_model_tokenizer(kjv()).encode(text).ids);
+  EXPECT_EQ(load_model_tokenizer(out).encode(text).ids, load_model_tokenizer(kjv_llama_dir()).encode(text).ids);
 }
 
 TEST(GgufExport, KjvQ8AndQ4KValues) {
   const fs::path dir = temp_dir();
-  const auto want = params_of(kjv());
+  const auto want = params_of(kjv_llama_dir());
   GgufExportOptions o;
   o.type = GgufExportType::Q8_0;
-  export_gguf(kjv(), dir / "q8.gguf", o);
+  export_gguf(kjv_llama_dir(), dir / "q8.gguf", o);
   EXPECT_EQ(GgufFile::open(dir / "q8.gguf").get_u32("general.file_type"), 7u);
   const auto q8 = params_of(dir / "q8.gguf");
   for (const char* name : {"model.layers.0.self_attn.q_proj.weight", "model.layers.3.self_attn.k_proj.weight",
@@ -118,7 +117,7 @@ TEST(GgufExport, KjvQ8AndQ4KValues) {
   }
 
   o.type = GgufExportType::Q4_K;
-  export_gguf(kjv(), dir / "q4k.gguf", o);
+  export_gguf(kjv_llama_dir(), dir / "q4k.gguf", o);
   const GgufFile f = GgufFile::open(dir / "q4k.gguf");
   EXPECT_EQ(f.get_u32("general.file_type"), 15u);
   EXPECT_EQ(f.tensor_info("output.weight").type, uint32_t(GgmlType::Q6_K));
@@ -140,16 +139,16 @@ TEST(GgufExport, QuantizedFolderCodesWrittenAsTheyAre) {
   recipe.weight.group_size = 32;
   QuantizationConfig c;
   {
-    auto model = load_causal_lm(kjv());
+    auto model = load_causal_lm(kjv_llama_dir());
     LlmQuantizeOptions o;
     o.recipe = recipe;
     o.progress = false;
     o.report_windows = 0;
     c = quantize_llm(*model, {}, o);
-    save_quantized_model(*model, c, kjv(), dir / "w4-f32scales");
+    save_quantized_model(*model, c, kjv_llama_dir(), dir / "w4-f32scales");
     // The same codes with scales rounded to f16: Q4_0 exactly.
     for (QuantizedLinear& q : c.linears) q.weight_scale = q.weight_scale.to(DType::F16).to(DType::F32).contiguous();
-    save_quantized_model(*model, c, kjv(), dir / "w4-f16scales");
+    save_quantized_model(*model, c, kjv_llama_dir(), dir / "w4-f16scales");
   }
   GgufExportOptions o;
   o.type = GgufExportType::Q4_0;
@@ -213,14 +212,14 @@ TEST(GgufExport, Int8PerChannelFolderIsQ8Exactly) {
   const fs::path dir = temp_dir();
   QuantizationConfig c;
   {
-    auto model = load_causal_lm(kjv());
+    auto model = load_causal_lm(kjv_llama_dir());
     LlmQuantizeOptions o;
     o.recipe = llm_recipe("w8a16");
     o.progress = false;
     o.report_windows = 0;
     c = quantize_llm(*model, {}, o);
     for (QuantizedLinear& q : c.linears) q.weight_scale = q.weight_scale.to(DType::F16).to(DType::F32).contiguous();
-    save_quantized_model(*model, c, kjv(), dir / "w8");
+    save_quantized_model(*model, c, kjv_llama_dir(), dir / "w8");
   }
   GgufExportOptions o;
   o.type = GgufExportType::Q8_0;
@@ -244,10 +243,10 @@ TEST(GgufExport, KjvPerplexityOfExportedFiles) {
   const fs::path dir = temp_dir();
   GgufExportOptions o;
   o.type = GgufExportType::F16;
-  export_gguf(kjv(), dir / "f16.gguf", o);
+  export_gguf(kjv_llama_dir(), dir / "f16.gguf", o);
   o.type = GgufExportType::Q8_0;
-  export_gguf(kjv(), dir / "q8_0.gguf", o);
-  const double folder = perplexity(kjv(), dir), f16 = perplexity(dir / "f16.gguf", dir),
+  export_gguf(kjv_llama_dir(), dir / "q8_0.gguf", o);
+  const double folder = perplexity(kjv_llama_dir(), dir), f16 = perplexity(dir / "f16.gguf", dir),
                q8 = perplexity(dir / "q8_0.gguf", dir);
   ASSERT_GT(folder, 1.0);
   EXPECT_LT(std::fabs(f16 / folder - 1), 0.001) << f16 << " vs " << folder;

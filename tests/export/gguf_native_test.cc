@@ -27,12 +27,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path kjv() { return shared_path("models/kjv-llama"); }
-
 double perplexity(const fs::path& model, const std::string& exec, const fs::path& dir) {
-  const CommandResult r = run_octet("perplexity " + model.string() + " --data " + (kjv() / "kjv.valid.txt").string() +
-                                        " --ctx 256 --limit-tokens 2048 --exec " + exec + " --json",
-                                    dir);
+  const CommandResult r =
+      run_octet("perplexity " + model.string() + " --data " + (kjv_llama_dir() / "kjv.valid.txt").string() +
+                    " --ctx 256 --limit-tokens 2048 --exec " + exec + " --json",
+                dir);
   EXPECT_EQ(r.exit_code, 0) << r.errors;
   return r.exit_code == 0 ? nlohmann::json::parse(r.output).at("perplexity").get<double>() : 0.0;
 }
@@ -47,7 +46,7 @@ TEST_P(GgufNative, BlockLinearsAreKernelResidentAndMatchTheDequantizedModel) {
   const fs::path dir = temp_dir(), file = dir / "kjv.gguf";
   GgufExportOptions o;
   o.type = GetParam();
-  export_gguf(kjv(), file, o);
+  export_gguf(kjv_llama_dir(), file, o);
 
   const auto native = load_model(file);
   std::set<std::string> params;

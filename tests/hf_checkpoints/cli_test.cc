@@ -9,12 +9,10 @@
 namespace octet::testing {
 namespace {
 
-fs::path kjv() { return shared_path("models/kjv-llama"); }
-
 // kjv-llama as w4a16-rtn (no calibration: quick), an octet folder in `dir`.
 fs::path kjv_rtn(const fs::path& dir) {
   const fs::path folder = dir / "kjv-rtn";
-  quantize_to_folder(kjv(), llm_recipe("w4a16-rtn"), {}, folder);
+  quantize_to_folder(kjv_llama_dir(), llm_recipe("w4a16-rtn"), {}, folder);
   return folder;
 }
 
@@ -41,7 +39,7 @@ TEST(ExportHfCli, ExportThenGeneratePerplexityInspect) {
     EXPECT_TRUE(fs::exists(out / f)) << f;
   // config.json keeps the source's keys and order, plus the block.
   const auto config = read_json_file(out / "config.json");
-  EXPECT_EQ(config.at("architectures"), read_json_file(kjv() / "config.json").at("architectures"));
+  EXPECT_EQ(config.at("architectures"), read_json_file(kjv_llama_dir() / "config.json").at("architectures"));
   EXPECT_EQ(config.at("quantization_config").at("group_size"), 128);
 
   // The same greedy continuation and the same perplexity as the octet folder.
@@ -54,7 +52,7 @@ TEST(ExportHfCli, ExportThenGeneratePerplexityInspect) {
             nlohmann::json::parse(gb.output).at("sequences")[0].at("generated_ids"));
   const fs::path text = dir / "valid.txt";
   {
-    std::ifstream in(kjv() / "kjv.valid.txt");
+    std::ifstream in(kjv_llama_dir() / "kjv.valid.txt");
     std::string s(6000, '\0');
     in.read(s.data(), std::streamsize(s.size()));
     s.resize(size_t(in.gcount()));
@@ -98,7 +96,8 @@ TEST(ExportHfCli, BadInputIsOneLineAndWritesNothing) {
                  out, dir);
   expect_refused("export-hf " + folder.string() + o + " --format awq --gptq-v2", "--gptq-v2 applies to --format gptq",
                  out, dir);
-  expect_refused("export-hf " + kjv().string() + o + " --format awq", "not an `octet quantize` folder", out, dir);
+  expect_refused("export-hf " + kjv_llama_dir().string() + o + " --format awq", "not an `octet quantize` folder", out,
+                 dir);
   // An existing output needs --force.
   fs::create_directories(out);
   const CommandResult r = run_octet("export-hf " + folder.string() + o + " --format awq", dir);

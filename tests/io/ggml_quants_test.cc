@@ -84,11 +84,6 @@ BlockQ6_K pack_q6_k(float d, const int8_t* sc, const uint8_t* q) {
   return b;
 }
 
-template <typename Block>
-std::string bytes_of(const std::vector<Block>& blocks) {
-  return std::string(reinterpret_cast<const char*>(blocks.data()), blocks.size() * sizeof(Block));
-}
-
 std::vector<float> dequantize(io::DequantizeFn fn, const std::string& bytes, int64_t n) {
   std::vector<float> out(static_cast<size_t>(n));
   fn(reinterpret_cast<const uint8_t*>(bytes.data()), out.data(), n);
@@ -109,7 +104,7 @@ TEST(GgmlQuants, Q8_0KnownValues) {
     }
     blocks.push_back(pack_q8_0(0.5f, q));
   }
-  EXPECT_EQ(dequantize(io::dequantize_q8_0, bytes_of(blocks), 256), expected);
+  EXPECT_EQ(dequantize(io::dequantize_q8_0, testing::bytes_of_blocks(blocks), 256), expected);
 }
 
 TEST(GgmlQuants, Q8_0RoundTripWithinBound) {
@@ -126,7 +121,7 @@ TEST(GgmlQuants, Q8_0RoundTripWithinBound) {
     int8_t q[32];
     for (int i = 0; i < 32; ++i) q[i] = static_cast<int8_t>(std::lround(x[i] / d));
     const std::vector<BlockQ8_0> blocks = {pack_q8_0(d, q)};
-    const auto y = dequantize(io::dequantize_q8_0, bytes_of(blocks), 32);
+    const auto y = dequantize(io::dequantize_q8_0, testing::bytes_of_blocks(blocks), 32);
     for (int i = 0; i < 32; ++i)
       EXPECT_LE(std::fabs(y[i] - x[i]), d / 2 + 127 * d * 0x1p-11f + std::fabs(x[i]) * 0x1p-23f) << i;
   }
@@ -144,7 +139,7 @@ TEST(GgmlQuants, Q4_0KnownValues) {
     }
     blocks.push_back(pack_q4_0(d, q));
   }
-  EXPECT_EQ(dequantize(io::dequantize_q4_0, bytes_of(blocks), 96), expected);
+  EXPECT_EQ(dequantize(io::dequantize_q4_0, testing::bytes_of_blocks(blocks), 96), expected);
 }
 
 TEST(GgmlQuants, Q4_KScaleUnpackingIsExhaustivelyInverseOfPacking) {
@@ -189,7 +184,7 @@ TEST(GgmlQuants, Q4_KHandBuiltScales) {
   // Spot-check one value by hand: e = 40 is sub-block 1, q = (200 + 1) % 16 = 9:
   // 0.25 * 63 * 9 - 0.125 * 7 = 140.875.
   ASSERT_EQ(expected[40], 140.875f);
-  EXPECT_EQ(dequantize(io::dequantize_q4_k, bytes_of(blocks), 512), expected);
+  EXPECT_EQ(dequantize(io::dequantize_q4_k, testing::bytes_of_blocks(blocks), 512), expected);
 }
 
 TEST(GgmlQuants, Q4_KRandomBlocksBitExact) {
@@ -207,7 +202,7 @@ TEST(GgmlQuants, Q4_KRandomBlocksBitExact) {
     const auto e = q4_k_expected(d, dmin, sc, m, q);
     expected.insert(expected.end(), e.begin(), e.end());
   }
-  EXPECT_EQ(dequantize(io::dequantize_q4_k, bytes_of(blocks), 16 * 256), expected);
+  EXPECT_EQ(dequantize(io::dequantize_q4_k, testing::bytes_of_blocks(blocks), 16 * 256), expected);
 }
 
 // x = d * sc[e / 16] * (q - 32).
@@ -229,7 +224,7 @@ TEST(GgmlQuants, Q6_KHandBuiltScales) {
   expected.insert(expected.end(), second.begin(), second.end());
   // e = 200: scale index 12 (100), q = (2600 + 7) % 64 = 47: 0.5 * 100 * 15 = 750.
   ASSERT_EQ(expected[200], 750.0f);
-  EXPECT_EQ(dequantize(io::dequantize_q6_k, bytes_of(blocks), 512), expected);
+  EXPECT_EQ(dequantize(io::dequantize_q6_k, testing::bytes_of_blocks(blocks), 512), expected);
 }
 
 TEST(GgmlQuants, Q6_KRandomBlocksBitExact) {
@@ -248,7 +243,7 @@ TEST(GgmlQuants, Q6_KRandomBlocksBitExact) {
     const auto e = q6_k_expected(d, sc, q);
     expected.insert(expected.end(), e.begin(), e.end());
   }
-  EXPECT_EQ(dequantize(io::dequantize_q6_k, bytes_of(blocks), 16 * 256), expected);
+  EXPECT_EQ(dequantize(io::dequantize_q6_k, testing::bytes_of_blocks(blocks), 16 * 256), expected);
 }
 
 TEST(GgmlQuants, TraitTable) {
@@ -298,10 +293,10 @@ TEST(GgmlQuants, GgufGetF32DequantizesRowsInOrder) {
     e4k.insert(e4k.end(), x4.begin(), x4.end());
   }
   testing::GgufBuilder b;
-  b.tensor("q8_0", {64, 2}, 8, bytes_of(q8))
-      .tensor("q4_0", {64, 2}, 2, bytes_of(q4))
-      .tensor("q4_k", {512, 2}, 12, bytes_of(q4k))
-      .tensor("q6_k", {512, 2}, 14, bytes_of(q6k));
+  b.tensor("q8_0", {64, 2}, 8, testing::bytes_of_blocks(q8))
+      .tensor("q4_0", {64, 2}, 2, testing::bytes_of_blocks(q4))
+      .tensor("q4_k", {512, 2}, 12, testing::bytes_of_blocks(q4k))
+      .tensor("q6_k", {512, 2}, 14, testing::bytes_of_blocks(q6k));
   const auto path = testing::temp_dir() / "quant.gguf";
   testing::write_bytes(path, b.build());
   const GgufFile f = GgufFile::open(path);

@@ -92,11 +92,6 @@ std::vector<float> tricky_blocks() {
   return x;
 }
 
-template <typename Block>
-std::string bytes_of(const std::vector<Block>& blocks) {
-  return std::string(reinterpret_cast<const char*>(blocks.data()), blocks.size() * sizeof(Block));
-}
-
 std::string raw_bytes(const GgufFile& f, const std::string& name) {
   const Tensor raw = f.get_raw(name);
   return std::string(static_cast<const char*>(raw.raw_data()), raw.nbytes());
@@ -224,8 +219,8 @@ TEST(GgufWriter, QuantizedTensorsAreBitIdenticalToGgmlReference) {
   const GgufFile f = GgufFile::open(path);
   EXPECT_EQ(f.tensor_info("q8").type, uint32_t(GgmlType::Q8_0));
   EXPECT_EQ(f.tensor_info("q8").shape, (Shape{3, 64}));
-  EXPECT_EQ(raw_bytes(f, "q8"), bytes_of(ggml_quantize_row_q8_0_ref(x)));
-  EXPECT_EQ(raw_bytes(f, "q4"), bytes_of(ggml_quantize_row_q4_0_ref(x)));
+  EXPECT_EQ(raw_bytes(f, "q8"), testing::bytes_of_blocks(ggml_quantize_row_q8_0_ref(x)));
+  EXPECT_EQ(raw_bytes(f, "q4"), testing::bytes_of_blocks(ggml_quantize_row_q4_0_ref(x)));
   // Spot checks of the rounding rules themselves, on block 1 (d = 1): roundf
   // takes -2.5 to -3 and 0.5 to 1 (half away from zero).
   const auto q8 = ggml_quantize_row_q8_0_ref(x);

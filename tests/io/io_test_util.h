@@ -45,4 +45,10 @@ inline std::string raw_safetensors(const std::string& header, const std::string&
   return out + header + data;
 }
 
+// The bytes of a vector of quantized blocks (ggml's block structs), as a file stores them.
+template <typename Block>
+std::string bytes_of_blocks(const std::vector<Block>& blocks) {
+  return std::string(reinterpret_cast<const char*>(blocks.data()), blocks.size() * sizeof(Block));
+}
+
 }  // namespace octet::testing

@@ -14,7 +14,7 @@
 #include "kernels/attention_int8.h"
 #include "octet/error.h"
 
-namespace octet::kernels {
+namespace octet::kernels::attention_int8_test {
 namespace {
 
 using testing::gamma_n;
@@ -250,4 +250,4 @@ TEST(Int8Attention, RejectsWhatItCannotRun) {
 }
 
 }  // namespace
-}  // namespace octet::kernels
+}  // namespace octet::kernels::attention_int8_test

@@ -20,7 +20,7 @@
 #include "octet/number_formats.h"
 #include "row_ops_bounds.h"
 
-namespace octet::kernels {
+namespace octet::kernels::decode_attention_test {
 namespace {
 
 using testing::gamma_n;
@@ -274,4 +274,4 @@ TEST(DecodeAttention, KernelOnlyForHeadSizesItTakes) {
 }
 
 }  // namespace
-}  // namespace octet::kernels
+}  // namespace octet::kernels::decode_attention_test

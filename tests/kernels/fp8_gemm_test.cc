@@ -16,7 +16,7 @@
 #include "octet/error.h"
 #include "octet/number_formats.h"
 
-namespace octet::kernels {
+namespace octet::kernels::fp8_gemm_test {
 namespace {
 
 struct Case {
@@ -147,4 +147,4 @@ TEST(Fp8GemmPack, RefusesNaNWeights) {
 }
 
 }  // namespace
-}  // namespace octet::kernels
+}  // namespace octet::kernels::fp8_gemm_test

@@ -12,7 +12,7 @@
 #include "octet/kernels.h"
 #include "row_ops_bounds.h"
 
-namespace octet::kernels {
+namespace octet::kernels::row_ops_test {
 namespace {
 
 using testing::expect_within;
@@ -209,4 +209,4 @@ TEST_P(RowOps, SoftmaxNaNPoisonsOnlyItsRow) {
 INSTANTIATE_TEST_SUITE_P(Variants, RowOps, ::testing::ValuesIn(row_cases()), case_name);
 
 }  // namespace
-}  // namespace octet::kernels
+}  // namespace octet::kernels::row_ops_test

@@ -9,7 +9,7 @@
 #include "parity_fixture.h"
 #include "row_ops_bounds.h"
 
-namespace octet::kernels {
+namespace octet::kernels::torch_parity_test {
 namespace {
 
 using namespace testing;
@@ -65,4 +65,4 @@ TEST(TorchParity, SoftmaxWithBroadcastMask) {
 }
 
 }  // namespace
-}  // namespace octet::kernels
+}  // namespace octet::kernels::torch_parity_test

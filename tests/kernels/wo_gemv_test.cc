@@ -16,7 +16,7 @@
 #include "octet/error.h"
 #include "octet/number_formats.h"
 
-namespace octet::kernels {
+namespace octet::kernels::wo_gemv_test {
 namespace {
 
 // Uint4Min: the k-quant scale-min form (GGUF Q4_K), value scale * u - min.
@@ -316,4 +316,4 @@ TEST(WoGemvPack, SymmetricFormatsStoreNoOffsets) {
 }
 
 }  // namespace
-}  // namespace octet::kernels
+}  // namespace octet::kernels::wo_gemv_test

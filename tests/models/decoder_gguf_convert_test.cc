@@ -16,19 +16,6 @@
 namespace octet {
 namespace {
 
-// convert_hf_to_gguf.py's LlamaModel.permute:
-//   w.reshape(n_head, 2, rows / n_head / 2, in).swapaxes(1, 2).reshape(w.shape)
-Tensor llama_cpp_permute(const Tensor& w, int64_t n_head) {
-  const int64_t rows = w.dim(0), in = w.dim(1), half = rows / n_head / 2;
-  Tensor out = Tensor::empty({rows, in}, DType::F32);
-  for (int64_t h = 0; h < n_head; ++h)
-    for (int64_t a = 0; a < 2; ++a)
-      for (int64_t b = 0; b < half; ++b)  // out[h][b][a] = w[h][a][b]
-        std::memcpy(out.data<float>() + ((h * half + b) * 2 + a) * in, w.data<float>() + ((h * 2 + a) * half + b) * in,
-                    sizeof(float) * in);
-  return out;
-}
-
 struct LlamaGguf {
   int64_t heads = 4, kv_heads = 2;
   uint32_t bad_type_for_q0 = 0;  // nonzero: write blk.0.attn_q with this ggml type id
@@ -56,9 +43,9 @@ testing::GgufWriter llama_fixture_gguf(const LlamaGguf& opt) {
   for (int i = 0; i < 2; ++i) {
     const std::string hp = "model.layers." + std::to_string(i) + ".", gp = "blk." + std::to_string(i) + ".";
     w.tensor(gp + "attn_norm.weight", hf.get(hp + "input_layernorm.weight"));
-    w.tensor(gp + "attn_q.weight", llama_cpp_permute(hf.get(hp + "self_attn.q_proj.weight"), 4),
+    w.tensor(gp + "attn_q.weight", testing::llama_cpp_permute(hf.get(hp + "self_attn.q_proj.weight"), 4),
              i == 0 ? opt.bad_type_for_q0 : 0);
-    w.tensor(gp + "attn_k.weight", llama_cpp_permute(hf.get(hp + "self_attn.k_proj.weight"), 2));
+    w.tensor(gp + "attn_k.weight", testing::llama_cpp_permute(hf.get(hp + "self_attn.k_proj.weight"), 2));
     w.tensor(gp + "attn_v.weight", hf.get(hp + "self_attn.v_proj.weight"));
     w.tensor(gp + "attn_output.weight", hf.get(hp + "self_attn.o_proj.weight"));
     w.tensor(gp + "ffn_norm.weight", hf.get(hp + "post_attention_layernorm.weight"));

@@ -86,4 +86,16 @@ class GgufWriter {
   std::vector<Entry> tensors_;
 };
 
+// convert_hf_to_gguf.py's LlamaModel.permute of q/k rows (and biases) for llama.cpp's rotary.
+inline Tensor llama_cpp_permute(const Tensor& w, int64_t n_head) {
+  const int64_t rows = w.dim(0), in = w.rank() == 2 ? w.dim(1) : 1, half = rows / n_head / 2;
+  Tensor out = Tensor::empty(w.shape(), DType::F32);
+  for (int64_t h = 0; h < n_head; ++h)
+    for (int64_t a = 0; a < 2; ++a)
+      for (int64_t b = 0; b < half; ++b)
+        std::memcpy(out.data<float>() + ((h * half + b) * 2 + a) * in, w.data<float>() + ((h * 2 + a) * half + b) * in,
+                    sizeof(float) * in);
+  return out;
+}
+
 }  // namespace octet::testing

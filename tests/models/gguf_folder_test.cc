@@ -18,6 +18,7 @@
 #include "octet/gguf.h"
 #include "octet/gguf_model.h"
 #include "octet/safetensors.h"
+#include "models/decoder_gguf_writer.h"
 #include "support/shared_data.h"
 
 namespace octet {
@@ -191,18 +192,6 @@ TEST(GgufFolder, AbsentTokenIdsStayAbsent) {
   EXPECT_EQ(load_model(folder)->info().eos_token_id, -1);
 }
 
-// convert_hf_to_gguf.py's LlamaModel.permute of q/k rows (and biases) for llama.cpp's rotary.
-Tensor llama_cpp_permute(const Tensor& w, int64_t n_head) {
-  const int64_t rows = w.dim(0), in = w.rank() == 2 ? w.dim(1) : 1, half = rows / n_head / 2;
-  Tensor out = Tensor::empty(w.shape(), DType::F32);
-  for (int64_t h = 0; h < n_head; ++h)
-    for (int64_t a = 0; a < 2; ++a)
-      for (int64_t b = 0; b < half; ++b)
-        std::memcpy(out.data<float>() + ((h * half + b) * 2 + a) * in, w.data<float>() + ((h * 2 + a) * half + b) * in,
-                    sizeof(float) * in);
-  return out;
-}
-
 // The transformers Qwen2 fixture as a llama GGUF: q/k/v biases, no o bias.
 fs::path qwen2_fixture_as_llama_gguf(const fs::path& path) {
   const SafetensorsFile hf = SafetensorsFile::open(testing::shared_path("fixtures/hf/qwen2/model.safetensors"));
@@ -222,10 +211,10 @@ fs::path qwen2_fixture_as_llama_gguf(const fs::path& path) {
   for (int i = 0; i < 2; ++i) {
     const std::string hp = fmt::format("model.layers.{}.", i), gp = fmt::format("blk.{}.", i);
     t.push_back({gp + "attn_norm.weight", hf.get(hp + "input_layernorm.weight")});
-    t.push_back({gp + "attn_q.weight", llama_cpp_permute(hf.get(hp + "self_attn.q_proj.weight"), 4)});
-    t.push_back({gp + "attn_q.bias", llama_cpp_permute(hf.get(hp + "self_attn.q_proj.bias"), 4)});
-    t.push_back({gp + "attn_k.weight", llama_cpp_permute(hf.get(hp + "self_attn.k_proj.weight"), 2)});
-    t.push_back({gp + "attn_k.bias", llama_cpp_permute(hf.get(hp + "self_attn.k_proj.bias"), 2)});
+    t.push_back({gp + "attn_q.weight", testing::llama_cpp_permute(hf.get(hp + "self_attn.q_proj.weight"), 4)});
+    t.push_back({gp + "attn_q.bias", testing::llama_cpp_permute(hf.get(hp + "self_attn.q_proj.bias"), 4)});
+    t.push_back({gp + "attn_k.weight", testing::llama_cpp_permute(hf.get(hp + "self_attn.k_proj.weight"), 2)});
+    t.push_back({gp + "attn_k.bias", testing::llama_cpp_permute(hf.get(hp + "self_attn.k_proj.bias"), 2)});
     t.push_back({gp + "attn_v.weight", hf.get(hp + "self_attn.v_proj.weight")});
     t.push_back({gp + "attn_v.bias", hf.get(hp + "self_attn.v_proj.bias")});
     t.push_back({gp + "attn_output.weight", hf.get(hp + "self_attn.o_proj.weight")});

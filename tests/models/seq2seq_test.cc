@@ -20,7 +20,7 @@
 #include "octet/seq2seq.h"
 #include "support/shared_data.h"
 
-namespace octet {
+namespace octet::seq2seq_test {
 namespace {
 
 using testing::error_of;
@@ -171,4 +171,4 @@ TEST(Seq2Seq, WrongModelKindsAreRefused) {
 }
 
 }  // namespace
-}  // namespace octet
+}  // namespace octet::seq2seq_test

@@ -8,12 +8,15 @@
 #include <limits>
 
 #include "kernels/kernel_test_util.h"
+#include "nn/nn_test_util.h"
 #include "kernels/parity_fixture.h"
 #include "kernels/row_ops_bounds.h"
 #include "octet/nn.h"
 
 namespace octet::nn {
 namespace {
+
+using testing::heads_first;
 
 using kernels::testing::gamma_n;
 using kernels::testing::kU;
@@ -49,18 +52,6 @@ Linear fuse(const Block& b) {
     r += l->out_features();
   }
   return Linear(w, bias);
-}
-
-// [B, S, H * D] -> [B, H, S, D] by index loops (independent of nn's memcpy split).
-Tensor heads_first(const Tensor& x, int64_t heads, int64_t d) {
-  const int64_t batch = x.dim(0), seq = x.dim(1);
-  Tensor out = Tensor::empty({batch, heads, seq, d}, DType::F32);
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t s = 0; s < seq; ++s)
-      for (int64_t h = 0; h < heads; ++h)
-        for (int64_t t = 0; t < d; ++t)
-          out.data<float>()[((b * heads + h) * seq + s) * d + t] = x.data<float>()[(b * seq + s) * heads * d + h * d + t];
-  return out;
 }
 
 Tensor heads_last(const Tensor& x) {

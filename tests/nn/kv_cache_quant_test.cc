@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "kernels/kernel_test_util.h"
+#include "nn/nn_test_util.h"
 #include "kernels/row_ops_bounds.h"
 #include "nn/kv_quant.h"
 #include "octet/generate.h"
@@ -48,6 +49,8 @@
 
 namespace octet::nn {
 namespace {
+
+using testing::heads_first;
 
 using kernels::testing::gamma_n;
 using kernels::testing::kFltMin;
@@ -245,19 +248,6 @@ Linear identity_linear(int64_t n) {
   Tensor w = Tensor::zeros({n, n}, DType::F32);
   for (int64_t i = 0; i < n; ++i) w.data<float>()[i * n + i] = 1.0f;
   return Linear(w);
-}
-
-// [B, S, H * D] -> [B, H, S, D].
-Tensor heads_first(const Tensor& x, int64_t heads, int64_t d) {
-  const int64_t batch = x.dim(0), seq = x.dim(1);
-  Tensor out = Tensor::empty({batch, heads, seq, d}, DType::F32);
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t s = 0; s < seq; ++s)
-      for (int64_t h = 0; h < heads; ++h)
-        for (int64_t t = 0; t < d; ++t)
-          out.data<float>()[((b * heads + h) * seq + s) * d + t] =
-              x.data<float>()[(b * seq + s) * heads * d + h * d + t];
-  return out;
 }
 
 struct QuantCase {

@@ -8,7 +8,7 @@
 
 #include "octet/quant.h"
 
-namespace octet {
+namespace octet::spec_test {
 namespace {
 
 // Expects `fn` to throw octet::Error tagged "quant".
@@ -159,4 +159,4 @@ TEST(QuantParams, AffineZeroIsOnTheGrid) {
 }
 
 }  // namespace
-}  // namespace octet
+}  // namespace octet::spec_test

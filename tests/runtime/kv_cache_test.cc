@@ -27,7 +27,7 @@
 #include "octet/safetensors.h"
 #include "support/shared_data.h"
 
-namespace octet {
+namespace octet::kv_cache_test {
 namespace {
 
 using kernels::testing::gamma_n;
@@ -130,4 +130,4 @@ TEST(CachedDecode, CacheOverflowAndMaskShapeAreErrors) {
 }
 
 }  // namespace
-}  // namespace octet
+}  // namespace octet::kv_cache_test

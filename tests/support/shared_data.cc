@@ -22,6 +22,8 @@ std::filesystem::path shared_path(const std::string& relative) {
   return p;
 }
 
+std::filesystem::path kjv_llama_dir() { return shared_path("models/kjv-llama"); }
+
 // $OCTET_SOURCE_DIR overrides the build's path (a checkout on another machine).
 std::filesystem::path source_root() {
   if (const char* env = std::getenv("OCTET_SOURCE_DIR"); env && *env) return env;

@@ -11,6 +11,8 @@ namespace octet::testing {
 std::filesystem::path shared_root();
 // shared_root() / relative; throws std::runtime_error naming the path if absent.
 std::filesystem::path shared_path(const std::string& relative);
+// The kjv-llama model folder, shared_path("models/kjv-llama").
+std::filesystem::path kjv_llama_dir();
 // The repository root (for models/ and data/ copied into the repo).
 std::filesystem::path source_root();
 // A fresh, empty temporary directory unique to the calling test, under process_temp_root().
