@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "core/error_tags.h"
 #include "octet/bench.h"
 #include "octet/cpu_features.h"
 #include "octet/error.h"
@@ -15,19 +16,17 @@
 namespace octet {
 namespace {
 
-constexpr const char* kTag = "bench";
-
 class OctetRunner final : public BenchRunner {
  public:
   OctetRunner(std::shared_ptr<const Model> model, std::string precision)
       : model_(std::move(model)), precision_(std::move(precision)) {
-    check(model_ != nullptr, kTag, "no model");
+    check(model_ != nullptr, kBenchTag, "no model");
   }
   std::string framework() const override { return "octet"; }
   std::string precision() const override { return precision_; }
   void set_inputs(const ModelInputs& inputs) override { inputs_ = inputs; }
   std::vector<double> time(int64_t iters) override {
-    check(inputs_.input_ids.defined(), kTag, "octet {}: no inputs set", precision_);
+    check(inputs_.input_ids.defined(), kBenchTag, "octet {}: no inputs set", precision_);
     std::vector<double> ms;
     ms.reserve(size_t(iters));
     for (int64_t i = 0; i < iters; ++i) {
@@ -40,7 +39,7 @@ class OctetRunner final : public BenchRunner {
   Tensor logits(const ModelInputs& batch) override {
     const NamedTensors out = model_->forward(batch);
     const auto it = out.find("logits");
-    check(it != out.end(), kTag, "octet {}: the model gives no logits", precision_);
+    check(it != out.end(), kBenchTag, "octet {}: the model gives no logits", precision_);
     return it->second;
   }
   std::map<std::string, std::string> details() const override {
@@ -73,7 +72,7 @@ std::vector<Tensor> runner_logits(BenchRunner& runner, const TokenizedBatches& d
 
 std::vector<BenchResult> run_benchmark(const std::vector<BenchRunner*>& runners, const ModelInputs& inputs,
                                        const BenchOptions& options) {
-  check(options.iters > 0 && options.rounds > 0 && options.warmup >= 0, kTag,
+  check(options.iters > 0 && options.rounds > 0 && options.warmup >= 0, kBenchTag,
         "iters ({}) and rounds ({}) must be > 0, warmup ({}) >= 0", options.iters, options.rounds, options.warmup);
   const int64_t rounds = std::min(options.rounds, options.iters);
   std::vector<BenchResult> results(runners.size());

@@ -3,14 +3,13 @@
 #include <numeric>
 #include <random>
 
+#include "core/error_tags.h"
 #include "octet/bench.h"
 #include "octet/error.h"
 #include "octet/tokenizer.h"
 
 namespace octet {
 namespace {
-
-constexpr const char* kTag = "bench";
 
 int64_t padding_id(const Model& model, const Tokenizer& tokenizer) {
   if (tokenizer.special_ids().pad) return *tokenizer.special_ids().pad;
@@ -20,10 +19,10 @@ int64_t padding_id(const Model& model, const Tokenizer& tokenizer) {
 }  // namespace
 
 ModelInputs random_bench_inputs(const ModelInfo& info, int64_t batch, int64_t seq, uint64_t seed) {
-  check(batch > 0 && seq > 0, kTag, "batch ({}) and sequence length ({}) must be > 0", batch, seq);
-  check(info.vocab_size > 0, kTag, "the model reports no vocabulary size");
-  check(info.max_positions <= 0 || seq <= info.max_positions, kTag, "sequence length {} exceeds the model's {} positions",
-        seq, info.max_positions);
+  check(batch > 0 && seq > 0, kBenchTag, "batch ({}) and sequence length ({}) must be > 0", batch, seq);
+  check(info.vocab_size > 0, kBenchTag, "the model reports no vocabulary size");
+  check(info.max_positions <= 0 || seq <= info.max_positions, kBenchTag,
+        "sequence length {} exceeds the model's {} positions", seq, info.max_positions);
   const int64_t low = info.vocab_size > 2000 ? 1000 : std::min<int64_t>(3, info.vocab_size - 1);
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int64_t> id(low, info.vocab_size - 1);
@@ -38,9 +37,9 @@ ModelInputs random_bench_inputs(const ModelInfo& info, int64_t batch, int64_t se
 
 TokenizedBatches tokenize_batches(const Model& model, const Tokenizer& tokenizer, const ClassificationDataset& data,
                                   int64_t batch_size, std::optional<int64_t> limit) {
-  check(batch_size > 0, kTag, "batch size must be > 0, got {}", batch_size);
+  check(batch_size > 0, kBenchTag, "batch size must be > 0, got {}", batch_size);
   const int64_t n = std::min<int64_t>(int64_t(data.size()), limit.value_or(int64_t(data.size())));
-  check(n > 0, kTag, "{}: nothing to evaluate ({} examples, limit {})", data.source.string(), data.size(),
+  check(n > 0, kBenchTag, "{}: nothing to evaluate ({} examples, limit {})", data.source.string(), data.size(),
         limit.value_or(-1));
   TokenizedBatches out;
   // Unlabelled texts (calibration) get -1.
@@ -82,13 +81,13 @@ TokenizedBatches tokenize_batches(const Model& model, const Tokenizer& tokenizer
 }
 
 std::vector<int64_t> batch_predictions(const TokenizedBatches& data, const std::vector<Tensor>& logits) {
-  check(logits.size() == data.batches.size(), kTag, "{} logits tensors for {} batches", logits.size(),
+  check(logits.size() == data.batches.size(), kBenchTag, "{} logits tensors for {} batches", logits.size(),
         data.batches.size());
   std::vector<int64_t> pred(size_t(data.size()), -1);
   for (size_t b = 0; b < logits.size(); ++b) {
     const Tensor l = logits[b].contiguous();
     const auto& rows = data.rows[b];
-    check(l.dtype() == DType::F32 && l.rank() == 2 && l.dim(0) == int64_t(rows.size()) && l.dim(1) > 0, kTag,
+    check(l.dtype() == DType::F32 && l.rank() == 2 && l.dim(0) == int64_t(rows.size()) && l.dim(1) > 0, kBenchTag,
           "batch {}: logits {} for {} rows", b, l, rows.size());
     const int64_t classes = l.dim(1);
     for (size_t r = 0; r < rows.size(); ++r) {
@@ -100,7 +99,7 @@ std::vector<int64_t> batch_predictions(const TokenizedBatches& data, const std::
 }
 
 double accuracy(const std::vector<int64_t>& predictions, const std::vector<int64_t>& labels) {
-  check(predictions.size() == labels.size() && !labels.empty(), kTag, "{} predictions for {} labels",
+  check(predictions.size() == labels.size() && !labels.empty(), kBenchTag, "{} predictions for {} labels",
         predictions.size(), labels.size());
   int64_t correct = 0;
   for (size_t i = 0; i < labels.size(); ++i) correct += predictions[i] == labels[i];
@@ -108,7 +107,7 @@ double accuracy(const std::vector<int64_t>& predictions, const std::vector<int64
 }
 
 LatencyStats latency_stats(std::vector<double> ms) {
-  check(!ms.empty(), kTag, "no timings");
+  check(!ms.empty(), kBenchTag, "no timings");
   std::sort(ms.begin(), ms.end());
   auto pct = [&](double p) {
     const double x = p * double(ms.size() - 1);

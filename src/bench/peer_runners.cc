@@ -9,14 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/subprocess.h"
+#include "core/error_tags.h"
 #include "octet/bench.h"
 #include "octet/error.h"
 #include "octet/safetensors.h"
 
 namespace octet {
 namespace {
-
-constexpr const char* kTag = "bench";
 // Loading BERT-base and quantizing it takes seconds; a pass at large batch can take
 // many seconds on 2 shared cores: generous limits, errors still come in time.
 constexpr std::chrono::seconds kStartTimeout{300};
@@ -81,7 +80,7 @@ class PeerRunner final : public BenchRunner {
 
   std::vector<double> time(int64_t iters) override {
     const nlohmann::json r = request({{"op", "time"}, {"iters", iters}});
-    check(r.contains("ms") && r["ms"].is_array() && int64_t(r["ms"].size()) == iters, kTag,
+    check(r.contains("ms") && r["ms"].is_array() && int64_t(r["ms"].size()) == iters, kBenchTag,
           "{} {}: a 'time' reply without {} timings: {}", framework_, precision_, iters, r.dump());
     return r["ms"].get<std::vector<double>>();
   }
@@ -90,7 +89,7 @@ class PeerRunner final : public BenchRunner {
     save_safetensors(batch_path_, input_tensors(batch));
     request({{"op", "run"}, {"inputs", batch_path_.string()}, {"outputs", outputs_path_.string()}});
     const SafetensorsFile out = SafetensorsFile::open(outputs_path_);
-    check(out.contains("logits"), kTag, "{} {}: the model gave no logits (outputs: {})", framework_, precision_,
+    check(out.contains("logits"), kBenchTag, "{} {}: the model gave no logits (outputs: {})", framework_, precision_,
           fmt::join(out.names(), ", "));
     return out.get("logits").clone();  // the file is overwritten by the next batch
   }
@@ -107,7 +106,7 @@ class PeerRunner final : public BenchRunner {
       } catch (const nlohmann::json::exception&) {
         continue;
       }
-      check(r.value("ok", false), kTag, "{} {}: {}", framework_, precision_, r.value("error", r.dump()));
+      check(r.value("ok", false), kBenchTag, "{} {}: {}", framework_, precision_, r.value("error", r.dump()));
       return r;
     }
   }
@@ -134,7 +133,7 @@ std::filesystem::path find_peers_dir() {
     return std::filesystem::exists(dir / "ort_run.js") && std::filesystem::exists(dir / "torch_bert.py");
   };
   if (const char* env = std::getenv("OCTET_PEERS_DIR"); env && *env) {
-    check(has_peers(env), kTag, "OCTET_PEERS_DIR={} holds no ort_run.js / torch_bert.py", env);
+    check(has_peers(env), kBenchTag, "OCTET_PEERS_DIR={} holds no ort_run.js / torch_bert.py", env);
     return env;
   }
   std::vector<std::filesystem::path> starts;
@@ -149,15 +148,15 @@ std::filesystem::path find_peers_dir() {
       dir = dir.parent_path();
     }
   }
-  fail(kTag, "bench/peers not found above {} or the current directory: set OCTET_PEERS_DIR",
+  fail(kBenchTag, "bench/peers not found above {} or the current directory: set OCTET_PEERS_DIR",
        starts.front().string());
 }
 
 std::unique_ptr<BenchRunner> make_torch_runner(const std::filesystem::path& model_dir, const std::string& precision,
                                                const PeerOptions& options) {
-  check(precision == "fp32" || precision == "int8-dynamic" || precision.starts_with("fp16-cuda"), kTag,
+  check(precision == "fp32" || precision == "int8-dynamic" || precision.starts_with("fp16-cuda"), kBenchTag,
         "PyTorch precision '{}' (fp32, int8-dynamic, fp16-cuda or fp16-cuda-compile)", precision);
-  check(options.threads > 0, kTag, "threads must be > 0");
+  check(options.threads > 0, kBenchTag, "threads must be > 0");
   const std::string t = std::to_string(options.threads);
   return std::make_unique<PeerRunner>(
       "pytorch", precision,
@@ -170,7 +169,7 @@ std::unique_ptr<BenchRunner> make_torch_runner(const std::filesystem::path& mode
 
 std::unique_ptr<BenchRunner> make_ort_runner(const std::filesystem::path& onnx_model, const std::string& precision,
                                              const PeerOptions& options) {
-  check(options.threads > 0, kTag, "threads must be > 0");
+  check(options.threads > 0, kBenchTag, "threads must be > 0");
   return std::make_unique<PeerRunner>(
       "onnxruntime", precision,
       std::vector<std::string>{options.node, (peers_dir_or_find(options) / "ort_run.js").string(), "serve",

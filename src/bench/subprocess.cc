@@ -15,24 +15,21 @@
 #include <sstream>
 #include <thread>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 
 extern char** environ;
 
 namespace octet::bench_detail {
-namespace {
-
-constexpr const char* kTag = "bench";
-
-}  // namespace
 
 Subprocess::Subprocess(std::vector<std::string> argv, const std::map<std::string, std::string>& env,
                        std::filesystem::path stderr_log)
     : name_(argv.empty() ? "" : std::filesystem::path(argv[0]).filename().string()),
       stderr_log_(std::move(stderr_log)) {
-  check(!argv.empty(), kTag, "no command to start");
+  check(!argv.empty(), kBenchTag, "no command to start");
   int fds[2];
-  check(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0, kTag, "socketpair: {}", std::strerror(errno));
+  check(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0, kBenchTag, "socketpair: {}",
+        std::strerror(errno));
 
   std::map<std::string, std::string> merged;
   for (char** e = environ; *e; ++e) {
@@ -59,7 +56,7 @@ Subprocess::Subprocess(std::vector<std::string> argv, const std::map<std::string
   ::close(fds[1]);
   if (rc != 0) {
     ::close(fds[0]);
-    fail(kTag, "cannot start {}: {}", argv[0], std::strerror(rc));
+    fail(kBenchTag, "cannot start {}: {}", argv[0], std::strerror(rc));
   }
   fd_ = fds[0];
 }
@@ -86,7 +83,7 @@ void Subprocess::write_line(const std::string& line) {
   while (done < data.size()) {
     const ssize_t n = ::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    check(n > 0, kTag, "{} stopped reading its input ({}); its stderr:\n{}", name_, std::strerror(errno),
+    check(n > 0, kBenchTag, "{} stopped reading its input ({}); its stderr:\n{}", name_, std::strerror(errno),
           stderr_tail());
     done += size_t(n);
   }
@@ -101,17 +98,17 @@ std::string Subprocess::read_line(std::chrono::seconds timeout) {
       return line;
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    check(left.count() > 0, kTag, "{} gave no answer within {} s; its stderr:\n{}", name_, timeout.count(),
+    check(left.count() > 0, kBenchTag, "{} gave no answer within {} s; its stderr:\n{}", name_, timeout.count(),
           stderr_tail());
     pollfd p{fd_, POLLIN, 0};
     const int r = ::poll(&p, 1, int(std::min<int64_t>(left.count(), 1000)));
     if (r < 0 && errno == EINTR) continue;
-    check(r >= 0, kTag, "poll: {}", std::strerror(errno));
+    check(r >= 0, kBenchTag, "poll: {}", std::strerror(errno));
     if (r == 0) continue;
     char chunk[4096];
     const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
     if (n < 0 && errno == EINTR) continue;
-    check(n > 0, kTag, "{} exited; its stderr:\n{}", name_, stderr_tail());
+    check(n > 0, kBenchTag, "{} exited; its stderr:\n{}", name_, stderr_tail());
     buffer_.append(chunk, size_t(n));
   }
 }

@@ -6,6 +6,7 @@
 #include <optional>
 #include <sstream>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 #include "octet/eval.h"
 #include "octet/progress.h"
@@ -13,8 +14,6 @@
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kTag = "eval";
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; }
 bool is_ascii_punct(char c) {
@@ -82,7 +81,7 @@ void score_batch(const Model& model, std::span<const Prepared* const> batch, std
   // Position ids default to cumsum(mask) - 1: each row computes what it would alone.
   const NamedTensors out = model.forward({ids, mask, {}, {}});
   const auto it = out.find("logits");
-  check(it != out.end() && it->second.rank() == 3 && it->second.dim(1) == len, kTag,
+  check(it != out.end() && it->second.rank() == 3 && it->second.dim(1) == len, kEvalTag,
         "the model gives no [batch, seq, vocab] logits (is it a causal LM?)");
   const Tensor logits = it->second.contiguous();
   const int64_t vocab = logits.dim(2);
@@ -115,11 +114,11 @@ std::vector<LastWordExample> parse_last_word_examples(std::string_view text) {
 
 std::vector<LastWordExample> load_last_word_examples(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  check(in.good(), kTag, "cannot read '{}'", path.string());
+  check(in.good(), kEvalTag, "cannot read '{}'", path.string());
   std::stringstream text;
   text << in.rdbuf();
   std::vector<LastWordExample> examples = parse_last_word_examples(text.str());
-  check(!examples.empty(), kTag,
+  check(!examples.empty(), kEvalTag,
         "{}: no usable line (each example is a line of at least two words whose last word is not a number)",
         path.string());
   return examples;
@@ -127,9 +126,9 @@ std::vector<LastWordExample> load_last_word_examples(const std::filesystem::path
 
 LastWordResult evaluate_last_word(const Model& model, const Tokenizer& tokenizer,
                                   std::span<const LastWordExample> examples, const LastWordOptions& options) {
-  check(options.batch_size > 0, kTag, "batch size must be > 0, got {}", options.batch_size);
+  check(options.batch_size > 0, kEvalTag, "batch size must be > 0, got {}", options.batch_size);
   if (options.limit) {
-    check(*options.limit >= 0, kTag, "limit must be >= 0, got {}", *options.limit);
+    check(*options.limit >= 0, kEvalTag, "limit must be >= 0, got {}", *options.limit);
     examples = examples.first(std::min(examples.size(), size_t(*options.limit)));
   }
   const auto t0 = std::chrono::steady_clock::now();

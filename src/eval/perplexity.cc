@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/elapsed.h"
 #include "octet/error.h"
 #include "octet/progress.h"
 
@@ -54,10 +55,6 @@ void log_softmax(const float* row, int64_t vocab, std::vector<double>& out) {
   for (int64_t j = 0; j < vocab; ++j) sum += std::exp(double(row[j]) - top);
   const double lse = top + std::log(sum);
   for (int64_t j = 0; j < vocab; ++j) out[size_t(j)] = double(row[j]) - lse;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void finish(PerplexityResult& r, double nll_sum) {

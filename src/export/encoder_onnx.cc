@@ -18,6 +18,7 @@
 #include <limits>
 #include <set>
 
+#include "core/error_tags.h"
 #include "export/qdq_nodes.h"
 #include "models/encoder_common.h"
 #include "octet/error.h"
@@ -25,8 +26,6 @@
 
 namespace octet {
 namespace {
-
-constexpr const char* kTag = "export";
 
 class EncoderExporter {
  public:
@@ -124,7 +123,7 @@ class EncoderExporter {
         return op("Mul", {half, op("Add", {t, scalar(1.0f)}, scope + "/One")}, scope + "/GeluTanh");
       }
     }
-    fail(kTag, "activation {} has no ONNX export", kernels::activation_name(act));
+    fail(kExportTag, "activation {} has no ONNX export", kernels::activation_name(act));
   }
 
   std::string head_activation(const std::string& x, const encoder::HeadActivation& act, const std::string& scope) {
@@ -185,10 +184,10 @@ class EncoderExporter {
   std::string attention(const nn::MultiHeadAttention& mha, const std::string& x, const std::string& mask_add,
                         const std::string& scope) {
     const nn::AttentionConfig& c = mha.config();
-    check(!mha.fused_qkv() && mha.q_proj() && mha.k_proj() && mha.v_proj(), kTag,
+    check(!mha.fused_qkv() && mha.q_proj() && mha.k_proj() && mha.v_proj(), kExportTag,
           "{}: fused q/k/v projections have no export yet", scope);
     const int64_t heads = c.num_heads, kv_heads = c.num_kv_heads ? c.num_kv_heads : c.num_heads;
-    check(kv_heads == heads, kTag, "{}: grouped-query attention has no export yet", scope);
+    check(kv_heads == heads, kExportTag, "{}: grouped-query attention has no export yet", scope);
     const int64_t d = c.head_dim ? c.head_dim : c.hidden_size / heads;
     const std::string split_shape = ints({0, 0, heads, d}, "split_heads_shape");
     // visit_sites is non-const only because quantization installs hooks through it; this reads.
@@ -235,7 +234,7 @@ class EncoderExporter {
     const std::string a_branch = attention(layer.attention(), x, mask_add, scope + "/attention");
     const std::string a = residual_norm(layer.attention_norm(), a_branch, x, scope + "/attention");
     const nn::MLP& mlp = layer.mlp();
-    check(!mlp.is_gated(), kTag, "{}: gated MLPs have no export yet", scope);
+    check(!mlp.is_gated(), kExportTag, "{}: gated MLPs have no export yet", scope);
     std::string h = linear(a, mlp.fc1(), scope + "/mlp/fc1");
     h = activation(h, mlp.activation(), scope + "/mlp/act");
     h = linear(h, mlp.fc2(), scope + "/mlp/fc2");
@@ -307,10 +306,10 @@ std::string onnx_export_unsupported(const Model& model) {
 
 OnnxGraph build_onnx_graph(const Model& model, const OnnxExportOptions& options, const QdqPlan* plan) {
   const std::string why = onnx_export_unsupported(model);
-  check(why.empty(), kTag, "{}", why);
-  check(options.opset >= 13 && options.opset <= 21, kTag, "opset {} is not supported (13..21)", options.opset);
-  check(!options.batch || *options.batch > 0, kTag, "a fixed batch size must be > 0");
-  check(!options.seq || *options.seq > 0, kTag, "a fixed sequence length must be > 0");
+  check(why.empty(), kExportTag, "{}", why);
+  check(options.opset >= 13 && options.opset <= 21, kExportTag, "opset {} is not supported (13..21)", options.opset);
+  check(!options.batch || *options.batch > 0, kExportTag, "a fixed batch size must be > 0");
+  check(!options.seq || *options.seq > 0, kExportTag, "a fixed sequence length must be > 0");
   const auto& encoder = dynamic_cast<const encoder::EncoderModel&>(model);
   OnnxGraph graph(model.info().architecture.empty() ? model.info().model_type : model.info().architecture);
   EncoderExporter exporter(graph, options, plan && !plan->empty() ? plan : nullptr);

@@ -5,12 +5,11 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 
 namespace octet::export_detail {
 namespace {
-
-constexpr const char* kTag = "export";
 
 bool exportable_integer(DType d) { return d == DType::I8 || d == DType::U8; }
 
@@ -18,15 +17,15 @@ bool exportable_integer(DType d) { return d == DType::I8 || d == DType::U8; }
 Tensor zero_points_as(const Tensor& zp, DType dtype, Shape shape) {
   const Tensor src = zp.contiguous();
   Tensor out = Tensor::empty(std::move(shape), dtype);
-  check(out.numel() == src.numel(), kTag, "zero point {} does not fit {}", src, out);
+  check(out.numel() == src.numel(), kExportTag, "zero point {} does not fit {}", src, out);
   const int32_t* z = src.data<int32_t>();
   for (int64_t i = 0; i < src.numel(); ++i) {
     const int32_t v = z[i];
     if (dtype == DType::I8) {
-      check(v >= -128 && v <= 127, kTag, "int8 zero point {} out of range", v);
+      check(v >= -128 && v <= 127, kExportTag, "int8 zero point {} out of range", v);
       out.data<int8_t>()[i] = static_cast<int8_t>(v);
     } else {
-      check(v >= 0 && v <= 255, kTag, "uint8 zero point {} out of range", v);
+      check(v >= 0 && v <= 255, kExportTag, "uint8 zero point {} out of range", v);
       out.data<uint8_t>()[i] = static_cast<uint8_t>(v);
     }
   }
@@ -40,7 +39,7 @@ Tensor scalar_zero_point(int32_t zp, DType dtype) {
 }  // namespace
 
 Tensor transpose_2d(const Tensor& t) {
-  check(t.rank() == 2, kTag, "transpose_2d of {}", t);
+  check(t.rank() == 2, kExportTag, "transpose_2d of {}", t);
   const Tensor src = t.contiguous();
   const int64_t rows = src.dim(0), cols = src.dim(1);
   Tensor out = Tensor::empty({cols, rows}, src.dtype());
@@ -64,13 +63,13 @@ std::string QdqNodes::activation(const std::string& x, const std::string& site, 
   const auto it = plan_->activations.find(site);
   if (it == plan_->activations.end()) return x;
   const QdqActivation& q = it->second;
-  check(q.spec.granularity == Granularity::PerTensor, kTag,
+  check(q.spec.granularity == Granularity::PerTensor, kExportTag,
         "site '{}': {} activations have no static QDQ form (export static per-tensor quantization)", site,
         to_string(q.spec));
-  check(exportable_integer(q.spec.dtype), kTag, "site '{}': {} activations are not exported yet (int8 / uint8 only)",
-        site, to_string(q.spec));
-  check(std::isfinite(q.params.scale) && q.params.scale > 0, kTag, "site '{}': scale {} must be finite and > 0", site,
-        q.params.scale);
+  check(exportable_integer(q.spec.dtype), kExportTag,
+        "site '{}': {} activations are not exported yet (int8 / uint8 only)", site, to_string(q.spec));
+  check(std::isfinite(q.params.scale) && q.params.scale > 0, kExportTag, "site '{}': scale {} must be finite and > 0",
+        site, q.params.scale);
   used_sites_.insert(site);
   auto p = params_.find(site);
   if (p == params_.end()) {
@@ -93,19 +92,19 @@ std::string QdqNodes::weight(const nn::Linear& linear, const std::string& scope)
   } else {
     const QuantSpec& spec = wq->spec;
     const Shape shape{linear.out_features(), linear.in_features()};
-    check(exportable_integer(spec.dtype) && wq->codes.dtype() == spec.dtype, kTag,
-          "Linear '{}': weight codes {} with spec {}: only int8 / uint8 weights are exported yet", name,
-          wq->codes, to_string(spec));
-    check(wq->codes.shape() == shape, kTag, "Linear '{}': codes {} but the weight is {}", name, wq->codes,
+    check(exportable_integer(spec.dtype) && wq->codes.dtype() == spec.dtype, kExportTag,
+          "Linear '{}': weight codes {} with spec {}: only int8 / uint8 weights are exported yet", name, wq->codes,
+          to_string(spec));
+    check(wq->codes.shape() == shape, kExportTag, "Linear '{}': codes {} but the weight is {}", name, wq->codes,
           shape_str(shape));
     const bool per_channel = spec.granularity == Granularity::PerChannel && (spec.axis == 0 || spec.axis == -2);
-    check(per_channel || spec.granularity == Granularity::PerTensor, kTag,
+    check(per_channel || spec.granularity == Granularity::PerTensor, kExportTag,
           "Linear '{}': weights quantized {} have no DequantizeLinear form here (per tensor or per output channel)",
           name, to_string(spec));
     const Shape pshape = quant_param_shape(spec, shape);
-    check(wq->params.scale.shape() == pshape && wq->params.zero_point.shape() == pshape, kTag,
-          "Linear '{}': scale {} / zero point {} for {}, expected {}", name, wq->params.scale,
-          wq->params.zero_point, to_string(spec), shape_str(pshape));
+    check(wq->params.scale.shape() == pshape && wq->params.zero_point.shape() == pshape, kExportTag,
+          "Linear '{}': scale {} / zero point {} for {}, expected {}", name, wq->params.scale, wq->params.zero_point,
+          to_string(spec), shape_str(pshape));
     const Shape flat = per_channel ? Shape{linear.out_features()} : Shape{};
     const std::string codes = g_.add_initializer(name + ".weight_t_quantized", transpose_2d(wq->codes));
     const std::string scale = g_.add_initializer(name + ".weight_scale", wq->params.scale.contiguous().reshape(flat));
@@ -121,10 +120,10 @@ std::string QdqNodes::weight(const nn::Linear& linear, const std::string& scope)
 void QdqNodes::check_all_used() const {
   if (!plan_) return;
   for (const auto& [name, _] : plan_->weights)
-    check(weights_.contains(name), kTag, "the QDQ plan quantizes Linear '{}', which the exported graph does not have",
-          name);
+    check(weights_.contains(name), kExportTag,
+          "the QDQ plan quantizes Linear '{}', which the exported graph does not have", name);
   for (const auto& [name, _] : plan_->activations)
-    check(used_sites_.contains(name), kTag,
+    check(used_sites_.contains(name), kExportTag,
           "the QDQ plan quantizes activation site '{}', which the exported graph does not have", name);
 }
 

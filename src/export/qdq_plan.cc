@@ -4,14 +4,13 @@
 #include <map>
 #include <memory>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 #include "octet/export_onnx.h"
 #include "octet/quant_calibration.h"
 
 namespace octet {
 namespace {
-
-constexpr const char* kTag = "export";
 
 // '*' matches any run of characters; everything else matches itself.
 bool glob_match(std::string_view pattern, std::string_view text) {
@@ -64,8 +63,8 @@ QdqWeight quantize_weight(const nn::Linear& linear, const QuantSpec& spec) {
 }  // namespace
 
 QdqPlan calibrate_minmax_plan(Model& model, const std::vector<ModelInputs>& batches, const MinMaxPlanOptions& options) {
-  check(!batches.empty(), kTag, "min/max calibration needs at least one batch");
-  check(options.activation_spec.granularity == Granularity::PerTensor, kTag,
+  check(!batches.empty(), kExportTag, "min/max calibration needs at least one batch");
+  check(options.activation_spec.granularity == Granularity::PerTensor, kExportTag,
         "static activation quantization is per tensor, got {}", to_string(options.activation_spec));
   std::map<std::string, std::shared_ptr<MinMaxObserver>> observers;
   QdqPlan plan;
@@ -76,7 +75,7 @@ QdqPlan calibrate_minmax_plan(Model& model, const std::vector<ModelInputs>& batc
     observers[linear.name()] = observer;
     linear.input_site().set_observer([observer](const nn::ActivationSite&, const Tensor& x) { observer->observe(x); });
   });
-  check(!plan.weights.empty(), kTag, "every Linear is excluded: nothing to quantize");
+  check(!plan.weights.empty(), kExportTag, "every Linear is excluded: nothing to quantize");
   try {
     for (const ModelInputs& batch : batches) model.forward(batch);
   } catch (...) {
@@ -85,7 +84,7 @@ QdqPlan calibrate_minmax_plan(Model& model, const std::vector<ModelInputs>& batc
   }
   model.visit_linears([](nn::Linear& linear) { linear.input_site().set_observer({}); });
   for (const auto& [name, observer] : observers) {
-    check(observer->batches() > 0, kTag, "Linear '{}' saw no input during calibration", name);
+    check(observer->batches() > 0, kExportTag, "Linear '{}' saw no input during calibration", name);
     const QuantParams p = observer->compute_qparams();
     plan.activations[name] = QdqActivation{options.activation_spec, {p.scale.data<float>()[0], p.zero_point.data<int32_t>()[0]}};
   }
@@ -107,8 +106,8 @@ void install_simulated_plan(Model& model, const QdqPlan& plan) {
     const auto it = plan.activations.find(site.name());
     if (it == plan.activations.end()) return;
     const QdqActivation& q = it->second;
-    check(q.spec.granularity == Granularity::PerTensor, kTag, "site '{}': static activations are per tensor, got {}",
-          site.name(), to_string(q.spec));
+    check(q.spec.granularity == Granularity::PerTensor, kExportTag,
+          "site '{}': static activations are per tensor, got {}", site.name(), to_string(q.spec));
     const QuantParams params = per_tensor_params(q.params);
     site.set_transform([spec = q.spec, params](const Tensor& x) { return fake_quantize(x, spec, params); });
     ++sites;
@@ -118,15 +117,15 @@ void install_simulated_plan(Model& model, const QdqPlan& plan) {
     const auto it = plan.weights.find(linear.name());
     if (it == plan.weights.end()) return;
     const QdqWeight& w = it->second;
-    check(w.codes.shape() == linear.weight().shape(), kTag, "Linear '{}': codes {} for a weight {}", linear.name(),
-          w.codes, linear.weight().describe());
+    check(w.codes.shape() == linear.weight().shape(), kExportTag, "Linear '{}': codes {} for a weight {}",
+          linear.name(), w.codes, linear.weight().describe());
     linear.set_kernel(std::make_shared<SimulatedLinearKernel>(dequantize(w.codes, w.spec, w.params), linear.bias()));
     ++weights;
   });
   model.visit_sites(install_site);
   if (weights != plan.weights.size() || sites != plan.activations.size()) {
     remove_installed_quantization(model);
-    fail(kTag, "the QDQ plan names {} weights and {} sites; the model has {} and {} of them", plan.weights.size(),
+    fail(kExportTag, "the QDQ plan names {} weights and {} sites; the model has {} and {} of them", plan.weights.size(),
          plan.activations.size(), weights, sites);
   }
 }

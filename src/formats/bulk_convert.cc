@@ -48,44 +48,45 @@ const BulkKernels& active_bulk_kernels() {
 namespace {
 
 template <typename Src, typename Dst>
-void run(void (*kernel)(const Src*, Dst*, size_t), std::span<const Src> src, std::span<Dst> dst, const char* what) {
+void convert_checked(void (*kernel)(const Src*, Dst*, size_t), std::span<const Src> src, std::span<Dst> dst,
+                     const char* what) {
   check(src.size() == dst.size(), "formats", "{}: source has {} elements but destination has {}", what, src.size(),
         dst.size());
   if (!src.empty()) kernel(src.data(), dst.data(), src.size());
 }
 
-const formats::BulkKernels& kernels() { return formats::active_bulk_kernels(); }
+const formats::BulkKernels& bulk_kernels() { return formats::active_bulk_kernels(); }
 
 }  // namespace
 
-const char* bulk_conversion_isa() { return kernels().isa; }
+const char* bulk_conversion_isa() { return bulk_kernels().isa; }
 
 void convert_f32_to_f16(std::span<const float> src, std::span<uint16_t> dst) {
-  run(kernels().f32_to_f16, src, dst, "convert_f32_to_f16");
+  convert_checked(bulk_kernels().f32_to_f16, src, dst, "convert_f32_to_f16");
 }
 void convert_f16_to_f32(std::span<const uint16_t> src, std::span<float> dst) {
-  run(kernels().f16_to_f32, src, dst, "convert_f16_to_f32");
+  convert_checked(bulk_kernels().f16_to_f32, src, dst, "convert_f16_to_f32");
 }
 void convert_f32_to_bf16(std::span<const float> src, std::span<uint16_t> dst) {
-  run(kernels().f32_to_bf16, src, dst, "convert_f32_to_bf16");
+  convert_checked(bulk_kernels().f32_to_bf16, src, dst, "convert_f32_to_bf16");
 }
 void convert_bf16_to_f32(std::span<const uint16_t> src, std::span<float> dst) {
-  run(kernels().bf16_to_f32, src, dst, "convert_bf16_to_f32");
+  convert_checked(bulk_kernels().bf16_to_f32, src, dst, "convert_bf16_to_f32");
 }
 void convert_f32_to_fp8_e4m3(std::span<const float> src, std::span<uint8_t> dst) {
-  run(kernels().f32_to_e4m3, src, dst, "convert_f32_to_fp8_e4m3");
+  convert_checked(bulk_kernels().f32_to_e4m3, src, dst, "convert_f32_to_fp8_e4m3");
 }
 void convert_fp8_e4m3_to_f32(std::span<const uint8_t> src, std::span<float> dst) {
-  run(kernels().e4m3_to_f32, src, dst, "convert_fp8_e4m3_to_f32");
+  convert_checked(bulk_kernels().e4m3_to_f32, src, dst, "convert_fp8_e4m3_to_f32");
 }
 void convert_f32_to_fp8_e5m2(std::span<const float> src, std::span<uint8_t> dst) {
-  run(kernels().f32_to_e5m2, src, dst, "convert_f32_to_fp8_e5m2");
+  convert_checked(bulk_kernels().f32_to_e5m2, src, dst, "convert_f32_to_fp8_e5m2");
 }
 void convert_f32_to_fp8_e5m2_saturate(std::span<const float> src, std::span<uint8_t> dst) {
-  run(kernels().f32_to_e5m2_saturate, src, dst, "convert_f32_to_fp8_e5m2_saturate");
+  convert_checked(bulk_kernels().f32_to_e5m2_saturate, src, dst, "convert_f32_to_fp8_e5m2_saturate");
 }
 void convert_fp8_e5m2_to_f32(std::span<const uint8_t> src, std::span<float> dst) {
-  run(kernels().e5m2_to_f32, src, dst, "convert_fp8_e5m2_to_f32");
+  convert_checked(bulk_kernels().e5m2_to_f32, src, dst, "convert_fp8_e5m2_to_f32");
 }
 
 }  // namespace octet

@@ -4,12 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error_tags.h"
 #include "octet/safetensors.h"
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kTag = "safetensors";
 constexpr const char* kIndexName = "model.safetensors.index.json";
 constexpr const char* kSingleName = "model.safetensors";
 
@@ -17,13 +16,13 @@ using nlohmann::json;
 
 json read_index(const std::filesystem::path& index_path) {
   std::ifstream in(index_path, std::ios::binary);
-  if (!in) fail(kTag, "{}: cannot open index", index_path.string());
+  if (!in) fail(kSafetensorsTag, "{}: cannot open index", index_path.string());
   std::stringstream buffer;
   buffer << in.rdbuf();
   try {
     return json::parse(buffer.str());
   } catch (const json::exception& e) {  // parse_error, and out_of_range for a number past double (1e400)
-    fail(kTag, "{}: index is not valid JSON: {}", index_path.string(), e.what());
+    fail(kSafetensorsTag, "{}: index is not valid JSON: {}", index_path.string(), e.what());
   }
 }
 
@@ -47,7 +46,7 @@ Checkpoint Checkpoint::open(const std::filesystem::path& path) {
     else if (std::filesystem::exists(path / kSingleName))
       single_path = path / kSingleName;
     else
-      fail(kTag, "{}: folder has neither {} nor {}", path.string(), kIndexName, kSingleName);
+      fail(kSafetensorsTag, "{}: folder has neither {} nor {}", path.string(), kIndexName, kSingleName);
   } else if (path.extension() == ".json") {
     index_path = path;
   } else {
@@ -64,27 +63,29 @@ Checkpoint Checkpoint::open(const std::filesystem::path& path) {
     state->source = index_path;
     const std::string index = index_path.string();
     const json root = read_index(index_path);
-    if (!root.is_object()) fail(kTag, "{}: index must be a JSON object, got {}", index, root.type_name());
-    if (!root.contains("weight_map")) fail(kTag, "{}: index has no 'weight_map'", index);
+    if (!root.is_object()) fail(kSafetensorsTag, "{}: index must be a JSON object, got {}", index, root.type_name());
+    if (!root.contains("weight_map")) fail(kSafetensorsTag, "{}: index has no 'weight_map'", index);
     const json& weight_map = root["weight_map"];
     if (!weight_map.is_object())
-      fail(kTag, "{}: 'weight_map' must be an object, got {}", index, weight_map.type_name());
+      fail(kSafetensorsTag, "{}: 'weight_map' must be an object, got {}", index, weight_map.type_name());
     std::map<std::string, size_t> shard_of_file;
     for (const auto& [tensor, shard] : weight_map.items()) {
       if (!shard.is_string())
-        fail(kTag, "{}: weight_map entry for tensor '{}' must be a file name, got {}", index, tensor, shard.type_name());
+        fail(kSafetensorsTag, "{}: weight_map entry for tensor '{}' must be a file name, got {}", index, tensor,
+             shard.type_name());
       const auto shard_name = shard.get<std::string>();
       auto it = shard_of_file.find(shard_name);
       if (it == shard_of_file.end()) {
         const std::filesystem::path shard_path = index_path.parent_path() / shard_name;
         if (!std::filesystem::exists(shard_path))
-          fail(kTag, "{}: shard '{}' (holding tensor '{}') does not exist", index, shard_path.string(), tensor);
+          fail(kSafetensorsTag, "{}: shard '{}' (holding tensor '{}') does not exist", index, shard_path.string(),
+               tensor);
         it = shard_of_file.emplace(shard_name, state->shards.size()).first;
         state->shards.push_back(SafetensorsFile::open(shard_path));
       }
       const SafetensorsFile& file = state->shards[it->second];
       if (!file.contains(tensor))
-        fail(kTag, "{}: tensor '{}' is mapped to shard '{}' but that file does not hold it", index, tensor,
+        fail(kSafetensorsTag, "{}: tensor '{}' is mapped to shard '{}' but that file does not hold it", index, tensor,
              file.path().string());
       state->where.emplace(tensor, it->second);
     }
@@ -115,13 +116,13 @@ bool Checkpoint::contains(std::string_view name) const { return state_->where.fi
 
 const TensorInfo& Checkpoint::info(std::string_view name) const {
   const auto it = state_->where.find(name);
-  if (it == state_->where.end()) fail(kTag, "{}: no tensor named '{}'", state_->source.string(), name);
+  if (it == state_->where.end()) fail(kSafetensorsTag, "{}: no tensor named '{}'", state_->source.string(), name);
   return state_->shards[it->second].info(name);
 }
 
 Tensor Checkpoint::get(std::string_view name) const {
   const auto it = state_->where.find(name);
-  if (it == state_->where.end()) fail(kTag, "{}: no tensor named '{}'", state_->source.string(), name);
+  if (it == state_->where.end()) fail(kSafetensorsTag, "{}: no tensor named '{}'", state_->source.string(), name);
   return state_->shards[it->second].get(name);
 }
 
@@ -129,14 +130,14 @@ Tensor Checkpoint::require(std::string_view name, const Shape& expected_shape,
                            std::optional<DType> expected_dtype) const {
   const auto it = state_->where.find(name);
   if (it == state_->where.end())
-    fail(kTag, "{}: tensor '{}' missing (needed by config)", state_->source.string(), name);
+    fail(kSafetensorsTag, "{}: tensor '{}' missing (needed by config)", state_->source.string(), name);
   const SafetensorsFile& file = state_->shards[it->second];
   const TensorInfo& t = file.info(name);
   if (t.shape != expected_shape)
-    fail(kTag, "{}: tensor '{}' has shape {}, config expects {}", file.path().string(), name, shape_str(t.shape),
-         shape_str(expected_shape));
+    fail(kSafetensorsTag, "{}: tensor '{}' has shape {}, config expects {}", file.path().string(), name,
+         shape_str(t.shape), shape_str(expected_shape));
   if (expected_dtype && t.dtype != *expected_dtype)
-    fail(kTag, "{}: tensor '{}' has dtype {}, expected {}", file.path().string(), name, dtype_name(t.dtype),
+    fail(kSafetensorsTag, "{}: tensor '{}' has dtype {}, expected {}", file.path().string(), name, dtype_name(t.dtype),
          dtype_name(*expected_dtype));
   return file.get(name);
 }

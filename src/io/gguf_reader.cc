@@ -5,16 +5,14 @@
 #include <limits>
 #include <map>
 
+#include "core/error_tags.h"
 #include "io/ggml_quants.h"
+#include "io/gguf_format.h"
 #include "io/mapped_file.h"
 #include "octet/gguf.h"
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kTag = "gguf";
-constexpr uint32_t kDefaultAlignment = 32;
-constexpr uint32_t kMaxDims = 4;  // GGML_MAX_DIMS
 // Nested arrays recurse; bound the depth so a hostile file cannot exhaust the stack.
 constexpr int kMaxArrayDepth = 16;
 
@@ -29,7 +27,7 @@ class Cursor {
 
   void need(uint64_t bytes, std::string_view what) const {
     if (bytes > remaining())
-      fail(kTag, "{}: truncated {}: needs {} bytes at offset {}, but the file ends at {}", file_, what, bytes, pos_,
+      fail(kGgufTag, "{}: truncated {}: needs {} bytes at offset {}, but the file ends at {}", file_, what, bytes, pos_,
            size_);
   }
 
@@ -72,7 +70,7 @@ uint64_t min_value_bytes(GgufType type) {
 GgufType read_type(Cursor& in, const std::string& key) {
   const auto raw = in.read<uint32_t>("metadata");
   if (raw > static_cast<uint32_t>(GgufType::F64))
-    fail(kTag, "{}: key '{}' has unknown value type {}", in.file(), key, raw);
+    fail(kGgufTag, "{}: key '{}' has unknown value type {}", in.file(), key, raw);
   return static_cast<GgufType>(raw);
 }
 
@@ -91,26 +89,26 @@ GgufValue read_value(Cursor& in, GgufType type, const std::string& key, int dept
     case GgufType::F64: return GgufValue(S(in.read<double>("metadata")));
     case GgufType::Bool: {
       const auto b = in.read<uint8_t>("metadata");
-      if (b > 1) fail(kTag, "{}: key '{}' has bool value {} (must be 0 or 1)", in.file(), key, b);
+      if (b > 1) fail(kGgufTag, "{}: key '{}' has bool value {} (must be 0 or 1)", in.file(), key, b);
       return GgufValue(S(b == 1));
     }
     case GgufType::String: return GgufValue(S(in.read_string("metadata")));
     case GgufType::Array: {
       if (depth >= kMaxArrayDepth)
-        fail(kTag, "{}: key '{}' nests arrays deeper than {}", in.file(), key, kMaxArrayDepth);
+        fail(kGgufTag, "{}: key '{}' nests arrays deeper than {}", in.file(), key, kMaxArrayDepth);
       GgufArray array;
       array.element_type = read_type(in, key);
       const auto count = in.read<uint64_t>("metadata");
       const uint64_t min_bytes = min_value_bytes(array.element_type);
       if (count > in.remaining() / min_bytes)
-        fail(kTag, "{}: key '{}' claims {} array elements of type {}, more than the {} bytes left in the file hold",
+        fail(kGgufTag, "{}: key '{}' claims {} array elements of type {}, more than the {} bytes left in the file hold",
              in.file(), key, count, gguf_type_name(array.element_type), in.remaining());
       array.items.reserve(static_cast<size_t>(count));
       for (uint64_t i = 0; i < count; ++i) array.items.push_back(read_value(in, array.element_type, key, depth + 1));
       return GgufValue(S(std::move(array)));
     }
   }
-  fail(kTag, "{}: key '{}' has unknown value type {}", in.file(), key, static_cast<uint32_t>(type));
+  fail(kGgufTag, "{}: key '{}' has unknown value type {}", in.file(), key, static_cast<uint32_t>(type));
 }
 
 void check_magic_and_version(Cursor& in, uint32_t& version) {
@@ -121,15 +119,15 @@ void check_magic_and_version(Cursor& in, uint32_t& version) {
     std::string shown;
     for (char c : magic)
       shown += (c >= 0x20 && c < 0x7f) ? std::string(1, c) : fmt::format("\\x{:02x}", static_cast<uint8_t>(c));
-    fail(kTag, "{}: bad magic '{}' (expected 'GGUF'): not a GGUF file", in.file(), shown);
+    fail(kGgufTag, "{}: bad magic '{}' (expected 'GGUF'): not a GGUF file", in.file(), shown);
   }
   version = in.read<uint32_t>("header");
-  if (version == 1) fail(kTag, "{}: GGUF version 1 is not supported (only versions 2 and 3)", in.file());
+  if (version == 1) fail(kGgufTag, "{}: GGUF version 1 is not supported (only versions 2 and 3)", in.file());
   if (version != 2 && version != 3) {
     if ((version & 0xFFFF) == 0)
-      fail(kTag, "{}: version field 0x{:08x} looks big-endian; only little-endian GGUF is supported", in.file(),
+      fail(kGgufTag, "{}: version field 0x{:08x} looks big-endian; only little-endian GGUF is supported", in.file(),
            version);
-    fail(kTag, "{}: unsupported GGUF version {} (only versions 2 and 3)", in.file(), version);
+    fail(kGgufTag, "{}: unsupported GGUF version {} (only versions 2 and 3)", in.file(), version);
   }
 }
 
@@ -138,29 +136,31 @@ GgufTensorInfo read_tensor_info(Cursor& in, uint32_t alignment) {
   t.name = in.read_string("tensor info");
   const std::string& file = in.file();
   const auto n_dims = in.read<uint32_t>("tensor info");
-  if (n_dims > kMaxDims) fail(kTag, "{}: tensor '{}' has {} dimensions (at most {})", file, t.name, n_dims, kMaxDims);
+  if (n_dims > io::kGgufMaxDims)
+    fail(kGgufTag, "{}: tensor '{}' has {} dimensions (at most {})", file, t.name, n_dims, io::kGgufMaxDims);
   uint64_t numel = 1;
   for (uint32_t d = 0; d < n_dims; ++d) {
     const auto ne = in.read<uint64_t>("tensor info");
     if (ne > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-      fail(kTag, "{}: tensor '{}' dimension {} is negative or too large ({})", file, t.name, d, ne);
+      fail(kGgufTag, "{}: tensor '{}' dimension {} is negative or too large ({})", file, t.name, d, ne);
     if (__builtin_mul_overflow(numel, ne, &numel) || numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-      fail(kTag, "{}: tensor '{}' element count overflows", file, t.name);
+      fail(kGgufTag, "{}: tensor '{}' element count overflows", file, t.name);
     t.ne.push_back(ne);
   }
   t.shape.assign(t.ne.rbegin(), t.ne.rend());
   t.type = in.read<uint32_t>("tensor info");
   const io::GgmlTypeTraits* traits = io::ggml_type_traits(t.type);
-  if (!traits) fail(kTag, "{}: tensor '{}' has unknown tensor type {}", file, t.name, t.type);
+  if (!traits) fail(kGgufTag, "{}: tensor '{}' has unknown tensor type {}", file, t.name, t.type);
   const uint64_t row = t.ne.empty() ? 1 : t.ne[0];
   if (row % static_cast<uint64_t>(traits->block_size) != 0)
-    fail(kTag, "{}: tensor '{}' of type {} has rows of {} elements, not a multiple of the block size {}", file, t.name,
-         traits->name, row, traits->block_size);
+    fail(kGgufTag, "{}: tensor '{}' of type {} has rows of {} elements, not a multiple of the block size {}", file,
+         t.name, traits->name, row, traits->block_size);
   if (__builtin_mul_overflow(numel / static_cast<uint64_t>(traits->block_size), traits->block_bytes, &t.nbytes))
-    fail(kTag, "{}: tensor '{}' byte size overflows", file, t.name);
+    fail(kGgufTag, "{}: tensor '{}' byte size overflows", file, t.name);
   t.offset = in.read<uint64_t>("tensor info");
   if (t.offset % alignment != 0)
-    fail(kTag, "{}: tensor '{}' offset {} is not a multiple of the alignment {}", file, t.name, t.offset, alignment);
+    fail(kGgufTag, "{}: tensor '{}' offset {} is not a multiple of the alignment {}", file, t.name, t.offset,
+         alignment);
   return t;
 }
 
@@ -170,7 +170,7 @@ struct GgufFile::State {
   std::shared_ptr<const io::MappedFile> mapping;
   std::filesystem::path path;
   uint32_t version = 0;
-  uint32_t alignment = kDefaultAlignment;
+  uint32_t alignment = io::kGgufDefaultAlignment;
   uint64_t data_offset = 0;
   std::vector<std::pair<std::string, GgufValue>> metadata;
   std::map<std::string, size_t, std::less<>> key_index;
@@ -181,7 +181,7 @@ struct GgufFile::State {
 GgufFile GgufFile::open(const std::filesystem::path& path) {
   auto state = std::make_shared<State>();
   state->path = path;
-  state->mapping = io::MappedFile::open(path, kTag);
+  state->mapping = io::MappedFile::open(path, kGgufTag);
   const std::string file = path.string();
   Cursor in(state->mapping->data(), state->mapping->size(), file);
 
@@ -191,11 +191,11 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
   // Each key/value takes at least 13 bytes and each tensor info 24: reject
   // counts no file of this size could hold before reserving anything.
   if (kv_count > in.remaining() / 13)
-    fail(kTag, "{}: truncated metadata: the header claims {} key/value pairs but only {} bytes follow", file, kv_count,
-         in.remaining());
+    fail(kGgufTag, "{}: truncated metadata: the header claims {} key/value pairs but only {} bytes follow", file,
+         kv_count, in.remaining());
   if (tensor_count > in.remaining() / 24)
-    fail(kTag, "{}: truncated tensor info: the header claims {} tensors but only {} bytes follow", file, tensor_count,
-         in.remaining());
+    fail(kGgufTag, "{}: truncated tensor info: the header claims {} tensors but only {} bytes follow", file,
+         tensor_count, in.remaining());
 
   state->metadata.reserve(static_cast<size_t>(kv_count));
   for (uint64_t i = 0; i < kv_count; ++i) {
@@ -203,15 +203,15 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
     const GgufType type = read_type(in, key);
     GgufValue value = read_value(in, type, key, 0);
     if (!state->key_index.emplace(key, state->metadata.size()).second)
-      fail(kTag, "{}: duplicate metadata key '{}'", file, key);
+      fail(kGgufTag, "{}: duplicate metadata key '{}'", file, key);
     state->metadata.emplace_back(std::move(key), std::move(value));
   }
   if (auto it = state->key_index.find("general.alignment"); it != state->key_index.end()) {
     const GgufValue& v = state->metadata[it->second].second;
     if (v.type() != GgufType::U32)
-      fail(kTag, "{}: general.alignment must be a u32, got {}", file, gguf_type_name(v.type()));
+      fail(kGgufTag, "{}: general.alignment must be a u32, got {}", file, gguf_type_name(v.type()));
     const auto a = std::get<uint32_t>(v.storage());
-    if (a == 0 || (a & (a - 1)) != 0) fail(kTag, "{}: general.alignment {} is not a power of two", file, a);
+    if (a == 0 || (a & (a - 1)) != 0) fail(kGgufTag, "{}: general.alignment {} is not a power of two", file, a);
     state->alignment = a;
   }
 
@@ -219,7 +219,7 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
   for (uint64_t i = 0; i < tensor_count; ++i) {
     GgufTensorInfo t = read_tensor_info(in, state->alignment);
     if (!state->tensor_index.emplace(t.name, state->tensors.size()).second)
-      fail(kTag, "{}: duplicate tensor name '{}'", file, t.name);
+      fail(kGgufTag, "{}: duplicate tensor name '{}'", file, t.name);
     state->tensors.push_back(std::move(t));
   }
 
@@ -229,14 +229,15 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
   std::vector<const GgufTensorInfo*> by_offset;
   for (const GgufTensorInfo& t : state->tensors) {
     if (t.offset > data_size || t.nbytes > data_size - t.offset)
-      fail(kTag, "{}: tensor '{}' data [{}, {}) runs past the end of the file (data section has {} bytes): truncated",
-           file, t.name, t.offset, t.offset + t.nbytes, data_size);
+      fail(kGgufTag,
+           "{}: tensor '{}' data [{}, {}) runs past the end of the file (data section has {} bytes): truncated", file,
+           t.name, t.offset, t.offset + t.nbytes, data_size);
     if (t.nbytes > 0) by_offset.push_back(&t);
   }
   std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
   for (size_t i = 1; i < by_offset.size(); ++i)
     if (by_offset[i]->offset < by_offset[i - 1]->offset + by_offset[i - 1]->nbytes)
-      fail(kTag, "{}: tensors '{}' and '{}' overlap", file, by_offset[i - 1]->name, by_offset[i]->name);
+      fail(kGgufTag, "{}: tensors '{}' and '{}' overlap", file, by_offset[i - 1]->name, by_offset[i]->name);
 
   GgufFile out;
   out.state_ = std::move(state);
@@ -257,7 +258,7 @@ const GgufValue* GgufFile::find(std::string_view key) const {
 
 const GgufValue& GgufFile::require(std::string_view key) const {
   const GgufValue* v = find(key);
-  if (!v) fail(kTag, "{}: metadata key '{}' missing", state_->path.string(), key);
+  if (!v) fail(kGgufTag, "{}: metadata key '{}' missing", state_->path.string(), key);
   return *v;
 }
 
@@ -274,11 +275,11 @@ T GgufFile::get(std::string_view key) const {
   } else if constexpr (std::is_signed_v<T>) {
     const int64_t i = v.as_i64(what);
     if (i < std::numeric_limits<T>::min() || i > std::numeric_limits<T>::max())
-      fail(kTag, "{} = {} does not fit in {} bits", what, i, sizeof(T) * 8);
+      fail(kGgufTag, "{} = {} does not fit in {} bits", what, i, sizeof(T) * 8);
     return static_cast<T>(i);
   } else {
     const uint64_t u = v.as_u64(what);
-    if (u > std::numeric_limits<T>::max()) fail(kTag, "{} = {} does not fit in {} bits", what, u, sizeof(T) * 8);
+    if (u > std::numeric_limits<T>::max()) fail(kGgufTag, "{} = {} does not fit in {} bits", what, u, sizeof(T) * 8);
     return static_cast<T>(u);
   }
 }
@@ -306,7 +307,7 @@ bool GgufFile::contains(std::string_view name) const {
 
 const GgufTensorInfo& GgufFile::tensor_info(std::string_view name) const {
   const auto it = state_->tensor_index.find(name);
-  if (it == state_->tensor_index.end()) fail(kTag, "{}: no tensor named '{}'", state_->path.string(), name);
+  if (it == state_->tensor_index.end()) fail(kGgufTag, "{}: no tensor named '{}'", state_->path.string(), name);
   return state_->tensors[it->second];
 }
 
@@ -320,7 +321,7 @@ Tensor GgufFile::get(std::string_view name) const {
   const GgufTensorInfo& t = tensor_info(name);
   const io::GgmlTypeTraits& traits = *io::ggml_type_traits(t.type);
   if (!traits.plain_dtype)
-    fail(kTag, "{}: tensor '{}' is block-quantized {}; use get_f32 to dequantize it", state_->path.string(), name,
+    fail(kGgufTag, "{}: tensor '{}' is block-quantized {}; use get_f32 to dequantize it", state_->path.string(), name,
          traits.name);
   const uint8_t* p = state_->mapping->data() + state_->data_offset + t.offset;
   if (reinterpret_cast<uintptr_t>(p) % traits.block_bytes == 0)
@@ -339,7 +340,7 @@ Tensor GgufFile::get_f32(std::string_view name) const {
     return view.dtype() == DType::F32 ? view : view.to(DType::F32);
   }
   if (!traits.dequantize)
-    fail(kTag, "{}: tensor '{}' has type {}, which octet cannot dequantize (supported: Q8_0, Q4_0, Q4_K, Q6_K)",
+    fail(kGgufTag, "{}: tensor '{}' has type {}, which octet cannot dequantize (supported: Q8_0, Q4_0, Q4_K, Q6_K)",
          state_->path.string(), name, traits.name);
   Tensor out = Tensor::empty(t.shape, DType::F32);
   traits.dequantize(state_->mapping->data() + state_->data_offset + t.offset, out.data<float>(), out.numel());

@@ -3,13 +3,12 @@
 #include <cmath>
 #include <limits>
 
+#include "core/error_tags.h"
 #include "io/ggml_quants.h"
 #include "octet/gguf.h"
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kTag = "gguf";
 
 constexpr std::array<std::string_view, 13> kTypeNames = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                                          "bool", "string", "array", "u64", "i64", "f64"};
@@ -39,10 +38,10 @@ bool GgufValue::is_integer() const {
 bool GgufValue::is_float() const { return type() == GgufType::F32 || type() == GgufType::F64; }
 
 int64_t GgufValue::as_i64(std::string_view what) const {
-  if (!is_integer()) fail(kTag, "{} must be an integer, got {}", what, gguf_type_name(type()));
+  if (!is_integer()) fail(kGgufTag, "{} must be an integer, got {}", what, gguf_type_name(type()));
   if (const auto* u = std::get_if<uint64_t>(&value_)) {
     if (*u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-      fail(kTag, "{} = {} does not fit in int64", what, *u);
+      fail(kGgufTag, "{} = {} does not fit in int64", what, *u);
     return static_cast<int64_t>(*u);
   }
   return std::visit(
@@ -55,10 +54,10 @@ int64_t GgufValue::as_i64(std::string_view what) const {
 }
 
 uint64_t GgufValue::as_u64(std::string_view what) const {
-  if (!is_integer()) fail(kTag, "{} must be an integer, got {}", what, gguf_type_name(type()));
+  if (!is_integer()) fail(kGgufTag, "{} must be an integer, got {}", what, gguf_type_name(type()));
   if (const auto* u = std::get_if<uint64_t>(&value_)) return *u;
   const int64_t v = as_i64(what);
-  if (v < 0) fail(kTag, "{} = {} is negative", what, v);
+  if (v < 0) fail(kGgufTag, "{} = {} is negative", what, v);
   return static_cast<uint64_t>(v);
 }
 
@@ -67,28 +66,28 @@ double GgufValue::as_f64(std::string_view what) const {
   if (const auto* d = std::get_if<double>(&value_)) return *d;
   if (const auto* u = std::get_if<uint64_t>(&value_)) return static_cast<double>(*u);
   if (is_integer()) return static_cast<double>(as_i64(what));
-  fail(kTag, "{} must be a number, got {}", what, gguf_type_name(type()));
+  fail(kGgufTag, "{} must be a number, got {}", what, gguf_type_name(type()));
 }
 
 bool GgufValue::as_bool(std::string_view what) const {
   if (const auto* b = std::get_if<bool>(&value_)) return *b;
-  fail(kTag, "{} must be a bool, got {}", what, gguf_type_name(type()));
+  fail(kGgufTag, "{} must be a bool, got {}", what, gguf_type_name(type()));
 }
 
 const std::string& GgufValue::as_string(std::string_view what) const {
   if (const auto* s = std::get_if<std::string>(&value_)) return *s;
-  fail(kTag, "{} must be a string, got {}", what, gguf_type_name(type()));
+  fail(kGgufTag, "{} must be a string, got {}", what, gguf_type_name(type()));
 }
 
 const GgufArray& GgufValue::as_array(std::string_view what) const {
   if (const auto* a = std::get_if<GgufArray>(&value_)) return *a;
-  fail(kTag, "{} must be an array, got {}", what, gguf_type_name(type()));
+  fail(kGgufTag, "{} must be an array, got {}", what, gguf_type_name(type()));
 }
 
 std::vector<std::string> GgufValue::as_string_list(std::string_view what) const {
   const GgufArray& a = as_array(what);
   if (a.element_type != GgufType::String)
-    fail(kTag, "{} must be an array of strings, got an array of {}", what, gguf_type_name(a.element_type));
+    fail(kGgufTag, "{} must be an array of strings, got an array of {}", what, gguf_type_name(a.element_type));
   std::vector<std::string> out;
   out.reserve(a.items.size());
   for (const GgufValue& v : a.items) out.push_back(v.as_string(what));

@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "core/error_tags.h"
 #include "io/atomic_file.h"
 #include "io/ggml_quants.h"
+#include "io/gguf_format.h"
 #include "octet/error.h"
 #include "octet/gguf.h"
 #include "octet/number_formats.h"
@@ -18,11 +20,7 @@ namespace octet {
 namespace {
 
 static_assert(std::endian::native == std::endian::little, "GGUF is written little-endian by plain copies");
-
-constexpr std::string_view kTag = "gguf";
 constexpr uint32_t kVersion = 3;
-constexpr uint32_t kDefaultAlignment = 32;
-constexpr size_t kMaxDims = 4;         // GGML_MAX_DIMS
 constexpr size_t kMaxNameBytes = 63;   // GGML_MAX_NAME - 1: llama.cpp refuses longer tensor names
 
 template <typename T>
@@ -60,7 +58,7 @@ void check_array_items(const GgufValue& value, const std::string& file, const st
   if (!array) return;
   for (size_t i = 0; i < array->items.size(); ++i) {
     const GgufValue& item = array->items[i];
-    check(item.type() == array->element_type, kTag, "{}: key '{}': array item {} is {}, the array holds {}", file,
+    check(item.type() == array->element_type, kGgufTag, "{}: key '{}': array item {} is {}, the array holds {}", file,
           key, i, gguf_type_name(item.type()), gguf_type_name(array->element_type));
     check_array_items(item, file, key);
   }
@@ -68,16 +66,16 @@ void check_array_items(const GgufValue& value, const std::string& file, const st
 
 uint32_t alignment_of(const std::vector<std::pair<std::string, GgufValue>>& metadata, const std::string& file) {
   std::set<std::string_view> keys;
-  uint32_t alignment = kDefaultAlignment;
+  uint32_t alignment = io::kGgufDefaultAlignment;
   for (const auto& [key, value] : metadata) {
-    check(keys.insert(key).second, kTag, "{}: duplicate metadata key '{}'", file, key);
+    check(keys.insert(key).second, kGgufTag, "{}: duplicate metadata key '{}'", file, key);
     check_array_items(value, file, key);
     if (key != "general.alignment") continue;
-    check(value.type() == GgufType::U32, kTag, "{}: general.alignment must be a u32, got {}", file,
+    check(value.type() == GgufType::U32, kGgufTag, "{}: general.alignment must be a u32, got {}", file,
           gguf_type_name(value.type()));
     alignment = std::get<uint32_t>(value.storage());
-    check(alignment != 0 && (alignment & (alignment - 1)) == 0, kTag, "{}: general.alignment {} is not a power of two",
-          file, alignment);
+    check(alignment != 0 && (alignment & (alignment - 1)) == 0, kGgufTag,
+          "{}: general.alignment {} is not a power of two", file, alignment);
   }
   return alignment;
 }
@@ -92,46 +90,47 @@ const Shape& shape_of(const GgufTensorToWrite& t) { return t.encoded.defined() ?
 
 Planned plan_encoded(const GgufTensorToWrite& t, const std::string& file) {
   const std::string& name = t.name;
-  check(!t.values.defined(), kTag, "{}: tensor '{}' has both values and encoded blocks", file, name);
+  check(!t.values.defined(), kGgufTag, "{}: tensor '{}' has both values and encoded blocks", file, name);
   const io::GgmlTypeTraits* traits = io::ggml_type_traits(static_cast<uint32_t>(t.type));
-  check(traits && traits->block_size > 1, kTag, "{}: tensor '{}': encoded blocks of type {} (a block type is needed)",
-        file, name, ggml_type_name(static_cast<uint32_t>(t.type)));
+  check(traits && traits->block_size > 1, kGgufTag,
+        "{}: tensor '{}': encoded blocks of type {} (a block type is needed)", file, name,
+        ggml_type_name(static_cast<uint32_t>(t.type)));
   const Shape& shape = t.encoded_shape;
-  check(!shape.empty() && shape.size() <= kMaxDims, kTag, "{}: tensor '{}' has {} dimensions (GGUF holds 1 to {})",
-        file, name, shape.size(), kMaxDims);
+  check(!shape.empty() && shape.size() <= io::kGgufMaxDims, kGgufTag,
+        "{}: tensor '{}' has {} dimensions (GGUF holds 1 to {})", file, name, shape.size(), io::kGgufMaxDims);
   int64_t numel = 1;
   for (int64_t d : shape) {
-    check(d > 0, kTag, "{}: tensor '{}' has shape {}", file, name, shape_str(shape));
+    check(d > 0, kGgufTag, "{}: tensor '{}' has shape {}", file, name, shape_str(shape));
     numel *= d;
   }
-  check(shape.back() % traits->block_size == 0, kTag,
+  check(shape.back() % traits->block_size == 0, kGgufTag,
         "{}: tensor '{}' of type {} has rows of {} values, not a multiple of the block size {}", file, name,
         traits->name, shape.back(), traits->block_size);
   const uint64_t nbytes = uint64_t(numel / traits->block_size) * traits->block_bytes;
-  check(t.encoded.dtype() == DType::U8 && uint64_t(t.encoded.numel()) == nbytes, kTag,
-        "{}: tensor '{}': {} encoded {} bytes for shape {} of type {}, expected {} u8", file, name,
-        t.encoded.numel(), dtype_name(t.encoded.dtype()), shape_str(shape), traits->name, nbytes);
+  check(t.encoded.dtype() == DType::U8 && uint64_t(t.encoded.numel()) == nbytes, kGgufTag,
+        "{}: tensor '{}': {} encoded {} bytes for shape {} of type {}, expected {} u8", file, name, t.encoded.numel(),
+        dtype_name(t.encoded.dtype()), shape_str(shape), traits->name, nbytes);
   return {&t, traits, nbytes};
 }
 
 Planned plan_tensor(const GgufTensorToWrite& t, const std::string& file) {
   const std::string& name = t.name;
-  check(!name.empty() && name.size() <= kMaxNameBytes, kTag,
+  check(!name.empty() && name.size() <= kMaxNameBytes, kGgufTag,
         "{}: tensor name '{}' has {} bytes (llama.cpp reads names of 1 to {} bytes)", file, name, name.size(),
         kMaxNameBytes);
   if (t.encoded.defined()) return plan_encoded(t, file);
-  check(t.values.defined(), kTag, "{}: tensor '{}' has no values", file, name);
-  check(t.values.rank() >= 1 && size_t(t.values.rank()) <= kMaxDims, kTag,
-        "{}: tensor '{}' has {} dimensions (GGUF holds 1 to {})", file, name, t.values.rank(), kMaxDims);
-  check(dtype_info(t.values.dtype()).is_float, kTag, "{}: tensor '{}' values are {}, a float type is needed", file,
+  check(t.values.defined(), kGgufTag, "{}: tensor '{}' has no values", file, name);
+  check(t.values.rank() >= 1 && size_t(t.values.rank()) <= io::kGgufMaxDims, kGgufTag,
+        "{}: tensor '{}' has {} dimensions (GGUF holds 1 to {})", file, name, t.values.rank(), io::kGgufMaxDims);
+  check(dtype_info(t.values.dtype()).is_float, kGgufTag, "{}: tensor '{}' values are {}, a float type is needed", file,
         name, dtype_name(t.values.dtype()));
   const GgmlType type = t.type;
   const io::GgmlTypeTraits* traits = io::ggml_type_traits(static_cast<uint32_t>(type));
   const bool supported = type == GgmlType::F32 || type == GgmlType::F16 || (traits && traits->quantize);
-  check(supported, kTag, "{}: tensor '{}': writing type {} is not supported (F32, F16, Q8_0, Q4_0, Q4_K, Q6_K)",
+  check(supported, kGgufTag, "{}: tensor '{}': writing type {} is not supported (F32, F16, Q8_0, Q4_0, Q4_K, Q6_K)",
         file, name, ggml_type_name(static_cast<uint32_t>(type)));
   const int64_t row = t.values.shape().back();
-  check(row % traits->block_size == 0, kTag,
+  check(row % traits->block_size == 0, kGgufTag,
         "{}: tensor '{}' of type {} has rows of {} values, not a multiple of the block size {}", file, name,
         traits->name, row, traits->block_size);
   return {&t, traits, uint64_t(t.values.numel() / traits->block_size) * traits->block_bytes};
@@ -157,9 +156,9 @@ std::string encode(const Planned& p, const std::string& file) {
   } else {
     // ggml's quantizers turn NaN or infinity into undefined integer conversions.
     for (size_t i = 0; i < x.size(); ++i)
-      check(std::isfinite(x[i]), kTag,
-            "{}: tensor '{}' holds a non-finite value ({}) at element {}; {} needs finite values", file,
-            p.source->name, x[i], i, p.traits->name);
+      check(std::isfinite(x[i]), kGgufTag,
+            "{}: tensor '{}' holds a non-finite value ({}) at element {}; {} needs finite values", file, p.source->name,
+            x[i], i, p.traits->name);
     p.traits->quantize(x.data(), reinterpret_cast<uint8_t*>(out.data()), int64_t(x.size()));
   }
   return out;
@@ -174,7 +173,7 @@ void write_gguf(const std::filesystem::path& path, const std::vector<std::pair<s
   std::vector<Planned> planned;
   std::set<std::string_view> names;
   for (const GgufTensorToWrite& t : tensors) {
-    check(names.insert(t.name).second, kTag, "{}: duplicate tensor name '{}'", file, t.name);
+    check(names.insert(t.name).second, kGgufTag, "{}: duplicate tensor name '{}'", file, t.name);
     planned.push_back(plan_tensor(t, file));
   }
 
@@ -199,7 +198,7 @@ void write_gguf(const std::filesystem::path& path, const std::vector<std::pair<s
   }
   header.resize(align_up(header.size(), alignment), '\0');
 
-  io::AtomicFileWriter out(path, std::string(kTag));
+  io::AtomicFileWriter out(path, std::string(kGgufTag));
   out.write(header);
   for (const Planned& p : planned) {
     std::string bytes = encode(p, file);

@@ -1,20 +1,19 @@
 #include "io/hf_packing.h"
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 #include "octet/number_formats.h"
 
 namespace octet::io {
 namespace {
 
-constexpr std::string_view kTag = "hf_checkpoint";
-
 void check_matrix(const Tensor& t, DType dtype, std::string_view what) {
-  check(t.defined() && t.rank() == 2 && t.dtype() == dtype, kTag, "tensor '{}' must be a 2-d {} tensor, got {}", what,
-        dtype_name(dtype), t.defined() ? t.describe() : "nothing");
+  check(t.defined() && t.rank() == 2 && t.dtype() == dtype, kHfCheckpointTag,
+        "tensor '{}' must be a 2-d {} tensor, got {}", what, dtype_name(dtype), t.defined() ? t.describe() : "nothing");
 }
 
 void check_range(int32_t v, int32_t lo, int32_t hi, std::string_view what) {
-  check(v >= lo && v <= hi, kTag, "tensor '{}': value {} does not fit [{}, {}]", what, v, lo, hi);
+  check(v >= lo && v <= hi, kHfCheckpointTag, "tensor '{}': value {} does not fit [{}, {}]", what, v, lo, hi);
 }
 
 }  // namespace
@@ -23,7 +22,7 @@ Tensor pack_awq_gemm(const Tensor& values_in, std::string_view what) {
   const Tensor values = values_in.contiguous();
   check_matrix(values, DType::I32, what);
   const int64_t rows = values.dim(0), cols = values.dim(1);
-  check(cols % 8 == 0, kTag, "tensor '{}': {} columns is not a multiple of 8", what, cols);
+  check(cols % 8 == 0, kHfCheckpointTag, "tensor '{}': {} columns is not a multiple of 8", what, cols);
   Tensor packed = Tensor::zeros({rows, cols / 8}, DType::I32);
   const int32_t* v = values.data<int32_t>();
   uint32_t* p = reinterpret_cast<uint32_t*>(packed.data<int32_t>());
@@ -58,7 +57,7 @@ Tensor unpack_awq_gemm(const Tensor& packed_in, std::string_view what) {
 namespace {
 
 int per_word(int bits, std::string_view what) {
-  check(bits == 4 || bits == 8, kTag, "tensor '{}': {} bits cannot be packed (4 or 8)", what, bits);
+  check(bits == 4 || bits == 8, kHfCheckpointTag, "tensor '{}': {} bits cannot be packed (4 or 8)", what, bits);
   return 32 / bits;
 }
 
@@ -69,7 +68,7 @@ Tensor pack_gptq_rows(const Tensor& values_in, int bits, std::string_view what) 
   const Tensor values = values_in.contiguous();
   check_matrix(values, DType::I32, what);
   const int64_t rows = values.dim(0), cols = values.dim(1);
-  check(rows % n == 0, kTag, "tensor '{}': {} rows is not a multiple of {}", what, rows, n);
+  check(rows % n == 0, kHfCheckpointTag, "tensor '{}': {} rows is not a multiple of {}", what, rows, n);
   Tensor packed = Tensor::zeros({rows / n, cols}, DType::I32);
   const int32_t* v = values.data<int32_t>();
   uint32_t* p = reinterpret_cast<uint32_t*>(packed.data<int32_t>());
@@ -110,7 +109,7 @@ Tensor pack_int4_row_pairs(const Tensor& values_in, std::string_view what) {
   const Tensor values = values_in.contiguous();
   check_matrix(values, DType::I32, what);
   const int64_t rows = values.dim(0), cols = values.dim(1);
-  check(rows % 2 == 0, kTag, "tensor '{}': {} rows is not even", what, rows);
+  check(rows % 2 == 0, kHfCheckpointTag, "tensor '{}': {} rows is not even", what, rows);
   Tensor packed = Tensor::empty({rows / 2, cols}, DType::U8);
   const int32_t* v = values.data<int32_t>();
   uint8_t* p = packed.data<uint8_t>();
@@ -126,8 +125,8 @@ Tensor pack_int4_row_pairs(const Tensor& values_in, std::string_view what) {
 
 Tensor unpack_int4_row_pairs(const Tensor& packed_in, std::string_view what) {
   const Tensor packed = packed_in.contiguous();
-  check(packed.defined() && packed.rank() == 2 && (packed.dtype() == DType::U8 || packed.dtype() == DType::I8), kTag,
-        "tensor '{}' must be a 2-d u8 tensor of packed int4, got {}", what,
+  check(packed.defined() && packed.rank() == 2 && (packed.dtype() == DType::U8 || packed.dtype() == DType::I8),
+        kHfCheckpointTag, "tensor '{}' must be a 2-d u8 tensor of packed int4, got {}", what,
         packed.defined() ? packed.describe() : "nothing");
   const int64_t rows = packed.dim(0), cols = packed.dim(1);
   Tensor values = Tensor::empty({rows * 2, cols}, DType::I32);
@@ -143,7 +142,7 @@ Tensor unpack_int4_row_pairs(const Tensor& packed_in, std::string_view what) {
 
 Tensor codes_to_values(const Tensor& codes_in) {
   const Tensor codes = codes_in.contiguous();
-  check(codes.defined() && codes.rank() == 2, kTag, "codes must be a 2-d tensor");
+  check(codes.defined() && codes.rank() == 2, kHfCheckpointTag, "codes must be a 2-d tensor");
   Tensor values = Tensor::empty(codes.shape(), DType::I32);
   int32_t* v = values.data<int32_t>();
   const int64_t n = codes.numel();
@@ -158,7 +157,8 @@ Tensor codes_to_values(const Tensor& codes_in) {
     case DType::U4:
       for (int64_t i = 0; i < n; ++i) v[i] = i % 2 ? unpack_uint4_hi(bytes[i / 2]) : unpack_uint4_lo(bytes[i / 2]);
       break;
-    default: fail(kTag, "codes of type {} are not integers octet packs", dtype_name(codes.dtype()));
+    default:
+      fail(kHfCheckpointTag, "codes of type {} are not integers octet packs", dtype_name(codes.dtype()));
   }
   return values;
 }
@@ -184,13 +184,14 @@ Tensor values_to_codes(const Tensor& values_in, DType dtype, std::string_view wh
       for (int64_t i = 0; i < n; i += 2) bytes[i / 2] = pack_int4(v[i], i + 1 < n ? v[i + 1] : 0);
       break;
     }
-    default: fail(kTag, "cannot store codes as {}", dtype_name(dtype));
+    default:
+      fail(kHfCheckpointTag, "cannot store codes as {}", dtype_name(dtype));
   }
   return codes;
 }
 
 Tensor transposed(const Tensor& t) {
-  check(t.defined() && t.rank() == 2, kTag, "transposed() takes a 2-d tensor");
+  check(t.defined() && t.rank() == 2, kHfCheckpointTag, "transposed() takes a 2-d tensor");
   return t.transpose(0, 1).contiguous();
 }
 

@@ -5,12 +5,11 @@
 #include <limits>
 #include <sstream>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kTag = "config";
 
 using Json = nlohmann::json;
 
@@ -22,7 +21,7 @@ std::string describe(const Json& v) {
 
 template <typename T>
 T get_integer(const Json& v, const std::string& source, std::string_view key) {
-  if (!v.is_number_integer()) fail(kTag, "{}: '{}' must be an integer, got {}", source, key, describe(v));
+  if (!v.is_number_integer()) fail(kConfigTag, "{}: '{}' must be an integer, got {}", source, key, describe(v));
   bool fits;
   T out{};
   if (v.is_number_unsigned()) {
@@ -39,18 +38,18 @@ T get_integer(const Json& v, const std::string& source, std::string_view key) {
     out = static_cast<T>(i);
   }
   if (!fits)
-    fail(kTag, "{}: '{}' = {} is out of range for a {}-bit {} integer", source, key, v.dump(),
+    fail(kConfigTag, "{}: '{}' = {} is out of range for a {}-bit {} integer", source, key, v.dump(),
          std::numeric_limits<T>::digits + std::is_signed_v<T>, std::is_signed_v<T> ? "signed" : "unsigned");
   return out;
 }
 
 template <typename T>
 T get_number(const Json& v, const std::string& source, std::string_view key) {
-  if (!v.is_number()) fail(kTag, "{}: '{}' must be a number, got {}", source, key, v.type_name());
+  if (!v.is_number()) fail(kConfigTag, "{}: '{}' must be a number, got {}", source, key, v.type_name());
   const double d = v.get<double>();
   if constexpr (std::is_same_v<T, float>) {
     if (std::isfinite(d) && std::fabs(d) > std::numeric_limits<float>::max())
-      fail(kTag, "{}: '{}' = {} is out of range for a float", source, key, v.dump());
+      fail(kConfigTag, "{}: '{}' = {} is out of range for a float", source, key, v.dump());
   }
   return static_cast<T>(d);
 }
@@ -60,20 +59,20 @@ T get_number(const Json& v, const std::string& source, std::string_view key) {
 JsonConfig JsonConfig::load(const std::filesystem::path& path) {
   const std::string source = path.string();
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail(kTag, "{}: cannot open", source);
+  if (!in) fail(kConfigTag, "{}: cannot open", source);
   std::stringstream buffer;
   buffer << in.rdbuf();
   Json parsed;
   try {
     parsed = Json::parse(buffer.str());
   } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number past double (1e400)
-    fail(kTag, "{}: not valid JSON: {}", source, e.what());
+    fail(kConfigTag, "{}: not valid JSON: {}", source, e.what());
   }
   return from_json(std::move(parsed), source);
 }
 
 JsonConfig JsonConfig::from_json(nlohmann::json object, std::string source) {
-  if (!object.is_object()) fail(kTag, "{}: must be a JSON object, got {}", source, object.type_name());
+  if (!object.is_object()) fail(kConfigTag, "{}: must be a JSON object, got {}", source, object.type_name());
   JsonConfig cfg;
   cfg.object_ = std::make_shared<const Json>(std::move(object));
   cfg.source_ = std::move(source);
@@ -87,8 +86,8 @@ bool JsonConfig::has(std::string_view key) const {
 
 const Json& JsonConfig::require(std::string_view key) const {
   const auto it = object_->find(std::string(key));
-  if (it == object_->end()) fail(kTag, "{}: missing '{}'", source_, key);
-  if (it->is_null()) fail(kTag, "{}: '{}' is null", source_, key);
+  if (it == object_->end()) fail(kConfigTag, "{}: missing '{}'", source_, key);
+  if (it->is_null()) fail(kConfigTag, "{}: '{}' is null", source_, key);
   return *it;
 }
 
@@ -96,10 +95,10 @@ template <typename T>
 T JsonConfig::get(std::string_view key) const {
   const Json& v = require(key);
   if constexpr (std::is_same_v<T, bool>) {
-    if (!v.is_boolean()) fail(kTag, "{}: '{}' must be a boolean, got {}", source_, key, describe(v));
+    if (!v.is_boolean()) fail(kConfigTag, "{}: '{}' must be a boolean, got {}", source_, key, describe(v));
     return v.get<bool>();
   } else if constexpr (std::is_same_v<T, std::string>) {
-    if (!v.is_string()) fail(kTag, "{}: '{}' must be a string, got {}", source_, key, describe(v));
+    if (!v.is_string()) fail(kConfigTag, "{}: '{}' must be a string, got {}", source_, key, describe(v));
     return v.get<std::string>();
   } else if constexpr (std::is_floating_point_v<T>) {
     return get_number<T>(v, source_, key);
@@ -119,11 +118,10 @@ template std::string JsonConfig::get<std::string>(std::string_view) const;
 
 std::vector<std::string> JsonConfig::get_string_list(std::string_view key) const {
   const Json& v = require(key);
-  if (!v.is_array()) fail(kTag, "{}: '{}' must be a list of strings, got {}", source_, key, describe(v));
+  if (!v.is_array()) fail(kConfigTag, "{}: '{}' must be a list of strings, got {}", source_, key, describe(v));
   std::vector<std::string> out;
   for (size_t i = 0; i < v.size(); ++i) {
-    if (!v[i].is_string())
-      fail(kTag, "{}: '{}'[{}] must be a string, got {}", source_, key, i, describe(v[i]));
+    if (!v[i].is_string()) fail(kConfigTag, "{}: '{}'[{}] must be a string, got {}", source_, key, i, describe(v[i]));
     out.push_back(v[i].get<std::string>());
   }
   return out;
@@ -131,7 +129,7 @@ std::vector<std::string> JsonConfig::get_string_list(std::string_view key) const
 
 std::vector<int64_t> JsonConfig::get_int_list(std::string_view key) const {
   const Json& v = require(key);
-  if (!v.is_array()) fail(kTag, "{}: '{}' must be a list of integers, got {}", source_, key, describe(v));
+  if (!v.is_array()) fail(kConfigTag, "{}: '{}' must be a list of integers, got {}", source_, key, describe(v));
   std::vector<int64_t> out;
   for (size_t i = 0; i < v.size(); ++i)
     out.push_back(get_integer<int64_t>(v[i], source_, fmt::format("{}[{}]", key, i)));
@@ -140,7 +138,7 @@ std::vector<int64_t> JsonConfig::get_int_list(std::string_view key) const {
 
 std::vector<double> JsonConfig::get_number_list(std::string_view key) const {
   const Json& v = require(key);
-  if (!v.is_array()) fail(kTag, "{}: '{}' must be a list of numbers, got {}", source_, key, describe(v));
+  if (!v.is_array()) fail(kConfigTag, "{}: '{}' must be a list of numbers, got {}", source_, key, describe(v));
   std::vector<double> out;
   for (size_t i = 0; i < v.size(); ++i)
     out.push_back(get_number<double>(v[i], source_, fmt::format("{}[{}]", key, i)));
@@ -149,7 +147,7 @@ std::vector<double> JsonConfig::get_number_list(std::string_view key) const {
 
 JsonConfig JsonConfig::section(std::string_view key) const {
   const Json& v = require(key);
-  if (!v.is_object()) fail(kTag, "{}: '{}' must be an object, got {}", source_, key, describe(v));
+  if (!v.is_object()) fail(kConfigTag, "{}: '{}' must be an object, got {}", source_, key, describe(v));
   return from_json(v, fmt::format("{}:{}", source_, key));
 }
 

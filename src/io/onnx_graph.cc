@@ -2,21 +2,20 @@
 #include <bit>
 #include <cmath>
 
+#include "core/error_tags.h"
 #include "octet/onnx.h"
 
 namespace octet {
 namespace {
-
-constexpr const char* kTag = "onnx";
 
 bool is_float_type(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
 void check_dims(const std::string& value, const std::vector<OnnxDim>& dims) {
   for (const auto& d : dims) {
     if (const auto* size = std::get_if<int64_t>(&d)) {
-      check(*size >= 0, kTag, "value '{}': negative dimension {}", value, *size);
+      check(*size >= 0, kOnnxTag, "value '{}': negative dimension {}", value, *size);
     } else {
-      check(!std::get<std::string>(d).empty(), kTag, "value '{}': empty symbolic dimension name", value);
+      check(!std::get<std::string>(d).empty(), kOnnxTag, "value '{}': empty symbolic dimension name", value);
     }
   }
 }
@@ -40,7 +39,7 @@ OnnxType onnx_type(DType dtype) {
     case DType::I64: return OnnxType::Int64;
     case DType::Bool: return OnnxType::Bool;
   }
-  fail(kTag, "dtype {} has no ONNX element type", static_cast<int>(dtype));
+  fail(kOnnxTag, "dtype {} has no ONNX element type", static_cast<int>(dtype));
 }
 
 int onnx_min_opset(OnnxType type) {
@@ -61,12 +60,12 @@ int64_t onnx_ir_version_for_opset(int opset) {
 }
 
 OnnxGraph::OnnxGraph(std::string name) : name_(std::move(name)) {
-  check(!name_.empty(), kTag, "graph name is empty");
+  check(!name_.empty(), kOnnxTag, "graph name is empty");
 }
 
 void OnnxGraph::claim_value(const std::string& name, const char* what) {
-  check(!name.empty(), kTag, "{} with an empty name", what);
-  check(values_.insert(name).second, kTag, "{} '{}': a value with that name already exists", what, name);
+  check(!name.empty(), kOnnxTag, "{} with an empty name", what);
+  check(values_.insert(name).second, kOnnxTag, "{} '{}': a value with that name already exists", what, name);
 }
 
 std::string OnnxGraph::unique_name(const std::string& prefix, const std::set<std::string>& taken) {
@@ -92,21 +91,21 @@ std::string OnnxGraph::add_input(std::string name, DType elem_type, std::vector<
 }
 
 void OnnxGraph::add_output(const std::string& name, DType elem_type, std::optional<std::vector<OnnxDim>> dims) {
-  check(has_value(name), kTag, "graph output '{}' is not a value of the graph", name);
-  for (const auto& o : outputs_) check(o.name != name, kTag, "graph output '{}' declared twice", name);
+  check(has_value(name), kOnnxTag, "graph output '{}' is not a value of the graph", name);
+  for (const auto& o : outputs_) check(o.name != name, kOnnxTag, "graph output '{}' declared twice", name);
   if (dims) check_dims(name, *dims);
   outputs_.push_back({name, onnx_type(elem_type), std::move(dims)});
 }
 
 void OnnxGraph::add_value_info(const std::string& name, DType elem_type, std::vector<OnnxDim> dims) {
-  check(has_value(name), kTag, "value_info '{}' is not a value of the graph", name);
-  for (const auto& v : value_infos_) check(v.name != name, kTag, "value_info '{}' declared twice", name);
+  check(has_value(name), kOnnxTag, "value_info '{}' is not a value of the graph", name);
+  for (const auto& v : value_infos_) check(v.name != name, kOnnxTag, "value_info '{}' declared twice", name);
   check_dims(name, dims);
   value_infos_.push_back({name, onnx_type(elem_type), std::move(dims)});
 }
 
 std::string OnnxGraph::add_initializer(std::string name, const Tensor& tensor) {
-  check(tensor.defined(), kTag, "initializer '{}' has no tensor", name);
+  check(tensor.defined(), kOnnxTag, "initializer '{}' has no tensor", name);
   if (name.empty()) name = unique_name("const", values_);
   claim_value(name, "initializer");
   initializer_index_[name] = initializers_.size();
@@ -122,26 +121,26 @@ const Tensor* OnnxGraph::find_initializer(const std::string& name) const {
 std::vector<std::string> OnnxGraph::add_node(const std::string& op_type, std::vector<std::string> inputs,
                                              std::vector<std::string> outputs, std::vector<OnnxAttribute> attributes,
                                              std::string name, std::string domain) {
-  check(!op_type.empty(), kTag, "node with an empty op_type");
+  check(!op_type.empty(), kOnnxTag, "node with an empty op_type");
   if (name.empty()) name = unique_name(op_type, node_names_);
-  check(!node_names_.contains(name), kTag, "node '{}': a node with that name already exists", name);
+  check(!node_names_.contains(name), kOnnxTag, "node '{}': a node with that name already exists", name);
   // Nodes must come in topological order: every input already defined.
   for (const auto& in : inputs)
-    check(in.empty() || has_value(in), kTag, "node '{}' ({}): input '{}' is not defined yet", name, op_type, in);
-  check(!outputs.empty(), kTag, "node '{}' ({}) has no outputs", name, op_type);
+    check(in.empty() || has_value(in), kOnnxTag, "node '{}' ({}): input '{}' is not defined yet", name, op_type, in);
+  check(!outputs.empty(), kOnnxTag, "node '{}' ({}) has no outputs", name, op_type);
   std::set<std::string> attribute_names;
   for (const auto& a : attributes) {
-    check(!a.name.empty(), kTag, "node '{}': attribute with an empty name", name);
-    check(attribute_names.insert(a.name).second, kTag, "node '{}': attribute '{}' given twice", name, a.name);
+    check(!a.name.empty(), kOnnxTag, "node '{}': attribute with an empty name", name);
+    check(attribute_names.insert(a.name).second, kOnnxTag, "node '{}': attribute '{}' given twice", name, a.name);
     if (const auto* t = std::get_if<Tensor>(&a.value))
-      check(t->defined(), kTag, "node '{}': tensor attribute '{}' has no tensor", name, a.name);
+      check(t->defined(), kOnnxTag, "node '{}': tensor attribute '{}' has no tensor", name, a.name);
   }
   for (const auto& out : outputs) {
-    check(!out.empty(), kTag, "node '{}' ({}): empty output name", name, op_type);
-    check(!has_value(out), kTag, "node '{}' ({}): output '{}' is already defined", name, op_type, out);
+    check(!out.empty(), kOnnxTag, "node '{}' ({}): empty output name", name, op_type);
+    check(!has_value(out), kOnnxTag, "node '{}' ({}): output '{}' is already defined", name, op_type, out);
   }
   std::set<std::string> distinct(outputs.begin(), outputs.end());
-  check(distinct.size() == outputs.size(), kTag, "node '{}' ({}): an output name repeats", name, op_type);
+  check(distinct.size() == outputs.size(), kOnnxTag, "node '{}' ({}): an output name repeats", name, op_type);
   for (const auto& out : outputs) values_.insert(out);
   node_names_.insert(name);
   nodes_.push_back({name, op_type, std::move(domain), std::move(inputs), outputs, std::move(attributes)});
@@ -151,7 +150,7 @@ std::vector<std::string> OnnxGraph::add_node(const std::string& op_type, std::ve
 std::vector<std::string> OnnxGraph::add_node(const std::string& op_type, std::vector<std::string> inputs,
                                              int output_count, std::vector<OnnxAttribute> attributes,
                                              std::string name, std::string domain) {
-  check(output_count >= 1, kTag, "node '{}' ({}): output count {} < 1", name, op_type, output_count);
+  check(output_count >= 1, kOnnxTag, "node '{}' ({}): output count {} < 1", name, op_type, output_count);
   if (name.empty()) name = unique_name(op_type, node_names_);
   std::vector<std::string> outputs;
   for (int i = 0; i < output_count; ++i) {
@@ -212,38 +211,40 @@ std::string OnnxGraph::add_gelu_erf(const std::string& x, std::string name) {
 
 void OnnxGraph::check_quant_params(const std::string& op, const std::string& scale, const std::string& zero_point,
                                    std::optional<int64_t> axis) const {
-  check(has_value(scale), kTag, "{}: scale '{}' is not defined", op, scale);
-  check(zero_point.empty() || has_value(zero_point), kTag, "{}: zero point '{}' is not defined", op, zero_point);
+  check(has_value(scale), kOnnxTag, "{}: scale '{}' is not defined", op, scale);
+  check(zero_point.empty() || has_value(zero_point), kOnnxTag, "{}: zero point '{}' is not defined", op, zero_point);
   // Shapes are checked where the parameters are initializers (the usual case).
   const Tensor* s = find_initializer(scale);
   if (s) {
-    check(is_float_type(s->dtype()), kTag, "{}: scale '{}' is {}, not a float type", op, scale, s->describe());
+    check(is_float_type(s->dtype()), kOnnxTag, "{}: scale '{}' is {}, not a float type", op, scale, s->describe());
     if (axis) {
-      check(s->rank() == 1, kTag, "{}: per-channel scale '{}' must be 1-D, is {}", op, scale, s->describe());
+      check(s->rank() == 1, kOnnxTag, "{}: per-channel scale '{}' must be 1-D, is {}", op, scale, s->describe());
     } else {
-      check(s->rank() == 0, kTag, "{}: per-tensor scale '{}' must be a scalar, is {} (give an axis for per-channel)",
-            op, scale, s->describe());
+      check(s->rank() == 0, kOnnxTag,
+            "{}: per-tensor scale '{}' must be a scalar, is {} (give an axis for per-channel)", op, scale,
+            s->describe());
     }
   }
   const Tensor* z = zero_point.empty() ? nullptr : find_initializer(zero_point);
   if (z) {
-    check(!is_float_type(z->dtype()) && z->dtype() != DType::F64, kTag,
+    check(!is_float_type(z->dtype()) && z->dtype() != DType::F64, kOnnxTag,
           "{}: zero point '{}' is {}: it must have the quantized type", op, zero_point, z->describe());
-    if (s) check(z->shape() == s->shape(), kTag, "{}: zero point '{}' shape {} differs from scale '{}' shape {}", op,
-                 zero_point, shape_str(z->shape()), scale, shape_str(s->shape()));
+    if (s)
+      check(z->shape() == s->shape(), kOnnxTag, "{}: zero point '{}' shape {} differs from scale '{}' shape {}", op,
+            zero_point, shape_str(z->shape()), scale, shape_str(s->shape()));
   }
 }
 
 std::string OnnxGraph::add_qdq(const std::string& x, const std::string& scale, const std::string& zero_point,
                                std::optional<int64_t> axis, std::string name) {
-  check(has_value(x), kTag, "QDQ: input '{}' is not defined", x);
+  check(has_value(x), kOnnxTag, "QDQ: input '{}' is not defined", x);
   check_quant_params("QuantizeLinear", scale, zero_point, axis);
   if (const Tensor* xt = find_initializer(x); xt && axis) {
     const int64_t rank = xt->rank();
     const int64_t a = *axis < 0 ? *axis + rank : *axis;
-    check(a >= 0 && a < rank, kTag, "QDQ on '{}': axis {} out of range for {}", x, *axis, xt->describe());
+    check(a >= 0 && a < rank, kOnnxTag, "QDQ on '{}': axis {} out of range for {}", x, *axis, xt->describe());
     if (const Tensor* s = find_initializer(scale))
-      check(s->numel() == xt->dim(static_cast<int>(a)), kTag, "QDQ on '{}': {} scales for axis {} of {}", x,
+      check(s->numel() == xt->dim(static_cast<int>(a)), kOnnxTag, "QDQ on '{}': {} scales for axis {} of {}", x,
             s->numel(), *axis, xt->describe());
   }
   if (name.empty()) name = x;
@@ -262,7 +263,7 @@ std::string OnnxGraph::add_qdq(const std::string& x, const std::string& scale, c
 
 std::string OnnxGraph::add_dequantize(const std::string& q, const std::string& scale, const std::string& zero_point,
                                       std::optional<int64_t> axis, std::string name) {
-  check(has_value(q), kTag, "DequantizeLinear: input '{}' is not defined", q);
+  check(has_value(q), kOnnxTag, "DequantizeLinear: input '{}' is not defined", q);
   check_quant_params("DequantizeLinear", scale, zero_point, axis);
   if (name.empty()) name = q;
   std::vector<OnnxAttribute> attrs;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <set>
 
+#include "core/error_tags.h"
 #include "io/onnx_proto.h"
 #include "octet/onnx.h"
 
@@ -22,8 +23,6 @@ namespace {
 
 using onnx_proto::length_delimited_size;
 using onnx_proto::ProtoWriter;
-
-constexpr const char* kTag = "onnx";
 // External tensors start at page boundaries so runtimes can map them directly.
 constexpr uint64_t kExternalAlignment = 4096;
 
@@ -82,7 +81,7 @@ class AtomicFile final : public Sink {
   explicit AtomicFile(std::filesystem::path path)
       : path_(std::move(path)), temp_(path_.string() + fmt::format(".tmp-{}-{}", ::getpid(), next_serial())) {
     file_ = std::fopen(temp_.c_str(), "wb");
-    if (!file_) fail(kTag, "cannot create '{}': {}", temp_.string(), std::strerror(errno));
+    if (!file_) fail(kOnnxTag, "cannot create '{}': {}", temp_.string(), std::strerror(errno));
   }
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
@@ -95,7 +94,7 @@ class AtomicFile final : public Sink {
   }
   void write(const void* data, size_t bytes) override {
     if (bytes && std::fwrite(data, 1, bytes, file_) != bytes)
-      fail(kTag, "writing '{}' failed: {}", temp_.string(), std::strerror(errno));
+      fail(kOnnxTag, "writing '{}' failed: {}", temp_.string(), std::strerror(errno));
     written_ += bytes;
   }
   void pad_to(uint64_t offset) {
@@ -112,12 +111,12 @@ class AtomicFile final : public Sink {
       err = errno;
     }
     file_ = nullptr;
-    if (!ok) fail(kTag, "writing '{}' failed: {}", temp_.string(), std::strerror(err));
+    if (!ok) fail(kOnnxTag, "writing '{}' failed: {}", temp_.string(), std::strerror(err));
   }
   void rename() {
     std::error_code ec;
     std::filesystem::rename(temp_, path_, ec);
-    if (ec) fail(kTag, "cannot rename '{}' to '{}': {}", temp_.string(), path_.string(), ec.message());
+    if (ec) fail(kOnnxTag, "cannot rename '{}' to '{}': {}", temp_.string(), path_.string(), ec.message());
     committed_ = true;
   }
 
@@ -258,14 +257,14 @@ struct ModelPlan {
 };
 
 void check_type_allowed(OnnxType type, int opset, const std::string& where) {
-  check(onnx_min_opset(type) <= opset, kTag, "{} has ONNX type {}, which needs opset >= {} (saving opset {})", where,
-        static_cast<int>(type), onnx_min_opset(type), opset);
+  check(onnx_min_opset(type) <= opset, kOnnxTag, "{} has ONNX type {}, which needs opset >= {} (saving opset {})",
+        where, static_cast<int>(type), onnx_min_opset(type), opset);
 }
 
 void validate(const OnnxGraph& g, const OnnxSaveOptions& options) {
-  check(options.opset >= 13, kTag, "opset {} is below 13 (per-channel QDQ needs 13)", options.opset);
-  check(options.opset <= 23, kTag, "opset {} is newer than octet knows (23)", options.opset);
-  check(!g.outputs().empty(), kTag, "graph '{}' has no outputs", g.name());
+  check(options.opset >= 13, kOnnxTag, "opset {} is below 13 (per-channel QDQ needs 13)", options.opset);
+  check(options.opset <= 23, kOnnxTag, "opset {} is newer than octet knows (23)", options.opset);
+  check(!g.outputs().empty(), kOnnxTag, "graph '{}' has no outputs", g.name());
   for (const auto& i : g.initializers())
     check_type_allowed(onnx_type(i.tensor.dtype()), options.opset, fmt::format("initializer '{}'", i.name));
   for (const auto* list : {&g.inputs(), &g.outputs(), &g.value_infos()})
@@ -371,7 +370,7 @@ void write_model(const ModelPlan& plan, Sink& out) {
 
 std::string serialize_onnx(const OnnxGraph& graph, const OnnxSaveOptions& options) {
   const ModelPlan plan = plan_model(graph, options);
-  check(plan.model_bytes() <= options.inline_limit_bytes, kTag,
+  check(plan.model_bytes() <= options.inline_limit_bytes, kOnnxTag,
         "graph '{}' is {} bytes inline, over protobuf's 2 GB limit: save it with external data", graph.name(),
         plan.model_bytes());
   StringSink sink;
@@ -380,11 +379,11 @@ std::string serialize_onnx(const OnnxGraph& graph, const OnnxSaveOptions& option
 }
 
 OnnxSaveResult save_onnx(const std::filesystem::path& path, const OnnxGraph& graph, const OnnxSaveOptions& options) {
-  check(!path.filename().empty(), kTag, "no file name in output path '{}'", path.string());
+  check(!path.filename().empty(), kOnnxTag, "no file name in output path '{}'", path.string());
   ModelPlan plan = plan_model(graph, options);
   bool external = options.external_data == OnnxExternalData::Always;
   if (plan.model_bytes() > options.inline_limit_bytes) {
-    check(options.external_data != OnnxExternalData::Never, kTag,
+    check(options.external_data != OnnxExternalData::Never, kOnnxTag,
           "model '{}' is {} bytes inline, over protobuf's 2 GB limit, and external data is off", path.string(),
           plan.model_bytes());
     external = true;
@@ -398,7 +397,7 @@ OnnxSaveResult save_onnx(const std::filesystem::path& path, const OnnxGraph& gra
     const std::string location = path.filename().string() + ".data";
     // Even with 1-byte tensors kept inline the rest must fit under the limit.
     make_external(plan, location, options.external_min_bytes);
-    check(plan.model_bytes() <= options.inline_limit_bytes, kTag,
+    check(plan.model_bytes() <= options.inline_limit_bytes, kOnnxTag,
           "model '{}' is still {} bytes with external data (lower external_min_bytes)", path.string(),
           plan.model_bytes());
     result.data_path = path.parent_path() / location;
@@ -415,7 +414,7 @@ OnnxSaveResult save_onnx(const std::filesystem::path& path, const OnnxGraph& gra
   AtomicFile model_file(path);
   write_model(plan, model_file);
   result.model_bytes = model_file.written();
-  check(result.model_bytes == plan.model_bytes(), kTag, "internal: wrote {} bytes, planned {}", result.model_bytes,
+  check(result.model_bytes == plan.model_bytes(), kOnnxTag, "internal: wrote {} bytes, planned {}", result.model_bytes,
         plan.model_bytes());
   model_file.finish();
   // The data first: a model file never points at a data file that is not there yet.

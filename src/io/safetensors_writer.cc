@@ -4,15 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error_tags.h"
 #include "io/atomic_file.h"
 #include "octet/safetensors.h"
 
 namespace octet {
-namespace {
-
-constexpr std::string_view kTag = "safetensors";
-
-}  // namespace
 
 void save_safetensors(const std::filesystem::path& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata, TensorOrder order) {
@@ -22,11 +18,11 @@ void save_safetensors(const std::filesystem::path& path, const std::vector<std::
   std::set<std::string_view> seen;
   for (const auto& item : tensors) {
     const auto& [name, tensor] = item;
-    check(!name.empty(), kTag, "{}: a tensor has an empty name", file);
-    check(name != "__metadata__", kTag, "{}: '__metadata__' is reserved and cannot name a tensor", file);
-    check(seen.insert(name).second, kTag, "{}: tensor '{}' is given twice", file, name);
-    check(tensor.defined(), kTag, "{}: tensor '{}' is undefined", file, name);
-    check(!dtype_info(tensor.dtype()).safetensors_name.empty(), kTag,
+    check(!name.empty(), kSafetensorsTag, "{}: a tensor has an empty name", file);
+    check(name != "__metadata__", kSafetensorsTag, "{}: '__metadata__' is reserved and cannot name a tensor", file);
+    check(seen.insert(name).second, kSafetensorsTag, "{}: tensor '{}' is given twice", file, name);
+    check(tensor.defined(), kSafetensorsTag, "{}: tensor '{}' is undefined", file, name);
+    check(!dtype_info(tensor.dtype()).safetensors_name.empty(), kSafetensorsTag,
           "{}: tensor '{}' has dtype {}, which safetensors cannot store", file, name, dtype_name(tensor.dtype()));
     items.push_back(&item);
   }
@@ -58,7 +54,7 @@ void save_safetensors(const std::filesystem::path& path, const std::vector<std::
   header_text.append((8 - header_text.size() % 8) % 8, ' ');
   const uint64_t header_len = header_text.size();
 
-  io::AtomicFileWriter out(path, std::string(kTag));
+  io::AtomicFileWriter out(path, std::string(kSafetensorsTag));
   out.write(&header_len, sizeof(header_len));  // little-endian on every target octet supports
   out.write(header_text);
   for (const auto* item : items) {

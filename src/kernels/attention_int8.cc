@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "core/error_tags.h"
 #include "kernels/attention_internal.h"
 #include "kernels/dispatch.h"
 #include "octet/error.h"
@@ -21,8 +22,6 @@
 
 namespace octet::kernels {
 namespace {
-
-constexpr std::string_view kTag = "attention_int8";
 // P V sums seq_k products of |cp - zp| <= 255 and |cv| <= 127 in int32.
 constexpr int64_t kMaxKeys = 65000;
 
@@ -58,12 +57,12 @@ std::string int8_attention_unsupported(const Int8AttentionQuant& quant) {
 void attention_int8(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, const AttentionParams& params,
                     const Int8AttentionQuant& quant, Int8Isa isa) {
   const std::string unsupported = int8_attention_unsupported(quant);
-  check(unsupported.empty(), kTag, "{}", unsupported);
-  check(!params.probabilities && !params.transform_probabilities, kTag,
+  check(unsupported.empty(), kAttentionInt8Tag, "{}", unsupported);
+  check(!params.probabilities && !params.transform_probabilities, kAttentionInt8Tag,
         "the probabilities exist only as int8 codes: no probabilities output or transform");
-  check(int8_isa_available(isa), kTag, "this CPU cannot run the {} int8 kernels", int8_isa_name(isa));
+  check(int8_isa_available(isa), kAttentionInt8Tag, "this CPU cannot run the {} int8 kernels", int8_isa_name(isa));
   const AttentionProblem p = prepare_attention(q, k, v, out, params);
-  check(p.seq_k <= kMaxKeys, kTag, "{} keys; at most {} fit the int32 sums", p.seq_k, kMaxKeys);
+  check(p.seq_k <= kMaxKeys, kAttentionInt8Tag, "{} keys; at most {} fit the int32 sums", p.seq_k, kMaxKeys);
   const int64_t d = p.head_dim, sq = p.seq_q, sk = p.seq_k, group = p.heads / p.kv_heads;
   if (p.batch == 0 || p.heads == 0 || sq == 0 || d == 0) return;
   if (sk == 0) {  // no keys: every row's probabilities are empty, the output zeros

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/error_tags.h"
 #include "kernels/cpu/gemm_bf16_internal.h"
 #include "octet/cpu_features.h"
 #include "octet/error.h"
@@ -18,8 +19,6 @@
 
 namespace octet {
 namespace {
-
-constexpr const char* kTag = "gemm_bf16";
 constexpr int64_t kPanel = PackedBf16Weights::kPanelWidth;
 constexpr int64_t kTileRows = 12;
 // Pairs of k per cache slice: 384 values of k, as the fp32 blocked GEMM
@@ -32,11 +31,11 @@ bool has_bf16_kernels(const CpuFeatures& f) { return f.avx512f && f.avx512bw && 
 
 void kernels::bf16::check_gemm_args(const float* x, int64_t m, int64_t ldx, const PackedBf16Weights& w, const float* y,
                                     int64_t ldy) {
-  check(!w.empty(), kTag, "the weights are empty (not packed)");
-  check(m >= 0, kTag, "m is {}", m);
-  check(m == 0 || (x && y), kTag, "null activations or output");
-  check(ldx >= w.k(), kTag, "ldx {} is below k {}", ldx, w.k());
-  check(ldy >= w.n(), kTag, "ldy {} is below n {}", ldy, w.n());
+  check(!w.empty(), kGemmBf16Tag, "the weights are empty (not packed)");
+  check(m >= 0, kGemmBf16Tag, "m is {}", m);
+  check(m == 0 || (x && y), kGemmBf16Tag, "null activations or output");
+  check(ldx >= w.k(), kGemmBf16Tag, "ldx {} is below k {}", ldx, w.k());
+  check(ldy >= w.n(), kGemmBf16Tag, "ldy {} is below n {}", ldy, w.n());
 }
 
 void PackedBf16Weights::FreeDeleter::operator()(void* p) const { std::free(p); }
@@ -46,15 +45,15 @@ PackedBf16Weights& PackedBf16Weights::operator=(PackedBf16Weights&&) noexcept = 
 PackedBf16Weights::~PackedBf16Weights() = default;
 
 PackedBf16Weights pack_bf16_weights(const float* w, int64_t n, int64_t k) {
-  check(n > 0 && k > 0, kTag, "weights must be non-empty, got [{}, {}]", n, k);
-  check(w != nullptr, kTag, "null weights");
+  check(n > 0 && k > 0, kGemmBf16Tag, "weights must be non-empty, got [{}, {}]", n, k);
+  check(w != nullptr, kGemmBf16Tag, "null weights");
   PackedBf16Weights p;
   p.n_ = n, p.k_ = k;
   p.n_padded_ = (n + kPanel - 1) / kPanel * kPanel;
   p.k_padded_ = (k + 1) / 2 * 2;
   const size_t bytes = (p.bytes() + 63) / 64 * 64;
   p.data_.reset(static_cast<uint16_t*>(std::aligned_alloc(64, bytes)));
-  check(p.data_ != nullptr, kTag, "out of memory packing [{}, {}] weights", n, k);
+  check(p.data_ != nullptr, kGemmBf16Tag, "out of memory packing [{}, {}] weights", n, k);
   std::memset(p.data_.get(), 0, bytes);
   uint16_t* out = p.data_.get();
   std::vector<uint16_t> row(static_cast<size_t>(k));
@@ -77,7 +76,7 @@ void require_bf16_gemm(std::string_view tag) {
 void gemm_bf16(const float* x, int64_t m, int64_t ldx, const PackedBf16Weights& w, const float* bias, float* y,
                int64_t ldy) {
   kernels::bf16::check_gemm_args(x, m, ldx, w, y, ldy);
-  require_bf16_gemm(kTag);
+  require_bf16_gemm(kGemmBf16Tag);
   if (m == 0) return;
   const int64_t n = w.n(), k = w.k(), kp = w.k_padded(), pairs = kp / 2;
 

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/error_tags.h"
 #include "kernels/gemm_int8_internal.h"
 #include "octet/cpu_features.h"
 #include "octet/error.h"
@@ -17,8 +18,6 @@
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kTag = "gemm_int8";
 constexpr size_t kAlignment = 64;
 
 template <typename T>
@@ -26,7 +25,7 @@ T* allocate_zeroed(int64_t count) {
   const size_t bytes = static_cast<size_t>(count) * sizeof(T);
   const size_t rounded = std::max(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
   void* p = std::aligned_alloc(kAlignment, rounded);
-  check(p != nullptr, kTag, "out of memory allocating {} bytes of packed weights", rounded);
+  check(p != nullptr, kGemmInt8Tag, "out of memory allocating {} bytes of packed weights", rounded);
   std::memset(p, 0, rounded);
   return static_cast<T*>(p);
 }
@@ -47,24 +46,24 @@ int64_t tile_rows(Int8Isa isa) { return isa == Int8Isa::Avx512Vnni ? 8 : 4; }
 
 void check_common(const int8_t* a, int64_t m, int64_t lda, int32_t a_zero_point, const PackedInt8Weights& w,
                   const void* c, int64_t ldc) {
-  check(!w.empty(), kTag, "weights are not packed");
-  check(int8_isa_available(w.isa()), kTag, "weights were packed for {}, which this CPU cannot run",
+  check(!w.empty(), kGemmInt8Tag, "weights are not packed");
+  check(int8_isa_available(w.isa()), kGemmInt8Tag, "weights were packed for {}, which this CPU cannot run",
         int8_isa_name(w.isa()));
-  check(m >= 0, kTag, "m = {} is negative", m);
-  check(lda >= w.k(), kTag, "lda = {} is smaller than k = {}", lda, w.k());
-  check(ldc >= w.n(), kTag, "ldc = {} is smaller than n = {}", ldc, w.n());
-  check(m == 0 || (a != nullptr && c != nullptr), kTag, "null A or C pointer");
+  check(m >= 0, kGemmInt8Tag, "m = {} is negative", m);
+  check(lda >= w.k(), kGemmInt8Tag, "lda = {} is smaller than k = {}", lda, w.k());
+  check(ldc >= w.n(), kGemmInt8Tag, "ldc = {} is smaller than n = {}", ldc, w.n());
+  check(m == 0 || (a != nullptr && c != nullptr), kGemmInt8Tag, "null A or C pointer");
   // |sum_k (a - zp) * w| <= K * 127 * (128 + |zp|) must fit int32 for the
   // accumulation (wrapping int32 arithmetic) to give the exact result.
   const double bound = static_cast<double>(w.k()) * 127.0 * (128.0 + std::fabs(static_cast<double>(a_zero_point)));
-  check(bound <= static_cast<double>(std::numeric_limits<int32_t>::max()), kTag,
+  check(bound <= static_cast<double>(std::numeric_limits<int32_t>::max()), kGemmInt8Tag,
         "k = {} with a_zero_point = {} could overflow the int32 accumulator", w.k(), a_zero_point);
 }
 
 void check_epilogue(const Int8Epilogue& ep) {
-  check(ep.a_row_scales != nullptr || std::isfinite(ep.a_scale), kTag, "a_scale {} is not finite", ep.a_scale);
+  check(ep.a_row_scales != nullptr || std::isfinite(ep.a_scale), kGemmInt8Tag, "a_scale {} is not finite", ep.a_scale);
   const int act = static_cast<int>(ep.activation);
-  check(act >= 0 && act <= static_cast<int>(Int8Activation::GeluTanh), kTag, "unknown activation {}", act);
+  check(act >= 0 && act <= static_cast<int>(Int8Activation::GeluTanh), kGemmInt8Tag, "unknown activation {}", act);
 }
 
 void run(const int8_detail::GemmCall& call) {
@@ -147,12 +146,12 @@ PackedInt8Weights pack_int8_weights(const int8_t* w, int64_t n, int64_t k, const
 
 // The checks and allocation both packers share; the codes are filled in by the caller.
 PackedInt8Weights PackedInt8Weights::allocate(int64_t n, int64_t k, const float* w_scales, Int8Isa isa) {
-  check(n > 0 && k > 0, kTag, "weight shape [{}, {}] must be positive", n, k);
+  check(n > 0 && k > 0, kGemmInt8Tag, "weight shape [{}, {}] must be positive", n, k);
   // Beyond this even a_zero_point = 0 could overflow the int32 accumulator.
   constexpr int64_t kMaxK = std::numeric_limits<int32_t>::max() / (127 * 128);
-  check(k <= kMaxK, kTag, "k = {} exceeds {}, the largest k whose int32 accumulation is exact", k, kMaxK);
-  check(n <= std::numeric_limits<int32_t>::max(), kTag, "n = {} too large", n);
-  check(int8_isa_available(isa), kTag, "cannot pack for {}: this CPU does not support it", int8_isa_name(isa));
+  check(k <= kMaxK, kGemmInt8Tag, "k = {} exceeds {}, the largest k whose int32 accumulation is exact", k, kMaxK);
+  check(n <= std::numeric_limits<int32_t>::max(), kGemmInt8Tag, "n = {} too large", n);
+  check(int8_isa_available(isa), kGemmInt8Tag, "cannot pack for {}: this CPU does not support it", int8_isa_name(isa));
   PackedInt8Weights p;
   p.n_ = n;
   p.k_ = k;
@@ -165,7 +164,7 @@ PackedInt8Weights PackedInt8Weights::allocate(int64_t n, int64_t k, const float*
   p.row_sums_.reset(allocate_zeroed<int32_t>(p.n_padded_));
   for (int64_t col = 0; col < n; ++col) {
     const float s = w_scales ? w_scales[col] : 1.0f;
-    check(std::isfinite(s), kTag, "weight scale [{}] = {} is not finite", col, s);
+    check(std::isfinite(s), kGemmInt8Tag, "weight scale [{}] = {} is not finite", col, s);
     p.scales_[col] = s;
   }
   return p;
@@ -176,7 +175,7 @@ namespace {
 // -128 has no negation in int8: the sign trick (vpsignb) would leave it at
 // -128 and break exactness, and the symmetric scheme never produces it.
 [[noreturn]] void fail_minus_128(int64_t col, int64_t i) {
-  fail(kTag, "weight [{}, {}] is -128: symmetric int8 weights must lie in [-127, 127]", col, i);
+  fail(kGemmInt8Tag, "weight [{}, {}] is -128: symmetric int8 weights must lie in [-127, 127]", col, i);
 }
 
 // sums[c] += src[c] for c < n; returns min(0, src[c]). Restrict: the int8
@@ -193,7 +192,7 @@ int add_row_and_min(const int8_t* __restrict src, int32_t* __restrict sums, int6
 }  // namespace
 
 PackedInt8Weights pack_int8_weights(const int8_t* w, int64_t n, int64_t k, const float* w_scales, Int8Isa isa) {
-  check(w != nullptr, kTag, "null weight pointer");
+  check(w != nullptr, kGemmInt8Tag, "null weight pointer");
   PackedInt8Weights p = PackedInt8Weights::allocate(n, k, w_scales, isa);
   const int64_t pw = p.panel_width_, kp = p.k_padded_;
   int8_t* dst = p.data_.get();
@@ -222,8 +221,8 @@ PackedInt8Weights pack_int8_weights(const int8_t* w, int64_t n, int64_t k, const
 
 PackedInt8Weights pack_int8_weights_transposed(const int8_t* wt, int64_t k, int64_t n, int64_t ldwt,
                                                const float* w_scales, Int8Isa isa) {
-  check(wt != nullptr, kTag, "null weight pointer");
-  check(ldwt >= n, kTag, "leading dimension {} of the transposed weight is below n = {}", ldwt, n);
+  check(wt != nullptr, kGemmInt8Tag, "null weight pointer");
+  check(ldwt >= n, kGemmInt8Tag, "leading dimension {} of the transposed weight is below n = {}", ldwt, n);
   PackedInt8Weights p = PackedInt8Weights::allocate(n, k, w_scales, isa);
   const int64_t pw = p.panel_width_, kp = p.k_padded_;
   int8_t* dst = p.data_.get();
@@ -283,10 +282,11 @@ void gemm_int8_requantize(const int8_t* a, int64_t m, int64_t lda, int32_t a_zer
                           const Int8Epilogue& ep, const Int8OutputQuant& out, int8_t* c, int64_t ldc) {
   check_common(a, m, lda, a_zero_point, w, c, ldc);
   check_epilogue(ep);
-  check(std::isfinite(out.scale) && out.scale > 0.0f, kTag, "output scale {} must be positive and finite", out.scale);
-  check(out.zero_point >= -128 && out.zero_point <= 127, kTag, "output zero point {} outside [-128, 127]",
+  check(std::isfinite(out.scale) && out.scale > 0.0f, kGemmInt8Tag, "output scale {} must be positive and finite",
+        out.scale);
+  check(out.zero_point >= -128 && out.zero_point <= 127, kGemmInt8Tag, "output zero point {} outside [-128, 127]",
         out.zero_point);
-  check(out.qmin >= -128 && out.qmin <= 127, kTag, "output lower clamp {} outside [-128, 127]", out.qmin);
+  check(out.qmin >= -128 && out.qmin <= 127, kGemmInt8Tag, "output lower clamp {} outside [-128, 127]", out.qmin);
   int8_detail::GemmCall call = make_call(a, m, lda, a_zero_point, w, int8_detail::OutKind::S8, c, ldc);
   call.ep = ep;
   call.oq = out;

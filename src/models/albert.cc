@@ -32,7 +32,7 @@ struct AlbertSettings {
   float layer_norm_eps = 1e-12f;
 };
 
-AlbertSettings read_settings(const JsonConfig& c) {
+AlbertSettings read_albert_settings(const JsonConfig& c) {
   AlbertSettings s;
   s.vocab_size = c.get_or<int64_t>("vocab_size", s.vocab_size);
   s.embedding_size = c.get_or<int64_t>("embedding_size", s.embedding_size);
@@ -60,7 +60,7 @@ AlbertSettings read_settings(const JsonConfig& c) {
 
 class AlbertModel final : public encoder::EncoderModel {
  public:
-  AlbertModel(const ModelSource& source, const LoadOptions& options) : s_(read_settings(source.config)) {
+  AlbertModel(const ModelSource& source, const LoadOptions& options) : s_(read_albert_settings(source.config)) {
     info_ = read_common_info(source.config);
     if (options.head) info_.head = *options.head;
     check(info_.head != ModelHead::CausalLM, "models", "{}: albert has no causal-LM head", source.path.string());

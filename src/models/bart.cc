@@ -32,7 +32,7 @@ struct BartSettings {
   bool scale_embedding = false;
 };
 
-BartSettings read_settings(const JsonConfig& c) {
+BartSettings read_bart_settings(const JsonConfig& c) {
   BartSettings s;
   s.vocab_size = c.get_or<int64_t>("vocab_size", 50265);
   s.d_model = c.get_or<int64_t>("d_model", 1024);
@@ -66,14 +66,14 @@ struct BartLayer {
 class BartConditionalGeneration final : public Seq2SeqLM {
  public:
   BartConditionalGeneration(const ModelSource& source, const LoadOptions& options)
-      : s_(read_settings(source.config)),
+      : s_(read_bart_settings(source.config)),
         reader_(*source.weights),
         shared_(reader_.require_any({"model.shared.weight", "model.encoder.embed_tokens.weight"},
                                     {s_.vocab_size, s_.d_model})),
-        encoder_positions_(reader_.require("model.encoder.embed_positions.weight",
-                                           {s_.max_positions + kPositionOffset, s_.d_model})),
-        decoder_positions_(reader_.require("model.decoder.embed_positions.weight",
-                                           {s_.max_positions + kPositionOffset, s_.d_model})),
+        encoder_positions_(
+            reader_.require("model.encoder.embed_positions.weight", {s_.max_positions + kPositionOffset, s_.d_model})),
+        decoder_positions_(
+            reader_.require("model.decoder.embed_positions.weight", {s_.max_positions + kPositionOffset, s_.d_model})),
         encoder_embed_norm_(layer_norm("model.encoder.layernorm_embedding")),
         decoder_embed_norm_(layer_norm("model.decoder.layernorm_embedding")) {
     const JsonConfig& c = source.config;

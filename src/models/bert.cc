@@ -34,7 +34,7 @@ struct BertSettings {
   int64_t pad_token_id = 0;
 };
 
-BertSettings read_settings(const JsonConfig& c, Variant variant) {
+BertSettings read_bert_settings(const JsonConfig& c, Variant variant) {
   BertSettings s;
   s.variant = variant;
   const bool electra = variant == Variant::Electra;
@@ -61,7 +61,7 @@ BertSettings read_settings(const JsonConfig& c, Variant variant) {
 class BertFamilyModel final : public encoder::EncoderModel {
  public:
   BertFamilyModel(const ModelSource& source, const LoadOptions& options, Variant variant)
-      : settings_(read_settings(source.config, variant)) {
+      : settings_(read_bert_settings(source.config, variant)) {
     const BertSettings& s = settings_;
     info_ = read_common_info(source.config);
     if (options.head) info_.head = *options.head;

@@ -76,7 +76,7 @@ std::vector<std::string> split_bar_list(const std::string& text) {
   return out;
 }
 
-DebertaSettings read_settings(const JsonConfig& c) {
+DebertaSettings read_deberta_v2_settings(const JsonConfig& c) {
   DebertaSettings s;
   s.vocab_size = c.get_or<int64_t>("vocab_size", s.vocab_size);
   s.hidden_size = c.get_or<int64_t>("hidden_size", s.hidden_size);
@@ -172,7 +172,7 @@ struct DebertaLayer {
 
 class DebertaV2Model final : public encoder::EncoderModel {
  public:
-  DebertaV2Model(const ModelSource& source, const LoadOptions& options) : s_(read_settings(source.config)) {
+  DebertaV2Model(const ModelSource& source, const LoadOptions& options) : s_(read_deberta_v2_settings(source.config)) {
     info_ = read_common_info(source.config);
     if (options.head) info_.head = *options.head;
     check(info_.head != ModelHead::CausalLM, "models", "{}: deberta-v2 has no causal-LM head", source.path.string());

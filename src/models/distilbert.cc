@@ -25,7 +25,7 @@ struct DistilBertSettings {
 // DistilBertModel hard-codes LayerNorm(eps=1e-12).
 constexpr float kLayerNormEps = 1e-12f;
 
-DistilBertSettings read_settings(const JsonConfig& c) {
+DistilBertSettings read_distilbert_settings(const JsonConfig& c) {
   DistilBertSettings s;
   s.vocab_size = c.get_or<int64_t>("vocab_size", s.vocab_size);
   s.dim = c.get_or<int64_t>("dim", s.dim);
@@ -42,7 +42,7 @@ DistilBertSettings read_settings(const JsonConfig& c) {
 
 class DistilBertModel final : public encoder::EncoderModel {
  public:
-  DistilBertModel(const ModelSource& source, const LoadOptions& options) : s_(read_settings(source.config)) {
+  DistilBertModel(const ModelSource& source, const LoadOptions& options) : s_(read_distilbert_settings(source.config)) {
     info_ = read_common_info(source.config);
     if (options.head) info_.head = *options.head;
     check(info_.head != ModelHead::CausalLM, "models", "{}: distilbert has no causal-LM head", source.path.string());

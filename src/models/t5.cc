@@ -36,7 +36,7 @@ struct T5Settings {
   bool tied = true;
 };
 
-T5Settings read_settings(const JsonConfig& c) {
+T5Settings read_t5_settings(const JsonConfig& c) {
   T5Settings s;
   s.vocab_size = c.get_or<int64_t>("vocab_size", 32128);
   s.d_model = c.get_or<int64_t>("d_model", 512);
@@ -98,7 +98,7 @@ struct T5Block {
 class T5ConditionalGeneration final : public Seq2SeqLM {
  public:
   T5ConditionalGeneration(const ModelSource& source, const LoadOptions& options)
-      : s_(read_settings(source.config)),
+      : s_(read_t5_settings(source.config)),
         reader_(*source.weights),
         shared_(reader_.require_any({"shared.weight", "encoder.embed_tokens.weight"}, {s_.vocab_size, s_.d_model})),
         encoder_bias_(reader_.require("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",

@@ -4,6 +4,7 @@
 #include <map>
 #include <random>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 #include "octet/log.h"
 #include "octet/quantize_model.h"
@@ -11,8 +12,6 @@
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kTag = "calibrate";
 
 std::vector<std::string> split_tabs(const std::string& line) {
   std::vector<std::string> fields;
@@ -36,26 +35,27 @@ size_t column_index(const std::vector<std::string>& header, const std::string& c
     if (trim(header[i]) == column) return i;
   if (!column.empty() && std::all_of(column.begin(), column.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     const size_t i = std::stoul(column);
-    check(i < header.size(), kTag, "{}: column index {} is past the {} columns of the header", file, i, header.size());
+    check(i < header.size(), kCalibrateTag, "{}: column index {} is past the {} columns of the header", file, i,
+          header.size());
     return i;
   }
   std::vector<std::string> names;
   for (const auto& h : header) names.push_back(trim(h));
-  fail(kTag, "{}: no column '{}' in the header (columns: {})", file, column, fmt::join(names, ", "));
+  fail(kCalibrateTag, "{}: no column '{}' in the header (columns: {})", file, column, fmt::join(names, ", "));
 }
 
 }  // namespace
 
 CalibrationTexts read_calibration_texts(const std::filesystem::path& tsv, const CalibrationTextOptions& options) {
   const std::string file = tsv.string();
-  check(options.samples > 0, kTag, "the number of calibration samples must be > 0, got {}", options.samples);
-  check(std::filesystem::exists(tsv), kTag, "calibration file '{}' does not exist", file);
-  check(!std::filesystem::is_directory(tsv), kTag, "calibration file '{}' is a folder", file);
+  check(options.samples > 0, kCalibrateTag, "the number of calibration samples must be > 0, got {}", options.samples);
+  check(std::filesystem::exists(tsv), kCalibrateTag, "calibration file '{}' does not exist", file);
+  check(!std::filesystem::is_directory(tsv), kCalibrateTag, "calibration file '{}' is a folder", file);
   std::ifstream in(tsv);
-  check(bool(in), kTag, "cannot read calibration file '{}'", file);
+  check(bool(in), kCalibrateTag, "cannot read calibration file '{}'", file);
   std::string line;
-  check(bool(std::getline(in, line)), kTag, "calibration file '{}' is empty (expected a header row and text rows)",
-        file);
+  check(bool(std::getline(in, line)), kCalibrateTag,
+        "calibration file '{}' is empty (expected a header row and text rows)", file);
   if (!line.empty() && line.back() == '\r') line.pop_back();
   const size_t col = column_index(split_tabs(line), options.column, file);
 
@@ -68,13 +68,13 @@ CalibrationTexts read_calibration_texts(const std::filesystem::path& tsv, const 
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (trim(line).empty()) continue;
     const auto fields = split_tabs(line);
-    check(col < fields.size(), kTag, "{}:{}: the row has {} fields, column {} is missing", file, line_no,
+    check(col < fields.size(), kCalibrateTag, "{}:{}: the row has {} fields, column {} is missing", file, line_no,
           fields.size(), col);
     std::string text = trim(fields[col]);
     if (!text.empty()) all.push_back(std::move(text));
   }
   out.rows = int64_t(all.size());
-  check(out.rows > 0, kTag, "calibration file '{}' has no text rows in column '{}'", file, options.column);
+  check(out.rows > 0, kCalibrateTag, "calibration file '{}' has no text rows in column '{}'", file, options.column);
 
   if (out.rows <= options.samples) {
     if (out.rows < options.samples) {
@@ -105,8 +105,8 @@ CalibrationTexts read_calibration_texts(const std::filesystem::path& tsv, const 
 std::vector<ModelInputs> make_calibration_batches(const Model& model, const Tokenizer& tokenizer,
                                                   const std::vector<std::string>& texts, int64_t batch_size,
                                                   std::optional<int64_t> max_length) {
-  check(batch_size > 0, kTag, "batch size must be > 0, got {}", batch_size);
-  check(!texts.empty(), kTag, "no calibration texts");
+  check(batch_size > 0, kCalibrateTag, "batch size must be > 0, got {}", batch_size);
+  check(!texts.empty(), kCalibrateTag, "no calibration texts");
   EncodeOptions eo;
   eo.max_length = max_length.value_or(model.info().max_positions);
   eo.truncation = Truncation::LongestFirst;
@@ -116,7 +116,7 @@ std::vector<ModelInputs> make_calibration_batches(const Model& model, const Toke
     Encoding e = tokenizer.encode(t, eo);
     if (e.size() > 0) by_length[e.size()].push_back(std::move(e));
   }
-  check(!by_length.empty(), kTag, "no calibration text encodes to any token");
+  check(!by_length.empty(), kCalibrateTag, "no calibration text encodes to any token");
   std::vector<ModelInputs> batches;
   for (const auto& [length, group] : by_length) {
     for (size_t start = 0; start < group.size(); start += size_t(batch_size)) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error_tags.h"
 #include "core/page_advice.h"
 #include "kernels/fp8_gemm.h"
 #include "octet/error.h"
@@ -22,8 +23,6 @@
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kTag = "quantized";
 
 const std::array<uint16_t, 256>& bf16_of_code() {
   static const std::array<uint16_t, 256> table = [] {
@@ -37,7 +36,7 @@ const std::array<uint16_t, 256>& bf16_of_code() {
 class NativeFp8Linear final : public nn::LinearKernel {
  public:
   NativeFp8Linear(const QuantizedLinear& q, Tensor bias) : bias_(std::move(bias)) {
-    check(has_native_fp8_kernel(q), kTag, "{}: {} with {} activations has no native FP8 kernel", q.name,
+    check(has_native_fp8_kernel(q), kQuantizedTag, "{}: {} with {} activations has no native FP8 kernel", q.name,
           to_string(q.weight_spec), q.input ? to_string(q.input->spec) : "f32");
     const int64_t n = q.weight.dim(0), k = q.weight.dim(1);
     const Tensor codes = q.weight.contiguous();
@@ -47,7 +46,7 @@ class NativeFp8Linear final : public nn::LinearKernel {
     out_scale_.resize(size_t(n));
     for (int64_t i = 0; i < n; ++i) out_scale_[size_t(i)] = scales.data<float>()[i] * input_scale_;
     for (const Tensor* t : {&q.weight, &q.weight_scale}) page_out_if_borrowed(*t);
-    check(!bias_.defined() || (bias_.dtype() == DType::F32 && bias_.numel() == n), kTag,
+    check(!bias_.defined() || (bias_.dtype() == DType::F32 && bias_.numel() == n), kQuantizedTag,
           "{}: bias {} does not hold {} f32 values", q.name, bias_, n);
     if (bias_.defined()) bias_ = bias_.contiguous();
     label_ = fmt::format("{} weights packed, {} activations (native, bf16 dot products)", to_string(q.weight_spec),

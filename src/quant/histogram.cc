@@ -5,14 +5,13 @@
 #include <limits>
 #include <numeric>
 
+#include "core/error_tags.h"
 #include "octet/number_formats.h"
 #include "octet/quant_calibration.h"
 #include "quant/quant_kernels.h"
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kTag = "quant";
 
 // Symmetric threshold T -> clip range for the scheme (see quant_calibration.h).
 ClipRange clip_for_threshold(const Histogram& h, double t, QuantScheme scheme) {
@@ -23,7 +22,7 @@ ClipRange clip_for_threshold(const Histogram& h, double t, QuantScheme scheme) {
 }
 
 void require_data(const Histogram& h, const char* what) {
-  check(h.total() > 0, kTag, "{}: the histogram is empty (observe some data first)", what);
+  check(h.total() > 0, kQuantTag, "{}: the histogram is empty (observe some data first)", what);
 }
 
 // Position where the running count (left to right over `counts`, bin j covering
@@ -117,30 +116,30 @@ double integrated_error(const std::vector<Segment>& segs, const std::vector<doub
 
 Histogram::Histogram(int bins)
     : bins_(bins), min_(std::numeric_limits<float>::infinity()), max_(-std::numeric_limits<float>::infinity()) {
-  check(bins >= 1, kTag, "histogram needs at least one bin, got {}", bins);
+  check(bins >= 1, kQuantTag, "histogram needs at least one bin, got {}", bins);
   positive_.assign(static_cast<size_t>(bins), 0);
   negative_.assign(static_cast<size_t>(bins), 0);
 }
 
 Histogram::Histogram(int bins, double range) : Histogram(bins) {
-  check(std::isfinite(range) && range > 0, kTag, "histogram range must be positive and finite, got {}", range);
+  check(std::isfinite(range) && range > 0, kQuantTag, "histogram range must be positive and finite, got {}", range);
   range_ = range;
 }
 
 float Histogram::amax() const { return total_ == 0 ? 0.0f : std::max(std::fabs(min_), std::fabs(max_)); }
 
 void Histogram::add(const Tensor& x) {
-  check(x.defined() && x.dtype() == DType::F32, kTag, "histogram: expected an f32 tensor, got {}", x);
+  check(x.defined() && x.dtype() == DType::F32, kQuantTag, "histogram: expected an f32 tensor, got {}", x);
   const Tensor c = x.contiguous();
   add(c.span<float>());
 }
 
 void Histogram::add(std::span<const float> values) {
-  check(!values.empty(), kTag, "histogram: empty batch");
+  check(!values.empty(), kQuantTag, "histogram: empty batch");
   float lo = std::numeric_limits<float>::infinity(), hi = -lo;
   const bool finite = quant_detail::best_quant_kernels().min_max(values.data(), static_cast<int64_t>(values.size()),
                                                                  &lo, &hi);
-  check(finite, kTag, "histogram: batch of {} values contains NaN or Inf", values.size());
+  check(finite, kQuantTag, "histogram: batch of {} values contains NaN or Inf", values.size());
   min_ = std::min(min_, lo);
   max_ = std::max(max_, hi);
   const double batch_amax = std::max(std::fabs(double(lo)), std::fabs(double(hi)));
@@ -182,7 +181,7 @@ std::vector<uint64_t> Histogram::magnitude_counts() const {
 }
 
 ClipRange percentile_range(const Histogram& h, double percentile, QuantScheme scheme) {
-  check(percentile > 0 && percentile <= 100, kTag, "percentile must be in (0, 100], got {}", percentile);
+  check(percentile > 0 && percentile <= 100, kQuantTag, "percentile must be in (0, 100], got {}", percentile);
   require_data(h, "percentile");
   const double total = static_cast<double>(h.total());
   const double w = h.bin_width();
@@ -199,7 +198,7 @@ ClipRange percentile_range(const Histogram& h, double percentile, QuantScheme sc
 }
 
 float entropy_amax(const Histogram& h, int levels) {
-  check(levels >= 2, kTag, "entropy calibration needs at least 2 levels, got {}", levels);
+  check(levels >= 2, kQuantTag, "entropy calibration needs at least 2 levels, got {}", levels);
   require_data(h, "entropy");
   if (h.range() == 0) return 0.0f;
   const std::vector<uint64_t> m = h.magnitude_counts();
@@ -240,7 +239,7 @@ float entropy_amax(const Histogram& h, int levels) {
 
 ClipRange entropy_range(const Histogram& h, const QuantSpec& spec) {
   const QuantLimits lim = quant_limits(spec);
-  check(!lim.is_float, kTag, "entropy calibration needs an integer dtype, not {}", dtype_name(spec.dtype));
+  check(!lim.is_float, kQuantTag, "entropy calibration needs an integer dtype, not {}", dtype_name(spec.dtype));
   const int levels = spec.scheme == QuantScheme::Symmetric ? lim.qmax - lim.symmetric_zero_point + 1
                                                            : (lim.qmax - lim.qmin + 1) / 2;
   return clip_for_threshold(h, entropy_amax(h, levels), spec.scheme);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error_tags.h"
 #include "core/page_advice.h"
 #include "octet/error.h"
 #include "octet/gemm_int8.h"
@@ -20,8 +21,6 @@
 namespace octet {
 namespace {
 
-constexpr std::string_view kTag = "quantized";
-
 // Rows per parallel_for task when quantizing activations (a row is one token).
 constexpr int64_t kRowsPerTask = 16;
 
@@ -29,19 +28,21 @@ void check_activation_quant(const ActivationQuant& q) {
   if (q.dynamic) return;
   const QuantSpec& s = q.spec;
   const bool int8 = s.dtype == DType::I8, fp8 = s.dtype == DType::F8_E4M3;
-  check((int8 || (fp8 && s.scheme == QuantScheme::Symmetric)) && s.granularity == Granularity::PerTensor, kTag,
+  check((int8 || (fp8 && s.scheme == QuantScheme::Symmetric)) && s.granularity == Granularity::PerTensor, kQuantizedTag,
         "static activations must be int8 or fp8_e4m3:sym per tensor, got {}", to_string(s));
-  check(std::isfinite(q.scale) && q.scale > 0, kTag, "activation scale {} must be positive and finite", q.scale);
-  check(q.zero_point >= -128 && q.zero_point <= 127, kTag, "activation zero point {} is outside [-128, 127]",
+  check(std::isfinite(q.scale) && q.scale > 0, kQuantizedTag, "activation scale {} must be positive and finite",
+        q.scale);
+  check(q.zero_point >= -128 && q.zero_point <= 127, kQuantizedTag, "activation zero point {} is outside [-128, 127]",
         q.zero_point);
-  check(s.scheme == QuantScheme::Affine || q.zero_point == 0, kTag, "a symmetric activation has zero point {}, not 0",
-        q.zero_point);
+  check(s.scheme == QuantScheme::Affine || q.zero_point == 0, kQuantizedTag,
+        "a symmetric activation has zero point {}, not 0", q.zero_point);
 }
 
 bool is_fp8(const ActivationQuant& q) { return !q.dynamic && q.spec.dtype == DType::F8_E4M3; }
 
 Tensor contiguous_f32(const Tensor& x, std::string_view what) {
-  check(x.defined() && x.dtype() == DType::F32 && x.rank() >= 1, kTag, "{}: expected an f32 tensor, got {}", what, x);
+  check(x.defined() && x.dtype() == DType::F32 && x.rank() >= 1, kQuantizedTag, "{}: expected an f32 tensor, got {}",
+        what, x);
   return x.contiguous();
 }
 
@@ -61,12 +62,12 @@ std::string_view execution_name(QuantExecution exec) {
 QuantExecution parse_execution(std::string_view name) {
   if (name == "native") return QuantExecution::Native;
   if (name == "simulated") return QuantExecution::Simulated;
-  fail(kTag, "unknown execution '{}' (simulated, native)", name);
+  fail(kQuantizedTag, "unknown execution '{}' (simulated, native)", name);
 }
 
 QuantizedActivation quantize_activation(const Tensor& x_in, const ActivationQuant& q) {
   check_activation_quant(q);
-  check(!is_fp8(q), kTag, "quantize_activation gives int8 codes; {} activations are fake-quantized only",
+  check(!is_fp8(q), kQuantizedTag, "quantize_activation gives int8 codes; {} activations are fake-quantized only",
         to_string(q.spec));
   const Tensor x = contiguous_f32(x_in, "quantize_activation");
   const int64_t cols = x.dim(-1), rows = cols == 0 ? 0 : x.numel() / cols;
@@ -176,35 +177,35 @@ std::string describe_or_nothing(const Tensor& t) { return t.defined() ? t.descri
 
 void check_quantized_linear(const QuantizedLinear& q, const Tensor& bias) {
   const QuantSpec& spec = q.weight_spec;
-  check(supported_weight_spec(spec), kTag,
+  check(supported_weight_spec(spec), kQuantizedTag,
         "{}: weights must be int8:sym:per_channel(0) / per_tensor / group(G), int4:sym:group(G), "
         "uint4:affine:group(G) or fp8_e4m3:sym:per_tensor / per_channel(0), got {}",
         q.name, to_string(spec));
-  check(q.weight.defined() && q.weight.dtype() == spec.dtype && q.weight.rank() == 2, kTag,
+  check(q.weight.defined() && q.weight.dtype() == spec.dtype && q.weight.rank() == 2, kQuantizedTag,
         "{}: weight must be a {} [out, in] tensor, got {}", q.name, dtype_name(spec.dtype),
         describe_or_nothing(q.weight));
   const int64_t out = q.weight.dim(0), in = q.weight.dim(1);
   const bool group = spec.granularity == Granularity::PerGroup;
-  check(!group || in % spec.group_size == 0, kTag, "{}: group size {} does not divide the {} input features", q.name,
-        spec.group_size, in);
+  check(!group || in % spec.group_size == 0, kQuantizedTag, "{}: group size {} does not divide the {} input features",
+        q.name, spec.group_size, in);
   const Shape scale_shape = group ? Shape{out, in / spec.group_size} : Shape{out};
   check(q.weight_scale.defined() && q.weight_scale.dtype() == DType::F32 && q.weight_scale.shape() == scale_shape,
-        kTag, "{}: weight_scale must be f32 {}, got {}", q.name, shape_str(scale_shape),
+        kQuantizedTag, "{}: weight_scale must be f32 {}, got {}", q.name, shape_str(scale_shape),
         describe_or_nothing(q.weight_scale));
   if (spec.scheme == QuantScheme::Affine)
     check(q.weight_zero_point.defined() && q.weight_zero_point.dtype() == DType::I32 &&
               q.weight_zero_point.shape() == scale_shape,
-          kTag, "{}: weight_zero_point must be i32 {}, got {}", q.name, shape_str(scale_shape),
+          kQuantizedTag, "{}: weight_zero_point must be i32 {}, got {}", q.name, shape_str(scale_shape),
           describe_or_nothing(q.weight_zero_point));
   if (q.group_index.defined()) {
-    check(group && q.group_index.dtype() == DType::I32 && q.group_index.shape() == Shape{in}, kTag,
+    check(group && q.group_index.dtype() == DType::I32 && q.group_index.shape() == Shape{in}, kQuantizedTag,
           "{}: group_index must be i32 [{}] on a group spec, got {} with {}", q.name, in, q.group_index,
           to_string(spec));
     const int64_t groups = in / spec.group_size;
     for (const int32_t g : q.group_index.contiguous().span<int32_t>())
-      check(g >= 0 && g < groups, kTag, "{}: group_index holds {}, outside [0, {})", q.name, g, groups);
+      check(g >= 0 && g < groups, kQuantizedTag, "{}: group_index holds {}, outside [0, {})", q.name, g, groups);
   }
-  check(!bias.defined() || (bias.dtype() == DType::F32 && bias.shape() == Shape{out}), kTag,
+  check(!bias.defined() || (bias.dtype() == DType::F32 && bias.shape() == Shape{out}), kQuantizedTag,
         "{}: bias must be f32 [{}], got {}", q.name, out, bias.defined() ? bias.describe() : "");
   if (q.input) check_activation_quant(*q.input);
 }

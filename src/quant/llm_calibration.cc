@@ -7,6 +7,7 @@
 #include <optional>
 #include <random>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 #include "octet/llm_quantize.h"
 #include "octet/log.h"
@@ -14,8 +15,6 @@
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kCalibrateTag = "calibrate";
 
 // Thrown by the observer of the last site of interest to end a batch's forward pass.
 struct StopForward {};

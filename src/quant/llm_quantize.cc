@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 #include "octet/llm_quantize.h"
 #include "octet/log.h"
@@ -29,9 +30,6 @@
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kTag = "quantize";
-constexpr std::string_view kCalibrateTag = "calibrate";
 
 // Rows of one group's input the --alpha auto search sees.
 constexpr int64_t kAlphaSearchRows = 1024;
@@ -52,17 +50,6 @@ bool is_static(ActivationFormat f) { return f == ActivationFormat::Int8Static ||
 float scale_for_amax(float amax, bool fp8) {
   if (!(amax > 0)) return 1.0f;
   return std::max(amax / (fp8 ? 448.0f : 127.0f), std::numeric_limits<float>::min());
-}
-
-double relative_l2(const Tensor& approx, const Tensor& exact) {
-  const Tensor a = approx.contiguous(), e = exact.contiguous();
-  const auto as = a.span<float>(), es = e.span<float>();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < as.size(); ++i) {
-    num += (double(as[i]) - es[i]) * (double(as[i]) - es[i]);
-    den += double(es[i]) * es[i];
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
 // Packs unpacked int4 / uint4 grid values [out, in] (i8) into an I4 / U4 tensor.
@@ -208,9 +195,8 @@ void LlmQuantizationPass::select() {
       m.spec = recipe.weight;
       if (lr.reason.empty() && m.spec.granularity == Granularity::PerGroup && l->in_features() % m.spec.group_size) {
         const int64_t g2 = fallback_group(m.spec.group_size, l->in_features());
-        check(r_.group_fallback && g2 > 0, kTag,
-              "--group {} does not divide the {} input features of '{}'{}", m.spec.group_size, l->in_features(),
-              l->name(),
+        check(r_.group_fallback && g2 > 0, kQuantizeTag, "--group {} does not divide the {} input features of '{}'{}",
+              m.spec.group_size, l->in_features(), l->name(),
               r_.group_fallback ? " (and no even group size does)"
                                 : " (pass --group-fallback to use the largest group size that divides it)");
         lr.note = fmt::format("group {} (--group-fallback: {} does not divide {})", g2, m.spec.group_size,
@@ -229,7 +215,7 @@ void LlmQuantizationPass::select() {
     }
     groups_.push_back(std::move(g));
   });
-  check(unused_group_recipes.empty(), kTag, "the model has no group of Linears named '{}'",
+  check(unused_group_recipes.empty(), kQuantizeTag, "the model has no group of Linears named '{}'",
         unused_group_recipes.empty() ? "" : *unused_group_recipes.begin());
   for (size_t p = 0; p < r_.exclude.size(); ++p)
     if (pattern_hits[p] == 0) {
@@ -525,7 +511,7 @@ QuantizationConfig quantize_llm(Model& model, const std::vector<std::vector<int6
   const LlmRecipe& r = options.recipe;
   validate_llm_recipe(r);
   for (const auto& [group, recipe] : options.group_recipes) validate_llm_recipe(recipe);
-  check(model.info().is_decoder, kTag,
+  check(model.info().is_decoder, kQuantizeTag,
         "recipe '{}' is for decoder LLMs, and this is a '{}' encoder (its recipes: int8, int8-dynamic)", r.name,
         model.info().model_type);
   const bool mixed_needs_data = std::any_of(options.group_recipes.begin(), options.group_recipes.end(),
@@ -533,7 +519,8 @@ QuantizationConfig quantize_llm(Model& model, const std::vector<std::vector<int6
   check((!r.needs_calibration() && !mixed_needs_data) || !windows.empty(), kCalibrateTag,
         "recipe '{}' calibrates on text: give --calib FILE.txt (training text, never the text you evaluate on)",
         r.name);
-  check(options.batch_windows > 0 && options.report_windows >= 0, kTag, "batch and report windows must be >= 1 / >= 0");
+  check(options.batch_windows > 0 && options.report_windows >= 0, kQuantizeTag,
+        "batch and report windows must be >= 1 / >= 0");
   clear_quantization(model);
   const std::vector<ModelInputs> batches = window_batches(windows, options.batch_windows);
 

@@ -2,13 +2,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 #include "octet/llm_quantize.h"
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kTag = "quantize";
 
 QuantSpec spec(std::string_view text) { return parse_quant_spec(text); }
 
@@ -104,7 +103,7 @@ LlmRecipe llm_recipe(std::string_view name) {
     if (r.name == name) return r;
     names.push_back(r.name);
   }
-  fail(kTag, "unknown LLM recipe '{}' ({})", name, fmt::join(names, ", "));
+  fail(kQuantizeTag, "unknown LLM recipe '{}' ({})", name, fmt::join(names, ", "));
 }
 
 void validate_llm_recipe(const LlmRecipe& r) {
@@ -117,26 +116,27 @@ void validate_llm_recipe(const LlmRecipe& r) {
                       (w.dtype == DType::U4 && w.scheme == QuantScheme::Affine);
     const bool fp8 = w.dtype == DType::F8_E4M3 &&
                      (w.granularity == Granularity::PerTensor || w.granularity == Granularity::PerChannel);
-    check(int8_rows || (int4 && group) || (w.dtype == DType::I8 && group) || fp8, kTag,
+    check(int8_rows || (int4 && group) || (w.dtype == DType::I8 && group) || fp8, kQuantizeTag,
           "recipe '{}': weights {} are not a supported format (int8 per channel / tensor / group, int4 or uint4 "
           "affine per group, fp8_e4m3 per tensor / channel)",
           r.name, to_string(w));
-    check(!group || (w.group_size >= 2 && w.group_size % 2 == 0), kTag,
+    check(!group || (w.group_size >= 2 && w.group_size % 2 == 0), kQuantizeTag,
           "recipe '{}': the group size must be an even number >= 2, got {}", r.name, w.group_size);
-    check(w.granularity != Granularity::PerChannel || w.axis == 0, kTag,
+    check(w.granularity != Granularity::PerChannel || w.axis == 0, kQuantizeTag,
           "recipe '{}': per-channel weights are per output row, channel(0)", r.name);
-    check(r.algorithm == WeightAlgorithm::RoundToNearest || integer_weights(w), kTag,
+    check(r.algorithm == WeightAlgorithm::RoundToNearest || integer_weights(w), kQuantizeTag,
           "recipe '{}': {} needs integer weights, got {}", r.name, weight_algorithm_name(r.algorithm), to_string(w));
   }
-  check(r.alpha >= 0 && r.alpha <= 1, kTag, "--alpha must be in [0, 1] (or auto), got {}", r.alpha);
-  check(r.awq_grid >= 2 && r.awq_grid <= 1000, kTag, "the AWQ grid must have 2..1000 points, got {}", r.awq_grid);
-  check(r.awq_rows >= 16, kTag, "AWQ needs at least 16 input rows per group, got {}", r.awq_rows);
-  check(std::isfinite(r.gptq_damp) && r.gptq_damp > 0 && r.gptq_damp < 1, kTag,
+  check(r.alpha >= 0 && r.alpha <= 1, kQuantizeTag, "--alpha must be in [0, 1] (or auto), got {}", r.alpha);
+  check(r.awq_grid >= 2 && r.awq_grid <= 1000, kQuantizeTag, "the AWQ grid must have 2..1000 points, got {}",
+        r.awq_grid);
+  check(r.awq_rows >= 16, kQuantizeTag, "AWQ needs at least 16 input rows per group, got {}", r.awq_rows);
+  check(std::isfinite(r.gptq_damp) && r.gptq_damp > 0 && r.gptq_damp < 1, kQuantizeTag,
         "the GPTQ damping must be in (0, 1), got {}", r.gptq_damp);
-  check(r.gptq_block >= 1, kTag, "the GPTQ block must be >= 1 column, got {}", r.gptq_block);
-  check(r.kv_cache == DType::F32 || r.kv_cache == DType::I8 || r.kv_cache == DType::F8_E4M3, kTag,
+  check(r.gptq_block >= 1, kQuantizeTag, "the GPTQ block must be >= 1 column, got {}", r.gptq_block);
+  check(r.kv_cache == DType::F32 || r.kv_cache == DType::I8 || r.kv_cache == DType::F8_E4M3, kQuantizeTag,
         "the KV cache is int8 or fp8_e4m3, got {}", dtype_name(r.kv_cache));
-  check(!r.kv_dynamic || r.kv_cache != DType::F32, kTag, "--kv-scale dynamic needs --kv-cache int8 or fp8");
+  check(!r.kv_dynamic || r.kv_cache != DType::F32, kQuantizeTag, "--kv-scale dynamic needs --kv-cache int8 or fp8");
 }
 
 }  // namespace octet

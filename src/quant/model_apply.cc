@@ -3,16 +3,12 @@
 #include <algorithm>
 #include <map>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 #include "octet/quantized_model.h"
 #include "quant/int8_attention_kernel.h"
 
 namespace octet {
-namespace {
-
-constexpr std::string_view kTag = "quantized";
-
-}  // namespace
 
 void apply_quantization(Model& model, const QuantizationConfig& config, QuantExecution exec) {
   std::map<std::string, nn::Linear*> linears;
@@ -24,10 +20,10 @@ void apply_quantization(Model& model, const QuantizationConfig& config, QuantExe
   std::vector<std::pair<nn::Linear*, std::shared_ptr<const nn::LinearKernel>>> kernels;
   for (const QuantizedLinear& q : config.linears) {
     const auto it = linears.find(q.name);
-    check(it != linears.end(), kTag, "the model has no Linear named '{}'", q.name);
+    check(it != linears.end(), kQuantizedTag, "the model has no Linear named '{}'", q.name);
     const nn::Linear& l = *it->second;
     const Shape model_shape{l.out_features(), l.in_features()};
-    check(q.weight.defined() && q.weight.shape() == model_shape, kTag,
+    check(q.weight.defined() && q.weight.shape() == model_shape, kQuantizedTag,
           "{}: quantized weight {} does not match the model's {}", q.name,
           q.weight.defined() ? q.weight.describe() : "undefined", shape_str(model_shape));
     kernels.emplace_back(it->second, make_quantized_linear_kernel(q, l.bias(), exec));
@@ -35,8 +31,8 @@ void apply_quantization(Model& model, const QuantizationConfig& config, QuantExe
   std::vector<std::pair<nn::ActivationSite*, ActivationQuant>> transforms;
   for (const QuantizedSite& s : config.sites) {
     const auto it = sites.find(s.name);
-    check(it != sites.end(), kTag, "the model has no activation site named '{}'", s.name);
-    check(it->second->kind() == s.kind, kTag, "site '{}' is a {} site, the config says {}", s.name,
+    check(it != sites.end(), kQuantizedTag, "the model has no activation site named '{}'", s.name);
+    check(it->second->kind() == s.kind, kQuantizedTag, "site '{}' is a {} site, the config says {}", s.name,
           nn::site_kind_name(it->second->kind()), nn::site_kind_name(s.kind));
     quantize_activation(Tensor::zeros({1}, DType::F32), s.quant);  // validates the parameters
     transforms.emplace_back(it->second, s.quant);
@@ -53,17 +49,18 @@ void apply_quantization(Model& model, const QuantizationConfig& config, QuantExe
       q.dynamic = config.kv_cache.dynamic;
       if (!q.dynamic) {
         const auto it = layers.find(a.name());
-        check(it != layers.end(), kTag, "the KV cache config has no scales for attention '{}'", a.name());
+        check(it != layers.end(), kQuantizedTag, "the KV cache config has no scales for attention '{}'", a.name());
         q.k_scale = it->second->k_scale;
         q.v_scale = it->second->v_scale;
       }
       kv.emplace_back(&a, std::move(q));
     });
-    check(!kv.empty(), kTag, "the config quantizes the KV cache, but the model has no attention blocks with one");
+    check(!kv.empty(), kQuantizedTag,
+          "the config quantizes the KV cache, but the model has no attention blocks with one");
     for (const auto& named : layers) {
       const auto& name = named.first;  // not a structured binding: clang < 16 cannot capture one
       const bool found = std::any_of(kv.begin(), kv.end(), [&](const auto& e) { return e.first->name() == name; });
-      check(found, kTag, "the model has no attention block named '{}'", name);
+      check(found, kQuantizedTag, "the model has no attention block named '{}'", name);
     }
     for (auto& [attention, q] : kv) {
       nn::MultiHeadAttention probe = *attention;  // validates the scales against the block before anything changes

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error_tags.h"
 #include "io/atomic_folder.h"
 #include "octet/error.h"
 #include "octet/gguf.h"
@@ -22,8 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::ordered_json;
-
-constexpr std::string_view kTag = "quantized";
 constexpr std::string_view kFormat = "octet-quantized";
 constexpr std::string_view kWeightsFile = "model.safetensors";
 
@@ -45,7 +44,7 @@ void write_config_without_quantization(const fs::path& src, const fs::path& dst)
   try {
     j = ordered_json::parse(in);
   } catch (const std::exception& e) {
-    fail(kTag, "{}: invalid JSON: {}", src.string(), e.what());
+    fail(kQuantizedTag, "{}: invalid JSON: {}", src.string(), e.what());
   }
   if (!j.is_object() || (!j.contains("quantization_config") && !j.contains("compression_config"))) {
     fs::copy_file(src, dst);
@@ -55,7 +54,7 @@ void write_config_without_quantization(const fs::path& src, const fs::path& dst)
   j.erase("compression_config");
   std::ofstream out(dst);
   out << j.dump(2) << "\n";
-  check(bool(out.flush()), kTag, "cannot write {}", dst.string());
+  check(bool(out.flush()), kQuantizedTag, "cannot write {}", dst.string());
 }
 
 std::string weight_name(const std::string& linear) { return linear + ".weight"; }
@@ -74,7 +73,7 @@ constexpr std::string_view kNoActivationQuant = "none";
 Tensor stored_codes(const Tensor& codes) {
   if (!dtype_info(codes.dtype()).is_packed) return codes;
   const Tensor c = codes.contiguous();
-  check(c.rank() == 2 && c.dim(1) % 2 == 0, kTag, "packed int4 weight {} must be [out, even in]", c);
+  check(c.rank() == 2 && c.dim(1) % 2 == 0, kQuantizedTag, "packed int4 weight {} must be [out, even in]", c);
   return Tensor::borrow(c.raw_data(), {c.dim(0), c.dim(1) / 2}, DType::U8, std::make_shared<Tensor>(c));
 }
 
@@ -96,7 +95,7 @@ nn::SiteKind parse_site_kind(std::string_view name, const std::string& file) {
                                nn::SiteKind::AttentionValue, nn::SiteKind::AttentionProbs, nn::SiteKind::ResidualAdd,
                                nn::SiteKind::NormInput})
     if (nn::site_kind_name(k) == name) return k;
-  fail(kTag, "{}: unknown site kind '{}'", file, name);
+  fail(kQuantizedTag, "{}: unknown site kind '{}'", file, name);
 }
 
 Tensor scalar_f32(float v) {
@@ -161,9 +160,9 @@ void save_quantized_model(const Model& model, const QuantizationConfig& config, 
                           const fs::path& out, bool overwrite) {
   const bool gguf_source = is_gguf_file(source);
   const fs::path source_dir = fs::is_directory(source) ? source : source.parent_path();
-  check(gguf_source || fs::exists(source_dir / "config.json"), kTag,
+  check(gguf_source || fs::exists(source_dir / "config.json"), kQuantizedTag,
         "{}: no config.json to copy (a Hugging Face folder or a .gguf file is needed)", source_dir.string());
-  io::AtomicFolderWriter writer(out, overwrite, std::string(kTag), source_dir);
+  io::AtomicFolderWriter writer(out, overwrite, std::string(kQuantizedTag), source_dir);
 
   // model.safetensors: every parameter, with the quantized Linears' weights as int8 plus their scales.
   std::map<std::string, const QuantizedLinear*> quantized;
@@ -180,7 +179,7 @@ void save_quantized_model(const Model& model, const QuantizationConfig& config, 
     const QuantizedLinear& q = *it->second;
     // Codes are [out, in]; a checkpoint may store the weight [in, out] (GPT-2's Conv1D), which the loader undoes.
     const Shape transposed = q.weight.defined() ? Shape{q.weight.dim(1), q.weight.dim(0)} : Shape{};
-    check(q.weight.defined() && (tensor.shape() == q.weight.shape() || tensor.shape() == transposed), kTag,
+    check(q.weight.defined() && (tensor.shape() == q.weight.shape() || tensor.shape() == transposed), kQuantizedTag,
           "{}: quantized weight {} does not match the model's {}", q.name,
           q.weight.defined() ? q.weight.describe() : "undefined", tensor.describe());
     tensors.emplace_back(name, stored_codes(q.weight));
@@ -198,8 +197,9 @@ void save_quantized_model(const Model& model, const QuantizationConfig& config, 
   for (const auto& [name, q] : quantized) {
     if (seen.count(name) > 0) continue;
     const auto r = resident.find(name);
-    check(r != resident.end(), kTag, "the model has no parameter '{}' for quantized Linear '{}'", name, q->name);
-    check(q->weight.defined() && q->weight.shape() == r->second, kTag,
+    check(r != resident.end(), kQuantizedTag, "the model has no parameter '{}' for quantized Linear '{}'", name,
+          q->name);
+    check(q->weight.defined() && q->weight.shape() == r->second, kQuantizedTag,
           "{}: quantized weight {} does not match the model's {}", q->name,
           q->weight.defined() ? q->weight.describe() : "undefined", shape_str(r->second));
     seen.insert(name);
@@ -220,7 +220,7 @@ void save_quantized_model(const Model& model, const QuantizationConfig& config, 
   {
     std::ofstream f(temp / kQuantizationConfigFile);
     f << config_json(config).dump(2) << "\n";
-    check(bool(f.flush()), kTag, "cannot write {}", (temp / kQuantizationConfigFile).string());
+    check(bool(f.flush()), kQuantizedTag, "cannot write {}", (temp / kQuantizationConfigFile).string());
   }
   if (gguf_source) {
     write_gguf_model_files(source, temp);  // config.json and tokenizer.gguf from the GGUF's metadata
@@ -256,9 +256,9 @@ class ConfigReader {
   const nlohmann::json& member(const nlohmann::json& j, const char* key, nlohmann::json::value_t type,
                                std::string_view where) const {
     const auto it = j.find(key);
-    check(it != j.end(), kTag, "{}: {} has no '{}'", file_, where, key);
+    check(it != j.end(), kQuantizedTag, "{}: {} has no '{}'", file_, where, key);
     const bool number_ok = type == nlohmann::json::value_t::number_integer && it->is_number_integer();
-    check(it->type() == type || number_ok, kTag, "{}: '{}' of {} has the wrong type ({})", file_, key, where,
+    check(it->type() == type || number_ok, kQuantizedTag, "{}: '{}' of {} has the wrong type ({})", file_, key, where,
           it->type_name());
     return *it;
   }
@@ -270,18 +270,18 @@ class ConfigReader {
     try {
       return parse_quant_spec(text);
     } catch (const Error& e) {
-      fail(kTag, "{}: '{}' of {}: {}", file_, key, where, e.detail());
+      fail(kQuantizedTag, "{}: '{}' of {}: {}", file_, key, where, e.detail());
     }
   }
 
   // The tensor `name` from the weights file, checked for dtype and shape.
   Tensor tensor(const std::string& name, DType dtype, const std::optional<Shape>& shape, std::string_view why) const {
-    check(weights_.contains(name), kTag, "{}: tensor '{}' is missing ({} lists it: {})", weights_.source().string(),
-          name, kQuantizationConfigFile, why);
+    check(weights_.contains(name), kQuantizedTag, "{}: tensor '{}' is missing ({} lists it: {})",
+          weights_.source().string(), name, kQuantizationConfigFile, why);
     const TensorInfo& info = weights_.info(name);
-    check(info.dtype == dtype, kTag, "{}: tensor '{}' is {}, but {} says {} ({})", weights_.source().string(), name,
-          dtype_name(info.dtype), kQuantizationConfigFile, dtype_name(dtype), why);
-    check(!shape || info.shape == *shape, kTag, "{}: tensor '{}' has shape {}, expected {} ({})",
+    check(info.dtype == dtype, kQuantizedTag, "{}: tensor '{}' is {}, but {} says {} ({})", weights_.source().string(),
+          name, dtype_name(info.dtype), kQuantizationConfigFile, dtype_name(dtype), why);
+    check(!shape || info.shape == *shape, kQuantizedTag, "{}: tensor '{}' has shape {}, expected {} ({})",
           weights_.source().string(), name, shape_str(info.shape), shape_str(shape.value_or(Shape{})), why);
     return weights_.get(name);
   }
@@ -293,28 +293,28 @@ class ConfigReader {
     ActivationQuant q;
     const QuantSpec spec = spec_member(j, "input", where);
     const bool fp8 = spec.dtype == DType::F8_E4M3;
-    check((spec.dtype == DType::I8 || fp8) && spec.rounding == Rounding::NearestEven, kTag,
+    check((spec.dtype == DType::I8 || fp8) && spec.rounding == Rounding::NearestEven, kQuantizedTag,
           "{}: {}: activations must be int8 or fp8_e4m3 with nearest-even rounding, got {}", file_, where,
           to_string(spec));
     if (spec.granularity == Granularity::PerToken) {
-      check(spec.scheme == QuantScheme::Symmetric && !fp8, kTag,
+      check(spec.scheme == QuantScheme::Symmetric && !fp8, kQuantizedTag,
             "{}: {}: per-token activations are int8 symmetric, got {}", file_, where, to_string(spec));
       q.dynamic = true;
       return q;
     }
-    check(spec.granularity == Granularity::PerTensor, kTag,
+    check(spec.granularity == Granularity::PerTensor, kQuantizedTag,
           "{}: {}: activations are per tensor (static) or per token (dynamic), got {}", file_, where, to_string(spec));
     q.spec = spec;
     q.scale = tensor(input_scale_name(name), DType::F32, Shape{}, "static input scale").data<float>()[0];
     if (!fp8)
       q.zero_point =
           tensor(input_zero_point_name(name), DType::I32, Shape{}, "static input zero point").data<int32_t>()[0];
-    check(std::isfinite(q.scale) && q.scale > 0, kTag, "{}: tensor '{}' is {}, a scale must be positive and finite",
-          weights_.source().string(), input_scale_name(name), q.scale);
-    check(q.zero_point >= -128 && q.zero_point <= 127 &&
-              (spec.scheme == QuantScheme::Affine || q.zero_point == 0),
-          kTag, "{}: tensor '{}' is {}, outside the grid of {}", weights_.source().string(), input_zero_point_name(name),
-          q.zero_point, to_string(spec));
+    check(std::isfinite(q.scale) && q.scale > 0, kQuantizedTag,
+          "{}: tensor '{}' is {}, a scale must be positive and finite", weights_.source().string(),
+          input_scale_name(name), q.scale);
+    check(q.zero_point >= -128 && q.zero_point <= 127 && (spec.scheme == QuantScheme::Affine || q.zero_point == 0),
+          kQuantizedTag, "{}: tensor '{}' is {}, outside the grid of {}", weights_.source().string(),
+          input_zero_point_name(name), q.zero_point, to_string(spec));
     return q;
   }
 
@@ -327,39 +327,39 @@ class ConfigReader {
     const DType dtype = q.weight_spec.dtype;
     const bool packed = dtype_info(dtype).is_packed;
     const DType stored = packed ? DType::U8 : dtype;
-    check(dtype == DType::I8 || dtype == DType::I4 || dtype == DType::U4 || dtype == DType::F8_E4M3, kTag,
+    check(dtype == DType::I8 || dtype == DType::I4 || dtype == DType::U4 || dtype == DType::F8_E4M3, kQuantizedTag,
           "{}: {}: weights of type {} are not supported (int8, int4, uint4, fp8_e4m3)", file_, where,
           dtype_name(dtype));
     Tensor codes = tensor(weight_name(q.name), stored, std::nullopt, fmt::format("{} weight", dtype_name(dtype)));
-    check(codes.rank() == 2, kTag, "{}: tensor '{}' has shape {}, a Linear weight is [out, in]", source,
+    check(codes.rank() == 2, kQuantizedTag, "{}: tensor '{}' has shape {}, a Linear weight is [out, in]", source,
           weight_name(q.name), shape_str(codes.shape()));
     if (packed) codes = Tensor::borrow(codes.raw_data(), {codes.dim(0), codes.dim(1) * 2}, dtype,
                                        std::make_shared<Tensor>(codes));
     q.weight = codes;
     const int64_t out = codes.dim(0), in = codes.dim(1);
     const bool group = q.weight_spec.granularity == Granularity::PerGroup;
-    check(!group || (q.weight_spec.group_size > 0 && in % q.weight_spec.group_size == 0), kTag,
+    check(!group || (q.weight_spec.group_size > 0 && in % q.weight_spec.group_size == 0), kQuantizedTag,
           "{}: {}: group size {} does not divide the {} input features", file_, where, q.weight_spec.group_size, in);
     const Shape scale_shape = group ? Shape{out, in / q.weight_spec.group_size} : Shape{out};
     q.weight_scale = tensor(weight_scale_name(q.name), DType::F32, scale_shape, "weight scale");
     const auto scales = q.weight_scale.span<float>();
     for (const float s : scales)
-      check(std::isfinite(s) && s > 0, kTag, "{}: tensor '{}' holds {}, a scale must be positive and finite", source,
-            weight_scale_name(q.name), s);
+      check(std::isfinite(s) && s > 0, kQuantizedTag, "{}: tensor '{}' holds {}, a scale must be positive and finite",
+            source, weight_scale_name(q.name), s);
     if (q.weight_spec.granularity == Granularity::PerTensor)
       for (const float s : scales)
-        check(s == scales[0], kTag, "{}: tensor '{}' varies, but {} says per tensor", source,
+        check(s == scales[0], kQuantizedTag, "{}: tensor '{}' varies, but {} says per tensor", source,
               weight_scale_name(q.name), to_string(q.weight_spec));
     const QuantLimits lim = quant_limits(q.weight_spec);
     if (q.weight_spec.scheme == QuantScheme::Affine) {
       q.weight_zero_point = tensor(weight_zero_point_name(q.name), DType::I32, scale_shape, "weight zero point");
       for (const int32_t z : q.weight_zero_point.span<int32_t>())
-        check(z >= lim.qmin && z <= lim.qmax, kTag, "{}: tensor '{}' holds {}, outside the grid [{}, {}]", source,
-              weight_zero_point_name(q.name), z, lim.qmin, lim.qmax);
+        check(z >= lim.qmin && z <= lim.qmax, kQuantizedTag, "{}: tensor '{}' holds {}, outside the grid [{}, {}]",
+              source, weight_zero_point_name(q.name), z, lim.qmin, lim.qmax);
     }
     if (weights_.contains(group_index_name(q.name))) {
-      check(group, kTag, "{}: tensor '{}' exists, but {} is not a group format", source, group_index_name(q.name),
-            to_string(q.weight_spec));
+      check(group, kQuantizedTag, "{}: tensor '{}' exists, but {} is not a group format", source,
+            group_index_name(q.name), to_string(q.weight_spec));
       q.group_index = tensor(group_index_name(q.name), DType::I32, Shape{in}, "group index");
     }
     check_codes_on_grid(q, lim);
@@ -367,7 +367,7 @@ class ConfigReader {
     try {
       validate_quantized_linear(q);
     } catch (const Error& e) {
-      fail(kTag, "{}: {}", file_, e.detail());
+      fail(kQuantizedTag, "{}: {}", file_, e.detail());
     }
     return q;
   }
@@ -376,25 +376,25 @@ class ConfigReader {
     KvCacheConfig kv;
     const std::string where = "'kv_cache'";
     const std::string dtype = string_member(j, "dtype", where), scale = string_member(j, "scale", where);
-    check(dtype == "int8" || dtype == "fp8_e4m3", kTag, "{}: kv_cache dtype '{}' is not int8 or fp8_e4m3", file_,
-          dtype);
-    check(scale == "static" || scale == "dynamic", kTag, "{}: kv_cache scale '{}' is not static or dynamic", file_,
-          scale);
+    check(dtype == "int8" || dtype == "fp8_e4m3", kQuantizedTag, "{}: kv_cache dtype '{}' is not int8 or fp8_e4m3",
+          file_, dtype);
+    check(scale == "static" || scale == "dynamic", kQuantizedTag, "{}: kv_cache scale '{}' is not static or dynamic",
+          file_, scale);
     kv.dtype = dtype == "int8" ? DType::I8 : DType::F8_E4M3;
     kv.dynamic = scale == "dynamic";
     for (const auto& e : member(j, "layers", nlohmann::json::value_t::array, where)) {
-      check(e.is_string(), kTag, "{}: kv_cache layers must be attention module names", file_);
+      check(e.is_string(), kQuantizedTag, "{}: kv_cache layers must be attention module names", file_);
       KvCacheConfig::Layer l;
       l.name = e.get<std::string>();
       if (!kv.dynamic) {
         for (const auto& [name, scales] : {std::pair{k_scale_name(l.name), &l.k_scale},
                                            std::pair{v_scale_name(l.name), &l.v_scale}}) {
           const Tensor t = tensor(name, DType::F32, std::nullopt, "static KV cache scale");
-          check(t.rank() == 1, kTag, "{}: tensor '{}' must be [kv_heads], got {}", weights_.source().string(), name,
-                shape_str(t.shape()));
+          check(t.rank() == 1, kQuantizedTag, "{}: tensor '{}' must be [kv_heads], got {}", weights_.source().string(),
+                name, shape_str(t.shape()));
           for (const float v : t.span<float>()) {
-            check(std::isfinite(v) && v > 0, kTag, "{}: tensor '{}' holds {}, a scale must be positive and finite",
-                  weights_.source().string(), name, v);
+            check(std::isfinite(v) && v > 0, kQuantizedTag,
+                  "{}: tensor '{}' holds {}, a scale must be positive and finite", weights_.source().string(), name, v);
             scales->push_back(v);
           }
         }
@@ -423,15 +423,16 @@ class ConfigReader {
       const int qmin = lim.qmin, qmax = lim.qmax;
       if (!any_byte([&](uint8_t b) { return (int(int8_t(b)) < qmin) | (int(int8_t(b)) > qmax); })) return;
       for (const int8_t v : w.span<int8_t>())
-        check(v >= lim.qmin && v <= lim.qmax, kTag, "{}: tensor '{}' holds {}, outside the symmetric grid [{}, {}]",
-              source, name, int(v), lim.qmin, lim.qmax);
+        check(v >= lim.qmin && v <= lim.qmax, kQuantizedTag,
+              "{}: tensor '{}' holds {}, outside the symmetric grid [{}, {}]", source, name, int(v), lim.qmin,
+              lim.qmax);
     } else if (w.dtype() == DType::I4) {
       // -8 is 0b1000 in either nibble.
-      check(!any_byte([](uint8_t b) { return ((b & 0x0F) == 0x08) | ((b & 0xF0) == 0x80); }), kTag,
+      check(!any_byte([](uint8_t b) { return ((b & 0x0F) == 0x08) | ((b & 0xF0) == 0x80); }), kQuantizedTag,
             "{}: tensor '{}' holds -8, outside the symmetric int4 grid [-7, 7]", source, name);
     } else if (w.dtype() == DType::F8_E4M3) {
-      check(!any_byte([](uint8_t b) { return (b & 0x7F) == 0x7F; }), kTag, "{}: tensor '{}' holds an e4m3 NaN code",
-            source, name);
+      check(!any_byte([](uint8_t b) { return (b & 0x7F) == 0x7F; }), kQuantizedTag,
+            "{}: tensor '{}' holds an e4m3 NaN code", source, name);
     }
   }
 
@@ -443,24 +444,25 @@ class ConfigReader {
 
 QuantizationConfig read_quantization_config(const fs::path& folder) {
   const fs::path path = folder / kQuantizationConfigFile;
-  check(fs::exists(path), kTag, "{}: no {}", folder.string(), kQuantizationConfigFile);
+  check(fs::exists(path), kQuantizedTag, "{}: no {}", folder.string(), kQuantizationConfigFile);
   nlohmann::json j;
   {
     std::ifstream f(path);
-    check(bool(f), kTag, "cannot read {}", path.string());
+    check(bool(f), kQuantizedTag, "cannot read {}", path.string());
     try {
       j = nlohmann::json::parse(f);
     } catch (const std::exception& e) {
-      fail(kTag, "{}: invalid JSON: {}", path.string(), e.what());
+      fail(kQuantizedTag, "{}: invalid JSON: {}", path.string(), e.what());
     }
   }
-  check(j.is_object(), kTag, "{}: expected a JSON object", path.string());
+  check(j.is_object(), kQuantizedTag, "{}: expected a JSON object", path.string());
   const Checkpoint weights = Checkpoint::open(folder);
   const ConfigReader r(folder, weights);
   using vt = nlohmann::json::value_t;
-  check(r.string_member(j, "format", "the file") == kFormat, kTag, "{}: 'format' is not '{}'", r.file(), kFormat);
+  check(r.string_member(j, "format", "the file") == kFormat, kQuantizedTag, "{}: 'format' is not '{}'", r.file(),
+        kFormat);
   const int64_t version = r.member(j, "format_version", vt::number_integer, "the file").get<int64_t>();
-  check(version >= 1 && version <= QuantizationConfig::kFormatVersion, kTag,
+  check(version >= 1 && version <= QuantizationConfig::kFormatVersion, kQuantizedTag,
         "{}: format_version {} is not supported (this octet reads 1..{})", r.file(), version,
         QuantizationConfig::kFormatVersion);
 
@@ -481,13 +483,13 @@ QuantizationConfig read_quantization_config(const fs::path& folder) {
     for (const auto& [key, value] : it->items())
       c.recipe_options.emplace_back(key, value.is_string() ? value.get<std::string>() : value.dump());
   if (const auto it = j.find("kv_cache"); it != j.end()) {
-    check(it->is_object(), kTag, "{}: 'kv_cache' must be an object", r.file());
+    check(it->is_object(), kQuantizedTag, "{}: 'kv_cache' must be an object", r.file());
     c.kv_cache = r.kv_cache(*it);
   }
   std::set<std::string> names;
   for (const auto& e : r.member(j, "linears", vt::array, "the file")) {
     c.linears.push_back(r.linear(e));
-    check(names.insert(c.linears.back().name).second, kTag, "{}: linear '{}' is listed twice", r.file(),
+    check(names.insert(c.linears.back().name).second, kQuantizedTag, "{}: linear '{}' is listed twice", r.file(),
           c.linears.back().name);
   }
   for (const auto& e : r.member(j, "sites", vt::array, "the file")) {
@@ -495,7 +497,7 @@ QuantizationConfig read_quantization_config(const fs::path& folder) {
     s.name = r.string_member(e, "name", "a 'sites' entry");
     s.kind = parse_site_kind(r.string_member(e, "kind", "site '" + s.name + "'"), r.file());
     s.quant = *r.activation(e, s.name, "site '" + s.name + "'", /*allow_none=*/false);
-    check(names.insert(s.name).second, kTag, "{}: site '{}' is listed twice", r.file(), s.name);
+    check(names.insert(s.name).second, kQuantizedTag, "{}: site '{}' is listed twice", r.file(), s.name);
     c.sites.push_back(std::move(s));
   }
   for (const auto& e : r.member(j, "excluded", vt::array, "the file"))
@@ -513,8 +515,9 @@ QuantizationConfig read_quantization_config(const fs::path& folder) {
                               info.dtype == DType::U8 || info.dtype == DType::F8_E4M3;
     if (!quant_tensor) continue;
     const std::string owner = name.substr(0, name.rfind('.'));
-    check(names.count(owner) > 0 || kv_layers.count(owner) > 0, kTag, "{}: tensor '{}' ({}) belongs to no layer listed in {}",
-          weights.source().string(), name, dtype_name(info.dtype), kQuantizationConfigFile);
+    check(names.count(owner) > 0 || kv_layers.count(owner) > 0, kQuantizedTag,
+          "{}: tensor '{}' ({}) belongs to no layer listed in {}", weights.source().string(), name,
+          dtype_name(info.dtype), kQuantizationConfigFile);
   }
   return c;
 }

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "core/error_tags.h"
 #include "quant/quantized_load.h"
 #include "octet/error.h"
 #include "octet/gguf_model.h"
@@ -15,7 +16,6 @@ namespace octet {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr std::string_view kTag = "quantized";
 
 // The folder's model.safetensors, where "<linear>.weight" of a quantized
 // Linear reads as q_w * s_w (f32) and everything else as in a plain checkpoint.
@@ -50,17 +50,17 @@ class QuantizedWeights final : public WeightSource {
       const Tensor& codes = it->second.weight;
       // Codes are [out, in]; a builder reading an [in, out] checkpoint weight (GPT-2's Conv1D) gets it transposed.
       const bool transposed = codes.rank() == 2 && shape == Shape{codes.dim(1), codes.dim(0)} && shape != codes.shape();
-      check(codes.shape() == shape || transposed, kTag, "{}: tensor '{}' has shape {}, config.json expects {}",
+      check(codes.shape() == shape || transposed, kQuantizedTag, "{}: tensor '{}' has shape {}, config.json expects {}",
             describe(), name, shape_str(codes.shape()), shape_str(shape));
       const Tensor w = dequantized_weight(it->second);
       return transposed ? w.transpose(0, 1).contiguous() : w;
     }
-    check(hidden_.count(name) == 0, kTag, "{}: tensor '{}' belongs to a quantized layer and has no float value",
-          describe(), name);
+    check(hidden_.count(name) == 0, kQuantizedTag,
+          "{}: tensor '{}' belongs to a quantized layer and has no float value", describe(), name);
     Tensor t = checkpoint_.require(name, shape);
     if (t.dtype() == DType::F32) return t;
-    check(dtype_info(t.dtype()).is_float, kTag, "{}: tensor '{}' is {}, a float type is needed", describe(), name,
-          dtype_name(t.dtype()));
+    check(dtype_info(t.dtype()).is_float, kQuantizedTag, "{}: tensor '{}' is {}, a float type is needed", describe(),
+          name, dtype_name(t.dtype()));
     return t.to(DType::F32);
   }
 
@@ -97,7 +97,7 @@ std::shared_ptr<const WeightSource> make_quantized_weight_source(Checkpoint chec
 std::unique_ptr<Model> build_model_from_weights(const fs::path& folder, std::shared_ptr<const WeightSource> weights,
                                                 const LoadOptions& options) {
   const fs::path config_path = folder / "config.json";
-  check(fs::exists(config_path), kTag, "{}: no config.json", folder.string());
+  check(fs::exists(config_path), kQuantizedTag, "{}: no config.json", folder.string());
   JsonConfig json = JsonConfig::load(config_path);
   const ArchitectureEntry& entry = find_architecture(json);
   ModelSource source{folder, std::move(json), std::move(weights)};

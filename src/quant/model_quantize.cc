@@ -5,6 +5,7 @@
 #include <span>
 #include <set>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 #include "octet/kernels.h"
 #include "octet/log.h"
@@ -16,27 +17,25 @@
 namespace octet {
 namespace {
 
-constexpr std::string_view kTag = "quantize";
-constexpr std::string_view kCalibrateTag = "calibrate";
-
 bool is_histogram_calibrator(std::string_view name) {
   return name == "percentile" || name == "entropy" || name == "mse";
 }
 
 void validate_recipe(const QuantRecipe& r) {
-  check(r.name == "int8" || r.name == "int8-dynamic", kTag, "unknown recipe '{}' (int8, int8-dynamic)", r.name);
-  check(r.dynamic == (r.name == "int8-dynamic"), kTag, "recipe '{}' has dynamic = {}", r.name, r.dynamic);
+  check(r.name == "int8" || r.name == "int8-dynamic", kQuantizeTag, "unknown recipe '{}' (int8, int8-dynamic)", r.name);
+  check(r.dynamic == (r.name == "int8-dynamic"), kQuantizeTag, "recipe '{}' has dynamic = {}", r.name, r.dynamic);
   if (!r.dynamic) {
     const auto names = calibrator_names();
-    check(std::find(names.begin(), names.end(), r.calibrator) != names.end(), kTag,
+    check(std::find(names.begin(), names.end(), r.calibrator) != names.end(), kQuantizeTag,
           "unknown calibrator '{}' ({})", r.calibrator, fmt::join(names, ", "));
   }
-  check(r.percentile > 0 && r.percentile <= 100, kTag, "percentile must be in (0, 100], got {}", r.percentile);
-  check(r.momentum >= 0 && r.momentum < 1, kTag, "ema momentum must be in [0, 1), got {}", r.momentum);
-  check(!r.fallback_budget || (*r.fallback_budget >= 0 && *r.fallback_budget < 1), kTag,
+  check(r.percentile > 0 && r.percentile <= 100, kQuantizeTag, "percentile must be in (0, 100], got {}", r.percentile);
+  check(r.momentum >= 0 && r.momentum < 1, kQuantizeTag, "ema momentum must be in [0, 1), got {}", r.momentum);
+  check(!r.fallback_budget || (*r.fallback_budget >= 0 && *r.fallback_budget < 1), kQuantizeTag,
         "the fallback budget must be in [0, 1), got {}", r.fallback_budget.value_or(0));
-  check(!r.dynamic || !(r.attention_sites || r.residual_sites || r.norm_sites), kTag,
-        "attention / residual / norm sites are calibrated statically; recipe int8-dynamic quantizes Linear inputs only");
+  check(
+      !r.dynamic || !(r.attention_sites || r.residual_sites || r.norm_sites), kQuantizeTag,
+      "attention / residual / norm sites are calibrated statically; recipe int8-dynamic quantizes Linear inputs only");
 }
 
 // A site being calibrated: a handle sharing the model's site state, and its observers.
@@ -93,17 +92,6 @@ class CalibrationPass {
   const std::vector<ModelInputs>& batches_;
 };
 
-double relative_l2(const Tensor& approx, const Tensor& exact) {
-  const Tensor ac = approx.contiguous(), ec = exact.contiguous();
-  const std::span<const float> a = ac.span<float>(), e = ec.span<float>();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (double(a[i]) - e[i]) * (double(a[i]) - e[i]);
-    den += double(e[i]) * e[i];
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
-
 QuantizedLinear quantize_weights(const nn::Linear& l, const QuantRecipe& r, LayerReport& report) {
   QuantizedLinear q;
   q.name = l.name();
@@ -113,7 +101,7 @@ QuantizedLinear quantize_weights(const nn::Linear& l, const QuantRecipe& r, Laye
   try {
     p = compute_qparams(w, q.weight_spec);
   } catch (const Error& e) {
-    fail(kTag, "weight of '{}': {}", l.name(), e.detail());
+    fail(kQuantizeTag, "weight of '{}': {}", l.name(), e.detail());
   }
   q.weight = quantize(w, q.weight_spec, p);
   const int64_t out = w.dim(0);
@@ -134,7 +122,7 @@ QuantRecipe recipe_preset(std::string_view name) {
     r.dynamic = true;
     return r;
   }
-  fail(kTag, "unknown recipe '{}' (int8, int8-dynamic)", name);
+  fail(kQuantizeTag, "unknown recipe '{}' (int8, int8-dynamic)", name);
 }
 
 std::string calibrator_label(const QuantRecipe& r) {

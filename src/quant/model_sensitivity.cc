@@ -191,4 +191,15 @@ void apply_fallback(Model& model, QuantizationConfig& config, const std::vector<
   if (compare.classify()) report.disagreement = result.disagreement();
 }
 
+double relative_l2(const Tensor& approx, const Tensor& exact) {
+  const Tensor ac = approx.contiguous(), ec = exact.contiguous();
+  const std::span<const float> a = ac.span<float>(), e = ec.span<float>();
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (double(a[i]) - e[i]) * (double(a[i]) - e[i]);
+    den += double(e[i]) * e[i];
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
 }  // namespace octet

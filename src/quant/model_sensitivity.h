@@ -11,6 +11,9 @@
 
 namespace octet {
 
+// ||approx - exact|| / ||exact|| over all elements (||approx - exact|| when exact is zero), in double.
+double relative_l2(const Tensor& approx, const Tensor& exact);
+
 // LayerReport::output_error of every quantized Linear: its simulated output
 // vs the fp32 one on the same (fp32) inputs.
 void measure_output_errors(Model& model, const QuantizationConfig& config, const std::vector<ModelInputs>& batches,

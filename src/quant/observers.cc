@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error_tags.h"
 #include "octet/quant_calibration.h"
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kTag = "quant";
 
 bool same_slots(const QuantSpec& a, const QuantSpec& b) {
   if (a.granularity != b.granularity) return false;
@@ -35,13 +34,13 @@ std::string format_number(double v) { return fmt::format("{:g}", v); }
 
 Observer::Observer(const QuantSpec& spec) : spec_(spec) {
   quant_limits(spec);  // validates dtype / scheme / rounding
-  check(spec.granularity != Granularity::PerToken, kTag,
+  check(spec.granularity != Granularity::PerToken, kQuantTag,
         "{}: per-token ranges are computed at run time; observers calibrate static ranges", to_string(spec));
 }
 
 QuantRanges Observer::compute_range(const QuantSpec& spec) const {
-  check(batches_ > 0, kTag, "{}: no data observed yet", name());
-  check(same_slots(spec_, spec), kTag, "{} observed ranges for {} but was asked for {}", name(), to_string(spec_),
+  check(batches_ > 0, kQuantTag, "{}: no data observed yet", name());
+  check(same_slots(spec_, spec), kQuantTag, "{} observed ranges for {} but was asked for {}", name(), to_string(spec_),
         to_string(spec));
   return range_for(spec);
 }
@@ -56,7 +55,7 @@ void MinMaxObserver::observe(const Tensor& x) {
     min_ = r.min;
     max_ = r.max;
   } else {
-    check(r.min.shape() == min_.shape(), kTag, "minmax: batch ranges {} do not match earlier ones {}",
+    check(r.min.shape() == min_.shape(), kQuantTag, "minmax: batch ranges {} do not match earlier ones {}",
           shape_str(r.min.shape()), shape_str(min_.shape()));
     float* lo = min_.data<float>();
     float* hi = max_.data<float>();
@@ -76,7 +75,7 @@ QuantRanges MinMaxObserver::range_for(const QuantSpec&) const { return copy_rang
 
 MovingAverageMinMaxObserver::MovingAverageMinMaxObserver(const QuantSpec& spec, double momentum)
     : Observer(spec), momentum_(momentum) {
-  check(momentum >= 0 && momentum < 1, kTag, "ema momentum must be in [0, 1), got {}", momentum);
+  check(momentum >= 0 && momentum < 1, kQuantTag, "ema momentum must be in [0, 1), got {}", momentum);
 }
 
 std::string MovingAverageMinMaxObserver::name() const { return "ema(" + format_number(momentum_) + ")"; }
@@ -87,7 +86,7 @@ void MovingAverageMinMaxObserver::observe(const Tensor& x) {
     min_ = r.min;
     max_ = r.max;
   } else {
-    check(r.min.shape() == min_.shape(), kTag, "ema: batch ranges {} do not match earlier ones {}",
+    check(r.min.shape() == min_.shape(), kQuantTag, "ema: batch ranges {} do not match earlier ones {}",
           shape_str(r.min.shape()), shape_str(min_.shape()));
     float* lo = min_.data<float>();
     float* hi = max_.data<float>();
@@ -109,13 +108,13 @@ QuantRanges MovingAverageMinMaxObserver::range_for(const QuantSpec&) const { ret
 HistogramCalibrator::HistogramCalibrator(HistogramMethod method, const QuantSpec& spec, int bins, double percentile,
                                          double range)
     : Observer(spec), method_(method), percentile_(percentile), histogram_(range > 0 ? Histogram(bins, range) : Histogram(bins)) {
-  check(std::isfinite(range) && range >= 0, kTag, "histogram range must be >= 0 and finite, got {}", range);
-  check(spec.granularity == Granularity::PerTensor, kTag, "{}: histogram calibrators give per-tensor ranges, not {}",
-        name(), to_string(spec));
+  check(std::isfinite(range) && range >= 0, kQuantTag, "histogram range must be >= 0 and finite, got {}", range);
+  check(spec.granularity == Granularity::PerTensor, kQuantTag,
+        "{}: histogram calibrators give per-tensor ranges, not {}", name(), to_string(spec));
   if (method == HistogramMethod::Percentile)
-    check(percentile > 0 && percentile <= 100, kTag, "percentile must be in (0, 100], got {}", percentile);
+    check(percentile > 0 && percentile <= 100, kQuantTag, "percentile must be in (0, 100], got {}", percentile);
   if (method == HistogramMethod::Entropy)
-    check(!dtype_info(spec.dtype).is_float, kTag, "entropy calibration needs an integer dtype, not {}",
+    check(!dtype_info(spec.dtype).is_float, kQuantTag, "entropy calibration needs an integer dtype, not {}",
           dtype_name(spec.dtype));
 }
 
@@ -139,7 +138,7 @@ QuantRanges HistogramCalibrator::range_for(const QuantSpec& spec) const {
     case HistogramMethod::Entropy: return scalar_ranges(entropy_range(histogram_, spec));
     case HistogramMethod::Mse: return scalar_ranges(mse_range(histogram_, spec));
   }
-  fail(kTag, "invalid histogram method");
+  fail(kQuantTag, "invalid histogram method");
 }
 
 // ---- factory ----------------------------------------------------------------------
@@ -154,7 +153,7 @@ std::unique_ptr<Observer> make_calibrator(std::string_view name, const Calibrato
     return std::make_unique<HistogramCalibrator>(HistogramMethod::Percentile, o.spec, o.bins, o.percentile, r);
   if (name == "entropy") return std::make_unique<HistogramCalibrator>(HistogramMethod::Entropy, o.spec, o.bins, 99.99, r);
   if (name == "mse") return std::make_unique<HistogramCalibrator>(HistogramMethod::Mse, o.spec, o.bins, 99.99, r);
-  fail(kTag, "unknown calibrator '{}' (minmax, ema, percentile, entropy, mse)", name);
+  fail(kQuantTag, "unknown calibrator '{}' (minmax, ema, percentile, entropy, mse)", name);
 }
 
 }  // namespace octet

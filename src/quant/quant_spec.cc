@@ -7,13 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "core/error_tags.h"
 #include "octet/quant.h"
 #include "quant/quant_kernels.h"
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kTag = "quant";
 
 bool is_supported_dtype(DType d) {
   switch (d) {
@@ -38,7 +37,7 @@ int64_t parse_int(std::string_view s, std::string_view what, std::string_view te
   int64_t v = 0;
   const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || ptr != s.data() + s.size() || s.empty())
-    fail(kTag, "spec '{}': {} '{}' is not an integer", text, what, s);
+    fail(kQuantTag, "spec '{}': {} '{}' is not an integer", text, what, s);
   return v;
 }
 
@@ -50,7 +49,7 @@ bool match_call(std::string_view field, std::string_view name, std::vector<std::
   if (field == name) return true;
   if (field.size() <= name.size() + 1 || field.substr(0, name.size()) != name || field[name.size()] != '(')
     return false;
-  if (field.back() != ')') fail(kTag, "spec '{}': missing ')' in '{}'", text, field);
+  if (field.back() != ')') fail(kQuantTag, "spec '{}': missing ')' in '{}'", text, field);
   std::string_view inner = field.substr(name.size() + 1, field.size() - name.size() - 2);
   while (true) {
     const size_t comma = inner.find(',');
@@ -62,15 +61,17 @@ bool match_call(std::string_view field, std::string_view name, std::vector<std::
 }
 
 void check_spec_alone(const QuantSpec& s) {
-  check(is_supported_dtype(s.dtype), kTag, "dtype {} cannot be a quantization target (int8, uint8, int4, uint4, "
-        "fp8_e4m3, fp8_e5m2)", dtype_name(s.dtype));
-  const bool fp8 = dtype_info(s.dtype).is_float;
-  check(!(fp8 && s.scheme == QuantScheme::Affine), kTag, "{} is symmetric only (no integer zero point)",
+  check(is_supported_dtype(s.dtype), kQuantTag,
+        "dtype {} cannot be a quantization target (int8, uint8, int4, uint4, "
+        "fp8_e4m3, fp8_e5m2)",
         dtype_name(s.dtype));
-  check(!(fp8 && s.rounding != Rounding::NearestEven), kTag, "{} conversions round to nearest even only",
+  const bool fp8 = dtype_info(s.dtype).is_float;
+  check(!(fp8 && s.scheme == QuantScheme::Affine), kQuantTag, "{} is symmetric only (no integer zero point)",
+        dtype_name(s.dtype));
+  check(!(fp8 && s.rounding != Rounding::NearestEven), kQuantTag, "{} conversions round to nearest even only",
         dtype_name(s.dtype));
   if (s.granularity == Granularity::PerGroup)
-    check(s.group_size > 0, kTag, "group size must be positive, got {}", s.group_size);
+    check(s.group_size > 0, kQuantTag, "group size must be positive, got {}", s.group_size);
 }
 
 }  // namespace
@@ -86,13 +87,13 @@ QuantSpec parse_quant_spec(std::string_view text) {
       rest.remove_prefix(colon + 1);
     }
   }
-  check(!fields[0].empty(), kTag, "empty quantization spec '{}'", text);
-  check(fields.size() <= 4, kTag, "spec '{}': expected dtype[:scheme[:granularity[:rounding]]]", text);
+  check(!fields[0].empty(), kQuantTag, "empty quantization spec '{}'", text);
+  check(fields.size() <= 4, kQuantTag, "spec '{}': expected dtype[:scheme[:granularity[:rounding]]]", text);
   QuantSpec spec;
   try {
     spec.dtype = parse_dtype(fields[0]);
   } catch (const Error&) {
-    fail(kTag, "spec '{}': unknown dtype '{}'", text, fields[0]);
+    fail(kQuantTag, "spec '{}': unknown dtype '{}'", text, fields[0]);
   }
   if (fields.size() > 1) {
     const std::string_view s = fields[1];
@@ -101,7 +102,7 @@ QuantSpec parse_quant_spec(std::string_view text) {
     } else if (s == "affine" || s == "asym" || s == "asymmetric") {
       spec.scheme = QuantScheme::Affine;
     } else {
-      fail(kTag, "spec '{}': unknown scheme '{}' (sym or affine)", text, s);
+      fail(kQuantTag, "spec '{}': unknown scheme '{}' (sym or affine)", text, s);
     }
   }
   if (fields.size() > 2) {
@@ -112,17 +113,20 @@ QuantSpec parse_quant_spec(std::string_view text) {
     } else if (g == "per_token" || g == "token") {
       spec.granularity = Granularity::PerToken;
     } else if (match_call(g, "per_channel", args, text) || match_call(g, "channel", args, text)) {
-      check(args.size() == 1, kTag, "spec '{}': per_channel takes one axis, e.g. per_channel(0)", text);
+      check(args.size() == 1, kQuantTag, "spec '{}': per_channel takes one axis, e.g. per_channel(0)", text);
       spec.granularity = Granularity::PerChannel;
       spec.axis = static_cast<int>(parse_int(args[0], "axis", text));
     } else if (match_call(g, "group", args, text) || match_call(g, "per_group", args, text)) {
-      check(args.size() == 1 || args.size() == 2, kTag, "spec '{}': group takes a size and an optional axis, "
-            "e.g. group(128) or group(128,-1)", text);
+      check(args.size() == 1 || args.size() == 2, kQuantTag,
+            "spec '{}': group takes a size and an optional axis, "
+            "e.g. group(128) or group(128,-1)",
+            text);
       spec.granularity = Granularity::PerGroup;
       spec.group_size = parse_int(args[0], "group size", text);
       spec.axis = args.size() == 2 ? static_cast<int>(parse_int(args[1], "axis", text)) : -1;
     } else {
-      fail(kTag, "spec '{}': unknown granularity '{}' (per_tensor, per_channel(axis), group(k), per_token)", text, g);
+      fail(kQuantTag, "spec '{}': unknown granularity '{}' (per_tensor, per_channel(axis), group(k), per_token)", text,
+           g);
     }
   }
   if (fields.size() > 3) {
@@ -132,7 +136,7 @@ QuantSpec parse_quant_spec(std::string_view text) {
     } else if (r == "rna" || r == "nearest_away") {
       spec.rounding = Rounding::NearestAway;
     } else {
-      fail(kTag, "spec '{}': unknown rounding '{}' (rne or rna)", text, r);
+      fail(kQuantTag, "spec '{}': unknown rounding '{}' (rne or rna)", text, r);
     }
   }
   check_spec_alone(spec);
@@ -165,7 +169,8 @@ QuantLimits quant_limits(const QuantSpec& spec) {
     case DType::U4: l = {sym ? 1 : 0, 15, 8, 0, false}; break;
     case DType::F8_E4M3: l = {0, 0, 0, 448.0f, true}; break;
     case DType::F8_E5M2: l = {0, 0, 0, 57344.0f, true}; break;
-    default: fail(kTag, "unsupported dtype {}", dtype_name(spec.dtype));
+    default:
+      fail(kQuantTag, "unsupported dtype {}", dtype_name(spec.dtype));
   }
   return l;
 }
@@ -175,13 +180,13 @@ void validate_quant_spec(const QuantSpec& spec, const Shape& shape) {
   // Plain ifs: this runs on every op, and check() would format its message eagerly.
   const int rank = static_cast<int>(shape.size());
   if (spec.granularity == Granularity::PerTensor) return;
-  if (rank < 1) fail(kTag, "{} needs a tensor of rank >= 1, got a scalar", to_string(spec));
+  if (rank < 1) fail(kQuantTag, "{} needs a tensor of rank >= 1, got a scalar", to_string(spec));
   if (spec.granularity == Granularity::PerToken) return;
   const int axis = spec.axis < 0 ? spec.axis + rank : spec.axis;
   if (axis < 0 || axis >= rank)
-    fail(kTag, "{}: axis {} out of range for shape {}", to_string(spec), spec.axis, shape_str(shape));
+    fail(kQuantTag, "{}: axis {} out of range for shape {}", to_string(spec), spec.axis, shape_str(shape));
   if (spec.granularity == Granularity::PerGroup && shape[axis] % spec.group_size != 0)
-    fail(kTag, "{}: group size {} does not divide dim {} (size {}) of {}", to_string(spec), spec.group_size, axis,
+    fail(kQuantTag, "{}: group size {} does not divide dim {} (size {}) of {}", to_string(spec), spec.group_size, axis,
          shape[axis], shape_str(shape));
 }
 
@@ -207,12 +212,12 @@ Shape quant_param_shape(const QuantSpec& spec, const Shape& shape) {
       return s;
     }
   }
-  fail(kTag, "invalid granularity");
+  fail(kQuantTag, "invalid granularity");
 }
 
 ScaleZeroPoint qparams_for_range(float lo, float hi, const QuantSpec& spec) {
-  check(std::isfinite(lo) && std::isfinite(hi), kTag, "range [{}, {}] is not finite", lo, hi);
-  check(lo <= hi, kTag, "range [{}, {}] has min > max", lo, hi);
+  check(std::isfinite(lo) && std::isfinite(hi), kQuantTag, "range [{}, {}] is not finite", lo, hi);
+  check(lo <= hi, kQuantTag, "range [{}, {}] has min > max", lo, hi);
   const QuantLimits l = quant_limits(spec);
   // Scales are computed in double and rounded once to float.
   const double amax = std::max(std::fabs(double(lo)), std::fabs(double(hi)));
@@ -239,8 +244,8 @@ ScaleZeroPoint qparams_for_range(float lo, float hi, const QuantSpec& spec) {
 }
 
 QuantParams qparams_from_ranges(const QuantRanges& ranges, const QuantSpec& spec) {
-  check(ranges.min.defined() && ranges.max.defined(), kTag, "qparams_from_ranges: undefined range tensors");
-  check(ranges.min.shape() == ranges.max.shape(), kTag, "qparams_from_ranges: min {} and max {} differ in shape",
+  check(ranges.min.defined() && ranges.max.defined(), kQuantTag, "qparams_from_ranges: undefined range tensors");
+  check(ranges.min.shape() == ranges.max.shape(), kQuantTag, "qparams_from_ranges: min {} and max {} differ in shape",
         shape_str(ranges.min.shape()), shape_str(ranges.max.shape()));
   const Tensor lo = ranges.min.contiguous(), hi = ranges.max.contiguous();
   const float* plo = lo.data<float>();

@@ -11,6 +11,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/error_tags.h"
 #include "octet/number_formats.h"
 #include "octet/quant.h"
 #include "octet/thread_pool.h"
@@ -67,12 +68,11 @@ RunLayout make_run_layout(const QuantSpec& spec, const Shape& shape) {
 
 namespace {
 
+using quant_detail::for_each_run;
+using quant_detail::kQuantBlock;
 using quant_detail::QuantKernels;
 using quant_detail::RunLayout;
 using quant_detail::RunParams;
-using quant_detail::for_each_run;
-using quant_detail::kQuantBlock;
-constexpr std::string_view kTag = "quant";
 
 // Contiguous copies of the params plus 1/scale, checked against the spec.
 struct PreparedParams {
@@ -87,12 +87,13 @@ struct PreparedParams {
 PreparedParams prepare_params(const QuantParams& params, const QuantSpec& spec, const Shape& data_shape,
                               const QuantLimits& lim) {
   const Shape expected = quant_param_shape(spec, data_shape);
-  if (!params.scale.defined() || !params.zero_point.defined()) fail(kTag, "{}: params are undefined", to_string(spec));
+  if (!params.scale.defined() || !params.zero_point.defined())
+    fail(kQuantTag, "{}: params are undefined", to_string(spec));
   if (params.scale.dtype() != DType::F32 || params.zero_point.dtype() != DType::I32)
-    fail(kTag, "{}: scale must be f32 and zero_point i32, got {} and {}", to_string(spec), params.scale.describe(),
+    fail(kQuantTag, "{}: scale must be f32 and zero_point i32, got {} and {}", to_string(spec), params.scale.describe(),
          params.zero_point.describe());
   if (params.scale.shape() != expected || params.zero_point.shape() != expected)
-    fail(kTag, "{}: params for {} must have shape {}, got scale {} and zero_point {}", to_string(spec),
+    fail(kQuantTag, "{}: params for {} must have shape {}, got scale {} and zero_point {}", to_string(spec),
          shape_str(data_shape), shape_str(expected), shape_str(params.scale.shape()),
          shape_str(params.zero_point.shape()));
   const Tensor s = params.scale.contiguous(), z = params.zero_point.contiguous();
@@ -107,14 +108,14 @@ PreparedParams prepare_params(const QuantParams& params, const QuantSpec& spec, 
   for (size_t i = 0; i < p.scale.size(); ++i) {
     const float sc = p.scale[i];
     if (!(std::isfinite(sc) && sc >= std::numeric_limits<float>::min()))
-      fail(kTag, "{}: scale {} at index {} must be finite and >= FLT_MIN", to_string(spec), sc, i);
+      fail(kQuantTag, "{}: scale {} at index {} must be finite and >= FLT_MIN", to_string(spec), sc, i);
     p.inv_scale[i] = 1.0f / sc;
     const int32_t zp = p.zero_point[i];
     if (symmetric && zp != lim.symmetric_zero_point)
-      fail(kTag, "{}: zero point must be {} for a symmetric spec, got {}", to_string(spec),
+      fail(kQuantTag, "{}: zero point must be {} for a symmetric spec, got {}", to_string(spec),
            lim.symmetric_zero_point, zp);
     if (!symmetric && (zp < lim.qmin || zp > lim.qmax))
-      fail(kTag, "{}: zero point {} outside [{}, {}]", to_string(spec), zp, lim.qmin, lim.qmax);
+      fail(kQuantTag, "{}: zero point {} outside [{}, {}]", to_string(spec), zp, lim.qmin, lim.qmax);
   }
   return p;
 }
@@ -211,8 +212,8 @@ const float* fp8_decode_table(DType dtype) {
 constexpr int64_t kNibbleChunk = 512;  // stack buffer for int4 codes
 
 Tensor require_f32(const Tensor& x, const char* op) {
-  check(x.defined(), kTag, "{}: undefined tensor", op);
-  check(x.dtype() == DType::F32, kTag, "{}: expected an f32 tensor, got {}", op, x);
+  check(x.defined(), kQuantTag, "{}: undefined tensor", op);
+  check(x.dtype() == DType::F32, kQuantTag, "{}: expected an f32 tensor, got {}", op, x);
   return x.contiguous();
 }
 
@@ -220,7 +221,7 @@ Tensor require_f32(const Tensor& x, const char* op) {
 
 QuantRanges compute_ranges(const Tensor& x_in, const QuantSpec& spec) {
   const Tensor x = require_f32(x_in, "compute_ranges");
-  check(x.numel() > 0, kTag, "compute_ranges: empty tensor {} has no range", x);
+  check(x.numel() > 0, kQuantTag, "compute_ranges: empty tensor {} has no range", x);
   const RunLayout layout = quant_detail::make_run_layout(spec, x.shape());
   const float* data = x.data<float>();
   const QuantKernels& k = quant_detail::best_quant_kernels();
@@ -255,7 +256,7 @@ QuantRanges compute_ranges(const Tensor& x_in, const QuantSpec& spec) {
     }
   });
   for (int64_t part = 0; part < parts; ++part)
-    check(finite[part] != 0, kTag, "compute_ranges: tensor {} contains NaN or Inf", x);
+    check(finite[part] != 0, kQuantTag, "compute_ranges: tensor {} contains NaN or Inf", x);
   QuantRanges r{Tensor::empty(quant_param_shape(spec, x.shape()), DType::F32),
                 Tensor::empty(quant_param_shape(spec, x.shape()), DType::F32)};
   float* rlo = r.min.data<float>();
@@ -309,8 +310,8 @@ Tensor quantize(const Tensor& x_in, const QuantSpec& spec, const QuantParams& pa
 }
 
 Tensor dequantize(const Tensor& q_in, const QuantSpec& spec, const QuantParams& params) {
-  check(q_in.defined(), kTag, "dequantize: undefined tensor");
-  check(q_in.dtype() == spec.dtype, kTag, "dequantize: tensor is {} but the spec {} says {}", q_in,
+  check(q_in.defined(), kQuantTag, "dequantize: undefined tensor");
+  check(q_in.dtype() == spec.dtype, kQuantTag, "dequantize: tensor is {} but the spec {} says {}", q_in,
         to_string(spec), dtype_name(spec.dtype));
   const Tensor q = q_in.contiguous();
   const RunLayout layout = quant_detail::make_run_layout(spec, q.shape());

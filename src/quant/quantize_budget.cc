@@ -8,21 +8,17 @@
 #include <map>
 #include <optional>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 #include "octet/log.h"
 #include "octet/progress.h"
 
 namespace octet {
-namespace {
-
-constexpr std::string_view kTag = "quantize";
-
-}  // namespace
 
 BudgetChoice search_budget(const BudgetSearch& s, double budget) {
-  check(std::isfinite(budget) && budget >= 0, kTag,
+  check(std::isfinite(budget) && budget >= 0, kQuantizeTag,
         "the budget must be >= 0 (a negative loss budget cannot be met, not even by fp32), got {}", budget);
-  check(!s.units.empty() && s.rungs.size() >= 2, kTag, "the budget search needs layers and at least two rungs");
+  check(!s.units.empty() && s.rungs.size() >= 2, kQuantizeTag, "the budget search needs layers and at least two rungs");
   const int top = int(s.rungs.size()) - 1, n = int(s.units.size());
   BudgetChoice c;
   std::optional<ProgressBar> bar;
@@ -34,7 +30,7 @@ BudgetChoice search_budget(const BudgetSearch& s, double budget) {
   auto evaluate = [&](const std::vector<int>& rungs) {
     ++c.evaluations;
     const double loss = s.evaluate(rungs);
-    check(std::isfinite(loss), kTag, "the loss evaluation gave {}", loss);
+    check(std::isfinite(loss), kQuantizeTag, "the loss evaluation gave {}", loss);
     if (bar) bar->advance();
     return loss;
   };
@@ -57,7 +53,7 @@ BudgetChoice search_budget(const BudgetSearch& s, double budget) {
     for (int u = 0; u < n; ++u)
       if (c.rung_of_unit[size_t(u)] < top && (worst < 0 || c.sensitivity[size_t(u)] > c.sensitivity[size_t(worst)]))
         worst = u;
-    check(worst >= 0, kTag, "the budget {:g} is not met even with every layer at {} (loss {:.4g})", budget,
+    check(worst >= 0, kQuantizeTag, "the budget {:g} is not met even with every layer at {} (loss {:.4g})", budget,
           s.rungs[size_t(top)], c.loss);
     const int rung = ++c.rung_of_unit[size_t(worst)];
     c.sensitivity[size_t(worst)] = rung < top ? alone(worst, rung) : 0.0;
@@ -89,7 +85,7 @@ BudgetResult quantize_encoder_budget(Model& model, const std::vector<ModelInputs
   std::vector<const QuantizedLinear*> statics;
   for (const QuantizedLinear& q : static_config.linears)
     if (dynamic_of.count(q.name)) statics.push_back(&q);
-  check(!statics.empty(), kTag, "no Linear to quantize");
+  check(!statics.empty(), kQuantizeTag, "no Linear to quantize");
 
   // A mix: each Linear's entry from the static or the dynamic config, or none (fp32).
   auto mix = [&](const std::vector<int>& rungs) {
@@ -134,7 +130,7 @@ LlmBudgetResult quantize_llm_budget(const std::function<std::unique_ptr<Model>()
                                     std::vector<LlmRecipe> ladder, double budget, const BudgetLoss& loss) {
   if (ladder.empty())
     for (const char* name : {"w4a16-awq", "w8a8-sq", "w8a16", "fp32"}) ladder.push_back(llm_recipe(name));
-  check(ladder.size() >= 2 && !ladder.back().quantize_weights, kTag,
+  check(ladder.size() >= 2 && !ladder.back().quantize_weights, kQuantizeTag,
         "the ladder must hold at least two recipes and end with fp32");
   const LlmRecipe& base = options.recipe;
   for (LlmRecipe& rung : ladder) {
@@ -148,7 +144,7 @@ LlmBudgetResult quantize_llm_budget(const std::function<std::unique_ptr<Model>()
   std::vector<std::string> groups;
   {
     const auto model = load();
-    check(model->info().is_decoder, kTag, "the LLM budget search needs a decoder; '{}' is an encoder",
+    check(model->info().is_decoder, kQuantizeTag, "the LLM budget search needs a decoder; '{}' is an encoder",
           model->info().model_type);
     model->visit_linear_groups([&](nn::LinearInputGroup& g) {
       if (g.output_head) return;
@@ -159,7 +155,7 @@ LlmBudgetResult quantize_llm_budget(const std::function<std::unique_ptr<Model>()
       if (!all_excluded) groups.push_back(g.name);
     });
   }
-  check(!groups.empty(), kTag, "no group of Linears to quantize");
+  check(!groups.empty(), kQuantizeTag, "no group of Linears to quantize");
 
   LlmQuantizeOptions o = options;
   o.recipe = ladder.back();  // fp32 where no group recipe says otherwise

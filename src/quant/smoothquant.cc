@@ -4,14 +4,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 #include "octet/kernels.h"
 #include "octet/quantized_model.h"
 
 namespace octet {
 namespace {
-
-constexpr std::string_view kTag = "quantize";
 constexpr float kMinFactor = 1e-5f, kMaxFactor = 1e5f;
 
 int64_t producer_channel(const nn::ChannelScaleProducer& p, int64_t column) {
@@ -19,16 +18,16 @@ int64_t producer_channel(const nn::ChannelScaleProducer& p, int64_t column) {
 }
 
 int64_t group_columns(const nn::LinearInputGroup& g) {
-  check(!g.linears.empty(), kTag, "group '{}' has no Linear", g.name);
+  check(!g.linears.empty(), kQuantizeTag, "group '{}' has no Linear", g.name);
   const int64_t in = g.linears.front()->in_features();
   for (const nn::Linear* l : g.linears)
-    check(l->in_features() == in, kTag, "group '{}': '{}' reads {} features, not {}", g.name, l->name(),
+    check(l->in_features() == in, kQuantizeTag, "group '{}': '{}' reads {} features, not {}", g.name, l->name(),
           l->in_features(), in);
   return in;
 }
 
 const nn::ChannelScaleProducer& producer_of(const nn::LinearInputGroup& g) {
-  check(g.producer.has_value(), kTag, "group '{}' has no producer to fold factors into", g.name);
+  check(g.producer.has_value(), kQuantizeTag, "group '{}' has no producer to fold factors into", g.name);
   return *g.producer;
 }
 
@@ -66,7 +65,7 @@ std::vector<float> producer_channel_max(const nn::ChannelScaleProducer& p, std::
   std::vector<float> out(size_t(p.channels), 0.0f);
   for (int64_t c = 0; c < int64_t(per_column.size()); ++c) {
     const int64_t j = producer_channel(p, c);
-    check(j >= 0 && j < p.channels, kTag, "'{}': column {} maps to channel {} of {}", p.name, c, j, p.channels);
+    check(j >= 0 && j < p.channels, kQuantizeTag, "'{}': column {} maps to channel {} of {}", p.name, c, j, p.channels);
     out[size_t(j)] = std::max(out[size_t(j)], per_column[size_t(c)]);
   }
   return out;
@@ -74,9 +73,9 @@ std::vector<float> producer_channel_max(const nn::ChannelScaleProducer& p, std::
 
 std::vector<float> column_factors(const nn::ChannelScaleProducer& p, std::span<const float> producer_factors,
                                   int64_t columns) {
-  check(int64_t(producer_factors.size()) == p.channels, kTag, "'{}': {} factors for {} channels", p.name,
+  check(int64_t(producer_factors.size()) == p.channels, kQuantizeTag, "'{}': {} factors for {} channels", p.name,
         producer_factors.size(), p.channels);
-  check(p.channel_of.empty() ? columns == p.channels : int64_t(p.channel_of.size()) == columns, kTag,
+  check(p.channel_of.empty() ? columns == p.channels : int64_t(p.channel_of.size()) == columns, kQuantizeTag,
         "'{}': {} consumer columns do not match its {} channels", p.name, columns, p.channels);
   std::vector<float> f(static_cast<size_t>(columns));
   for (int64_t c = 0; c < columns; ++c) f[size_t(c)] = producer_factors[size_t(producer_channel(p, c))];
@@ -87,7 +86,7 @@ std::vector<float> smoothquant_factors(const nn::LinearInputGroup& g, std::span<
                                        double alpha) {
   const nn::ChannelScaleProducer& p = producer_of(g);
   const int64_t in = group_columns(g);
-  check(int64_t(channel_amax.size()) == in, kTag, "group '{}': {} activation maxima for {} columns", g.name,
+  check(int64_t(channel_amax.size()) == in, kQuantizeTag, "group '{}': {} activation maxima for {} columns", g.name,
         channel_amax.size(), in);
   std::vector<float> w_max(size_t(in), 0.0f);
   for (const nn::Linear* l : g.linears) {

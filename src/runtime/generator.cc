@@ -2,17 +2,11 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/elapsed.h"
 #include "octet/error.h"
 #include "octet/generate.h"
 
 namespace octet {
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
 
 std::string_view finish_reason_name(FinishReason reason) {
   switch (reason) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string_view>
 
+#include "core/error_tags.h"
 #include "kernels/gemm_backend.h"
 #include "octet/error.h"
 #include "octet/gemm_bf16.h"
@@ -15,14 +16,12 @@
 namespace octet {
 namespace {
 
-constexpr const char* kTag = "precision";
-
 // x [..., k] -> y [..., n]: checks x, makes it contiguous, allocates y and
 // lets `gemm(x, rows, y)` fill it (rows of k in, rows of n out).
 template <typename Gemm>
 Tensor run_rows(const char* what, const Tensor& x, int64_t k, int64_t n, const Gemm& gemm) {
-  check(x.dtype() == DType::F32 && x.rank() >= 1 && x.dim(-1) == k, kTag, "{} Linear [{}, {}]: input is {}", what, n,
-        k, x);
+  check(x.dtype() == DType::F32 && x.rank() >= 1 && x.dim(-1) == k, kPrecisionTag, "{} Linear [{}, {}]: input is {}",
+        what, n, k, x);
   const Tensor xc = x.contiguous();
   Shape out_shape = x.shape();
   out_shape.back() = n;
@@ -89,11 +88,11 @@ void use_packed_fp32_kernels(Model& model) {
 }
 
 void use_bf16_kernels(Model& model) {
-  require_bf16_gemm(kTag);
+  require_bf16_gemm(kPrecisionTag);
   model.visit_linears([](nn::Linear& linear) {
     if (linear.kernel() && linear.kernel()->describe() == "bf16") return;
     if (linear.kernel() && linear.kernel()->describe() == "f32-packed") linear.set_kernel(nullptr);
-    check(!linear.kernel() && !linear.kernel_resident(), kTag,
+    check(!linear.kernel() && !linear.kernel_resident(), kPrecisionTag,
           "{} already runs a {} kernel: bf16 applies to fp32 models, not quantized ones", linear.name(),
           linear.kernel() ? linear.kernel()->describe() : std::string("weight-only"));
   });
@@ -105,7 +104,8 @@ void use_bf16_kernels(Model& model) {
 }
 
 void apply_cpu_precision(Model& model, std::string_view precision) {
-  check(precision == "fp32" || precision == "bf16", kTag, "unknown CPU precision '{}' (fp32 or bf16)", precision);
+  check(precision == "fp32" || precision == "bf16", kPrecisionTag, "unknown CPU precision '{}' (fp32 or bf16)",
+        precision);
   if (precision == "bf16") return use_bf16_kernels(model);
   // Decoder LLMs keep their fp32 weights once (use_decode_kernels runs them).
   if (!model.info().is_decoder) use_packed_fp32_kernels(model);

@@ -4,18 +4,12 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/elapsed.h"
 #include "octet/error.h"
 #include "octet/json_config.h"
 #include "octet/seq2seq.h"
 
 namespace octet {
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
 
 bool is_seq2seq_model(const std::filesystem::path& path) {
   namespace fs = std::filesystem;

@@ -6,6 +6,7 @@
 
 #include <fmt/ranges.h>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 #include "octet/gguf.h"
 
@@ -14,8 +15,6 @@ namespace octet::serve {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr std::string_view kTag = "serve";
 
 struct Turn {
   std::string_view prefix{}, suffix{};
@@ -143,21 +142,22 @@ void say(std::string* why, std::string text) {
 // throws Error for a value of the wrong shape.
 std::optional<std::string> config_template(const fs::path& config) {
   const auto text = read_text(config);
-  check(text.has_value(), kTag, "{}: cannot read", config.string());
+  check(text.has_value(), kServeTag, "{}: cannot read", config.string());
   const auto json = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  check(!json.is_discarded() && json.is_object(), kTag, "{}: not a JSON object", config.string());
+  check(!json.is_discarded() && json.is_object(), kServeTag, "{}: not a JSON object", config.string());
   const auto it = json.find("chat_template");
   if (it == json.end() || it->is_null()) return std::nullopt;
   if (it->is_string()) return it->get<std::string>();
   // Several named templates ("default", "tool_use", "rag"): the default one.
-  check(it->is_array(), kTag, "{}: 'chat_template' must be a string or a list of {{name, template}}", config.string());
+  check(it->is_array(), kServeTag, "{}: 'chat_template' must be a string or a list of {{name, template}}",
+        config.string());
   for (const auto& entry : *it) {
     if (!entry.is_object()) continue;
     const auto name = entry.find("name"), body = entry.find("template");
     if (name != entry.end() && *name == "default" && body != entry.end() && body->is_string())
       return body->get<std::string>();
   }
-  fail(kTag, "{}: 'chat_template' lists no template named \"default\"", config.string());
+  fail(kServeTag, "{}: 'chat_template' lists no template named \"default\"", config.string());
 }
 
 }  // namespace
@@ -176,7 +176,7 @@ std::optional<ChatTemplate> ChatTemplate::from_jinja(std::string_view text) {
 ChatTemplate ChatTemplate::named(std::string_view name) {
   for (const Format& f : formats())
     if (f.name == name) return ChatTemplate(&f);
-  fail(kTag, "unknown chat template '{}' (known: {})", name, fmt::join(names(), ", "));
+  fail(kServeTag, "unknown chat template '{}' (known: {})", name, fmt::join(names(), ", "));
 }
 
 std::vector<std::string> ChatTemplate::names() {
@@ -187,30 +187,31 @@ std::vector<std::string> ChatTemplate::names() {
 
 std::string ChatTemplate::render(const std::vector<ChatMessage>& messages) const {
   const Format& f = *format_;
-  check(!messages.empty(), kTag, "chat template {}: no messages", f.name);
+  check(!messages.empty(), kServeTag, "chat template {}: no messages", f.name);
   size_t first = 0;
   std::string system;  // IntoFirstUser: waiting for the first user message
   if (f.system_placement == SystemPlacement::IntoFirstUser && messages[0].role == "system") {
     system = std::string(f.system_open) + messages[0].content + std::string(f.system_close);
     first = 1;
-    check(first < messages.size(), kTag, "chat template {}: a system message needs a user message after it", f.name);
+    check(first < messages.size(), kServeTag, "chat template {}: a system message needs a user message after it",
+          f.name);
   }
   std::string out;
   for (size_t i = first; i < messages.size(); ++i) {
     const ChatMessage& m = messages[i];
     const Turn* turn = m.role == "user" ? &f.user : m.role == "assistant" ? &f.assistant : m.role == "system" ? &f.system : nullptr;
-    check(turn != nullptr, kTag, "chat template {}: unsupported role '{}'", f.name, m.role);
+    check(turn != nullptr, kServeTag, "chat template {}: unsupported role '{}'", f.name, m.role);
     if (f.system_placement == SystemPlacement::IntoFirstUser)
-      check(m.role != "system", kTag, "chat template {}: a system message may only come first", f.name);
+      check(m.role != "system", kServeTag, "chat template {}: a system message may only come first", f.name);
     if (f.alternate)
-      check((m.role == "user") == ((i - first) % 2 == 0), kTag,
+      check((m.role == "user") == ((i - first) % 2 == 0), kServeTag,
             "chat template {}: roles must alternate user/assistant/user/... (message {} is '{}')", f.name, i, m.role);
     std::string content = i == first ? system + m.content : m.content;
     if (f.strip) content = std::string(strip(content));
     out.append(turn->prefix).append(content).append(turn->suffix);
   }
   if (f.alternate)
-    check(messages.back().role == "user", kTag, "chat template {}: the last message must be the user's", f.name);
+    check(messages.back().role == "user", kServeTag, "chat template {}: the last message must be the user's", f.name);
   out += f.generation_prompt;
   if (!f.leading_bos.empty() && out.starts_with(f.leading_bos)) out.erase(0, f.leading_bos.size());
   return out;

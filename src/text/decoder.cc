@@ -2,26 +2,12 @@
 
 #include "text/byte_level.h"
 #include "text/model.h"
+#include "text/normalizer.h"
 #include "text/unicode.h"
 
 namespace octet::text {
 
 namespace {
-
-// Builds a new string rather than using std::string::replace, which trips a
-// GCC 12 -Wrestrict false positive at -O3.
-void replace_all(std::string& s, std::string_view from, std::string_view to) {
-  if (from.empty() || s.find(from) == std::string::npos) return;
-  std::string out;
-  out.reserve(s.size());
-  size_t start = 0;
-  for (size_t hit; (hit = s.find(from, start)) != std::string::npos; start = hit + from.size()) {
-    out.append(s, start, hit - start);
-    out.append(to);
-  }
-  out.append(s, start);
-  s = std::move(out);
-}
 
 // Length of the longest prefix at s[pos] that could start a valid UTF-8
 // sequence (at least 1): Unicode's "maximal subpart", which Python's

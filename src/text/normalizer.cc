@@ -2,20 +2,20 @@
 
 namespace octet::text {
 
-namespace {
-
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
-  if (from.empty()) return;
+  if (from.empty() || s.find(from) == std::string::npos) return;
   std::string out;
+  out.reserve(s.size());
   size_t start = 0;
   for (size_t hit; (hit = s.find(from, start)) != std::string::npos; start = hit + from.size()) {
     out.append(s, start, hit - start);
     out.append(to);
   }
-  if (start == 0) return;
   out.append(s, start);
   s = std::move(out);
 }
+
+namespace {
 
 class BertNormalizer final : public Normalizer {
  public:

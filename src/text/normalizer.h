@@ -12,6 +12,9 @@
 
 namespace octet::text {
 
+// Replaces every occurrence of `from` in `s` (left to right, not overlapping) by `to`.
+void replace_all(std::string& s, std::string_view from, std::string_view to);
+
 class Normalizer {
  public:
   virtual ~Normalizer() = default;

@@ -52,7 +52,7 @@
 #include "octet/tokenizer.h"
 #include "output.h"
 
-namespace octet::cli {
+namespace octet::cli::bench_command {
 namespace {
 
 struct BenchCommandOptions {
@@ -532,4 +532,4 @@ const CommandRegistration registration({
 });
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::bench_command

@@ -34,7 +34,7 @@
 #include "octet/quantized_model.h"
 #include "output.h"
 
-namespace octet::cli {
+namespace octet::cli::bench_llm_command {
 namespace {
 
 struct Options {
@@ -274,4 +274,4 @@ const CommandRegistration registration{{
 }};
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::bench_llm_command

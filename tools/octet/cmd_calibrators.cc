@@ -17,7 +17,7 @@
 #include "octet/quant.h"
 #include "octet/quant_calibration.h"
 
-namespace octet::cli {
+namespace octet::cli::calibrators_command {
 namespace {
 
 // Deterministic across platforms: mt19937_64 is fully specified, and the
@@ -210,4 +210,4 @@ const CommandRegistration registration{{
 }};
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::calibrators_command

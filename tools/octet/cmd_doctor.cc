@@ -16,7 +16,7 @@
 #include "octet/thread_pool.h"
 #include "output.h"
 
-namespace octet::cli {
+namespace octet::cli::doctor_command {
 namespace {
 
 struct IsaFlag {
@@ -131,4 +131,4 @@ const CommandRegistration kDoctor{{
 }};
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::doctor_command

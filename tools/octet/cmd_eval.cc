@@ -18,7 +18,7 @@
 #include "octet/tokenizer.h"
 #include "output.h"
 
-namespace octet::cli {
+namespace octet::cli::eval_command {
 namespace {
 
 struct EvalCommandOptions {
@@ -160,4 +160,4 @@ const CommandRegistration registration({
 });
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::eval_command

@@ -15,7 +15,7 @@
 #include "octet/export_gguf.h"
 #include "output.h"
 
-namespace octet::cli {
+namespace octet::cli::export_gguf_command {
 namespace {
 
 struct ExportGgufOptions {
@@ -70,4 +70,4 @@ const CommandRegistration registration({
 });
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::export_gguf_command

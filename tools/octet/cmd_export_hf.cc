@@ -17,7 +17,7 @@
 #include "octet/hf_checkpoint.h"
 #include "output.h"
 
-namespace octet::cli {
+namespace octet::cli::export_hf_command {
 namespace {
 
 struct ExportHfOptions {
@@ -79,4 +79,4 @@ const CommandRegistration registration({
 });
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::export_hf_command

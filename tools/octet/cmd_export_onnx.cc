@@ -25,7 +25,7 @@
 #include "octet/tokenizer.h"
 #include "output.h"
 
-namespace octet::cli {
+namespace octet::cli::export_onnx_command {
 namespace {
 
 struct ExportCommandOptions {
@@ -145,4 +145,4 @@ const CommandRegistration registration({
 });
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::export_onnx_command

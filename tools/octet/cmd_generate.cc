@@ -22,7 +22,7 @@
 #include "octet/seq2seq.h"
 #include "output.h"
 
-namespace octet::cli {
+namespace octet::cli::generate_command {
 namespace {
 
 struct Options {
@@ -247,4 +247,4 @@ const CommandRegistration registration{{
 }};
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::generate_command

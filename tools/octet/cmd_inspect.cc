@@ -16,7 +16,7 @@
 #include "octet/safetensors.h"
 #include "output.h"
 
-namespace octet::cli {
+namespace octet::cli::inspect_command {
 namespace {
 
 struct TensorRow {
@@ -215,4 +215,4 @@ const CommandRegistration registration({
 });
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::inspect_command

@@ -22,7 +22,7 @@
 #include "octet/quantized_model.h"
 #include "output.h"
 
-namespace octet::cli {
+namespace octet::cli::perplexity_command {
 namespace {
 
 struct Options {
@@ -181,4 +181,4 @@ const CommandRegistration registration{{
 }};
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::perplexity_command

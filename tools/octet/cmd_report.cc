@@ -19,7 +19,7 @@
 #include "octet/thread_pool.h"
 #include "output.h"
 
-namespace octet::cli {
+namespace octet::cli::report_command {
 namespace {
 
 struct ReportCommandOptions {
@@ -194,4 +194,4 @@ const CommandRegistration registration({
 });
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::report_command

@@ -29,7 +29,7 @@
 #include "octet/tokenizer.h"
 #include "output.h"
 
-namespace octet::cli {
+namespace octet::cli::run_command {
 namespace {
 
 struct RunOptions {
@@ -226,4 +226,4 @@ const CommandRegistration registration({
 });
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::run_command

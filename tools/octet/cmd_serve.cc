@@ -18,7 +18,7 @@
 #include "octet/serve.h"
 #include "output.h"
 
-namespace octet::cli {
+namespace octet::cli::serve_command {
 namespace {
 
 // The signal that asked to stop (0: none yet); set by the handler, read by the waiter thread.
@@ -121,4 +121,4 @@ const CommandRegistration registration{{
 }};
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::serve_command

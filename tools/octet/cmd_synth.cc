@@ -8,7 +8,7 @@
 #include "octet/synth.h"
 #include "output.h"
 
-namespace octet::cli {
+namespace octet::cli::synth_command {
 namespace {
 
 struct Options {
@@ -51,4 +51,4 @@ const CommandRegistration registration{{
 }};
 
 }  // namespace
-}  // namespace octet::cli
+}  // namespace octet::cli::synth_command

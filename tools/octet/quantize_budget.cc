@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 #include "octet/eval.h"
 #include "octet/generate.h"
@@ -23,34 +24,35 @@ namespace octet::cli {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr std::string_view kTag = "quantize";
 
 // "0.5pt" / "0.5" (encoders) or "1%" / "1" (LLMs).
 double parse_budget(const std::string& text, bool llm) {
   std::string number = text;
   const std::string unit = llm ? "%" : "pt";
   const std::string other = llm ? "pt" : "%";
-  check(!text.ends_with(other), kTag, "--budget for {} is in {} ('{}'), got '{}'",
+  check(!text.ends_with(other), kQuantizeTag, "--budget for {} is in {} ('{}'), got '{}'",
         llm ? "decoder LLMs" : "encoders", llm ? "% of perplexity" : "accuracy points", llm ? "1%" : "0.5pt", text);
   if (number.ends_with(unit)) number.resize(number.size() - unit.size());
   double v = 0;
   try {
     size_t used = 0;
     v = std::stod(number, &used);
-    check(used == number.size(), kTag, "");
+    check(used == number.size(), kQuantizeTag, "");
   } catch (const std::exception&) {
-    fail(kTag, "--budget must be a number{} , got '{}'", llm ? " of % (1%)" : " of accuracy points (0.5pt)", text);
+    fail(kQuantizeTag, "--budget must be a number{} , got '{}'", llm ? " of % (1%)" : " of accuracy points (0.5pt)",
+         text);
   }
-  check(std::isfinite(v) && v >= 0, kTag, "--budget {} cannot be met, not even by fp32 (it must be >= 0)", text);
+  check(std::isfinite(v) && v >= 0, kQuantizeTag, "--budget {} cannot be met, not even by fp32 (it must be >= 0)",
+        text);
   return v;
 }
 
-std::string read_text(const std::string& path) {
+std::string read_eval_data(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  check(in.good(), kTag, "cannot read --eval-data '{}'", path);
+  check(in.good(), kQuantizeTag, "cannot read --eval-data '{}'", path);
   std::stringstream ss;
   ss << in.rdbuf();
-  check(!ss.str().empty(), kTag, "--eval-data '{}' is empty", path);
+  check(!ss.str().empty(), kQuantizeTag, "--eval-data '{}' is empty", path);
   return ss.str();
 }
 
@@ -88,19 +90,19 @@ void print_budget(const QuantizeCommandOptions& o, const BudgetResult& r, const 
 
 void check_budget_options(const QuantizeCommandOptions& o, bool llm) {
   parse_budget(o.budget, llm);
-  check(!o.eval_data.empty(), kTag, "--budget needs --eval-data {} ({})", llm ? "FILE.txt" : "FILE.tsv",
+  check(!o.eval_data.empty(), kQuantizeTag, "--budget needs --eval-data {} ({})", llm ? "FILE.txt" : "FILE.tsv",
         llm ? "validation text, not the test split" : "a labelled validation split");
-  check(fs::is_regular_file(o.eval_data), kTag, "cannot read --eval-data '{}'", o.eval_data);
-  check(fs::file_size(o.eval_data) > 0, kTag, "--eval-data '{}' is empty", o.eval_data);
+  check(fs::is_regular_file(o.eval_data), kQuantizeTag, "cannot read --eval-data '{}'", o.eval_data);
+  check(fs::file_size(o.eval_data) > 0, kQuantizeTag, "--eval-data '{}' is empty", o.eval_data);
 }
 
 void quantize_encoder_budget_command(const QuantizeCommandOptions& o, Model& model) {
   const double budget = parse_budget(o.budget, false);
-  check(!o.calib.empty(), kTag, "--budget calibrates the static rung: give --calib FILE.tsv (training data)");
+  check(!o.calib.empty(), kQuantizeTag, "--budget calibrates the static rung: give --calib FILE.tsv (training data)");
   TsvColumns columns;
   columns.text = o.text_column;
   const ClassificationDataset data = load_tsv_dataset(o.eval_data, columns);
-  check(data.size() > 0, kTag, "--eval-data '{}' has no examples", o.eval_data);
+  check(data.size() > 0, kQuantizeTag, "--eval-data '{}' has no examples", o.eval_data);
   const Tokenizer tok = Tokenizer::load(o.model);
   EvalOptions eo;
   eo.progress = false;
@@ -129,7 +131,7 @@ void quantize_llm_budget_command(const QuantizeCommandOptions& o, const LlmRecip
                                  const std::vector<std::vector<int64_t>>& windows) {
   const double budget = parse_budget(o.budget, true);
   const Tokenizer tok = load_model_tokenizer(o.model);
-  std::vector<int64_t> tokens = tok.encode(read_text(o.eval_data)).ids;
+  std::vector<int64_t> tokens = tok.encode(read_eval_data(o.eval_data)).ids;
   if (o.eval_limit && int64_t(tokens.size()) > *o.eval_limit) tokens.resize(size_t(*o.eval_limit));
   PerplexityOptions po;
   po.context = o.eval_ctx;

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error_tags.h"
 #include "octet/error.h"
 #include "octet/generate.h"
 #include "octet/gguf.h"
@@ -20,7 +21,6 @@ namespace octet::cli {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr std::string_view kTag = "quantize";
 
 bool given(const QuantizeCommandOptions& o, const char* name) { return o.given.count(name) > 0; }
 
@@ -29,7 +29,7 @@ LlmRecipe make_llm_recipe(const QuantizeCommandOptions& o, const std::string& na
   LlmRecipe r = llm_recipe(name);
   const bool group = r.weight.granularity == Granularity::PerGroup && r.quantize_weights;
   auto only = [&](const char* option, bool applies, std::string_view which) {
-    check(!given(o, option) || applies, kTag, "{} applies to {}, not to recipe '{}'", option, which, r.name);
+    check(!given(o, option) || applies, kQuantizeTag, "{} applies to {}, not to recipe '{}'", option, which, r.name);
   };
   only("--group", group, "the INT4 recipes (w4a16-*, w4a8-awq)");
   only("--asym", group, "the INT4 recipes (w4a16-*, w4a8-awq)");
@@ -48,7 +48,7 @@ LlmRecipe make_llm_recipe(const QuantizeCommandOptions& o, const std::string& na
   only("--quantize-lm-head", r.quantize_weights, "recipes that quantize weights");
 
   if (o.group) {
-    check(*o.group == 32 || *o.group == 64 || *o.group == 128, kTag, "--group must be 32, 64 or 128, got {}",
+    check(*o.group == 32 || *o.group == 64 || *o.group == 128, kQuantizeTag, "--group must be 32, 64 or 128, got {}",
           *o.group);
     r.weight.group_size = *o.group;
   }
@@ -66,29 +66,30 @@ LlmRecipe make_llm_recipe(const QuantizeCommandOptions& o, const std::string& na
       try {
         size_t used = 0;
         r.alpha = std::stod(o.alpha, &used);
-        check(used == o.alpha.size(), kTag, "");
+        check(used == o.alpha.size(), kQuantizeTag, "");
       } catch (const std::exception&) {
-        fail(kTag, "--alpha must be a number in [0, 1] or 'auto', got '{}'", o.alpha);
+        fail(kQuantizeTag, "--alpha must be a number in [0, 1] or 'auto', got '{}'", o.alpha);
       }
     }
   }
   if (!o.act_scale.empty()) {
-    check(o.act_scale == "dynamic" || o.act_scale == "static", kTag, "--act-scale must be dynamic or static, got '{}'",
-          o.act_scale);
+    check(o.act_scale == "dynamic" || o.act_scale == "static", kQuantizeTag,
+          "--act-scale must be dynamic or static, got '{}'", o.act_scale);
     r.activations = o.act_scale == "static" ? ActivationFormat::Int8Static : ActivationFormat::Int8PerToken;
   }
   if (!o.act.empty()) {
-    check(o.act == "fp8" || o.act == "int8", kTag, "--act must be fp8 or int8, got '{}'", o.act);
+    check(o.act == "fp8" || o.act == "int8", kQuantizeTag, "--act must be fp8 or int8, got '{}'", o.act);
     r.activations = o.act == "fp8" ? ActivationFormat::Fp8Static : ActivationFormat::Int8PerToken;
   }
   if (o.per_channel && r.weight.dtype == DType::F8_E4M3) r.weight = parse_quant_spec("fp8_e4m3:sym:per_channel(0)");
   if (!o.kv_cache.empty()) {
-    check(o.kv_cache == "int8" || o.kv_cache == "fp8", kTag, "--kv-cache must be int8 or fp8, got '{}'", o.kv_cache);
+    check(o.kv_cache == "int8" || o.kv_cache == "fp8", kQuantizeTag, "--kv-cache must be int8 or fp8, got '{}'",
+          o.kv_cache);
     r.kv_cache = o.kv_cache == "int8" ? DType::I8 : DType::F8_E4M3;
   }
-  check(o.kv_scale == "static" || o.kv_scale == "dynamic", kTag, "--kv-scale must be static or dynamic, got '{}'",
-        o.kv_scale);
-  check(!given(o, "--kv-scale") || !o.kv_cache.empty(), kTag, "--kv-scale needs --kv-cache int8 or fp8");
+  check(o.kv_scale == "static" || o.kv_scale == "dynamic", kQuantizeTag,
+        "--kv-scale must be static or dynamic, got '{}'", o.kv_scale);
+  check(!given(o, "--kv-scale") || !o.kv_cache.empty(), kQuantizeTag, "--kv-scale needs --kv-cache int8 or fp8");
   r.kv_dynamic = o.kv_scale == "dynamic";
   r.quantize_lm_head = o.quantize_lm_head;
   r.exclude = o.exclude;
@@ -96,7 +97,7 @@ LlmRecipe make_llm_recipe(const QuantizeCommandOptions& o, const std::string& na
   return r;
 }
 
-std::string read_text(const std::string& path) {
+std::string read_calibration_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   check(in.good(), "calibrate", "cannot read --calib '{}'", path);
   std::stringstream ss;
@@ -207,12 +208,12 @@ void print_llm_report(const QuantizeCommandOptions& o, const LlmRecipe& r, const
 
 void quantize_llm_command(const QuantizeCommandOptions& o, Model& model) {
   for (const std::string& option : encoder_only_options())
-    check(!o.given.count(option), kTag, "{} applies to encoder recipes (int8, int8-dynamic), not to decoder LLMs",
-          option);
+    check(!o.given.count(option), kQuantizeTag,
+          "{} applies to encoder recipes (int8, int8-dynamic), not to decoder LLMs", option);
   const std::string name = o.recipe.empty() ? "w8a8-sq" : o.recipe;
   const LlmRecipe recipe = make_llm_recipe(o, name);
   if (!o.budget.empty()) check_budget_options(o, true);
-  check(!recipe.needs_calibration() || !o.calib.empty() || !o.budget.empty(), kTag,
+  check(!recipe.needs_calibration() || !o.calib.empty() || !o.budget.empty(), kQuantizeTag,
         "recipe '{}'{} calibrates on text: give --calib FILE.txt (training text, e.g. kjv.train.txt; never the text "
         "you evaluate on)",
         recipe.name, recipe.kv_cache != DType::F32 && !recipe.kv_dynamic ? " with a static KV cache" : "");
@@ -225,7 +226,7 @@ void quantize_llm_command(const QuantizeCommandOptions& o, Model& model) {
   warn_quantized_gguf(o.model, warnings);
   std::optional<CalibrationWindows> windows;
   if (!o.calib.empty()) {
-    const std::string text = read_text(o.calib);
+    const std::string text = read_calibration_text(o.calib);
     const Tokenizer tok = load_model_tokenizer(o.model);
     CalibrationWindowOptions wo;
     wo.samples = o.samples.value_or(128);
@@ -235,10 +236,11 @@ void quantize_llm_command(const QuantizeCommandOptions& o, Model& model) {
     warnings.insert(warnings.end(), windows->warnings.begin(), windows->warnings.end());
   }
   if (!o.budget.empty()) {
-    check(windows.has_value(), kTag, "--budget calibrates its AWQ and SmoothQuant rungs: give --calib FILE.txt");
+    check(windows.has_value(), kQuantizeTag,
+          "--budget calibrates its AWQ and SmoothQuant rungs: give --calib FILE.txt");
     return quantize_llm_budget_command(o, recipe, windows->windows);
   }
-  check(o.eval_data.empty() && !o.eval_limit, kTag, "--eval-data and --eval-limit go with --budget");
+  check(o.eval_data.empty() && !o.eval_limit, kQuantizeTag, "--eval-data and --eval-limit go with --budget");
   const QuantizationConfig config =
       quantize_llm(model, windows ? windows->windows : std::vector<std::vector<int64_t>>{}, lo, &report);
   report.warnings.insert(report.warnings.begin(), warnings.begin(), warnings.end());

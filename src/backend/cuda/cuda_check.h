@@ -18,6 +18,8 @@ bool is_no_gpu_error(cudaError_t error);
 // unless `error` is cudaSuccess; NoGpuError for the "no GPU" codes. Clears
 // CUDA's sticky last error for non-sticky failures.
 void check_cuda(cudaError_t error, std::string_view what);
+// check_cuda(cudaGetLastError(), "launching <op>") after a kernel launch.
+void check_launch(std::string_view op);
 
 // Throws Error("cuda", "<what>: <cublasLtGetStatusString> (status N)") unless
 // CUBLAS_STATUS_SUCCESS. CUBLAS_STATUS_NOT_INITIALIZED means "no GPU" (it is

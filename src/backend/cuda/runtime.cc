@@ -23,6 +23,8 @@ void check_cuda(cudaError_t error, std::string_view what) {
   throw Error("cuda", std::move(detail));
 }
 
+void check_launch(std::string_view op) { check_cuda(cudaGetLastError(), fmt::format("launching {}", op)); }
+
 void check_cublas(cublasStatus_t status, std::string_view what) {
   if (status == CUBLAS_STATUS_SUCCESS) return;
   std::string detail = fmt::format("{}: {} (status {})", what, cublasLtGetStatusString(status), int(status));

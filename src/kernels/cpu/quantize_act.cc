@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/error_tags.h"
 #include "kernels/gemm_int8_internal.h"
 #include "octet/error.h"
 
@@ -26,12 +27,10 @@ float absmax_scalar(const float* x, int64_t n) {
 
 namespace {
 
-constexpr std::string_view kTag = "quantize_int8";
-
 using QuantizeRowFn = void (*)(const float*, int64_t, float, float, float, float, int8_t*);
 
 QuantizeRowFn quantize_row_fn(Int8Isa isa) {
-  check(int8_isa_available(isa), kTag, "variant {} is not available on this CPU", int8_isa_name(isa));
+  check(int8_isa_available(isa), kQuantizeInt8Tag, "variant {} is not available on this CPU", int8_isa_name(isa));
   switch (isa) {
     case Int8Isa::Avx512Vnni: return int8_detail::quantize_row_avx512;
     case Int8Isa::Avx2: return int8_detail::quantize_row_avx2;
@@ -41,9 +40,10 @@ QuantizeRowFn quantize_row_fn(Int8Isa isa) {
 }
 
 void check_shape(const float* x, int64_t rows, int64_t cols, int64_t ldx, const int8_t* q, int64_t ldq) {
-  check(rows >= 0 && cols >= 0, kTag, "shape [{}, {}] is negative", rows, cols);
-  check(ldx >= cols && ldq >= cols, kTag, "leading dimensions ldx = {}, ldq = {} smaller than cols = {}", ldx, ldq, cols);
-  check(rows == 0 || cols == 0 || (x != nullptr && q != nullptr), kTag, "null input or output pointer");
+  check(rows >= 0 && cols >= 0, kQuantizeInt8Tag, "shape [{}, {}] is negative", rows, cols);
+  check(ldx >= cols && ldq >= cols, kQuantizeInt8Tag, "leading dimensions ldx = {}, ldq = {} smaller than cols = {}",
+        ldx, ldq, cols);
+  check(rows == 0 || cols == 0 || (x != nullptr && q != nullptr), kQuantizeInt8Tag, "null input or output pointer");
 }
 
 }  // namespace
@@ -61,9 +61,9 @@ void quantize_int8_per_tensor(const float* x, int64_t rows, int64_t cols, int64_
 void quantize_int8_per_tensor_clamped(const float* x, int64_t rows, int64_t cols, int64_t ldx, float scale,
                                       int32_t zero_point, int32_t qmin, int8_t* q, int64_t ldq, Int8Isa isa) {
   check_shape(x, rows, cols, ldx, q, ldq);
-  check(std::isfinite(scale) && scale > 0.0f, kTag, "scale {} must be positive and finite", scale);
-  check(zero_point >= -128 && zero_point <= 127, kTag, "zero point {} outside [-128, 127]", zero_point);
-  check(qmin >= -128 && qmin <= 127, kTag, "lower clamp {} outside [-128, 127]", qmin);
+  check(std::isfinite(scale) && scale > 0.0f, kQuantizeInt8Tag, "scale {} must be positive and finite", scale);
+  check(zero_point >= -128 && zero_point <= 127, kQuantizeInt8Tag, "zero point {} outside [-128, 127]", zero_point);
+  check(qmin >= -128 && qmin <= 127, kQuantizeInt8Tag, "lower clamp {} outside [-128, 127]", qmin);
   const QuantizeRowFn row_fn = quantize_row_fn(isa);
   const float zp = static_cast<float>(zero_point), lo = static_cast<float>(qmin);
   for (int64_t r = 0; r < rows; ++r) row_fn(x + r * ldx, cols, scale, zp, lo, 127.0f, q + r * ldq);
@@ -77,7 +77,7 @@ void quantize_int8_per_token(const float* x, int64_t rows, int64_t cols, int64_t
 void quantize_int8_per_token(const float* x, int64_t rows, int64_t cols, int64_t ldx, int8_t* q, int64_t ldq,
                              float* scales, Int8Isa isa) {
   check_shape(x, rows, cols, ldx, q, ldq);
-  check(rows == 0 || scales != nullptr, kTag, "null scales pointer");
+  check(rows == 0 || scales != nullptr, kQuantizeInt8Tag, "null scales pointer");
   const QuantizeRowFn row_fn = quantize_row_fn(isa);  // checks that the CPU runs `isa`
   // absmax: the AVX-512 machine runs the AVX2 code.
   const auto absmax_fn = isa == Int8Isa::Scalar ? int8_detail::absmax_scalar : int8_detail::absmax_avx2;

@@ -201,7 +201,7 @@ LtContext& context_for(int device) {
   return *slot;
 }
 
-detail::Operand operand(const DeviceTensor& t) {
+detail::Operand lt_operand(const DeviceTensor& t) {
   if (!t.defined()) return {};
   return {t.raw_data(), t.dtype()};
 }
@@ -267,7 +267,7 @@ void linear(const DeviceTensor& x, const DeviceTensor& x_scale, const GemmWeight
     DeviceBuffer acc(size_t(g.m * g.n) * sizeof(int32_t), stream);
     lt.matmul(g, w.w.raw_data(), x.raw_data(), acc.data(), nullptr, DType::F32, nullptr, nullptr, stream);
     detail::launch_int8_dequant(static_cast<const int32_t*>(acc.data()), x_scale.data<float>(), g.x_scale_per_row,
-                                w.scale.data<float>(), operand(bias), g.activation, g.m, g.n, row_out(y, quant),
+                                w.scale.data<float>(), lt_operand(bias), g.activation, g.m, g.n, row_out(y, quant),
                                 stream.handle());
     check_cuda(cudaGetLastError(), "launching the int8 dequant epilogue");
     return;  // acc goes back to the pool; reuse on this stream is ordered after the kernel
@@ -285,7 +285,7 @@ void linear(const DeviceTensor& x, const DeviceTensor& x_scale, const GemmWeight
             f8 ? x_scale.data<float>() : nullptr, stream);
   if (g.post_kernel) {
     const detail::Operand d_operand{d, g.d_dtype};
-    const detail::Operand bias_operand = g.bias_in_matmul ? detail::Operand{} : operand(bias);
+    const detail::Operand bias_operand = g.bias_in_matmul ? detail::Operand{} : lt_operand(bias);
     detail::launch_bias_activation(d_operand, bias_operand, g.activation, g.m, g.n, row_out(y, quant),
                                    stream.handle());
     check_cuda(cudaGetLastError(), "launching the GEMM epilogue kernel");

@@ -15,8 +15,6 @@ namespace {
 using detail::LlmAttn;
 using detail::LlmCache;
 
-void check_launch(std::string_view op) { check_cuda(cudaGetLastError(), fmt::format("launching {}", op)); }
-
 void check_dtype(const DeviceTensor& t, DType dtype, std::string_view op, std::string_view name) {
   check(t.defined(), "cuda", "{}: {} is undefined", op, name);
   check(t.dtype() == dtype, "cuda", "{}: {} is {}, expected {}", op, name, dtype_name(t.dtype()), dtype_name(dtype));

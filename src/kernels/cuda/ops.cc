@@ -49,8 +49,6 @@ detail::RowOut row_out(DeviceTensor& y, int64_t rows, const OutputQuant& quant, 
   return out;
 }
 
-void check_launch(std::string_view op) { check_cuda(cudaGetLastError(), fmt::format("launching {}", op)); }
-
 }  // namespace
 
 void add_layer_norm(const DeviceTensor& x, const DeviceTensor& residual, const DeviceTensor& gamma,

@@ -4,17 +4,13 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/error_tags.h"
 #include "kernels/fp8_gemm.h"
 #include "octet/error.h"
 #include "octet/number_formats.h"
 #include "octet/thread_pool.h"
 
 namespace octet::kernels {
-namespace {
-
-constexpr std::string_view kTag = "fp8_gemm";
-
-}  // namespace
 
 uint16_t fp8_e4m3_to_bf16(uint8_t code) {
   const float f = fp8_e4m3_to_float(code);
@@ -24,7 +20,7 @@ uint16_t fp8_e4m3_to_bf16(uint8_t code) {
 }
 
 PackedFp8Weights pack_fp8_weights(const uint8_t* codes, int64_t n, int64_t k) {
-  check(n > 0 && k > 0 && codes, kTag, "weights must be non-empty, got [{}, {}]", n, k);
+  check(n > 0 && k > 0 && codes, kFp8GemmTag, "weights must be non-empty, got [{}, {}]", n, k);
   PackedFp8Weights w;
   w.n = n;
   w.k = k;
@@ -33,7 +29,7 @@ PackedFp8Weights pack_fp8_weights(const uint8_t* codes, int64_t n, int64_t k) {
   uint8_t* out = w.codes.data<uint8_t>();
   uint8_t nan = 0;  // one branch-free pass (a byte, so that it vectorises), not a check per code
   for (int64_t i = 0; i < n * k; ++i) nan |= uint8_t((codes[i] & 0x7F) == 0x7F);
-  check(!nan, kTag, "weights [{}, {}] hold an e4m3 NaN", n, k);
+  check(!nan, kFp8GemmTag, "weights [{}, {}] hold an e4m3 NaN", n, k);
   parallel_for(w.panels(), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p)
       for (int64_t r = 0; r < kFp8Panel && p * kFp8Panel + r < n; ++r) {

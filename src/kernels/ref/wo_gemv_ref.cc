@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/error_tags.h"
 #include "kernels/wo_gemv.h"
 #include "octet/error.h"
 #include "octet/number_formats.h"
@@ -11,8 +12,6 @@
 
 namespace octet::kernels {
 namespace {
-
-constexpr std::string_view kTag = "wo_gemv";
 
 // Where u of output n, input k lives: its byte, and whether it is that byte's high nibble (4 bits).
 struct CodeAt {
@@ -74,7 +73,7 @@ void place_codes(PackedWoWeights& w, const Code* row, int64_t t, int64_t r, int 
   for (int64_t j = 0; j < w.k; ++j) off |= uint8_t((int(row[j]) < lo) | (int(row[j]) > hi));
   if (off)
     for (int64_t j = 0; j < w.k; ++j)
-      if (int(row[j]) < lo || int(row[j]) > hi) fail(kTag, "code {} outside [{}, {}]", int(row[j]), lo, hi);
+      if (int(row[j]) < lo || int(row[j]) > hi) fail(kWoGemvTag, "code {} outside [{}, {}]", int(row[j]), lo, hi);
   for (int64_t b = 0; b < blocks; ++b) {
     uint8_t* base = codes + (t * blocks + b) * bb + r * 4;  // code_at's layout, block by block
     const Code* v = row + b * kWoBlock;
@@ -92,12 +91,12 @@ void place_codes(PackedWoWeights& w, const Code* row, int64_t t, int64_t r, int 
 
 PackedWoWeights pack_wo_weights(const int8_t* q, int64_t n, int64_t k, int64_t group, int bits, bool affine,
                                 const float* scales, const int32_t* zero_points) {
-  check(bits == 4 || bits == 8, kTag, "bits must be 4 or 8, got {}", bits);
-  check(n > 0 && k > 0 && k % kWoBlock == 0, kTag, "k = {} must be a positive multiple of {}", k, kWoBlock);
+  check(bits == 4 || bits == 8, kWoGemvTag, "bits must be 4 or 8, got {}", bits);
+  check(n > 0 && k > 0 && k % kWoBlock == 0, kWoGemvTag, "k = {} must be a positive multiple of {}", k, kWoBlock);
   const bool group16 = group == 16 && bits == 8 && !affine;
-  check(group > 0 && (group % kWoBlock == 0 || group16) && k % group == 0, kTag,
+  check(group > 0 && (group % kWoBlock == 0 || group16) && k % group == 0, kWoGemvTag,
         "group {} must be a multiple of {} (or 16 with 8 bits) dividing k = {}", group, kWoBlock, k);
-  check(!affine || (bits == 4 && zero_points), kTag, "affine packing needs 4 bits and zero points");
+  check(!affine || (bits == 4 && zero_points), kWoGemvTag, "affine packing needs 4 bits and zero points");
   PackedWoWeights w;
   w.n = n;
   w.k = k;
@@ -112,7 +111,7 @@ PackedWoWeights pack_wo_weights(const int8_t* q, int64_t n, int64_t k, int64_t g
   const int add = affine ? 0 : w.sym_offset();  // u = q + add
   if (affine)
     for (int64_t i = 0; i < n * w.groups(); ++i)
-      check(zero_points[i] >= 0 && zero_points[i] <= 15, kTag, "zero point {} outside [0, 15]", zero_points[i]);
+      check(zero_points[i] >= 0 && zero_points[i] <= 15, kWoGemvTag, "zero point {} outside [0, 15]", zero_points[i]);
   // Tiles are independent (each writes only its own bytes): packed over the pool, a 1.1 B model in ~a second.
   parallel_for(w.tiles(), [&](int64_t t_begin, int64_t t_end) {
     for (int64_t t = t_begin; t < t_end; ++t)
@@ -127,9 +126,10 @@ PackedWoWeights pack_wo_weights(const int8_t* q, int64_t n, int64_t k, int64_t g
 
 PackedWoWeights pack_wo_weights_scale_min(const uint8_t* u, int64_t n, int64_t k, const uint8_t* sc, const uint8_t* m,
                                           const float* d, const float* dmin) {
-  check(n > 0 && k > 0 && k % kWoSuperBlock == 0, kTag, "k = {} must be a positive multiple of {}", k, kWoSuperBlock);
+  check(n > 0 && k > 0 && k % kWoSuperBlock == 0, kWoGemvTag, "k = {} must be a positive multiple of {}", k,
+        kWoSuperBlock);
   for (int64_t i = 0; i < n * (k / kWoBlock); ++i)
-    check(sc[i] < 64 && m[i] < 64, kTag, "scale / min code {} / {} outside [0, 63]", sc[i], m[i]);
+    check(sc[i] < 64 && m[i] < 64, kWoGemvTag, "scale / min code {} / {} outside [0, 63]", sc[i], m[i]);
   PackedWoWeights w;
   w.n = n;
   w.k = k;

@@ -23,6 +23,7 @@
 #include <map>
 #include <optional>
 
+#include "core/error_tags.h"
 #include "models/encoder_common.h"
 #include "octet/cuda.h"
 #include "octet/cuda_encoder.h"
@@ -36,7 +37,6 @@ namespace octet {
 namespace {
 
 namespace cu = octet::cuda;
-constexpr const char* kTag = "cuda";
 
 enum class Precision { F16, I8, F8 };
 
@@ -44,7 +44,7 @@ Precision parse_precision(const std::string& p) {
   if (p == "fp16") return Precision::F16;
   if (p == "int8") return Precision::I8;
   if (p == "fp8") return Precision::F8;
-  fail(kTag, "CUDA encoder precision '{}' is not supported (fp16, int8, fp8)", p);
+  fail(kCudaTag, "CUDA encoder precision '{}' is not supported (fp16, int8, fp8)", p);
 }
 
 // How a Linear's input reaches its GEMM.
@@ -104,7 +104,7 @@ Tensor stack_rows(const std::vector<Tensor>& parts) {
   Tensor out = Tensor::empty(shape, parts[0].dtype());
   char* dst = static_cast<char*>(out.raw_data());
   for (const Tensor& p : parts) {
-    check(p.dtype() == out.dtype() && p.rank() == out.rank() && (p.rank() == 1 || p.dim(1) == out.dim(1)), kTag,
+    check(p.dtype() == out.dtype() && p.rank() == out.rank() && (p.rank() == 1 || p.dim(1) == out.dim(1)), kCudaTag,
           "cannot stack {} onto {}", p, out);
     const Tensor c = p.contiguous();
     std::memcpy(dst, c.raw_data(), c.nbytes());
@@ -119,7 +119,7 @@ std::pair<Tensor, float> fp8_per_tensor(const Tensor& w32) {
   const Tensor w = f32_copy(w32);
   float amax = 0;
   for (const float v : w.span<float>()) {
-    check(std::isfinite(v), kTag, "fp8 weight quantization: the weight holds a non-finite value");
+    check(std::isfinite(v), kCudaTag, "fp8 weight quantization: the weight holds a non-finite value");
     amax = std::max(amax, std::fabs(v));
   }
   const float scale = amax == 0 ? 1.0f : std::max(amax / 448.0f, std::numeric_limits<float>::min());
@@ -138,18 +138,18 @@ class CudaEncoderImpl final : public CudaEncoder {
       : options_(options), precision_(parse_precision(options.precision)), stream_(make_stream(options.device)) {
     info_ = model.info();
     const std::string& type = info_.model_type;
-    check(type == "bert" || type == "roberta" || type == "xlm-roberta", kTag,
+    check(type == "bert" || type == "roberta" || type == "xlm-roberta", kCudaTag,
           "the CUDA encoder runs bert, roberta and xlm-roberta models, not '{}'", type);
     const auto* encoder = dynamic_cast<const encoder::EncoderModel*>(&model);
-    check(encoder != nullptr, kTag, "{} is not an encoder model", type);
+    check(encoder != nullptr, kCudaTag, "{} is not an encoder model", type);
     const std::optional<encoder::EncoderLayout> layout = encoder->layout();
-    check(layout.has_value() && layout->embeddings != nullptr, kTag, "{}: no post-norm encoder layout", type);
+    check(layout.has_value() && layout->embeddings != nullptr, kCudaTag, "{}: no post-norm encoder layout", type);
     check(precision_ != Precision::I8 || q != nullptr, "quantized",
           "int8 on CUDA runs an octet int8 quantization: give a folder written by `octet quantize` (octet bench "
           "also quantizes an fp32 model itself), not an fp32 model alone");
     if (q) index_quantization(*q);
     if (precision_ == Precision::F8)
-      check(cu::compute_capability(options.device) >= 89, kTag,
+      check(cu::compute_capability(options.device) >= 89, kCudaTag,
             "fp8 e4m3 needs compute capability 8.9 or newer (Ada, Hopper); cuda:{} is sm_{}", options.device,
             cu::compute_capability(options.device));
     padding_aware_positions_ = layout->padding_aware_positions;
@@ -169,7 +169,8 @@ class CudaEncoderImpl final : public CudaEncoder {
 
   void prepare(const ModelInputs& inputs) override {
     const Tensor& ids = inputs.input_ids;
-    check(ids.defined() && ids.rank() == 2 && ids.numel() > 0, kTag, "input_ids must be a non-empty [batch, seq] tensor");
+    check(ids.defined() && ids.rank() == 2 && ids.numel() > 0, kCudaTag,
+          "input_ids must be a non-empty [batch, seq] tensor");
     const int64_t batch = ids.dim(0), seq = ids.dim(1);
     std::vector<int32_t> id32 = host_ids(ids, "input_ids", batch, seq, vocab_rows_);
     std::vector<int32_t> mask = inputs.attention_mask.defined()
@@ -191,7 +192,7 @@ class CudaEncoderImpl final : public CudaEncoder {
   }
 
   void run_prepared() override {
-    check(current_ != nullptr, kTag, "run_prepared() before prepare()");
+    check(current_ != nullptr, kCudaTag, "run_prepared() before prepare()");
     Workspace& ws = *current_;
     if (!options_.graphs || graphs_failed_) {
       body(ws);
@@ -215,7 +216,7 @@ class CudaEncoderImpl final : public CudaEncoder {
   }
 
   NamedTensors outputs() override {
-    check(current_ != nullptr, kTag, "outputs() before a forward pass");
+    check(current_ != nullptr, kCudaTag, "outputs() before a forward pass");
     const Workspace& ws = *current_;
     NamedTensors out;
     out["last_hidden_state"] = ws.hidden.download(stream_).to(DType::F32);
@@ -225,8 +226,8 @@ class CudaEncoderImpl final : public CudaEncoder {
   }
 
   std::vector<std::pair<std::string, double>> profile(int passes) override {
-    check(current_ != nullptr, kTag, "profile() before prepare()");
-    check(passes > 0, kTag, "profile() needs at least one pass");
+    check(current_ != nullptr, kCudaTag, "profile() before prepare()");
+    check(passes > 0, kCudaTag, "profile() needs at least one pass");
     std::vector<std::pair<std::string, double>> totals;
     profile_ = &totals;
     try {
@@ -265,7 +266,7 @@ class CudaEncoderImpl final : public CudaEncoder {
   cu::DeviceTensor scalar(float v) { return cu::DeviceTensor::upload(Tensor::full({1}, v), stream_); }
 
   void upload_embeddings(const encoder::Embeddings& e) {
-    check(!e.project_before_norm && !e.project_after_norm, kTag,
+    check(!e.project_before_norm && !e.project_after_norm, kCudaTag,
           "{}: embeddings with a projection are not supported on CUDA", info_.model_type);
     tables_.word = cu::DeviceTensor::upload(e.word.table(), DType::F16, stream_);
     vocab_rows_ = e.word.vocab_size();
@@ -332,7 +333,8 @@ class CudaEncoderImpl final : public CudaEncoder {
           int8 = k;
           scale = s;
         } else {
-          check(k == int8 && s == scale, kTag, "{}: q, k and v need the same input quantization to share a GEMM", name);
+          check(k == int8 && s == scale, kCudaTag, "{}: q, k and v need the same input quantization to share a GEMM",
+                name);
         }
       }
     }
@@ -340,8 +342,9 @@ class CudaEncoderImpl final : public CudaEncoder {
       std::vector<Tensor> codes, scales;
       for (const nn::Linear* l : parts) {
         const QuantizedLinear& q = *quantized_.at(l->name());
-        check(q.weight.shape() == l->weight().shape(), kTag, "{}: quantized weight {} does not match the model's {}",
-              l->name(), shape_str(q.weight.shape()), shape_str(l->weight().shape()));
+        check(q.weight.shape() == l->weight().shape(), kCudaTag,
+              "{}: quantized weight {} does not match the model's {}", l->name(), shape_str(q.weight.shape()),
+              shape_str(l->weight().shape()));
         codes.push_back(q.weight);
         scales.push_back(f32_copy(q.weight_scale).reshape({q.weight.dim(0)}));
       }
@@ -349,7 +352,8 @@ class CudaEncoderImpl final : public CudaEncoder {
       p.bias = cu::DeviceTensor::upload(bias, stream_);
       p.input = *int8;
       if (p.input == InputKind::StaticI8) {
-        check(std::isfinite(scale) && scale > 0, kTag, "{}: input scale {} is not finite and positive", name, scale);
+        check(std::isfinite(scale) && scale > 0, kCudaTag, "{}: input scale {} is not finite and positive", name,
+              scale);
         p.static_scale = scale;
         p.static_scale_d = this->scalar(scale);
       }
@@ -386,8 +390,8 @@ class CudaEncoderImpl final : public CudaEncoder {
     LayerPlan l;
     const nn::MultiHeadAttention& a = layer.attention();
     const nn::AttentionConfig& c = a.config();
-    check(a.q_proj() && a.k_proj() && a.v_proj(), kTag, "{}: expected separate q, k, v projections", a.name());
-    check(!c.causal && (c.num_kv_heads == 0 || c.num_kv_heads == c.num_heads), kTag,
+    check(a.q_proj() && a.k_proj() && a.v_proj(), kCudaTag, "{}: expected separate q, k, v projections", a.name());
+    check(!c.causal && (c.num_kv_heads == 0 || c.num_kv_heads == c.num_heads), kCudaTag,
           "{}: only bidirectional multi-head attention is supported", a.name());
     heads_ = c.num_heads;
     head_dim_ = c.head_dim > 0 ? c.head_dim : c.hidden_size / c.num_heads;
@@ -404,11 +408,12 @@ class CudaEncoderImpl final : public CudaEncoder {
     }
     l.out = plan_linear({&a.out_proj()}, a.out_proj().name());
     const nn::MLP& mlp = layer.mlp();
-    check(!mlp.is_gated(), kTag, "gated MLPs are not supported on CUDA");
+    check(!mlp.is_gated(), kCudaTag, "gated MLPs are not supported on CUDA");
     switch (mlp.activation()) {
       case kernels::Activation::Gelu: l.fc1_epilogue = cu::GemmEpilogue::BiasGeluErf; break;
       case kernels::Activation::GeluTanh: l.fc1_epilogue = cu::GemmEpilogue::BiasGeluTanh; break;
-      default: fail(kTag, "{}: only gelu / gelu_tanh MLPs are supported on CUDA", mlp.fc1().name());
+      default:
+        fail(kCudaTag, "{}: only gelu / gelu_tanh MLPs are supported on CUDA", mlp.fc1().name());
     }
     l.fc1 = plan_linear({&mlp.fc1()}, mlp.fc1().name());
     l.fc2 = plan_linear({&mlp.fc2()}, mlp.fc2().name());
@@ -429,13 +434,13 @@ class CudaEncoderImpl final : public CudaEncoder {
   void upload_head(const encoder::EncoderModel& m) {
     const auto& pooler = m.pooler();
     if (pooler) {
-      check(pooler->activation.tanh, kTag, "{}: only a tanh pooler / classifier.dense is supported on CUDA",
+      check(pooler->activation.tanh, kCudaTag, "{}: only a tanh pooler / classifier.dense is supported on CUDA",
             info_.model_type);
       head_.pooler_w = upload_f32(pooler->dense.weight());
       if (pooler->dense.has_bias()) head_.pooler_b = upload_f32(pooler->dense.bias());
     }
     if (info_.head == ModelHead::SequenceClassification) {
-      check(m.classifier().has_value(), kTag, "the model has no classifier");
+      check(m.classifier().has_value(), kCudaTag, "the model has no classifier");
       head_.classifier_w = upload_f32(m.classifier()->weight());
       if (m.classifier()->has_bias()) head_.classifier_b = upload_f32(m.classifier()->bias());
       classes_ = m.classifier()->out_features();
@@ -452,13 +457,13 @@ class CudaEncoderImpl final : public CudaEncoder {
 
   // i32 copy of an integer [batch, seq] tensor, each value in [0, limit) when limit > 0.
   static std::vector<int32_t> host_ids(const Tensor& t, const char* name, int64_t batch, int64_t seq, int64_t limit) {
-    check(t.shape() == Shape{batch, seq}, kTag, "{} must be [{}, {}], got {}", name, batch, seq, t);
-    check(t.dtype() == DType::I64 || t.dtype() == DType::I32, kTag, "{} must be i64 or i32, got {}", name, t);
+    check(t.shape() == Shape{batch, seq}, kCudaTag, "{} must be [{}, {}], got {}", name, batch, seq, t);
+    check(t.dtype() == DType::I64 || t.dtype() == DType::I32, kCudaTag, "{} must be i64 or i32, got {}", name, t);
     const Tensor c = t.contiguous();
     std::vector<int32_t> out(size_t(batch * seq));
     for (size_t i = 0; i < out.size(); ++i) {
       const int64_t v = c.dtype() == DType::I64 ? c.data<int64_t>()[i] : c.data<int32_t>()[i];
-      check(limit <= 0 || (v >= 0 && v < limit), kTag, "{}[{}] = {} is outside [0, {})", name, i, v, limit);
+      check(limit <= 0 || (v >= 0 && v < limit), kCudaTag, "{}[{}] = {} is outside [0, {})", name, i, v, limit);
       out[i] = static_cast<int32_t>(v);
     }
     return out;
@@ -481,7 +486,7 @@ class CudaEncoderImpl final : public CudaEncoder {
       }
     }
     for (const int32_t p : pos)
-      check(p < position_rows_, kTag, "sequence length {} needs position {}, beyond the model's {} rows", seq, p,
+      check(p < position_rows_, kCudaTag, "sequence length {} needs position {}, beyond the model's {} rows", seq, p,
             position_rows_);
     return pos;
   }
