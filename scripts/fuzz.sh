@@ -48,7 +48,12 @@ echo "build: $(( $(date +%s) - build_start )) s"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/octet-fuzz.XXXXXX")"
+# The file-based targets write a folder per input: on tmpfs (/dev/shm) instead of a disk-backed
+# /tmp, fuzz_quantized_folder runs 1,374 instead of 1,010 executions per second (40 s each,
+# 2026-12-06). $TMPDIR, when set, wins.
+scratch_root=/tmp
+[[ -d /dev/shm && -w /dev/shm ]] && scratch_root=/dev/shm
+WORK="$(mktemp -d "${TMPDIR:-$scratch_root}/octet-fuzz.XXXXXX")"
 export TMPDIR="$WORK"  # the targets' scratch folders (tests/fuzz/fuzz_entries.h) go here
 trap 'rm -rf "$WORK"' EXIT
 # One target: fuzz, then minimise and keep each finding; its summary line goes to $WORK/summary_<t>.
