@@ -106,7 +106,12 @@ ModelInfo read_common_info(const JsonConfig& config) {
   auto token_id = [&](const char* key) -> int64_t {
     if (!config.has(key)) return -1;
     const auto& j = config.json().at(key);
-    if (j.is_array()) return j.empty() ? -1 : j.front().get<int64_t>();  // eos_token_id may be a list
+    if (j.is_array()) {  // eos_token_id may be a list
+      if (j.empty()) return -1;
+      check(j.front().is_number_integer(), "config", "{}: {} is a list whose first entry is a {}, not an integer id",
+            config.source(), key, j.front().type_name());
+      return j.front().get<int64_t>();
+    }
     return config.get<int64_t>(key);
   };
   info.pad_token_id = token_id("pad_token_id");
