@@ -46,6 +46,10 @@ function(octet_add_cuda_backend target)
       endif()
     endif()
     target_compile_definitions(${target} PUBLIC OCTET_WITH_CUDA=1)
-    target_link_libraries(${target} PUBLIC CUDA::cudart CUDA::cublasLt CUDA::cublas)
+    # cuBLASLt is opened with dlopen on first use, not linked: its load costs
+    # ~0.3 s in every process, GPU or not (src/backend/cuda/cublaslt_library.h).
+    target_link_libraries(${target} PUBLIC CUDA::cudart PRIVATE ${CMAKE_DL_LIBS})
+    set_property(SOURCE ${PROJECT_SOURCE_DIR}/src/backend/cuda/cublaslt_library.cc APPEND PROPERTY COMPILE_DEFINITIONS
+                 OCTET_CUDA_LIBRARY_DIR="${CUDAToolkit_LIBRARY_DIR}")
   endif()
 endfunction()

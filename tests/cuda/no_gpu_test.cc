@@ -13,6 +13,7 @@
 #include "octet/device.h"
 
 #ifdef OCTET_WITH_CUDA
+#include "backend/cuda/cublaslt_library.h"
 #include "backend/cuda/cuda_check.h"
 #endif
 
@@ -132,12 +133,12 @@ TEST(CudaWithoutGpu, RealRuntimeAnswersAreClassified) {
   void* p = nullptr;
   const cudaError_t malloc_error = cudaMalloc(&p, 256);
   cublasLtHandle_t handle = nullptr;
-  const cublasStatus_t status = cublasLtCreate(&handle);
+  const cublasStatus_t status = cublaslt().create(&handle);
   if (gpu_available()) {
     EXPECT_EQ(malloc_error, cudaSuccess) << cudaGetErrorName(malloc_error);
     EXPECT_EQ(status, CUBLAS_STATUS_SUCCESS);
     if (p != nullptr) cudaFree(p);
-    if (handle != nullptr) cublasLtDestroy(handle);
+    if (handle != nullptr) cublaslt().destroy(handle);
     EXPECT_NO_THROW(require_gpu("test"));
     return;
   }

@@ -3,6 +3,7 @@
 
 #include <mutex>
 
+#include "backend/cuda/cublaslt_library.h"
 #include "backend/cuda/cuda_check.h"
 #include "octet/device.h"
 
@@ -27,7 +28,7 @@ void check_launch(std::string_view op) { check_cuda(cudaGetLastError(), fmt::for
 
 void check_cublas(cublasStatus_t status, std::string_view what) {
   if (status == CUBLAS_STATUS_SUCCESS) return;
-  std::string detail = fmt::format("{}: {} (status {})", what, cublasLtGetStatusString(status), int(status));
+  std::string detail = fmt::format("{}: {} (status {})", what, cublaslt().get_status_string(status), int(status));
   if (status == CUBLAS_STATUS_NOT_INITIALIZED) throw NoGpuError(fmt::format("{}; no GPU is usable", detail));
   throw Error("cuda", std::move(detail));
 }

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <tuple>
 
+#include "backend/cuda/cublaslt_library.h"
 #include "backend/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/op_checks.h"
@@ -62,7 +63,7 @@ struct Plan {
 
 template <typename T>
 void set_desc(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr, const T& value, std::string_view what) {
-  check_cublas(cublasLtMatmulDescSetAttribute(desc, attr, &value, sizeof(value)), what);
+  check_cublas(cublaslt().matmul_desc_set_attribute(desc, attr, &value, sizeof(value)), what);
 }
 
 // One per device; lives for the process (see pool.cc for why nothing CUDA is
@@ -71,7 +72,7 @@ class LtContext {
  public:
   explicit LtContext(int device) : device_(device) {
     DeviceGuard guard(device);
-    check_cublas(cublasLtCreate(&handle_), "cublasLtCreate");
+    check_cublas(cublaslt().create(&handle_), "cublasLtCreate");
     capability_ = compute_capability(device);
   }
 
@@ -114,9 +115,9 @@ class LtContext {
     const int32_t alpha_i = 1, beta_i = 0;
     const bool int_scale = g.kind == GemmKind::I8;
     DeviceGuard guard(device_);
-    check_cublas(cublasLtMatmul(handle_, plan.desc, int_scale ? static_cast<const void*>(&alpha_i) : &alpha_f, a,
-                                plan.a, b, plan.b, int_scale ? static_cast<const void*>(&beta_i) : &beta_f, d, plan.c,
-                                d, plan.d, &plan.algo, workspace, plan.workspace, stream.handle()),
+    check_cublas(cublaslt().matmul(handle_, plan.desc, int_scale ? static_cast<const void*>(&alpha_i) : &alpha_f, a,
+                                   plan.a, b, plan.b, int_scale ? static_cast<const void*>(&beta_i) : &beta_f, d,
+                                   plan.c, d, plan.d, &plan.algo, workspace, plan.workspace, stream.handle()),
                  fmt::format("cublasLtMatmul ({} x {} x {})", g.m, g.n, g.k));
   }
 
@@ -129,8 +130,8 @@ class LtContext {
                      : key.kind == GemmKind::BF16 ? DType::BF16
                      : is_int                     ? DType::I8
                                                   : DType::F8_E4M3;
-    check_cublas(cublasLtMatmulDescCreate(&p.desc, is_int ? CUBLAS_COMPUTE_32I : CUBLAS_COMPUTE_32F,
-                                          is_int ? CUDA_R_32I : CUDA_R_32F),
+    check_cublas(cublaslt().matmul_desc_create(&p.desc, is_int ? CUBLAS_COMPUTE_32I : CUBLAS_COMPUTE_32F,
+                                               is_int ? CUDA_R_32I : CUDA_R_32F),
                  "cublasLtMatmulDescCreate");
     set_desc(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, int32_t(CUBLAS_OP_T), "setting TRANSA");
     set_desc(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, int32_t(CUBLAS_OP_N), "setting TRANSB");
@@ -145,15 +146,16 @@ class LtContext {
       set_desc(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, b_scale, "setting the B scale pointer");
     }
     const uint64_t m = uint64_t(key.m), n = uint64_t(key.n), k = uint64_t(key.k);
-    check_cublas(cublasLtMatrixLayoutCreate(&p.a, cuda_type(ab), k, n, int64_t(k)), "layout of A (weight)");
-    check_cublas(cublasLtMatrixLayoutCreate(&p.b, cuda_type(ab), k, m, int64_t(k)), "layout of B (activations)");
-    check_cublas(cublasLtMatrixLayoutCreate(&p.c, cuda_type(key.d_dtype), n, m, int64_t(n)), "layout of C");
-    check_cublas(cublasLtMatrixLayoutCreate(&p.d, cuda_type(key.d_dtype), n, m, int64_t(n)), "layout of D");
+    check_cublas(cublaslt().matrix_layout_create(&p.a, cuda_type(ab), k, n, int64_t(k)), "layout of A (weight)");
+    check_cublas(cublaslt().matrix_layout_create(&p.b, cuda_type(ab), k, m, int64_t(k)), "layout of B (activations)");
+    check_cublas(cublaslt().matrix_layout_create(&p.c, cuda_type(key.d_dtype), n, m, int64_t(n)), "layout of C");
+    check_cublas(cublaslt().matrix_layout_create(&p.d, cuda_type(key.d_dtype), n, m, int64_t(n)), "layout of D");
 
     cublasLtMatmulPreference_t pref = nullptr;
-    check_cublas(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+    check_cublas(cublaslt().matmul_preference_create(&pref), "cublasLtMatmulPreferenceCreate");
     const auto set_pref = [&](cublasLtMatmulPreferenceAttributes_t attr, auto value) {
-      check_cublas(cublasLtMatmulPreferenceSetAttribute(pref, attr, &value, sizeof(value)), "setting a preference");
+      check_cublas(cublaslt().matmul_preference_set_attribute(pref, attr, &value, sizeof(value)),
+                   "setting a preference");
     };
     set_pref(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t(kWorkspaceBytes));
     set_pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_a);
@@ -163,8 +165,8 @@ class LtContext {
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     const cublasStatus_t status =
-        cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.d, pref, 1, &result, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
+        cublaslt().matmul_algo_get_heuristic(handle_, p.desc, p.a, p.b, p.c, p.d, pref, 1, &result, &found);
+    cublaslt().matmul_preference_destroy(pref);
     if (status != CUBLAS_STATUS_SUCCESS || found == 0) {
       destroy(p);
       check_cublas(status, "cublasLtMatmulAlgoGetHeuristic");
@@ -177,11 +179,11 @@ class LtContext {
   }
 
   static void destroy(Plan& p) {
-    if (p.a) cublasLtMatrixLayoutDestroy(p.a);
-    if (p.b) cublasLtMatrixLayoutDestroy(p.b);
-    if (p.c) cublasLtMatrixLayoutDestroy(p.c);
-    if (p.d) cublasLtMatrixLayoutDestroy(p.d);
-    if (p.desc) cublasLtMatmulDescDestroy(p.desc);
+    if (p.a) cublaslt().matrix_layout_destroy(p.a);
+    if (p.b) cublaslt().matrix_layout_destroy(p.b);
+    if (p.c) cublaslt().matrix_layout_destroy(p.c);
+    if (p.d) cublaslt().matrix_layout_destroy(p.d);
+    if (p.desc) cublaslt().matmul_desc_destroy(p.desc);
   }
 
   const int device_;
