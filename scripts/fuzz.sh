@@ -5,7 +5,7 @@
 #
 #   scripts/fuzz.sh [TARGET...] [--seconds S] [--jobs N]
 #
-# Targets: safetensors gguf gguf_model config_build tokenizer quantized_folder hf_quant serve_request
+# Targets: safetensors gguf gguf_model config_build tokenizer tokenizer_folder quantized_folder hf_quant serve_request
 # (tests/fuzz/targets/fuzz_<target>.cc, entry code in tests/fuzz/fuzz_entries.h).
 # Any crash, sanitizer report, leak, timeout (> 2 s per input) or OOM (> 2048 MB)
 # is a finding: the input is minimised (-minimize_crash) and copied into
@@ -15,7 +15,7 @@ set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${OCTET_FUZZ_BUILD:-$ROOT/build-fuzz}"
-ALL_TARGETS=(safetensors gguf gguf_model config_build tokenizer quantized_folder hf_quant serve_request)
+ALL_TARGETS=(safetensors gguf gguf_model config_build tokenizer tokenizer_folder quantized_folder hf_quant serve_request)
 SECONDS_PER_TARGET=60
 JOBS="${JOBS:-2}"
 TARGETS=()

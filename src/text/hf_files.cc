@@ -37,12 +37,56 @@ std::optional<json> read_json_if_exists(const fs::path& path) {
   return with_origin(origin, [&] { return parse_json(read_file(path), origin); });
 }
 
+namespace {
+
+// A value as the error messages quote it, cut short: a fuzzed or broken
+// config can hold megabytes in one field.
+std::string quoted_value(const json& value) {
+  std::string text = value.dump();
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return text;
+}
+
+// tokenizer_config.json's boolean settings: nullopt when absent or null (how
+// transformers treats both), an Error naming the key for anything but a bool.
+std::optional<bool> config_bool(const json& config, const char* key) {
+  const auto it = config.find(key);
+  if (it == config.end() || it->is_null()) return std::nullopt;
+  check(it->is_boolean(), "tokenizer", "tokenizer_config.json: \"{}\" must be true or false, got {}", key,
+        quoted_value(*it));
+  return it->get<bool>();
+}
+
+// tokenizer_config.json's "tokenizer_class" ("" when absent or null).
+std::string tokenizer_class(const json& config) {
+  const auto it = config.find("tokenizer_class");
+  if (it == config.end() || it->is_null()) return {};
+  check(it->is_string(), "tokenizer", "tokenizer_config.json: \"tokenizer_class\" must be a string, got {}",
+        quoted_value(*it));
+  return it->get<std::string>();
+}
+
+// A JSON file of the folder that must hold an object when present.
+std::optional<json> read_json_object_if_exists(const fs::path& path) {
+  std::optional<json> j = read_json_if_exists(path);
+  check(!j || j->is_object(), "tokenizer", "{}: expected a JSON object, got {}", path.string(),
+        j ? quoted_value(*j) : std::string());
+  return j;
+}
+
+}  // namespace
+
+// A special token is a string or an AddedToken object {"content": "...", ...}.
 std::optional<std::string> json_token(const json& object, std::string_view key) {
   if (!object.is_object()) return std::nullopt;
   auto it = object.find(std::string(key));
   if (it == object.end() || it->is_null()) return std::nullopt;
   if (it->is_string()) return it->get<std::string>();
-  if (it->is_object() && it->contains("content")) return (*it)["content"].get<std::string>();
+  if (it->is_object() && it->contains("content")) {
+    const json& content = (*it)["content"];
+    check(content.is_string(), "tokenizer", "\"{}\": \"content\" must be a string, got {}", key, quoted_value(content));
+    return content.get<std::string>();
+  }
   return std::nullopt;
 }
 
@@ -53,8 +97,8 @@ std::optional<std::string> HfConfig::token(std::string_view key) const {
 
 HfConfig read_hf_config(const fs::path& folder) {
   HfConfig c;
-  if (auto j = read_json_if_exists(folder / "tokenizer_config.json")) c.tokenizer_config = std::move(*j);
-  if (auto j = read_json_if_exists(folder / "special_tokens_map.json")) c.special_tokens_map = std::move(*j);
+  if (auto j = read_json_object_if_exists(folder / "tokenizer_config.json")) c.tokenizer_config = std::move(*j);
+  if (auto j = read_json_object_if_exists(folder / "special_tokens_map.json")) c.special_tokens_map = std::move(*j);
   return c;
 }
 
@@ -105,9 +149,9 @@ std::vector<std::string> read_lines(const fs::path& path) {
 WordPieceOptions wordpiece_options(const HfConfig& c) {
   WordPieceOptions o;
   const json& tc = c.tokenizer_config;
-  if (tc.contains("do_lower_case")) o.lowercase = tc["do_lower_case"].get<bool>();
-  if (tc.contains("strip_accents") && !tc["strip_accents"].is_null()) o.strip_accents = tc["strip_accents"].get<bool>();
-  if (tc.contains("tokenize_chinese_chars")) o.tokenize_chinese_chars = tc["tokenize_chinese_chars"].get<bool>();
+  if (auto v = config_bool(tc, "do_lower_case")) o.lowercase = *v;
+  if (auto v = config_bool(tc, "strip_accents")) o.strip_accents = *v;
+  if (auto v = config_bool(tc, "tokenize_chinese_chars")) o.tokenize_chinese_chars = *v;
   if (auto t = c.token("unk_token")) o.unk_token = *t;
   if (auto t = c.token("cls_token")) o.cls_token = *t;
   if (auto t = c.token("sep_token")) o.sep_token = *t;
@@ -119,15 +163,15 @@ WordPieceOptions wordpiece_options(const HfConfig& c) {
 BpeOptions bpe_options(const HfConfig& c, const Vocab& vocab) {
   BpeOptions o;
   const json& tc = c.tokenizer_config;
-  const std::string cls = tc.value("tokenizer_class", std::string());
+  const std::string cls = tokenizer_class(tc);
   if (cls.find("Roberta") != std::string::npos || cls.find("Bart") != std::string::npos) {
     o.roberta_template = true;
     o.bos_token = "<s>", o.eos_token = "</s>", o.pad_token = "<pad>", o.unk_token = "<unk>";
   } else if (vocab.find("<|endoftext|>")) {
     o.bos_token = o.eos_token = o.unk_token = "<|endoftext|>";  // GPT2Tokenizer's defaults
   }
-  if (tc.contains("add_prefix_space")) o.add_prefix_space = tc["add_prefix_space"].get<bool>();
-  if (tc.contains("add_bos_token")) o.add_bos = tc["add_bos_token"].get<bool>();
+  if (auto v = config_bool(tc, "add_prefix_space")) o.add_prefix_space = *v;
+  if (auto v = config_bool(tc, "add_bos_token")) o.add_bos = *v;
   if (auto t = c.token("bos_token")) o.bos_token = *t;
   if (auto t = c.token("eos_token")) o.eos_token = *t;
   if (auto t = c.token("pad_token")) o.pad_token = *t;
@@ -139,13 +183,13 @@ BpeOptions bpe_options(const HfConfig& c, const Vocab& vocab) {
 SentencePieceOptions sentencepiece_options(const HfConfig& c) {
   SentencePieceOptions o;
   const json& tc = c.tokenizer_config;
-  if (tc.value("tokenizer_class", std::string()).find("T5") != std::string::npos) {
+  if (tokenizer_class(tc).find("T5") != std::string::npos) {
     o.add_bos = false, o.add_eos = true;
   }
-  if (tc.contains("add_bos_token")) o.add_bos = tc["add_bos_token"].get<bool>();
-  if (tc.contains("add_eos_token")) o.add_eos = tc["add_eos_token"].get<bool>();
+  if (auto v = config_bool(tc, "add_bos_token")) o.add_bos = *v;
+  if (auto v = config_bool(tc, "add_eos_token")) o.add_eos = *v;
   // LlamaTokenizer treats a missing or null "legacy" as true.
-  if (tc.contains("legacy") && !tc["legacy"].is_null()) o.legacy = tc["legacy"].get<bool>();
+  if (auto v = config_bool(tc, "legacy")) o.legacy = *v;
   return o;
 }
 

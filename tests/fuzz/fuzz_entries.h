@@ -45,8 +45,9 @@ inline constexpr std::string_view kFileSeparator = "\n@@FILE@@\n";
 
 // The target names, as the fuzz binaries (fuzz_<name>) and the corpus and
 // regression folders (tests/fuzz/corpus/<name>, tests/fuzz/regressions/<name>) spell them.
-inline constexpr std::array<std::string_view, 8> kTargets = {
-    "safetensors", "gguf", "gguf_model", "config_build", "tokenizer", "quantized_folder", "hf_quant", "serve_request"};
+inline constexpr std::array<std::string_view, 9> kTargets = {"safetensors",      "gguf",      "gguf_model",
+                                                             "config_build",     "tokenizer", "tokenizer_folder",
+                                                             "quantized_folder", "hf_quant",  "serve_request"};
 
 // A folder of this process under the temp dir, removed at exit. The path is never destroyed:
 // the atexit handler runs after static destructors of objects constructed before it was
@@ -228,8 +229,8 @@ inline void config_build(const uint8_t* data, size_t size) {
 
 // ---- (d) tokenizer.json: the pipeline, then a few encodes and decodes ------------------
 
-inline void tokenizer(const uint8_t* data, size_t size) {
-  const Tokenizer tok = Tokenizer::from_tokenizer_json_text(as_text(data, size));
+// A few encodes and decodes through the whole pipeline of a loaded tokenizer.
+inline void exercise_tokenizer(const Tokenizer& tok) {
   const std::string_view texts[] = {"Hello, world! It's 2024.", "", "  multiple   spaces\tand\nnewlines ",
                                     "caf\xc3\xa9 na\xc3\xafve \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80",
                                     "[CLS] [SEP] <s> </s> <unk> \xe2\x96\x81x", "\xff\xfe invalid \xc3"};
@@ -244,6 +245,34 @@ inline void tokenizer(const uint8_t* data, size_t size) {
     (void)tok.decode(ids);
   } catch (const Error&) {
   }
+}
+
+inline void tokenizer(const uint8_t* data, size_t size) {
+  exercise_tokenizer(Tokenizer::from_tokenizer_json_text(as_text(data, size)));
+}
+
+// ---- (d') a Hugging Face tokenizer folder: tokenizer_config.json and -------------------
+// special_tokens_map.json applied to each kind of tokenizer file
+//
+// Input: one byte choosing the layout, then tokenizer_config.json,
+// special_tokens_map.json, file A, file B (split at kFileSeparator; an empty
+// config part is no file). Layout (byte % 4): tokenizer.json = A; vocab.txt =
+// A; vocab.json = A + merges.txt = B; tokenizer.model = A. Bit 2 of the byte
+// loads the tokenizer file by path instead of the folder (a different route
+// through the loader).
+inline void tokenizer_folder(const uint8_t* data, size_t size) {
+  if (size == 0) return;
+  const auto parts = split_files(as_text(data + 1, size - 1), 4);
+  const auto dir = fresh_folder();
+  if (!parts[0].empty()) write_bytes(dir / "tokenizer_config.json", parts[0]);
+  if (parts.size() > 1 && !parts[1].empty()) write_bytes(dir / "special_tokens_map.json", parts[1]);
+  const std::string_view a = parts.size() > 2 ? parts[2] : std::string_view();
+  const std::string_view b = parts.size() > 3 ? parts[3] : std::string_view();
+  const char* const files[] = {"tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model"};
+  const char* const file = files[data[0] % 4];
+  write_bytes(dir / file, a);
+  if (data[0] % 4 == 2) write_bytes(dir / "merges.txt", b);
+  exercise_tokenizer(Tokenizer::load((data[0] & 4) ? dir / file : dir));
 }
 
 // ---- (e) the octet quantized folder and Hugging Face quantized checkpoints ---------------
@@ -303,6 +332,7 @@ inline Entry entry(std::string_view target) {
   if (target == "gguf_model") return gguf_model;
   if (target == "config_build") return config_build;
   if (target == "tokenizer") return tokenizer;
+  if (target == "tokenizer_folder") return tokenizer_folder;
   if (target == "quantized_folder") return quantized_folder;
   if (target == "hf_quant") return hf_quant;
   if (target == "serve_request") return serve_request;

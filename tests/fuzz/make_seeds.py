@@ -372,6 +372,91 @@ def tokenizer_seeds(shared):
         out("tokenizer", "bert_base_uncased_cut", json.dumps(bert, ensure_ascii=False))
 
 
+# ---- Hugging Face tokenizer folders (tokenizer_folder) ------------------------------------
+
+def pb_varint(v):
+    v &= (1 << 64) - 1
+    b = b""
+    while True:
+        if v < 0x80:
+            return b + bytes([v])
+        b += bytes([(v & 0x7f) | 0x80])
+        v >>= 7
+
+
+def pb_field(number, wire, payload):
+    key = pb_varint(number << 3 | wire)
+    if wire == 0:
+        return key + pb_varint(payload)
+    if wire == 5:
+        return key + struct.pack("<f", payload)
+    return key + pb_varint(len(payload)) + payload
+
+
+def sentencepiece_model(model_type, byte_fallback):
+    """A small sentencepiece ModelProto: (piece, score, type) pieces, trainer_spec, normalizer_spec."""
+    pieces = [("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3)]
+    if byte_fallback:
+        pieces += [(f"<0x{b:02X}>", 0.0, 6) for b in range(256)]
+    pieces += [(p, -float(i), 1) for i, p in enumerate(["\u2581", "a", "b", "c", "\u2581a", "ab", "\u2581ab", "bc",
+                                                         "\u2581the", "he", "t", "h", "e", "\u2581t"], 1)]
+    proto = b"".join(pb_field(1, 2, pb_field(1, 2, p.encode()) + pb_field(2, 5, sc) + pb_field(3, 0, t))
+                     for p, sc, t in pieces)
+    proto += pb_field(2, 2, pb_field(3, 0, model_type) + pb_field(35, 0, int(byte_fallback)) + pb_field(40, 0, 0) +
+                      pb_field(41, 0, 1) + pb_field(42, 0, 2) + pb_field(43, 0, (1 << 64) - 1))
+    proto += pb_field(3, 2, pb_field(1, 2, b"identity") + pb_field(3, 0, 1) + pb_field(4, 0, 1))
+    return proto
+
+
+def tokenizer_folder_seeds(shared):
+    """Layout byte (fuzz_entries.h tokenizer_folder), then tokenizer_config.json,
+    special_tokens_map.json, file A, file B."""
+    def seed(name, layout, config, special, a, b=b""):
+        enc = lambda x: x if isinstance(x, bytes) else (json.dumps(x) if x is not None else "").encode()
+        out("tokenizer_folder", name, bytes([layout]) + SEP.join([enc(config), enc(special), enc(a), enc(b)]))
+
+    fixtures = os.path.join(shared, "fixtures", "tokenizers")
+    bert = os.path.join(fixtures, "bert_base_uncased")
+    if os.path.isdir(bert):
+        config = json.load(open(os.path.join(bert, "tokenizer_config.json")))
+        special = json.load(open(os.path.join(bert, "special_tokens_map.json")))
+        vocab = read(os.path.join(bert, "vocab.txt")).split(b"\n")[:400]
+        seed("bert_vocab_txt", 1, config, special, b"\n".join(vocab) + b"\n")
+        seed("bert_vocab_txt_by_path", 5, dict(config, do_lower_case=False, strip_accents=None), None,
+             b"\n".join(vocab) + b"\n")
+        added = {k: {"content": v, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False}
+                 for k, v in special.items()}
+        seed("bert_vocab_txt_added_token_objects", 1, config, added, b"\n".join(vocab) + b"\n")
+        tj = json.load(open(os.path.join(bert, "tokenizer.json"), encoding="utf-8"))
+        keep = dict(sorted(tj["model"]["vocab"].items(), key=lambda kv: kv[1])[:400])
+        for t in tj.get("added_tokens", []):
+            keep[t["content"]] = t["id"]
+        tj["model"]["vocab"] = keep
+        seed("bert_tokenizer_json", 0, dict(config, model_max_length=128), special,
+             json.dumps(tj, ensure_ascii=False).encode())
+    gpt2 = os.path.join(fixtures, "gpt2")
+    if os.path.isdir(gpt2):
+        vocab = json.load(open(os.path.join(gpt2, "vocab.json"), encoding="utf-8"))
+        merges = read(os.path.join(gpt2, "merges.txt")).split(b"\n")
+        header, merges = merges[0], merges[1:45]
+        small = {k: v for k, v in vocab.items() if v < 300}
+        small["<|endoftext|>"] = vocab["<|endoftext|>"]
+        for t in ["<s>", "</s>", "<pad>", "<unk>"]:  # what RobertaTokenizer's template needs
+            small[t] = len(small) + 1000
+        a = json.dumps(small, ensure_ascii=False).encode()
+        b = header + b"\n" + b"\n".join(merges) + b"\n"
+        seed("gpt2_bpe_files", 2, {"tokenizer_class": "GPT2Tokenizer", "add_prefix_space": False,
+                                   "add_bos_token": False}, None, a, b)
+        seed("roberta_bpe_files_by_path", 6, {"tokenizer_class": "RobertaTokenizer", "add_prefix_space": True,
+                                              "model_max_length": 512},
+             {"bos_token": "<s>", "eos_token": "</s>", "unk_token": {"content": "<|endoftext|>"}}, a, b)
+    seed("llama_sentencepiece_bpe", 3, {"tokenizer_class": "LlamaTokenizer", "add_bos_token": True,
+                                        "add_eos_token": False, "legacy": False},
+         {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}, sentencepiece_model(2, True))
+    seed("t5_sentencepiece_unigram_by_path", 7, {"tokenizer_class": "T5Tokenizer", "legacy": None}, None,
+         sentencepiece_model(1, False))
+
+
 # ---- quantized folders and HF quantized checkpoints ---------------------------------------
 
 def tiny_llama(folder):
@@ -489,6 +574,11 @@ def dictionaries():
                                                           b"9223372036854775807", b"1e308"})
     write_dict("tokenizer", keys_of("tokenizer") | {b"\\p{L}", b"(?i:", b"(?!", "\u2581".encode(), b"##",
                                                     b"<0x41>", b"Precompiled", b"precompiled_charsmap"})
+    write_dict("tokenizer_folder", keys_of("tokenizer_folder") | {SEP, b"do_lower_case", b"strip_accents",
+                                                                  b"tokenize_chinese_chars", b"add_prefix_space",
+                                                                  b"add_bos_token", b"add_eos_token", b"legacy",
+                                                                  b"tokenizer_class", b"model_max_length", b"content",
+                                                                  b"null", b"true", b"false", b"T5", b"Roberta"})
     write_dict("quantized_folder", keys_of("quantized_folder") | {SEP, b"int4:sym:group(32)", b"uint4:affine:group(32)",
                                                                   b"fp8_e4m3:sym:per_tensor", b"int8:sym:per_token"})
     write_dict("hf_quant", keys_of("hf_quant") | {SEP, b"awq", b"gptq", b"compressed-tensors", b"fp8", b"modelopt",
@@ -501,16 +591,17 @@ def main():
     ap.add_argument("--shared", default=os.environ.get("OCTET_SHARED", os.path.join(ROOT, "..", "shared")))
     ap.add_argument("--only", help="write only this target's seeds and dictionary (e.g. gguf_model)")
     a = ap.parse_args()
-    if a.only == "gguf_model":
-        gguf_model_seeds()
+    if a.only in ("gguf_model", "tokenizer_folder"):
+        gguf_model_seeds() if a.only == "gguf_model" else tokenizer_folder_seeds(a.shared)
         dictionaries()
         return
-    assert a.only is None, "--only supports gguf_model"
+    assert a.only is None, "--only supports gguf_model and tokenizer_folder"
     safetensors_seeds()
     gguf_seeds()
     gguf_model_seeds()
     config_seeds(a.shared)
     tokenizer_seeds(a.shared)
+    tokenizer_folder_seeds(a.shared)
     folder_seeds(a.octet)
     dictionaries()
 

@@ -48,8 +48,10 @@ void replay(const std::string& kind, std::string_view target, size_t& accepted, 
     try {
       entry(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
       ++accepted;
-    } catch (const Error&) {
+    } catch (const Error& e) {
       ++rejected;
+      // A rejected seed is either meant to be (say which) or a seed that no longer tests the parser past its start.
+      if (kind == "corpus") std::printf("  seed %s rejected: %s\n", p.filename().c_str(), e.what());
     } catch (const std::exception& e) {
       ADD_FAILURE() << "not an octet::Error: " << e.what();
     }
@@ -59,6 +61,8 @@ void replay(const std::string& kind, std::string_view target, size_t& accepted, 
 TEST_P(FuzzReplay, SeedsAreAccepted) {
   size_t accepted = 0, rejected = 0;
   replay("corpus", GetParam(), accepted, rejected);
+  std::printf("%s: %zu seeds (%zu accepted, %zu rejected with octet::Error)\n", std::string(GetParam()).c_str(),
+              accepted + rejected, accepted, rejected);
   EXPECT_GT(accepted + rejected, 0u) << "no seeds in tests/fuzz/corpus/" << GetParam();
   // The seeds are valid files: most must parse (some config seeds name weights the zero source refuses).
   EXPECT_GE(accepted, rejected) << accepted << " accepted, " << rejected << " rejected";

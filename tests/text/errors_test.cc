@@ -1,5 +1,7 @@
 // Bad input: one clear Error tagged "tokenizer" that names the file.
 #include <fstream>
+#include <functional>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -121,6 +123,79 @@ TEST(TokenizerErrors, BadSlowTokenizerFiles) {
   expect_contains(error_of([&] { Tokenizer::load(bert); }), "unk token '[UNK]'");
   write(bert / "tokenizer_config.json", "{not json");
   expect_contains(error_of([&] { Tokenizer::load(bert); }), (bert / "tokenizer_config.json").string());
+}
+
+// tokenizer_config.json / special_tokens_map.json with a value of the wrong
+// type: an Error naming the key for every tokenizer kind, never nlohmann's
+// type_error (which escaped for a tokenizer.model file loaded by path).
+TEST(TokenizerErrors, WronglyTypedTokenizerConfigValues) {
+  const std::string sentencepiece =
+      testing::read_text(testing::shared_path("fixtures/tokenizers/llama2/tokenizer.model"));
+  struct Layout {
+    const char* name;
+    std::function<fs::path(const fs::path&)> write_files;  // returns what to load
+  };
+  const std::vector<Layout> layouts = {
+      {"vocab.txt",
+       [](const fs::path& d) {
+         write(d / "vocab.txt", "[UNK]\n[CLS]\n[SEP]\na\n");
+         return d;
+       }},
+      {"vocab.json + merges.txt",
+       [](const fs::path& d) {
+         write(d / "vocab.json", R"({"a": 0, "b": 1, "ab": 2})");
+         write(d / "merges.txt", "a b\n");
+         return d;
+       }},
+      {"tokenizer.model (folder)",
+       [&](const fs::path& d) {
+         write(d / "tokenizer.model", sentencepiece);
+         return d;
+       }},
+      {"tokenizer.model (file)",
+       [&](const fs::path& d) {
+         write(d / "tokenizer.model", sentencepiece);
+         return d / "tokenizer.model";
+       }},
+  };
+  // Which layouts read the key (bit i = layouts[i]); the others ignore it and load.
+  constexpr unsigned kWordPiece = 1, kBpe = 2, kSentencePiece = 4 | 8, kAll = 15;
+  struct BadConfig {
+    const char* tokenizer_config;
+    const char* special_tokens_map;
+    unsigned read_by;
+    const char* expected;
+  };
+  const BadConfig bad[] = {
+      {R"({"do_lower_case": 1})", "{}", kWordPiece, "\"do_lower_case\" must be true or false, got 1"},
+      {R"({"add_bos_token": "yes"})", "{}", kBpe | kSentencePiece,
+       "\"add_bos_token\" must be true or false, got \"yes\""},
+      {R"({"add_eos_token": []})", "{}", kSentencePiece, "\"add_eos_token\" must be true or false"},
+      {R"({"legacy": 0})", "{}", kSentencePiece, "\"legacy\" must be true or false"},
+      {R"({"tokenizer_class": 5})", "{}", kBpe | kSentencePiece, "\"tokenizer_class\" must be a string, got 5"},
+      {"[true]", "{}", kAll, "expected a JSON object, got [true]"},
+      {"{}", "7", kAll, "expected a JSON object, got 7"},
+      {"{}", R"({"unk_token": {"content": 3}})", kWordPiece | kBpe, "\"unk_token\": \"content\" must be a string"},
+  };
+  for (size_t i = 0; i < layouts.size(); ++i) {
+    for (const BadConfig& b : bad) {
+      SCOPED_TRACE(std::string(layouts[i].name) + " with " + b.tokenizer_config + " / " + b.special_tokens_map);
+      const fs::path dir = testing::temp_dir();
+      const fs::path target = layouts[i].write_files(dir);
+      write(dir / "tokenizer_config.json", b.tokenizer_config);
+      write(dir / "special_tokens_map.json", b.special_tokens_map);
+      if (b.read_by & (1u << i)) {
+        expect_contains(error_of([&] { Tokenizer::load(target); }), b.expected);
+      } else {
+        EXPECT_NO_THROW(Tokenizer::load(target));
+      }
+    }
+  }
+  // Null is "not set", as in transformers.
+  const fs::path dir = testing::temp_dir();
+  write(dir / "vocab.txt", "[UNK]\n[CLS]\n[SEP]\na\n");
+  write(dir / "tokenizer_config.json", R"({"do_lower_case": null, "tokenizer_class": null, "strip_accents": null})");
+  EXPECT_NO_THROW(Tokenizer::load(dir));
 }
 
 TEST(TokenizerErrors, TruncatedSentencePieceModel) {
