@@ -288,6 +288,8 @@ def tokenizer_seeds(shared):
     for m in merges:
         bpe_vocab.setdefault(m.replace(" ", ""), len(bpe_vocab))
     bpe_vocab["<|endoftext|>"] = len(bpe_vocab)
+    for t in ["<s>", "</s>"]:  # RobertaProcessing's tokens must be in the vocabulary
+        bpe_vocab[t] = len(bpe_vocab)
     bpe = {"version": "1.0", "truncation": None, "padding": None,
            "added_tokens": [{"id": bpe_vocab["<|endoftext|>"], "content": "<|endoftext|>", "single_word": False,
                              "lstrip": False, "rstrip": False, "normalized": True, "special": True}],
@@ -296,7 +298,8 @@ def tokenizer_seeds(shared):
                {"type": "Split", "pattern": {"Regex": "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"},
                 "behavior": "Isolated", "invert": False},
                {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]},
-           "post_processor": {"type": "RobertaProcessing", "sep": ["</s>", 2], "cls": ["<s>", 0],
+           "post_processor": {"type": "RobertaProcessing", "sep": ["</s>", bpe_vocab["</s>"]],
+                              "cls": ["<s>", bpe_vocab["<s>"]],
                               "trim_offsets": True, "add_prefix_space": False},
            "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
            "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
@@ -344,7 +347,7 @@ def tokenizer_seeds(shared):
     out("tokenizer", "unigram_metaspace", json.dumps(unigram, indent=1, ensure_ascii=False))
 
     wordlevel = {"version": "1.0", "added_tokens": [],
-                 "normalizer": {"type": "Replace", "pattern": {"Regex": "\\d"}, "content": "0"},
+                 "normalizer": {"type": "Replace", "pattern": {"String": "1"}, "content": "0"},
                  "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
                      {"type": "WhitespaceSplit"}, {"type": "Punctuation", "behavior": "Isolated"},
                      {"type": "Digits", "individual_digits": True}, {"type": "CharDelimiterSplit", "delimiter": "-"},
@@ -591,11 +594,13 @@ def main():
     ap.add_argument("--shared", default=os.environ.get("OCTET_SHARED", os.path.join(ROOT, "..", "shared")))
     ap.add_argument("--only", help="write only this target's seeds and dictionary (e.g. gguf_model)")
     a = ap.parse_args()
-    if a.only in ("gguf_model", "tokenizer_folder"):
-        gguf_model_seeds() if a.only == "gguf_model" else tokenizer_folder_seeds(a.shared)
+    only = {"gguf_model": gguf_model_seeds, "tokenizer": lambda: tokenizer_seeds(a.shared),
+            "tokenizer_folder": lambda: tokenizer_folder_seeds(a.shared)}
+    if a.only in only:
+        only[a.only]()
         dictionaries()
         return
-    assert a.only is None, "--only supports gguf_model and tokenizer_folder"
+    assert a.only is None, f"--only supports {', '.join(only)}"
     safetensors_seeds()
     gguf_seeds()
     gguf_model_seeds()
