@@ -17,9 +17,10 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${OCTET_SANITIZE_BUILD:-$ROOT/build-sanitize}"
 # The layers that read untrusted bytes (io: safetensors / GGUF / checkpoints and the fuzz
 # replays; text: tokenizers; formats: the block codecs; hf_checkpoints: AWQ / GPTQ / FP8
-# readers; models: config.json and GGUF -> builders), the thread pool and tensor core, and the
-# CPU kernels (SIMD tails are where out-of-bounds reads hide).
-FAST_LAYERS=(core io text formats hf_checkpoints models kernels)
+# readers; models: config.json and GGUF -> builders; serve: the HTTP server, which takes requests
+# from the network), the thread pool and tensor core, and the CPU kernels (SIMD tails are where
+# out-of-bounds reads hide).
+FAST_LAYERS=(core io text formats hf_checkpoints models kernels serve)
 # In --fast, the kjv-llama round trips of hf_checkpoints are left out: minutes of model compute
 # under ASan (330 s of the layer's 370 s) reading the same checkpoints the smaller tests read.
 FAST_EXCLUDE='Kjv/RoundTrip|RoundTripPerplexity'
