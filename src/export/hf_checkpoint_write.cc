@@ -7,6 +7,7 @@
 #include <set>
 
 #include "export/hf_write.h"
+#include "io/atomic_file.h"
 #include "io/atomic_folder.h"
 #include "octet/error.h"
 
@@ -104,9 +105,7 @@ ordered_json read_json(const fs::path& path) {
 }
 
 void write_json(const fs::path& path, const ordered_json& j) {
-  std::ofstream f(path);
-  f << j.dump(2) << "\n";
-  check(bool(f.flush()), kWriteTag, "cannot write {}", path.string());
+  io::write_small_file(path, j.dump(2) + "\n", kWriteTag);
 }
 
 // The octet folder's tensors a layout replaces: those of quantized Linears and KV scales.
@@ -222,7 +221,7 @@ HfExportResult export_hf_checkpoint(const fs::path& folder, const fs::path& out,
   write_json(temp / "config.json", config_json);
   for (const auto& [name, j] : layout.files) write_json(temp / name, j);
   for (const std::string_view file : kCopiedFiles)
-    if (fs::exists(folder / file)) fs::copy_file(folder / file, temp / file);
+    if (fs::exists(folder / file)) io::copy_small_file(folder / file, temp / file, kWriteTag);
   HfExportResult r;
   r.bytes = fs::file_size(temp / kWeightsFile);
   writer.commit();

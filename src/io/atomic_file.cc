@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <vector>
 
 #include "octet/error.h"
@@ -27,6 +29,25 @@ void remove_stale_temporaries(const std::filesystem::path& folder, std::string_v
   for (const std::filesystem::path& p : stale) std::filesystem::remove_all(p, ec);
 }
 
+void write_small_file(const std::filesystem::path& path, std::string_view bytes, std::string_view tag) {
+  std::FILE* file = std::fopen(path.c_str(), "wb");
+  if (!file) fail(tag, "cannot create {}: {}", path.string(), std::strerror(errno));
+  const bool written = bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  const bool synced = written && std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;
+  const int saved_errno = errno;
+  const bool closed = std::fclose(file) == 0;
+  if (!synced || !closed)
+    fail(tag, "writing {} failed: {}", path.string(), std::strerror(synced ? errno : saved_errno));
+}
+
+void copy_small_file(const std::filesystem::path& from, const std::filesystem::path& to, std::string_view tag) {
+  std::ifstream in(from, std::ios::binary);
+  if (!in) fail(tag, "cannot open {}: {}", from.string(), std::strerror(errno));
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail(tag, "reading {} failed", from.string());
+  write_small_file(to, bytes, tag);
+}
+
 AtomicFileWriter::AtomicFileWriter(std::filesystem::path path, std::string tag)
     : path_(std::move(path)), tag_(std::move(tag)) {
   const std::filesystem::path absolute = std::filesystem::absolute(path_);
@@ -46,19 +67,26 @@ AtomicFileWriter::~AtomicFileWriter() {
 }
 
 void AtomicFileWriter::write(const void* data, size_t bytes) {
-  check(file_ != nullptr && !committed_, tag_, "{}: write after commit", path_.string());
+  check(file_ != nullptr && !committed_, tag_, "{}: write after sync or commit", path_.string());
   if (bytes > 0 && std::fwrite(data, 1, bytes, file_) != bytes)
     fail(tag_, "{}: writing {} failed: {}", path_.string(), temp_path_.string(), std::strerror(errno));
 }
 
-void AtomicFileWriter::commit() {
-  check(file_ != nullptr && !committed_, tag_, "{}: commit twice", path_.string());
+void AtomicFileWriter::sync() {
+  check(file_ != nullptr && !committed_, tag_, "{}: sync after commit", path_.string());
   const bool flushed = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
   const int saved_errno = errno;
   const bool closed = std::fclose(file_) == 0;
   file_ = nullptr;
   if (!flushed || !closed)
-    fail(tag_, "{}: flushing {} failed: {}", path_.string(), temp_path_.string(), std::strerror(saved_errno));
+    fail(tag_, "{}: flushing {} failed: {}", path_.string(), temp_path_.string(),
+         std::strerror(flushed ? errno : saved_errno));
+  synced_ = true;
+}
+
+void AtomicFileWriter::commit() {
+  check(!committed_, tag_, "{}: commit twice", path_.string());
+  if (!synced_) sync();
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0)
     fail(tag_, "{}: renaming {} into place failed: {}", path_.string(), temp_path_.string(), std::strerror(errno));
   committed_ = true;

@@ -12,6 +12,16 @@
 
 namespace octet::io {
 
+// Writes `bytes` to `path` (created or truncated) and syncs it to disk: the small files
+// (configs, tokenizers) that go into an AtomicFolderWriter's temporary folder next to
+// its AtomicFileWriter-written weights. Any failure, a full disk (ENOSPC) included, is an
+// octet::Error tagged `tag` naming the file and the system's reason.
+void write_small_file(const std::filesystem::path& path, std::string_view bytes, std::string_view tag);
+
+// write_small_file of `from`'s bytes. The copy gets default permissions, not the
+// source's: a read-only source (a model on a read-only share) gives a writable copy.
+void copy_small_file(const std::filesystem::path& from, const std::filesystem::path& to, std::string_view tag);
+
 // Removes the entries of `folder` named `prefix` + a process id whose process is gone (or
 // is this one): the temporaries of writers that were killed. Errors are ignored.
 void remove_stale_temporaries(const std::filesystem::path& folder, std::string_view prefix);
@@ -26,7 +36,10 @@ class AtomicFileWriter {
 
   void write(const void* data, size_t bytes);
   void write(std::string_view bytes) { write(bytes.data(), bytes.size()); }
-  // Flushes, syncs and renames the temporary file over the destination.
+  // Flushes and syncs the temporary file (where a full disk shows at the latest), without
+  // renaming it: writers of several files sync them all before committing any.
+  void sync();
+  // Syncs (unless sync() did) and renames the temporary file over the destination.
   void commit();
 
   const std::filesystem::path& temp_path() const { return temp_path_; }
@@ -36,6 +49,7 @@ class AtomicFileWriter {
   std::filesystem::path temp_path_;
   std::string tag_;
   std::FILE* file_ = nullptr;
+  bool synced_ = false;
   bool committed_ = false;
 };
 

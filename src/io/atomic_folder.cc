@@ -43,7 +43,8 @@ AtomicFolderWriter::AtomicFolderWriter(fs::path out, bool overwrite, std::string
   temp_ = sibling(out_, "tmp");
   std::error_code ec;
   fs::remove_all(temp_, ec);
-  fs::create_directories(temp_);
+  fs::create_directories(temp_, ec);
+  check(!ec, tag_, "cannot create {}: {}", temp_.string(), ec.message());
 }
 
 AtomicFolderWriter::~AtomicFolderWriter() {
@@ -58,12 +59,18 @@ void AtomicFolderWriter::commit() {
     const fs::path backup = sibling(out_, "old");
     std::error_code ec;
     fs::remove_all(backup, ec);
-    fs::rename(out_, backup);
-    fs::rename(temp_, out_);
+    fs::rename(out_, backup, ec);
+    check(!ec, tag_, "cannot move the old '{}' aside: {}", out_.string(), ec.message());
+    fs::rename(temp_, out_, ec);
+    check(!ec, tag_, "cannot rename {} to '{}' (the old folder is kept as {}): {}", temp_.string(), out_.string(),
+          backup.string(), ec.message());
     fs::remove_all(backup, ec);
   } else {
-    if (out_.has_parent_path()) fs::create_directories(out_.parent_path());
-    fs::rename(temp_, out_);
+    std::error_code ec;
+    if (out_.has_parent_path()) fs::create_directories(out_.parent_path(), ec);
+    check(!ec, tag_, "cannot create {}: {}", out_.parent_path().string(), ec.message());
+    fs::rename(temp_, out_, ec);
+    check(!ec, tag_, "cannot rename {} to '{}': {}", temp_.string(), out_.string(), ec.message());
   }
   committed_ = true;
 }

@@ -2,13 +2,13 @@
 #include "octet/synth.h"
 
 #include <cmath>
-#include <fstream>
 #include <string>
 #include <vector>
 #include <numbers>
 
 #include <nlohmann/json.hpp>
 
+#include "io/atomic_file.h"
 #include "octet/error.h"
 #include "octet/gguf.h"
 #include "octet/safetensors.h"
@@ -249,11 +249,7 @@ SynthResult synthesize(const SynthOptions& options, const std::filesystem::path&
   save_safetensors(weights, tensors, {{"format", "pt"}});
   tensors.clear();
   const auto config = dir / "config.json", tmp = dir / "config.json.tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << plan.config_json;
-    check(out.good(), "synth", "cannot write {}", tmp.string());
-  }
+  io::write_small_file(tmp, plan.config_json, "synth");
   std::filesystem::rename(tmp, config);
   if (plan.llama_vocab > 0) write_llama_tokenizer(dir / "tokenizer.gguf", plan.llama_vocab);
   return {dir, plan.parameters(), std::filesystem::file_size(weights)};

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error_tags.h"
+#include "io/atomic_file.h"
 #include "io/atomic_folder.h"
 #include "octet/error.h"
 #include "octet/gguf.h"
@@ -47,14 +48,12 @@ void write_config_without_quantization(const fs::path& src, const fs::path& dst)
     fail(kQuantizedTag, "{}: invalid JSON: {}", src.string(), e.what());
   }
   if (!j.is_object() || (!j.contains("quantization_config") && !j.contains("compression_config"))) {
-    fs::copy_file(src, dst);
+    io::copy_small_file(src, dst, kQuantizedTag);
     return;
   }
   j.erase("quantization_config");
   j.erase("compression_config");
-  std::ofstream out(dst);
-  out << j.dump(2) << "\n";
-  check(bool(out.flush()), kQuantizedTag, "cannot write {}", dst.string());
+  io::write_small_file(dst, j.dump(2) + "\n", kQuantizedTag);
 }
 
 std::string weight_name(const std::string& linear) { return linear + ".weight"; }
@@ -217,11 +216,7 @@ void save_quantized_model(const Model& model, const QuantizationConfig& config, 
 
   const fs::path& temp = writer.path();
   save_safetensors(temp / kWeightsFile, tensors, {{"format", std::string(kFormat)}});
-  {
-    std::ofstream f(temp / kQuantizationConfigFile);
-    f << config_json(config).dump(2) << "\n";
-    check(bool(f.flush()), kQuantizedTag, "cannot write {}", (temp / kQuantizationConfigFile).string());
-  }
+  io::write_small_file(temp / kQuantizationConfigFile, config_json(config).dump(2) + "\n", kQuantizedTag);
   if (gguf_source) {
     write_gguf_model_files(source, temp);  // config.json and tokenizer.gguf from the GGUF's metadata
   } else {
@@ -231,7 +226,7 @@ void save_quantized_model(const Model& model, const QuantizationConfig& config, 
       if (file == "config.json")
         write_config_without_quantization(src, temp / file);
       else
-        fs::copy_file(src, temp / file);
+        io::copy_small_file(src, temp / file, kQuantizedTag);
     }
   }
 

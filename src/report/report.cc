@@ -145,10 +145,28 @@ std::string utc_now() {
   return text;
 }
 
-void write_atomic(const fs::path& path, std::string_view bytes) {
-  io::AtomicFileWriter w(path, std::string(kTag));
-  w.write(bytes);
-  w.commit();
+// report.json and index.html replace the old pair together: both are written and synced (where a
+// full disk fails) before either is renamed into place, so a failure leaves the old pair (or, for a
+// new report, no folder: the one created here is removed again).
+void write_report_files(const fs::path& dir, std::string_view json, std::string_view html) {
+  const bool created = !fs::exists(dir);
+  std::error_code error;
+  fs::create_directories(dir, error);
+  check(!error, kTag, "cannot create {}: {}", dir.string(), error.message());
+  try {
+    io::AtomicFileWriter json_file(dir / "report.json", std::string(kTag));
+    io::AtomicFileWriter html_file(dir / "index.html", std::string(kTag));
+    json_file.write(json);
+    html_file.write(html);
+    json_file.sync();
+    html_file.sync();
+    json_file.commit();
+    html_file.commit();
+  } catch (...) {
+    std::error_code ignored;
+    if (created) fs::remove(dir, ignored);  // empty again: the writers removed their temporaries
+    throw;
+  }
 }
 
 }  // namespace
@@ -275,9 +293,7 @@ nlohmann::json write_report(const fs::path& dir, const nlohmann::json& section, 
   if (mode == ReportWriteMode::Append && fs::exists(dir / "report.json")) doc = read_report_json(dir / "report.json");
   doc["sections"].push_back(section);
   const std::string html = render_report_html(doc);  // before anything is written: a failure leaves DIR as it was
-  fs::create_directories(dir);
-  write_atomic(dir / "report.json", doc.dump(2) + "\n");
-  write_atomic(dir / "index.html", html);
+  write_report_files(dir, doc.dump(2) + "\n", html);
   return doc;
 }
 
