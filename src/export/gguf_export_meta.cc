@@ -16,12 +16,9 @@ GgufValue f32(double v) { return GgufValue(static_cast<float>(v)); }
 void add_spm_tokenizer(Metadata& m, const std::filesystem::path& folder, int64_t vocab_rows) {
   const std::filesystem::path file = folder / "tokenizer.model";
   const std::string bytes = text::read_file(file);
-  SentencePieceOptions base;
-  const text::HfConfig hf = text::read_hf_config(folder);
-  if (hf.tokenizer_config.contains("add_bos_token") && hf.tokenizer_config["add_bos_token"].is_boolean())
-    base.add_bos = hf.tokenizer_config["add_bos_token"].get<bool>();
-  if (hf.tokenizer_config.contains("add_eos_token") && hf.tokenizer_config["add_eos_token"].is_boolean())
-    base.add_eos = hf.tokenizer_config["add_eos_token"].get<bool>();
+  // The settings Tokenizer::load takes from tokenizer_config.json, so the GGUF's add_bos / add_eos
+  // are what octet itself does with the folder (a non-bool value is an error there and here).
+  const SentencePieceOptions base = text::sentencepiece_options(text::read_hf_config(folder));
   const text::SentencePieceFile spm = text::parse_sentencepiece_model(bytes, file.string(), base);
   const text::PieceTable& t = spm.table;
   check(int64_t(t.pieces.size()) == vocab_rows, "export",

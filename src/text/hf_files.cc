@@ -180,6 +180,8 @@ BpeOptions bpe_options(const HfConfig& c, const Vocab& vocab) {
   return o;
 }
 
+}  // namespace
+
 SentencePieceOptions sentencepiece_options(const HfConfig& c) {
   SentencePieceOptions o;
   const json& tc = c.tokenizer_config;
@@ -192,6 +194,8 @@ SentencePieceOptions sentencepiece_options(const HfConfig& c) {
   if (auto v = config_bool(tc, "legacy")) o.legacy = *v;
   return o;
 }
+
+namespace {
 
 Vocab read_vocab_txt(const fs::path& path) {
   std::vector<std::string> lines = read_lines(path);

@@ -24,6 +24,10 @@ struct HfConfig {
 HfConfig read_hf_config(const std::filesystem::path& folder);
 // Special ids and model_max_length from the config, where it names them.
 void apply_hf_config(Tokenizer::Impl& impl, const HfConfig& config);
+// The SentencePiece settings tokenizer_config.json makes (add_bos_token, add_eos_token,
+// legacy; T5 classes add EOS, not BOS), as Tokenizer::load applies them: a value that is
+// not a bool (or null) is an Error naming the key.
+SentencePieceOptions sentencepiece_options(const HfConfig& config);
 
 // tokenizer.model: pieces plus the model's own settings merged into `options`
 // (algorithm, unk/bos/eos/pad ids, byte fallback, normalizer flags).

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <map>
 
 #include "hf_checkpoints/hf_test_util.h"
@@ -251,6 +252,38 @@ TEST(GgufExport, KjvPerplexityOfExportedFiles) {
   ASSERT_GT(folder, 1.0);
   EXPECT_LT(std::fabs(f16 / folder - 1), 0.001) << f16 << " vs " << folder;
   EXPECT_LT(std::fabs(q8 / folder - 1), 0.005) << q8 << " vs " << folder;
+}
+
+// add_bos_token / add_eos_token come from tokenizer_config.json as Tokenizer::load reads them: the
+// GGUF tokenizer encodes as the folder's, and a value that is not a bool is an error (it was
+// ignored before, exporting add_bos_token = true whatever the folder said).
+TEST(GgufExport, TokenizerConfigSettingsAreReadAsTheTokenizerReadsThem) {
+  const fs::path dir = temp_dir(), folder = dir / "kjv";
+  fs::create_directories(folder);
+  for (const char* file : {"config.json", "model.safetensors", "tokenizer.model"})
+    fs::create_symlink(kjv_llama_dir() / file, folder / file);
+  std::ofstream(folder / "tokenizer_config.json") << R"({"add_bos_token": false, "add_eos_token": true})";
+  GgufExportOptions o;
+  o.type = GgufExportType::Q8_0;
+  export_gguf(folder, dir / "x.gguf", o);
+  const GgufFile f = GgufFile::open(dir / "x.gguf");
+  EXPECT_FALSE(f.get<bool>("tokenizer.ggml.add_bos_token"));
+  EXPECT_TRUE(f.get<bool>("tokenizer.ggml.add_eos_token"));
+  const std::string text = "And God said, Let there be light.";
+  const std::vector<int64_t> ids = load_model_tokenizer(folder).encode(text).ids;
+  EXPECT_EQ(load_model_tokenizer(dir / "x.gguf").encode(text).ids, ids);
+  EXPECT_EQ(ids.back(), 2);  // </s>, no <s> first
+  EXPECT_NE(ids.front(), 1);
+
+  std::ofstream(folder / "tokenizer_config.json") << R"({"add_bos_token": "false"})";
+  try {
+    export_gguf(folder, dir / "y.gguf", o);
+    ADD_FAILURE() << "a string add_bos_token was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("\"add_bos_token\" must be true or false, got \"false\""), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir / "y.gguf"));
 }
 
 }  // namespace
