@@ -539,6 +539,49 @@ def folder_seeds(octet):
         shutil.rmtree(tmp)
 
 
+def fp8_checkpoint_seeds():
+    """vLLM's quant_method "fp8" (static and dynamic activations), written here: `octet export-hf
+    --format fp8` needs a folder quantized with the fp8 recipe, which calibrates on text through a
+    tokenizer the tiny model does not have. Linears: F8_E4M3 codes (no NaN, 0x7f / 0xff) with a
+    0-d F32 weight_scale (and input_scale when static), as llm-compressor / AutoFP8 write them."""
+    r = random.Random(8)  # its own generator: the other seeds stay as they were
+    linears = [("self_attn.q_proj", [32, 32]), ("self_attn.k_proj", [16, 32]), ("self_attn.v_proj", [16, 32]),
+               ("self_attn.o_proj", [32, 32]), ("mlp.gate_proj", [64, 32]), ("mlp.up_proj", [64, 32]),
+               ("mlp.down_proj", [32, 64])]
+    for scheme in ["static", "dynamic"]:
+        cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 32,
+               "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+               "vocab_size": 32, "max_position_embeddings": 64, "rms_norm_eps": 1e-5, "hidden_act": "silu",
+               "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+               "quantization_config": {"quant_method": "fp8", "activation_scheme": scheme}}
+        header, data = {}, b""
+
+        def add(name, dtype, shape, payload):
+            nonlocal data
+            header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(payload)]}
+            data += payload
+
+        def floats(values):
+            return struct.pack(f"<{len(values)}f", *values)
+
+        add("model.embed_tokens.weight", "F32", [32, 32], floats([r.gauss(0, 0.05) for _ in range(1024)]))
+        add("lm_head.weight", "F32", [32, 32], floats([r.gauss(0, 0.05) for _ in range(1024)]))
+        for norm in ["model.norm.weight", "model.layers.0.input_layernorm.weight",
+                     "model.layers.0.post_attention_layernorm.weight"]:
+            add(norm, "F32", [32], floats([1.0] * 32))
+        for name, shape in linears:
+            m = "model.layers.0." + name
+            codes = bytes((r.randint(0, 1) << 7) | r.randint(0, 0x7E) for _ in range(shape[0] * shape[1]))
+            add(m + ".weight", "F8_E4M3", shape, codes)
+            add(m + ".weight_scale", "F32", [], floats([r.uniform(0.0005, 0.002)]))
+            if scheme == "static":
+                add(m + ".input_scale", "F32", [], floats([r.uniform(0.005, 0.02)]))
+        h = json.dumps(header, separators=(",", ":")).encode()
+        h += b" " * ((8 - len(h) % 8) % 8)
+        st = struct.pack("<Q", len(h)) + h + data
+        out("hf_quant", "fp8_" + scheme, SEP.join([json.dumps(cfg, indent=1).encode(), st, b"", b""]))
+
+
 # ---- dictionaries (tests/fuzz/dict/<target>.dict): format tokens and the JSON keys of the seeds ----
 
 def write_dict(name, words):
@@ -592,10 +635,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--octet", default=os.path.join(ROOT, "build", "bin", "octet"))
     ap.add_argument("--shared", default=os.environ.get("OCTET_SHARED", os.path.join(ROOT, "..", "shared")))
-    ap.add_argument("--only", help="write only this target's seeds and dictionary (e.g. gguf_model)")
+    ap.add_argument("--only", help="write only these seeds and the dictionaries (gguf_model, tokenizer, tokenizer_folder, "
+                                   "hf_quant_fp8)")
     a = ap.parse_args()
     only = {"gguf_model": gguf_model_seeds, "tokenizer": lambda: tokenizer_seeds(a.shared),
-            "tokenizer_folder": lambda: tokenizer_folder_seeds(a.shared)}
+            "tokenizer_folder": lambda: tokenizer_folder_seeds(a.shared), "hf_quant_fp8": fp8_checkpoint_seeds}
     if a.only in only:
         only[a.only]()
         dictionaries()
@@ -608,6 +652,7 @@ def main():
     tokenizer_seeds(a.shared)
     tokenizer_folder_seeds(a.shared)
     folder_seeds(a.octet)
+    fp8_checkpoint_seeds()
     dictionaries()
 
 
