@@ -1,6 +1,7 @@
 #include "octet/dtype.h"
 
 #include <array>
+#include <cstdint>
 #include <string>
 
 #include "octet/error.h"
@@ -62,6 +63,9 @@ DType parse_dtype(std::string_view name) {
 size_t storage_bytes(DType dtype, int64_t n) {
   if (n < 0) fail("dtype", "negative element count {}", n);
   const auto bits = static_cast<size_t>(dtype_info(dtype).bits);
+  // n * bits wrapped for n past 2^58 (f64): a tiny allocation for a huge tensor.
+  if (static_cast<size_t>(n) > (SIZE_MAX - 7) / bits)
+    fail("dtype", "{} elements of {} are more bytes than a 64-bit size holds", n, dtype_name(dtype));
   return (static_cast<size_t>(n) * bits + 7) / 8;
 }
 

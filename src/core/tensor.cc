@@ -69,17 +69,26 @@ void store_float(uint8_t* base, DType dtype, int64_t i, double v) {
 }  // namespace
 
 int64_t shape_numel(const Shape& shape) {
+  // The product of the non-zero dimensions must fit in int64 even when a zero makes the tensor
+  // empty: the strides of the other dimensions are those products (a GGUF tensor with dims
+  // {0, 2^34, 2^30} overflowed here, found by fuzz_gguf).
   int64_t n = 1;
+  bool empty = false;
   for (int64_t d : shape) {
     if (d < 0) fail("tensor", "negative dimension in shape {}", shape_str(shape));
-    n *= d;
+    if (d == 0) {
+      empty = true;
+    } else if (__builtin_mul_overflow(n, d, &n)) {
+      fail("tensor", "shape {} has more elements than a 64-bit count holds", shape_str(shape));
+    }
   }
-  return n;
+  return empty ? 0 : n;
 }
 
 std::string shape_str(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
 Shape contiguous_strides(const Shape& shape) {
+  (void)shape_numel(shape);  // the checks: no negative dimension, no product past int64
   Shape s(shape.size());
   int64_t acc = 1;
   for (size_t i = shape.size(); i-- > 0;) {

@@ -138,15 +138,21 @@ GgufTensorInfo read_tensor_info(Cursor& in, uint32_t alignment) {
   const auto n_dims = in.read<uint32_t>("tensor info");
   if (n_dims > io::kGgufMaxDims)
     fail(kGgufTag, "{}: tensor '{}' has {} dimensions (at most {})", file, t.name, n_dims, io::kGgufMaxDims);
-  uint64_t numel = 1;
+  // The product of the non-zero dimensions must fit in int64 even when a zero dimension makes the
+  // tensor empty (shape_numel's rule: the strides are those products).
+  uint64_t nonzero = 1;
+  bool empty = false;
   for (uint32_t d = 0; d < n_dims; ++d) {
     const auto ne = in.read<uint64_t>("tensor info");
     if (ne > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
       fail(kGgufTag, "{}: tensor '{}' dimension {} is negative or too large ({})", file, t.name, d, ne);
-    if (__builtin_mul_overflow(numel, ne, &numel) || numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    empty = empty || ne == 0;
+    if (ne != 0 && (__builtin_mul_overflow(nonzero, ne, &nonzero) ||
+                    nonzero > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())))
       fail(kGgufTag, "{}: tensor '{}' element count overflows", file, t.name);
     t.ne.push_back(ne);
   }
+  const uint64_t numel = empty ? 0 : nonzero;
   t.shape.assign(t.ne.rbegin(), t.ne.rend());
   t.type = in.read<uint32_t>("tensor info");
   const io::GgmlTypeTraits* traits = io::ggml_type_traits(t.type);

@@ -466,8 +466,12 @@ QuantizationConfig read_quantization_config(const fs::path& folder) {
   c.recipe = r.string_member(j, "recipe", "the file");
   c.calibrator = r.string_member(j, "calibrator", "the file");
   if (j.contains("calibration") && j["calibration"].is_object()) {
-    c.calibration_source = j["calibration"].value("source", "");
-    c.calibration_samples = j["calibration"].value("samples", int64_t(0));
+    // Checked like every other member: value("samples", int64_t(0)) of a float (1e300) was an
+    // out-of-range float-to-integer conversion, and of a string a nlohmann exception.
+    const nlohmann::json& calibration = j["calibration"];
+    if (calibration.contains("source")) c.calibration_source = r.string_member(calibration, "source", "'calibration'");
+    if (calibration.contains("samples"))
+      c.calibration_samples = r.member(calibration, "samples", vt::number_integer, "'calibration'").get<int64_t>();
   }
   c.weight_spec = r.spec_member(j, "weights", "the file");
   if (r.string_member(j, "activations", "the file") == kNoActivationQuant)

@@ -33,6 +33,16 @@ int64_t integer(const json& j, std::string_view what) {
   return j.get<int64_t>();
 }
 
+// A count that may be absent or null (then `fallback`): an integer >= 0. j.value<size_t>() of a
+// float (2e115) was an out-of-range float-to-integer conversion, undefined behaviour (fuzz finding).
+size_t count_or(const json& j, const char* key, size_t fallback) {
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  const int64_t v = integer(*it, key);
+  check(v >= 0, "tokenizer", "{} must be >= 0, got {}", key, v);
+  return static_cast<size_t>(v);
+}
+
 std::string type_of(const json& j, std::string_view section) {
   check(j.is_object(), "tokenizer", "\"{}\" must be an object or null", section);
   check(j.contains("type") && j["type"].is_string(), "tokenizer", "\"{}\" has no \"type\"", section);
@@ -197,7 +207,7 @@ std::unique_ptr<Model> parse_model(const json& j) {
     WordPieceConfig c;
     c.unk_token = j.value("unk_token", c.unk_token);
     c.continuing_subword_prefix = j.value("continuing_subword_prefix", c.continuing_subword_prefix);
-    c.max_input_chars_per_word = j.value("max_input_chars_per_word", c.max_input_chars_per_word);
+    c.max_input_chars_per_word = count_or(j, "max_input_chars_per_word", c.max_input_chars_per_word);
     return make_wordpiece_model(parse_vocab_object(j.at("vocab")), c);
   }
   if (type == "BPE") {
@@ -304,7 +314,7 @@ DecoderPtr parse_decoder(const json& j) {
   if (type == "ByteFallback") return make_byte_fallback_decoder();
   if (type == "Fuse") return make_fuse_decoder();
   if (type == "Strip") {
-    return make_strip_decoder(j.at("content").get<std::string>(), j.value("start", size_t{0}), j.value("stop", size_t{0}));
+    return make_strip_decoder(j.at("content").get<std::string>(), count_or(j, "start", 0), count_or(j, "stop", 0));
   }
   if (type == "Replace") {
     return make_replace_decoder(literal_pattern(j.at("pattern"), "Replace decoder"), j.at("content").get<std::string>());

@@ -27,7 +27,8 @@ class Vocab {
   // dict-building loaders and llama.cpp do).
   explicit Vocab(std::vector<std::string> tokens);
   // From (token, id) pairs, as in vocab.json / tokenizer.json; ids may leave
-  // holes, which have the empty token. Throws on a negative id.
+  // holes, which have the empty token (memory follows the entries, not the
+  // largest id). Throws on a negative id.
   static Vocab from_entries(const std::vector<std::pair<std::string, int64_t>>& entries);
 
   std::optional<int32_t> find(std::string_view token) const {
@@ -38,11 +39,13 @@ class Vocab {
   // The token with `id`; throws Error("tokenizer") when id is out of range.
   const std::string& token(int64_t id) const;
   // One past the largest id.
-  int32_t size() const { return static_cast<int32_t>(tokens_.size()); }
+  int32_t size() const { return size_; }
 
  private:
-  std::vector<std::string> tokens_;
+  std::vector<std::string> tokens_;                         // by id: every id below size_
+  std::unordered_map<int32_t, std::string> sparse_tokens_;  // instead, when ids are far sparser
   StringMap<int32_t> ids_;
+  int32_t size_ = 0;
 };
 
 }  // namespace octet::text

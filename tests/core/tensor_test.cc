@@ -96,3 +96,38 @@ TEST(TensorFormat, FormatsAsItsDescription) {
 
 }  // namespace
 }  // namespace octet
+
+namespace octet {
+namespace {
+
+// A zero dimension makes a tensor empty, but its strides are the products of the other
+// dimensions: shape_numel multiplied {2^30, 2^34, 0} past int64 (UBSan in fuzz_gguf, a GGUF
+// tensor with dims {0, 2^34, 2^30}). Now every product is checked, zero or not.
+TEST(TensorShapes, ElementCountsPastInt64AreErrors) {
+  EXPECT_EQ(shape_numel({0, 5}), 0);
+  EXPECT_EQ(shape_numel({int64_t{1} << 31, int64_t{1} << 31}), int64_t{1} << 62);
+  for (const Shape& shape : {Shape{int64_t{1} << 32, int64_t{1} << 32}, Shape{int64_t{1} << 30, int64_t{1} << 34, 0},
+                             Shape{0, int64_t{1} << 34, int64_t{1} << 30}}) {
+    try {
+      (void)shape_numel(shape);
+      ADD_FAILURE() << shape_str(shape) << " was counted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("more elements than a 64-bit count holds"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW((void)contiguous_strides(shape), Error) << shape_str(shape);
+    EXPECT_THROW((void)Tensor::empty(shape, DType::F32), Error) << shape_str(shape);
+  }
+  EXPECT_EQ(contiguous_strides({0, 3, 2}), (Shape{6, 2, 1}));
+}
+
+// storage_bytes multiplied elements by bits without a check: 2^62 f32 values wrapped to 0 bytes,
+// and Tensor::empty handed back a 64-byte buffer for them.
+TEST(TensorShapes, ByteCountsPastSizeTAreErrors) {
+  EXPECT_EQ(storage_bytes(DType::F32, int64_t{1} << 40), size_t{1} << 42);
+  EXPECT_THROW((void)storage_bytes(DType::F32, int64_t{1} << 62), Error);
+  EXPECT_THROW((void)storage_bytes(DType::F64, int64_t{1} << 61), Error);
+  EXPECT_THROW((void)Tensor::empty({int64_t{1} << 62}, DType::F32), Error);
+}
+
+}  // namespace
+}  // namespace octet

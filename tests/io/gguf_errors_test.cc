@@ -145,6 +145,15 @@ TEST_F(GgufErrors, BadTensorInfos) {
   GgufBuilder overflow;
   overflow.tensor("o", {uint64_t{1} << 32, uint64_t{1} << 32}, 0, "");
   EXPECT_THAT(open_error(overflow.build()), names_file_and("tensor 'o' element count overflows"));
+  // A zero dimension made the count 0 and hid the overflow of the others, which octet's shapes
+  // (strides) multiply anyway: UBSan in shape_numel (fuzz_gguf, 2026-12-06).
+  GgufBuilder empty_overflow;
+  empty_overflow.tensor("e", {0, uint64_t{1} << 34, uint64_t{1} << 30}, 0, "");
+  EXPECT_THAT(open_error(empty_overflow.build()), names_file_and("tensor 'e' element count overflows"));
+  GgufBuilder empty;
+  empty.tensor("z", {0, 3}, 0, "");
+  testing::write_bytes(path_, empty.build());
+  EXPECT_EQ(GgufFile::open(path_).get_f32("z").numel(), 0);
   GgufBuilder twice;
   twice.tensor("t", {8}, 0, std::string(32, '\0')).tensor("t", {8}, 0, std::string(32, '\0'));
   EXPECT_THAT(open_error(twice.build()), names_file_and("duplicate tensor name 't'"));

@@ -232,6 +232,17 @@ TEST_F(CorruptedFolder, BadConfigFields) {
   SetUp();
   std::ofstream(out_ / kQuantizationConfigFile) << "{ not json";
   EXPECT_NE(load_error().find("invalid JSON"), std::string::npos);
+  // calibration.samples / source were read with value(): a float past int64 was undefined
+  // behaviour, a string a nlohmann exception; now they are checked like every other member.
+  for (const nlohmann::json& samples : {nlohmann::json(1e300), nlohmann::json("16"), nlohmann::json(2.5)}) {
+    SetUp();
+    edit_config([&](nlohmann::json& j) { j["calibration"]["samples"] = samples; });
+    EXPECT_NE(load_error().find("'samples' of 'calibration' has the wrong type"), std::string::npos)
+        << samples.dump() << ": " << load_error();
+  }
+  SetUp();
+  edit_config([](nlohmann::json& j) { j["calibration"]["source"] = 7; });
+  EXPECT_NE(load_error().find("'source' of 'calibration' has the wrong type"), std::string::npos) << load_error();
 }
 
 }  // namespace

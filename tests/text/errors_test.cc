@@ -62,11 +62,20 @@ TEST(TokenizerErrors, MalformedTokenizerJson) {
       // Floats where integers belong were converted with undefined behaviour past int64 (fuzz_tokenizer).
       {json_with_model(R"({"type": "WordLevel", "vocab": {"a": 1.24444e+29}, "unk_token": "a"})"),
        "token 'a' id must be an integer, got 1.24444e+29"},
-      {json_with_model(R"({"type": "Unigram", "vocab": [["a", 0.0]], "unk_id": 1e300})"), "Unigram unk_id must be an integer"},
+      {json_with_model(R"({"type": "Unigram", "vocab": [["a", 0.0]], "unk_id": 1e300})"),
+       "Unigram unk_id must be an integer"},
       {R"({"model": )" + std::string(kWordLevel) + R"(, "padding": {"strategy": {"Fixed": 1e29}}})",
        "padding.strategy.Fixed must be an integer"},
       {R"({"model": )" + std::string(kWordLevel) + R"(, "truncation": {"max_length": 1e29}})",
        "truncation.max_length must be an integer"},
+      // Counts read with j.value<size_t>(): a float was undefined behaviour too (fuzz_tokenizer, 2026-12-06).
+      {json_with_model(R"({"type": "WordPiece", "vocab": {"[UNK]": 0}, "max_input_chars_per_word": 2e115})"),
+       "max_input_chars_per_word must be an integer, got 2e+115"},
+      {json_with_model(R"({"type": "WordPiece", "vocab": {"[UNK]": 0}, "max_input_chars_per_word": -3})"),
+       "max_input_chars_per_word must be >= 0, got -3"},
+      {R"({"model": )" + std::string(kWordLevel) +
+           R"(, "decoder": {"type": "Strip", "content": " ", "start": 1.5e300}})",
+       "start must be an integer"},
       {R"({"model": )" + std::string(kWordLevel) + R"(, "normalizer": {"type": "Fancy"}})", "normalizer type 'Fancy'"},
       {R"({"model": )" + std::string(kWordLevel) +
            R"(, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "[a-z]+"}, "behavior": "Isolated"}})",

@@ -3,6 +3,7 @@
 
 #include "octet/error.h"
 #include "text/model.h"
+#include "text/vocab.h"
 
 namespace octet::text {
 namespace {
@@ -13,6 +14,28 @@ Ids run(const Model& m, std::string_view word) {
   Ids ids;
   m.tokenize(word, ids);
   return ids;
+}
+
+// Ids far past the entry count: the table by id allocated a slot for each id below the largest,
+// 11 GB for one token with id 355,555,555 (fuzz_tokenizer, 2026-12-06). Such a vocabulary now
+// keeps its tokens in a map: the same lookups both ways, holes are the empty token, and the
+// memory follows the entries.
+TEST(VocabTable, SparseIdsKeepEveryLookupWithoutATableSlotPerId) {
+  for (const int64_t far : {int64_t{5}, int64_t{1000000}, int64_t{2000000000}}) {
+    SCOPED_TRACE(far);
+    const Vocab v = Vocab::from_entries({{"a", 0}, {"b", 2}, {"z", far}});
+    EXPECT_EQ(v.size(), far + 1);
+    EXPECT_EQ(v.token(0), "a");
+    EXPECT_EQ(v.token(2), "b");
+    EXPECT_EQ(v.token(far), "z");
+    EXPECT_EQ(v.token(1), "");  // a hole
+    EXPECT_EQ(v.find("z"), int32_t(far));
+    EXPECT_EQ(v.find("b"), 2);
+    EXPECT_THROW((void)v.token(far + 1), Error);
+    EXPECT_THROW((void)v.token(-1), Error);
+  }
+  // A token listed twice keeps its last id, as in the dense table.
+  EXPECT_EQ(Vocab::from_entries({{"a", 0}, {"a", 3000}}).find("a"), 3000);
 }
 
 TEST(WordPieceModel, GreedyLongestMatchFirst) {
