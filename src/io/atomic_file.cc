@@ -29,15 +29,24 @@ void remove_stale_temporaries(const std::filesystem::path& folder, std::string_v
   for (const std::filesystem::path& p : stale) std::filesystem::remove_all(p, ec);
 }
 
+int flush_sync_close(std::FILE* file) {
+  int error = 0;
+  if (std::fflush(file) != 0 || ::fsync(::fileno(file)) != 0) error = errno;
+  if (std::fclose(file) != 0 && error == 0) error = errno;
+  return error;
+}
+
 void write_small_file(const std::filesystem::path& path, std::string_view bytes, std::string_view tag) {
   std::FILE* file = std::fopen(path.c_str(), "wb");
   if (!file) fail(tag, "cannot create {}: {}", path.string(), std::strerror(errno));
-  const bool written = bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
-  const bool synced = written && std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;
-  const int saved_errno = errno;
-  const bool closed = std::fclose(file) == 0;
-  if (!synced || !closed)
-    fail(tag, "writing {} failed: {}", path.string(), std::strerror(synced ? errno : saved_errno));
+  int error = 0;
+  if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), file) != bytes.size()) {
+    error = errno;
+    std::fclose(file);
+  } else {
+    error = flush_sync_close(file);
+  }
+  if (error != 0) fail(tag, "writing {} failed: {}", path.string(), std::strerror(error));
 }
 
 void copy_small_file(const std::filesystem::path& from, const std::filesystem::path& to, std::string_view tag) {
@@ -74,13 +83,9 @@ void AtomicFileWriter::write(const void* data, size_t bytes) {
 
 void AtomicFileWriter::sync() {
   check(file_ != nullptr && !committed_, tag_, "{}: sync after commit", path_.string());
-  const bool flushed = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
-  const int saved_errno = errno;
-  const bool closed = std::fclose(file_) == 0;
+  const int error = flush_sync_close(file_);
   file_ = nullptr;
-  if (!flushed || !closed)
-    fail(tag_, "{}: flushing {} failed: {}", path_.string(), temp_path_.string(),
-         std::strerror(flushed ? errno : saved_errno));
+  if (error != 0) fail(tag_, "{}: flushing {} failed: {}", path_.string(), temp_path_.string(), std::strerror(error));
   synced_ = true;
 }
 

@@ -12,6 +12,10 @@
 
 namespace octet::io {
 
+// Flushes, fsyncs and closes `file` (closed in every case): 0, or the errno of the first
+// step that failed. Where a full disk shows at the latest, so every writer ends with it.
+int flush_sync_close(std::FILE* file);
+
 // Writes `bytes` to `path` (created or truncated) and syncs it to disk: the small files
 // (configs, tokenizers) that go into an AtomicFolderWriter's temporary folder next to
 // its AtomicFileWriter-written weights. Any failure, a full disk (ENOSPC) included, is an

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "core/error_tags.h"
+#include "io/atomic_file.h"
 #include "io/onnx_proto.h"
 #include "octet/onnx.h"
 
@@ -104,14 +105,9 @@ class AtomicFile final : public Sink {
   uint64_t written() const { return written_; }
   // Flushes to disk and closes; the file keeps its temporary name until rename().
   void finish() {
-    bool ok = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
-    int err = errno;
-    if (std::fclose(file_) != 0 && ok) {
-      ok = false;
-      err = errno;
-    }
+    const int error = io::flush_sync_close(file_);
     file_ = nullptr;
-    if (!ok) fail(kOnnxTag, "writing '{}' failed: {}", temp_.string(), std::strerror(err));
+    if (error != 0) fail(kOnnxTag, "writing '{}' failed: {}", temp_.string(), std::strerror(error));
   }
   void rename() {
     std::error_code ec;

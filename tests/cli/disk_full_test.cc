@@ -28,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/io_test_util.h"
 #include "support/run_command.h"
 #include "support/shared_data.h"
 
@@ -35,27 +36,18 @@ namespace octet::full_disk {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::octet_cli_path;
+using testing::read_bytes;
 using testing::run_shell;
 using testing::shared_path;
+using testing::shell_quote;
 using testing::temp_dir;
-
-std::string octet_binary() {
-  const char* env = std::getenv("OCTET_CLI");
-  return env && *env ? env : OCTET_CLI_PATH;
-}
-
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
-
-std::string read_all(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // Whether this machine lets an unprivileged process mount a tmpfs in its own mount namespace.
 bool private_tmpfs_available(const fs::path& dir) {
   const fs::path mnt = dir / "probe";
   fs::create_directories(mnt);
-  const auto r = run_shell("unshare -rm sh -c " + quoted("mount -t tmpfs -o size=4k tmpfs " + mnt.string()),
+  const auto r = run_shell("unshare -rm sh -c " + shell_quote("mount -t tmpfs -o size=4k tmpfs " + mnt.string()),
                            dir / "probe-stderr.txt");
   return r.exit_code == 0;
 }
@@ -84,11 +76,11 @@ std::vector<int64_t> sweep_sizes(int64_t lo, int64_t hi) {
 std::map<std::string, std::string> contents(const fs::path& path) {
   std::map<std::string, std::string> files;
   if (fs::is_regular_file(path)) {
-    files[""] = read_all(path);
+    files[""] = read_bytes(path);
     return files;
   }
   for (const auto& e : fs::recursive_directory_iterator(path))
-    if (e.is_regular_file()) files[fs::relative(e.path(), path).string()] = read_all(e.path());
+    if (e.is_regular_file()) files[fs::relative(e.path(), path).string()] = read_bytes(e.path());
   return files;
 }
 
@@ -127,20 +119,20 @@ std::map<int64_t, SizeResult> run_at_sizes(const Writer& w, const std::vector<in
   script << "set -u\n";
   for (const int64_t kib : sizes) {
     const std::string n = std::to_string(kib);
-    script << "mount -t tmpfs -o size=" << n << "k tmpfs " << quoted(mnt.string()) << " || exit 3\n";
-    std::string run = octet_binary() + " " + w.what + " " + with_output(w.command, out) +
-                      " --log-level error > /dev/null 2> " + quoted((dir / ("err-" + n + ".txt")).string());
+    script << "mount -t tmpfs -o size=" << n << "k tmpfs " << shell_quote(mnt.string()) << " || exit 3\n";
+    std::string run = octet_cli_path() + " " + w.what + " " + with_output(w.command, out) +
+                      " --log-level error > /dev/null 2> " + shell_quote((dir / ("err-" + n + ".txt")).string());
     if (replace)
-      run = "if cp -r " + quoted(reference.string()) + " " + quoted(out) + " 2> /dev/null; then " + run +
-            " --force; else rm -rf " + quoted(out) + "; echo skip " + n + "; umount " + quoted(mnt.string()) +
+      run = "if cp -r " + shell_quote(reference.string()) + " " + shell_quote(out) + " 2> /dev/null; then " + run +
+            " --force; else rm -rf " + shell_quote(out) + "; echo skip " + n + "; umount " + shell_quote(mnt.string()) +
             "; continue; fi";
     script << "for once in 1; do " << run << "\n"
-           << "  echo \"" << n << " $? $(ls -A " << quoted(mnt.string()) << " | tr '\\n' ' ')\"\n"
-           << "  [ -e " << quoted(out) << " ] && cp -r " << quoted(out) << " " << quoted((dir / ("out-" + n)).string())
-           << "\n  umount " << quoted(mnt.string()) << "\ndone\n";
+           << "  echo \"" << n << " $? $(ls -A " << shell_quote(mnt.string()) << " | tr '\\n' ' ')\"\n"
+           << "  [ -e " << shell_quote(out) << " ] && cp -r " << shell_quote(out) << " "
+           << shell_quote((dir / ("out-" + n)).string()) << "\n  umount " << shell_quote(mnt.string()) << "\ndone\n";
   }
   std::ofstream(dir / "sweep.sh") << script.str();
-  const auto r = run_shell("unshare -rm bash " + quoted((dir / "sweep.sh").string()), dir / "sweep-stderr.txt");
+  const auto r = run_shell("unshare -rm bash " + shell_quote((dir / "sweep.sh").string()), dir / "sweep-stderr.txt");
   EXPECT_EQ(r.exit_code, 0) << r.errors;
   std::map<int64_t, SizeResult> results;
   std::istringstream lines(r.output);
@@ -160,7 +152,7 @@ std::map<int64_t, SizeResult> run_at_sizes(const Writer& w, const std::vector<in
 void expect_complete_or_nothing(const Writer& w, bool replace, const fs::path& dir) {
   fs::create_directories(dir);
   const fs::path reference = dir / ("reference-" + w.out_name);
-  const auto made = run_shell(octet_binary() + " " + w.what + " " + with_output(w.command, reference.string()) +
+  const auto made = run_shell(octet_cli_path() + " " + w.what + " " + with_output(w.command, reference.string()) +
                                   " --log-level error > /dev/null",
                               dir / "reference-stderr.txt");
   ASSERT_EQ(made.exit_code, 0) << made.errors;
@@ -171,7 +163,7 @@ void expect_complete_or_nothing(const Writer& w, bool replace, const fs::path& d
   for (const auto& [kib, r] : results) {
     SCOPED_TRACE(w.what + (replace ? " replacing its output" : "") + " on a " + std::to_string(kib) + " KiB tmpfs");
     const fs::path out = dir / ("out-" + std::to_string(kib));
-    const std::string errors = read_all(dir / ("err-" + std::to_string(kib) + ".txt"));
+    const std::string errors = read_bytes(dir / ("err-" + std::to_string(kib) + ".txt"));
     if (r.exit_code == 0) {
       ++succeeded;
       EXPECT_TRUE(errors.empty()) << errors;
@@ -234,7 +226,7 @@ TEST_F(DiskFull, ExportGgufReplacingAFileKeepsTheOldOne) {
 
 TEST_F(DiskFull, ExportHfIsCompleteOrLeavesNothing) {
   const fs::path dir = temp_dir();
-  const auto q = run_shell(octet_binary() + " quantize " + shared_path("fixtures/hf/llama").string() + " -o " +
+  const auto q = run_shell(octet_cli_path() + " quantize " + shared_path("fixtures/hf/llama").string() + " -o " +
                                (dir / "q4").string() + " --recipe w4a16-rtn --group 32 --log-level error > /dev/null",
                            dir / "stderr.txt");
   ASSERT_EQ(q.exit_code, 0) << q.errors;
@@ -261,7 +253,7 @@ TEST_F(DiskFull, ReportIsCompleteOrLeavesNothing) {
            "report"};
   w.expect_complete = [](const fs::path& out, const fs::path&) {
     EXPECT_TRUE(fs::exists(out / "index.html"));
-    const auto doc = nlohmann::json::parse(read_all(out / "report.json"), nullptr, false);
+    const auto doc = nlohmann::json::parse(read_bytes(out / "report.json"), nullptr, false);
     ASSERT_FALSE(doc.is_discarded());
     EXPECT_EQ(doc["sections"].size(), 1u);
   };

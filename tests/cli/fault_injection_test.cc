@@ -36,16 +36,11 @@ namespace octet {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::octet_cli_path;
 using testing::run_shell;
 using testing::shared_path;
+using testing::shell_quote;
 using testing::temp_dir;
-
-std::string cli() {
-  const char* env = std::getenv("OCTET_CLI");
-  return env && *env ? env : OCTET_CLI_PATH;
-}
-
-std::string sh_quote(const std::string& s) { return "'" + s + "'"; }
 
 // Names in `dir` starting with `prefix` (leftover temporaries).
 std::vector<std::string> entries_starting_with(const fs::path& dir, const std::string& prefix) {
@@ -69,9 +64,9 @@ TEST(FaultInjection, DiskFullDuringQuantizeLeavesNothing) {
   const fs::path dir = temp_dir();
   const fs::path out = dir / "q";
   // 64 KiB of file size; the w8a16 folder of the tiny LLaMA needs about 150 KiB.
-  const auto r = run_shell("bash -c " + sh_quote("ulimit -f 64; exec " + cli() + " quantize " +
-                                               shared_path("fixtures/hf/llama").string() + " -o " + out.string() +
-                                               " --recipe w8a16 --log-level error"),
+  const auto r = run_shell("bash -c " + shell_quote("ulimit -f 64; exec " + octet_cli_path() + " quantize " +
+                                                    shared_path("fixtures/hf/llama").string() + " -o " + out.string() +
+                                                    " --recipe w8a16 --log-level error"),
                            dir / "stderr.txt");
   EXPECT_EQ(r.exit_code, 1) << r.errors;
   EXPECT_EQ(count_lines(r.errors), 1) << r.errors;
@@ -83,9 +78,9 @@ TEST(FaultInjection, DiskFullDuringQuantizeLeavesNothing) {
 TEST(FaultInjection, DiskFullDuringExportGgufLeavesNothing) {
   const fs::path dir = temp_dir();
   const fs::path out = dir / "x.gguf";
-  const auto r = run_shell("bash -c " + sh_quote("ulimit -f 64; exec " + cli() + " export-gguf " +
-                                               shared_path("models/stories260K/stories260K.gguf").string() + " -o " +
-                                               out.string() + " --type q8_0 --log-level error"),
+  const auto r = run_shell("bash -c " + shell_quote("ulimit -f 64; exec " + octet_cli_path() + " export-gguf " +
+                                                    shared_path("models/stories260K/stories260K.gguf").string() +
+                                                    " -o " + out.string() + " --type q8_0 --log-level error"),
                            dir / "stderr.txt");
   EXPECT_EQ(r.exit_code, 1) << r.errors;
   EXPECT_EQ(count_lines(r.errors), 1) << r.errors;
@@ -98,7 +93,7 @@ TEST(FaultInjection, DiskFullDuringExportGgufLeavesNothing) {
 
 // Starts `octet ARGS -o OUT --force --threads 1` with its output discarded.
 pid_t spawn_octet(const std::vector<std::string>& args, const fs::path& out) {
-  std::vector<std::string> all = {cli()};
+  std::vector<std::string> all = {octet_cli_path()};
   all.insert(all.end(), args.begin(), args.end());
   all.insert(all.end(), {"-o", out.string(), "--force", "--threads", "1", "--log-level", "error"});
   std::vector<char*> argv;
@@ -276,7 +271,7 @@ std::string gguf_header(uint64_t tensors, uint64_t kvs) {
 double startup_rss_mib() {
   static const double rss = [] {
     int code = 0;
-    return peak_rss_mib(cli() + " --version", code);
+    return peak_rss_mib(octet_cli_path() + " --version", code);
   }();
   return rss;
 }
@@ -285,7 +280,7 @@ constexpr double kRssAboveStartupMib = 100;
 
 void expect_rejected_small(const std::string& what, const std::string& args) {
   int code = 0;
-  const double rss = peak_rss_mib(cli() + " " + args, code);
+  const double rss = peak_rss_mib(octet_cli_path() + " " + args, code);
   std::printf("%s: exit %d, peak RSS %.1f MiB\n", what.c_str(), code, rss);
   EXPECT_EQ(code, 1) << what;
   EXPECT_GT(rss, 0) << what;
@@ -380,7 +375,7 @@ TEST(FaultInjection, HostileTokenizerSizes) {
       json.replace(json.find(key), key.size(), value);
     write_file(folder / "tokenizer.json", json);
     int code = 0;
-    const double rss = peak_rss_mib(cli() + " run " + folder.string() + " --text 'hello <big> ZZZ'", code);
+    const double rss = peak_rss_mib(octet_cli_path() + " run " + folder.string() + " --text 'hello <big> ZZZ'", code);
     std::printf("tokenizer.json %s: exit %d, peak RSS %.1f MiB\n", c.name.c_str(), code, rss);
     if (c.rejected) {
       EXPECT_EQ(code, 1) << c.name;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "io/atomic_file.h"
+#include "io/io_test_util.h"
 #include "octet/error.h"
 #include "support/shared_data.h"
 
@@ -17,29 +18,15 @@ namespace octet::io {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::error_of;
+using testing::read_bytes;
 using testing::temp_dir;
-
-std::string contents_of(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// The message of the octet::Error `f` throws ("" if it throws nothing).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(WriteSmallFile, WritesAndTruncates) {
   const fs::path file = temp_dir() / "config.json";
   write_small_file(file, "{\"a\": 1, \"long\": true}\n", "test");
   write_small_file(file, "{}\n", "test");
-  EXPECT_EQ(contents_of(file), "{}\n");
+  EXPECT_EQ(read_bytes(file), "{}\n");
   write_small_file(file, "", "test");
   EXPECT_EQ(fs::file_size(file), 0u);
 }
@@ -65,7 +52,7 @@ TEST(CopySmallFile, CopiesBytesIntoAWritableFile) {
   std::ofstream(dir / "source", std::ios::binary) << bytes;
   fs::permissions(dir / "source", fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
   copy_small_file(dir / "source", dir / "copy", "test");
-  EXPECT_EQ(contents_of(dir / "copy"), bytes);
+  EXPECT_EQ(read_bytes(dir / "copy"), bytes);
   EXPECT_NE(fs::status(dir / "copy").permissions() & fs::perms::owner_write, fs::perms::none)
       << "a read-only source gave a read-only copy";
 }
@@ -91,14 +78,14 @@ TEST(AtomicFileWriter, SyncedFilesAreRenamedOnlyByCommit) {
     b.write("new b");
     a.sync();
     b.sync();
-    EXPECT_EQ(contents_of(dir / "a"), "old a");  // synced, not yet in place
-    EXPECT_EQ(contents_of(a.temp_path()), "new a");
+    EXPECT_EQ(read_bytes(dir / "a"), "old a");  // synced, not yet in place
+    EXPECT_EQ(read_bytes(a.temp_path()), "new a");
     EXPECT_NE(error_of([&] { a.write("more"); }).find("write after sync or commit"), std::string::npos);
     a.commit();
     // b is destroyed synced but uncommitted: the old file stays and the temporary goes.
   }
-  EXPECT_EQ(contents_of(dir / "a"), "new a");
-  EXPECT_EQ(contents_of(dir / "b"), "old b");
+  EXPECT_EQ(read_bytes(dir / "a"), "new a");
+  EXPECT_EQ(read_bytes(dir / "b"), "old b");
   int entries = 0;
   for (const auto& e : fs::directory_iterator(dir)) entries += e.path().filename().string().rfind("b.tmp-", 0) == 0;
   EXPECT_EQ(entries, 0) << "temporary left behind";
@@ -109,7 +96,7 @@ TEST(AtomicFileWriter, CommitWithoutSyncStillSyncs) {
   AtomicFileWriter w(file, "test");
   w.write("bytes");
   w.commit();
-  EXPECT_EQ(contents_of(file), "bytes");
+  EXPECT_EQ(read_bytes(file), "bytes");
   EXPECT_NE(error_of([&] { w.commit(); }).find("commit twice"), std::string::npos);
 }
 

@@ -34,12 +34,6 @@ void require_onnxruntime_node() {
 
 }  // namespace
 
-std::string shell_quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 CommandResult run_command(const std::string& command) {
   const std::string full = command + " 2>&1";
   FILE* pipe = ::popen(full.c_str(), "r");

@@ -22,7 +22,8 @@ struct CommandResult {
 };
 // Runs `command` through /bin/sh.
 CommandResult run_command(const std::string& command);
-// 'text' with single quotes escaped for the shell.
+// 'text' with single quotes escaped for the shell (defined in tests/support/run_command.cc; that
+// header's CommandResult differs from this one's, so it is declared here again).
 std::string shell_quote(const std::string& text);
 
 // Runs onnx.checker.check_model(path, full_check=True) with /usr/bin/python3 and

@@ -25,12 +25,19 @@ CommandResult run_shell(const std::string& command, const std::filesystem::path&
   return r;
 }
 
-// $OCTET_CLI overrides the build's path: test binaries copied to another
-// machine (scripts/gpu_check.sh --prebuilt) run the octet copied beside them.
-CommandResult run_octet(const std::string& args, const std::filesystem::path& dir) {
+std::string octet_cli_path() {
   const char* env = std::getenv("OCTET_CLI");
-  const std::string cli = env && *env ? env : OCTET_CLI_PATH;
-  return run_shell(cli + " " + args, dir / "stderr.txt");
+  return env && *env ? env : OCTET_CLI_PATH;
+}
+
+std::string shell_quote(const std::string& word) {
+  std::string out = "'";
+  for (const char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+CommandResult run_octet(const std::string& args, const std::filesystem::path& dir) {
+  return run_shell(octet_cli_path() + " " + args, dir / "stderr.txt");
 }
 
 CommandResult run_this_test_binary(const std::string& env_prefix, const std::string& filter,

@@ -13,6 +13,12 @@ struct CommandResult {
   std::string errors;  // stderr
 };
 
+// The octet binary: $OCTET_CLI, else the one the build made (OCTET_CLI_PATH). $OCTET_CLI lets
+// test binaries copied to another machine (scripts/gpu_check.sh --prebuilt) run the octet beside them.
+std::string octet_cli_path();
+// `word` quoted for the shell (single quotes; a ' inside becomes '\'').
+std::string shell_quote(const std::string& word);
+
 // Runs `command` through the shell with its stderr in `stderr_file`.
 CommandResult run_shell(const std::string& command, const std::filesystem::path& stderr_file);
 // `octet ARGS` (the binary the build made, OCTET_CLI_PATH, or $OCTET_CLI); its stderr goes to `dir`/stderr.txt.
