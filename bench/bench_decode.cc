@@ -141,7 +141,7 @@ BENCHMARK(BM_DecodeAttention)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosec
 std::filesystem::path decode_model() {
   if (const char* p = std::getenv("OCTET_DECODE_MODEL"); p && *p) return p;
   const std::filesystem::path dir = "/tmp/octet-synth-1b";
-  if (!std::filesystem::exists(dir / "model.safetensors")) octet::synthesize({.arch = "llama", .size = "1b"}, dir);
+  if (!std::filesystem::exists(dir / "model.safetensors")) octet::synthesize({.arch = "llama", .size = "1b"}, dir, /*overwrite=*/true);
   return dir;
 }
 

@@ -39,7 +39,7 @@ done
 mkdir -p "$OUT/results"
 if [[ -z "$MODEL" ]]; then
   MODEL="$OUT/tinyllama-1b"
-  [[ -f "$MODEL/config.json" && -f "$MODEL/tokenizer.gguf" ]] || "$OCTET" synth --arch llama --size 1b -o "$MODEL"
+  [[ -f "$MODEL/config.json" && -f "$MODEL/tokenizer.gguf" ]] || "$OCTET" synth --arch llama --size 1b -o "$MODEL" --force
 fi
 CALIB="$SHARED/models/kjv-llama/kjv.train.txt"
 declare -A RECIPE=(

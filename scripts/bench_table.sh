@@ -50,7 +50,7 @@ octet="$build/bin/octet"
 mkdir -p "$out"
 if [ -z "$model" ]; then
   model="$out/bert-base"
-  [ -f "$model/model.safetensors" ] || "$octet" synth --arch bert --size base -o "$model" >&2
+  [ -f "$model/model.safetensors" ] || "$octet" synth --arch bert --size base -o "$model" --force >&2
 fi
 
 for i in $(seq 1 "$repeats"); do

@@ -12,7 +12,8 @@
 // Weights are N(0, 0.02^2) like transformers' init (initializer_range),
 // biases 0, norm weights 1; drawn from per-tensor, per-block seeded
 // generators, so the files are identical for a seed whatever the thread count.
-// No tokenizer is written.
+// llama gets a synthetic SentencePiece vocabulary (tokenizer.gguf, below);
+// bert no tokenizer.
 #pragma once
 
 #include <cstdint>
@@ -60,8 +61,10 @@ struct SynthResult {
   uint64_t bytes = 0;  // of model.safetensors
 };
 
-// Writes config.json and model.safetensors (llama: also tokenizer.gguf) into
-// `dir` (created if needed; each file written to a temporary name and renamed).
-SynthResult synthesize(const SynthOptions& options, const std::filesystem::path& dir);
+// Writes config.json and model.safetensors (llama: also tokenizer.gguf) as the
+// folder `dir`, atomically: a failed or killed run leaves no `dir` (or the old
+// one). An existing `dir` is an Error("synth") unless `overwrite`, which
+// replaces it whole.
+SynthResult synthesize(const SynthOptions& options, const std::filesystem::path& dir, bool overwrite = false);
 
 }  // namespace octet

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
+#include "io/atomic_folder.h"
 #include "octet/error.h"
 #include "octet/gguf.h"
 #include "octet/safetensors.h"
@@ -230,9 +231,13 @@ SynthPlan synth_plan(const SynthOptions& o) {
   fail("synth", "unknown architecture '{}' (bert, llama)", o.arch);
 }
 
-SynthResult synthesize(const SynthOptions& options, const std::filesystem::path& dir) {
+SynthResult synthesize(const SynthOptions& options, const std::filesystem::path& dir, bool overwrite) {
   const SynthPlan plan = synth_plan(options);
-  std::filesystem::create_directories(dir);
+  // The whole folder is written under a temporary name and renamed into place: a killed or
+  // failed run (a full disk) leaves no half-written model, and a replaced folder keeps no
+  // file of the old model (a llama tokenizer.gguf beside a new bert config).
+  io::AtomicFolderWriter writer(dir, overwrite, "synth");
+  const std::filesystem::path& temp = writer.path();
   std::vector<std::pair<std::string, Tensor>> tensors;
   uint64_t stream = options.seed * 0x2545F4914F6CDD1Dull;
   for (const SynthTensor& t : plan.tensors) {
@@ -245,14 +250,13 @@ SynthResult synthesize(const SynthOptions& options, const std::filesystem::path&
     }
     tensors.emplace_back(t.name, std::move(x));
   }
-  const auto weights = dir / "model.safetensors";
-  save_safetensors(weights, tensors, {{"format", "pt"}});
+  save_safetensors(temp / "model.safetensors", tensors, {{"format", "pt"}});
   tensors.clear();
-  const auto config = dir / "config.json", tmp = dir / "config.json.tmp";
-  io::write_small_file(tmp, plan.config_json, "synth");
-  std::filesystem::rename(tmp, config);
-  if (plan.llama_vocab > 0) write_llama_tokenizer(dir / "tokenizer.gguf", plan.llama_vocab);
-  return {dir, plan.parameters(), std::filesystem::file_size(weights)};
+  io::write_small_file(temp / "config.json", plan.config_json, "synth");
+  if (plan.llama_vocab > 0) write_llama_tokenizer(temp / "tokenizer.gguf", plan.llama_vocab);
+  const uint64_t bytes = std::filesystem::file_size(temp / "model.safetensors");
+  writer.commit();
+  return {dir, plan.parameters(), bytes};
 }
 
 }  // namespace octet

@@ -224,6 +224,15 @@ TEST_F(DiskFull, ExportGgufReplacingAFileKeepsTheOldOne) {
   expect_complete_or_nothing(export_gguf_writer(), true, temp_dir());
 }
 
+// synth wrote into the folder in place: a full disk left a partial model.safetensors behind.
+Writer synth_writer() { return {"synth", "--arch llama --size tiny --seed 3 -o OUT", "m"}; }
+
+TEST_F(DiskFull, SynthIsCompleteOrLeavesNothing) { expect_complete_or_nothing(synth_writer(), false, temp_dir()); }
+
+TEST_F(DiskFull, SynthReplacingAFolderKeepsTheOldOne) {
+  expect_complete_or_nothing(synth_writer(), true, temp_dir());
+}
+
 TEST_F(DiskFull, ExportHfIsCompleteOrLeavesNothing) {
   const fs::path dir = temp_dir();
   const auto q = run_shell(octet_cli_path() + " quantize " + shared_path("fixtures/hf/llama").string() + " -o " +

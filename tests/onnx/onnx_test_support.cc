@@ -1,8 +1,5 @@
 #include "onnx/onnx_test_support.h"
 
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -33,19 +30,6 @@ void require_onnxruntime_node() {
 }
 
 }  // namespace
-
-CommandResult run_command(const std::string& command) {
-  const std::string full = command + " 2>&1";
-  FILE* pipe = ::popen(full.c_str(), "r");
-  if (!pipe) throw std::runtime_error("popen failed: " + command);
-  CommandResult result;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.exit_code = (status != -1 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 std::string run_onnx_inspect(const std::string& args) {
   require_python_onnx();

@@ -13,18 +13,12 @@
 #include <nlohmann/json.hpp>
 
 #include "octet/tensor.h"
+#include "support/run_command.h"
 
 namespace octet::testing {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-// Runs `command` through /bin/sh.
-CommandResult run_command(const std::string& command);
-// 'text' with single quotes escaped for the shell (defined in tests/support/run_command.cc; that
-// header's CommandResult differs from this one's, so it is declared here again).
-std::string shell_quote(const std::string& text);
+// Runs `command` through /bin/sh, stdout and stderr together in `output`.
+inline CommandResult run_command(const std::string& command) { return run_shell_combined(command); }
 
 // Runs onnx.checker.check_model(path, full_check=True) with /usr/bin/python3 and
 // returns the model's listing (tests/onnx/onnx_inspect.py: nodes, attributes,

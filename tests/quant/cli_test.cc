@@ -1,31 +1,19 @@
 // `octet calibrators`: runs the real binary and checks its JSON output.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "support/run_command.h"
+
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
+using octet::testing::CommandResult;
 
+// `octet ARGS`, stdout and stderr together.
 CommandResult run_command(const std::string& args) {
-  const std::string command = std::string(OCTET_CLI_PATH) + " " + args + " 2>&1";
-  CommandResult r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return r;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return octet::testing::run_shell_combined(octet::testing::octet_cli_path() + " " + args);
 }
 
 const nlohmann::json& find_by(const nlohmann::json& array, const char* key, const std::string& value) {

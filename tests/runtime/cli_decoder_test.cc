@@ -4,13 +4,16 @@
 #include <array>
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <fmt/format.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "octet/gemm_bf16.h"
+#include "octet/model.h"
 #include "support/shared_data.h"
 
 namespace octet {
@@ -134,6 +137,31 @@ TEST(CliSynth, WritesLoadableModelWithSyntheticTokenizer) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["sequences"][0]["generated_ids"].size(), 4u);
   r = run_octet("synth --help");
   EXPECT_NE(r.out.find("synthetic SentencePiece vocabulary"), std::string::npos) << r.out;
+}
+
+// An existing output is refused without --force; with it the folder is replaced whole, so no
+// file of the old model stays (synth used to write into the folder, leaving a llama
+// tokenizer.gguf beside a bert config.json).
+TEST(CliSynth, ReplacesAnExistingFolderOnlyWithForceAndWhole) {
+  const auto dir = testing::temp_dir() / "model";
+  CliRun r = run_octet("synth --arch llama --size tiny -o " + dir.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_TRUE(std::filesystem::exists(dir / "tokenizer.gguf"));
+  const auto config_before = std::filesystem::last_write_time(dir / "config.json");
+  r = run_octet("synth --arch bert --size tiny -o " + dir.string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("already exists (pass --force to replace it)"), std::string::npos) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir / "tokenizer.gguf"));
+  EXPECT_EQ(std::filesystem::last_write_time(dir / "config.json"), config_before);
+  r = run_octet("synth --arch bert --size tiny -o " + dir.string() + " --force");
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::set<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir.parent_path())) files.insert(e.path().filename());
+  EXPECT_EQ(files, std::set<std::string>{"model"}) << "a temporary or backup folder was left beside the output";
+  files.clear();
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files.insert(e.path().filename());
+  EXPECT_EQ(files, (std::set<std::string>{"config.json", "model.safetensors"}));
+  EXPECT_EQ(load_model(dir)->info().architecture, "BertForSequenceClassification");
 }
 
 }  // namespace

@@ -21,6 +21,8 @@ std::string shell_quote(const std::string& word);
 
 // Runs `command` through the shell with its stderr in `stderr_file`.
 CommandResult run_shell(const std::string& command, const std::filesystem::path& stderr_file);
+// Runs `command` through the shell with stdout and stderr together in `output` (`errors` stays empty).
+CommandResult run_shell_combined(const std::string& command);
 // `octet ARGS` (the binary the build made, OCTET_CLI_PATH, or $OCTET_CLI); its stderr goes to `dir`/stderr.txt.
 CommandResult run_octet(const std::string& args, const std::filesystem::path& dir);
 

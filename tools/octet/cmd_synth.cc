@@ -14,11 +14,12 @@ namespace {
 struct Options {
   SynthOptions synth;
   std::string out;
+  bool force = false;
   bool json = false;
 };
 
 void run(const Options& o) {
-  const SynthResult r = synthesize(o.synth, o.out);
+  const SynthResult r = synthesize(o.synth, o.out, o.force);
   if (o.json) {
     print_json({{"dir", r.dir.string()}, {"arch", o.synth.arch}, {"size", o.synth.size}, {"parameters", r.parameters},
                 {"bytes", r.bytes}});
@@ -44,6 +45,7 @@ const CommandRegistration registration{{
       sub.add_option("--seed", o->synth.seed, "Seed of the weights")->capture_default_str();
       sub.add_option("-o,--output", o->out, "Output folder (config.json, model.safetensors; llama: tokenizer.gguf)")
           ->required();
+      sub.add_flag("--force", o->force, "Replace the output folder if it exists");
       sub.add_flag("--json", o->json, "Print JSON");
       add_common_options(sub);
       sub.callback([o] { run(*o); });
