@@ -101,7 +101,7 @@ enum class TensorOrder {
 
 // Writes `tensors` (non-contiguous ones are made contiguous) with `metadata`
 // as "__metadata__". The header is padded with spaces to a multiple of 8 bytes,
-// as Hugging Face does. The file is written to `path` + ".tmp-<pid>" and renamed
+// as Hugging Face does. The file is written to `path` + ".tmp-<pid>-<n>" and renamed
 // into place, so a crash never leaves a half-written file. Names must be unique
 // and non-empty; packed types (int4) have no safetensors dtype and are rejected.
 void save_safetensors(const std::filesystem::path& path, const std::vector<std::pair<std::string, Tensor>>& tensors,

@@ -3,28 +3,71 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <mutex>
+#include <set>
 #include <vector>
 
 #include "octet/error.h"
 
 namespace octet::io {
 
+namespace {
+
+// The temporary names this process's writers hold: another writer of the same output must
+// not take them for a killed run's. Names are unique in the process (pid + serial), so the
+// folder is not part of the key.
+std::mutex live_names_mutex;
+std::set<std::string, std::less<>>& live_names() {
+  static std::set<std::string, std::less<>> names;
+  return names;
+}
+
+// The pid of "<pid>" or "<pid>-<serial>", or -1 for any other text.
+pid_t pid_of_temporary_suffix(std::string_view text) {
+  const size_t dash = text.find('-');
+  const std::string_view pid_text = text.substr(0, dash);
+  const std::string_view serial = dash == std::string_view::npos ? std::string_view("0") : text.substr(dash + 1);
+  const auto all_digits = [](std::string_view t) {
+    return !t.empty() && t.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  if (pid_text.size() > 9 || serial.size() > 19 || !all_digits(pid_text) || !all_digits(serial)) return -1;
+  return static_cast<pid_t>(std::stol(std::string(pid_text)));
+}
+
+}  // namespace
+
+std::string claim_temporary_name(std::string_view prefix) {
+  static std::atomic<uint64_t> serial{0};
+  std::string name = std::string(prefix) + std::to_string(::getpid()) + "-" + std::to_string(serial++);
+  const std::lock_guard<std::mutex> lock(live_names_mutex);
+  live_names().insert(name);
+  return name;
+}
+
+void release_temporary_name(const std::string& name) {
+  const std::lock_guard<std::mutex> lock(live_names_mutex);
+  live_names().erase(name);
+}
+
 void remove_stale_temporaries(const std::filesystem::path& folder, std::string_view prefix) {
   std::error_code ec;
   if (!std::filesystem::is_directory(folder, ec)) return;
   std::vector<std::filesystem::path> stale;
-  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (!name.starts_with(prefix)) continue;
-    const std::string pid_text = name.substr(prefix.size());
-    if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos)
-      continue;
-    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
-    if (pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH)) stale.push_back(entry.path());
+  {
+    const std::lock_guard<std::mutex> lock(live_names_mutex);
+    for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (!name.starts_with(prefix)) continue;
+      const pid_t pid = pid_of_temporary_suffix(std::string_view(name).substr(prefix.size()));
+      if (pid < 0) continue;
+      const bool gone = pid == ::getpid() ? !live_names().contains(name) : ::kill(pid, 0) != 0 && errno == ESRCH;
+      if (gone) stale.push_back(entry.path());
+    }
   }
   for (const std::filesystem::path& p : stale) std::filesystem::remove_all(p, ec);
 }
@@ -61,10 +104,14 @@ AtomicFileWriter::AtomicFileWriter(std::filesystem::path path, std::string tag)
     : path_(std::move(path)), tag_(std::move(tag)) {
   const std::filesystem::path absolute = std::filesystem::absolute(path_);
   remove_stale_temporaries(absolute.parent_path(), absolute.filename().string() + ".tmp-");
-  temp_path_ = path_;
-  temp_path_ += ".tmp-" + std::to_string(::getpid());
+  temp_name_ = claim_temporary_name(path_.filename().string() + ".tmp-");
+  temp_path_ = path_.parent_path() / temp_name_;
   file_ = std::fopen(temp_path_.c_str(), "wb");
-  if (!file_) fail(tag_, "{}: cannot create {}: {}", path_.string(), temp_path_.string(), std::strerror(errno));
+  if (!file_) {
+    const int error = errno;
+    release_temporary_name(temp_name_);
+    fail(tag_, "{}: cannot create {}: {}", path_.string(), temp_path_.string(), std::strerror(error));
+  }
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
@@ -73,6 +120,7 @@ AtomicFileWriter::~AtomicFileWriter() {
     std::error_code ignored;
     std::filesystem::remove(temp_path_, ignored);
   }
+  release_temporary_name(temp_name_);
 }
 
 void AtomicFileWriter::write(const void* data, size_t bytes) {

@@ -1,7 +1,9 @@
 // Writing a file so that readers see either the old file or the complete new
-// one: bytes go to "<path>.tmp-<pid>", which commit() flushes, fsyncs and
-// renames over `path`. Destroying an uncommitted writer removes the temporary;
-// one left by a killed process is removed by the next writer of the same path.
+// one: bytes go to "<path>.tmp-<pid>-<serial>", which commit() flushes, fsyncs
+// and renames over `path`. Destroying an uncommitted writer removes the
+// temporary; one left by a killed process is removed by the next writer of the
+// same path. Two writers of one path may be alive at once (two threads): each
+// has its own temporary and the last commit wins.
 #pragma once
 
 #include <cstddef>
@@ -26,8 +28,14 @@ void write_small_file(const std::filesystem::path& path, std::string_view bytes,
 // source's: a read-only source (a model on a read-only share) gives a writable copy.
 void copy_small_file(const std::filesystem::path& from, const std::filesystem::path& to, std::string_view tag);
 
-// Removes the entries of `folder` named `prefix` + a process id whose process is gone (or
-// is this one): the temporaries of writers that were killed. Errors are ignored.
+// A fresh temporary name for a writer, "<prefix><pid>-<serial>" (the serial counts up in
+// this process), held as live until release_temporary_name(name).
+std::string claim_temporary_name(std::string_view prefix);
+void release_temporary_name(const std::string& name);
+
+// Removes the entries of `folder` named `prefix` + "<pid>" or "<pid>-<serial>" whose process
+// is gone (or is this one, unless a writer here holds the name): the temporaries of writers
+// that were killed. Errors are ignored.
 void remove_stale_temporaries(const std::filesystem::path& folder, std::string_view prefix);
 
 class AtomicFileWriter {
@@ -50,6 +58,7 @@ class AtomicFileWriter {
 
  private:
   std::filesystem::path path_;
+  std::string temp_name_;
   std::filesystem::path temp_path_;
   std::string tag_;
   std::FILE* file_ = nullptr;

@@ -39,18 +39,25 @@ AtomicFolderWriter::AtomicFolderWriter(fs::path out, bool overwrite, std::string
   // Temporaries of killed runs. (Backups, ".old-", are left alone: one may hold the only copy
   // of a replaced model.)
   const fs::path dir = folder_of(out_);
-  remove_stale_temporaries(dir.parent_path(), fmt::format(".{}.tmp-", dir.filename().string()));
-  temp_ = sibling(out_, "tmp");
+  const std::string temp_prefix = fmt::format(".{}.tmp-", dir.filename().string());
+  remove_stale_temporaries(dir.parent_path(), temp_prefix);
+  temp_name_ = claim_temporary_name(temp_prefix);
+  temp_ = dir.parent_path() / temp_name_;
   std::error_code ec;
   fs::remove_all(temp_, ec);
   fs::create_directories(temp_, ec);
-  check(!ec, tag_, "cannot create {}: {}", temp_.string(), ec.message());
+  if (ec) {
+    release_temporary_name(temp_name_);
+    fail(tag_, "cannot create {}: {}", temp_.string(), ec.message());
+  }
 }
 
 AtomicFolderWriter::~AtomicFolderWriter() {
-  if (committed_) return;
-  std::error_code ec;
-  fs::remove_all(temp_, ec);
+  if (!committed_) {
+    std::error_code ec;
+    fs::remove_all(temp_, ec);
+  }
+  release_temporary_name(temp_name_);
 }
 
 void AtomicFolderWriter::commit() {

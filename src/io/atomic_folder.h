@@ -1,5 +1,5 @@
 // Writing a whole folder so that readers see either no folder, the old one or
-// the complete new one: files go into a hidden sibling ".OUT.tmp-<pid>" that
+// the complete new one: files go into a hidden sibling ".OUT.tmp-<pid>-<serial>" that
 // commit() renames to OUT. An existing OUT is replaced only when `overwrite`,
 // and only after the new folder is complete (old -> ".OUT.old-<pid>", new ->
 // OUT, old removed). Destroying an uncommitted writer removes the temporary;
@@ -29,6 +29,7 @@ class AtomicFolderWriter {
 
  private:
   std::filesystem::path out_, temp_;
+  std::string temp_name_;
   std::string tag_;
   bool committed_ = false;
 };

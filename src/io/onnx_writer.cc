@@ -5,12 +5,7 @@
 // (tests/onnx check this). Tensor bytes are streamed from the Tensors: the
 // lengths of the enclosing messages are computed first, which the wire format
 // needs up front, then headers and data are written in one pass.
-#include <unistd.h>
-
-#include <atomic>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
+#include <algorithm>
 #include <memory>
 #include <set>
 
@@ -75,27 +70,14 @@ class StringSink final : public Sink {
   std::string out;
 };
 
-// A file written under a temporary name and renamed into place by commit();
-// destroyed uncommitted, it removes the temporary.
-class AtomicFile final : public Sink {
+// A file written through io::AtomicFileWriter (a temporary renamed into place;
+// a killed run's temporary is removed by the next save of the same path),
+// counting its bytes for the external data's offsets.
+class FileSink final : public Sink {
  public:
-  explicit AtomicFile(std::filesystem::path path)
-      : path_(std::move(path)), temp_(path_.string() + fmt::format(".tmp-{}-{}", ::getpid(), next_serial())) {
-    file_ = std::fopen(temp_.c_str(), "wb");
-    if (!file_) fail(kOnnxTag, "cannot create '{}': {}", temp_.string(), std::strerror(errno));
-  }
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-  ~AtomicFile() override {
-    if (file_) std::fclose(file_);
-    if (!committed_) {
-      std::error_code ignored;
-      std::filesystem::remove(temp_, ignored);
-    }
-  }
+  explicit FileSink(std::filesystem::path path) : file_(std::move(path), std::string(kOnnxTag)) {}
   void write(const void* data, size_t bytes) override {
-    if (bytes && std::fwrite(data, 1, bytes, file_) != bytes)
-      fail(kOnnxTag, "writing '{}' failed: {}", temp_.string(), std::strerror(errno));
+    file_.write(data, bytes);
     written_ += bytes;
   }
   void pad_to(uint64_t offset) {
@@ -103,31 +85,13 @@ class AtomicFile final : public Sink {
     while (written_ < offset) write(zeros, std::min<uint64_t>(offset - written_, sizeof zeros));
   }
   uint64_t written() const { return written_; }
-  // Flushes to disk and closes; the file keeps its temporary name until rename().
-  void finish() {
-    const int error = io::flush_sync_close(file_);
-    file_ = nullptr;
-    if (error != 0) fail(kOnnxTag, "writing '{}' failed: {}", temp_.string(), std::strerror(error));
-  }
-  void rename() {
-    std::error_code ec;
-    std::filesystem::rename(temp_, path_, ec);
-    if (ec) fail(kOnnxTag, "cannot rename '{}' to '{}': {}", temp_.string(), path_.string(), ec.message());
-    committed_ = true;
-  }
+  // Flushes to disk and closes; the file keeps its temporary name until commit().
+  void sync() { file_.sync(); }
+  void commit() { file_.commit(); }
 
  private:
-  // Distinguishes saves of the same path from several threads of one process.
-  static uint64_t next_serial() {
-    static std::atomic<uint64_t> serial{0};
-    return serial++;
-  }
-
-  std::filesystem::path path_;
-  std::filesystem::path temp_;
-  std::FILE* file_ = nullptr;
+  io::AtomicFileWriter file_;
   uint64_t written_ = 0;
-  bool committed_ = false;
 };
 
 // ---- message encoders -------------------------------------------------------------
@@ -388,7 +352,7 @@ OnnxSaveResult save_onnx(const std::filesystem::path& path, const OnnxGraph& gra
   result.model_path = path;
   result.ir_version = onnx_ir_version_for_opset(options.opset);
 
-  std::unique_ptr<AtomicFile> data_file;
+  std::unique_ptr<FileSink> data_file;
   if (external) {
     const std::string location = path.filename().string() + ".data";
     // Even with 1-byte tensors kept inline the rest must fit under the limit.
@@ -397,7 +361,7 @@ OnnxSaveResult save_onnx(const std::filesystem::path& path, const OnnxGraph& gra
           "model '{}' is still {} bytes with external data (lower external_min_bytes)", path.string(),
           plan.model_bytes());
     result.data_path = path.parent_path() / location;
-    data_file = std::make_unique<AtomicFile>(*result.data_path);
+    data_file = std::make_unique<FileSink>(*result.data_path);
     for (const auto& i : plan.initializers) {
       if (!i.external) continue;
       data_file->pad_to(i.external_offset);
@@ -405,17 +369,17 @@ OnnxSaveResult save_onnx(const std::filesystem::path& path, const OnnxGraph& gra
       data_file->write(data.raw_data(), i.raw_bytes);
     }
     result.data_bytes = data_file->written();
-    data_file->finish();
+    data_file->sync();
   }
-  AtomicFile model_file(path);
+  FileSink model_file(path);
   write_model(plan, model_file);
   result.model_bytes = model_file.written();
   check(result.model_bytes == plan.model_bytes(), kOnnxTag, "internal: wrote {} bytes, planned {}", result.model_bytes,
         plan.model_bytes());
-  model_file.finish();
+  model_file.sync();
   // The data first: a model file never points at a data file that is not there yet.
-  if (data_file) data_file->rename();
-  model_file.rename();
+  if (data_file) data_file->commit();
+  model_file.commit();
   return result;
 }
 

@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <random>
 #include <string>
 #include <thread>
@@ -201,6 +202,25 @@ TEST(FaultInjection, KillDuringExportGgufLeavesNoHalfFile) {
                             });
                           }},
                          "export-gguf", temp_dir());
+}
+
+// ONNX export is deterministic (byte-identical to onnx.helper's, tests/onnx), so a complete file
+// is the reference run's bytes. Before the ONNX writer used AtomicFileWriter, a kill left
+// "m.onnx.tmp-<pid>-0" that no later run removed.
+TEST(FaultInjection, KillDuringExportOnnxLeavesNoHalfFile) {
+  const fs::path dir = temp_dir();
+  kill_at_random_moments({{"export-onnx", shared_path("models/sst2-bert-mini").string()},
+                          "m.onnx",
+                          "m.onnx.tmp-",
+                          "",
+                          [dir](const fs::path& out) {
+                            const auto bytes = [](const fs::path& p) {
+                              std::ifstream in(p, std::ios::binary);
+                              return std::string(std::istreambuf_iterator<char>(in), {});
+                            };
+                            EXPECT_TRUE(bytes(out) == bytes(dir / "reference-m.onnx")) << "not the reference's bytes";
+                          }},
+                         "export-onnx", dir);
 }
 
 TEST(FaultInjection, KillDuringExportHfLeavesNoHalfFolder) {

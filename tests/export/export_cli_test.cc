@@ -1,6 +1,10 @@
 // `octet export-onnx` end to end: the files it writes and its errors.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+#include <string>
+
 #include "export/export_test_util.h"
 #include "support/shared_data.h"
 
@@ -32,6 +36,23 @@ TEST(ExportCli, WritesFp32AndInt8Graphs) {
   const auto summary = check_onnx(q);
   EXPECT_EQ(summary["opset"], 13);
   EXPECT_EQ(summary["inputs"][0][2], nlohmann::json::array({2, 16}));
+}
+
+// An existing output is replaced only with --force, and checked before the model loads.
+TEST(ExportCli, ReplacesAnExistingFileOnlyWithForce) {
+  const auto fixture = shared_path("fixtures/hf/bert");
+  const auto out = temp_dir() / "m.onnx";
+  std::ofstream(out) << "an older file";
+  const std::string base = octet_cli() + " export-onnx " + quote(fixture.string()) + " -o " + quote(out.string());
+  auto r = run_shell(base);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("already exists (pass --force to replace it)"), std::string::npos) << r.output;
+  std::ifstream kept(out);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "an older file");
+  r = run_shell(base + " --force --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output)["qdq_nodes"], 0);
+  EXPECT_EQ(check_onnx(out)["outputs"].size(), 1u);
 }
 
 TEST(ExportCli, ErrorsAreOneLine) {

@@ -3,11 +3,14 @@
 // /dev/full fails every write with ENOSPC, the error of a full disk, on any Linux machine;
 // tests/cli/disk_full_test.cc fills real filesystems under the commands.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include "io/atomic_file.h"
 #include "io/io_test_util.h"
@@ -98,6 +101,59 @@ TEST(AtomicFileWriter, CommitWithoutSyncStillSyncs) {
   w.commit();
   EXPECT_EQ(read_bytes(file), "bytes");
   EXPECT_NE(error_of([&] { w.commit(); }).find("commit twice"), std::string::npos);
+}
+
+// Two writers of one path alive at once (two threads saving the same model) each keep their
+// own temporary: the second must not take the first's for a killed run's. Before serials, the
+// second removed the first's temporary and reused its name, so the first commit renamed the
+// second's half-written file and the second commit failed.
+TEST(AtomicFileWriter, TwoWritersOfOnePathCommitInTurn) {
+  const fs::path file = temp_dir() / "model.bin";
+  AtomicFileWriter first(file, "test");
+  first.write("first");
+  AtomicFileWriter second(file, "test");
+  second.write("second");
+  EXPECT_NE(first.temp_path(), second.temp_path());
+  first.commit();
+  EXPECT_EQ(read_bytes(file), "first");
+  second.commit();
+  EXPECT_EQ(read_bytes(file), "second");
+  int temporaries = 0;
+  for (const auto& e : fs::directory_iterator(file.parent_path()))
+    temporaries += e.path().filename().string().rfind("model.bin.tmp-", 0) == 0;
+  EXPECT_EQ(temporaries, 0);
+}
+
+// The pid of a process that has exited and been reaped.
+pid_t dead_pid() {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return pid;
+}
+
+TEST(RemoveStaleTemporaries, RemovesOnlyThoseOfGoneProcessesAndNotLiveOnes) {
+  const fs::path dir = temp_dir();
+  const std::string dead = std::to_string(dead_pid()), self = std::to_string(::getpid());
+  const std::string live = claim_temporary_name("x.tmp-");
+  const std::vector<std::string> stale = {"x.tmp-" + dead, "x.tmp-" + dead + "-7", "x.tmp-" + self,
+                                          "x.tmp-" + self + "-123456789"};
+  // pid 1 is alive; the others are not temporaries' names.
+  const std::vector<std::string> kept = {
+      live,    "x.tmp-1", "x.tmp-1-0", "x.tmp-abc", "x.tmp-" + dead + "-", "x.tmp-" + dead + "-1-2", "y.tmp-" + dead,
+      "x.tmp-"};
+  for (const auto& name : stale) std::ofstream(dir / name) << "stale";
+  for (const auto& name : kept) std::ofstream(dir / name) << "kept";
+  fs::create_directory(dir / ("x.tmp-" + dead + "-8"));  // a folder writer's
+  std::ofstream(dir / ("x.tmp-" + dead + "-8") / "model.safetensors") << "half";
+  remove_stale_temporaries(dir, "x.tmp-");
+  for (const auto& name : stale) EXPECT_FALSE(fs::exists(dir / name)) << name;
+  EXPECT_FALSE(fs::exists(dir / ("x.tmp-" + dead + "-8")));
+  for (const auto& name : kept) EXPECT_TRUE(fs::exists(dir / name)) << name;
+  release_temporary_name(live);
+  remove_stale_temporaries(dir, "x.tmp-");
+  EXPECT_FALSE(fs::exists(dir / live)) << "released, so a killed run's";
 }
 
 }  // namespace

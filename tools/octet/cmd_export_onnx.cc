@@ -40,6 +40,7 @@ struct ExportCommandOptions {
   int64_t samples = 256;
   std::string calibrator;  // empty: the int8 recipe's default
   std::vector<std::string> exclude;
+  bool force = false;
   bool json = false;
 };
 
@@ -48,6 +49,9 @@ std::filesystem::path tokenizer_folder(const std::filesystem::path& model) {
 }
 
 void export_command(const ExportCommandOptions& opt) {
+  // Before the model loads (an --int8 export calibrates for minutes), as quantize and export-gguf do.
+  check(opt.force || !std::filesystem::exists(opt.output), "export", "'{}' already exists (pass --force to replace it)",
+        opt.output);
   check(!(opt.dynamic_axes && (opt.batch > 0 || opt.seq > 0)), "export",
         "--dynamic-axes and a fixed --batch / --seq contradict each other");
   check(opt.batch >= 0 && opt.seq >= 0, "export", "--batch and --seq must be > 0");
@@ -128,6 +132,7 @@ const CommandRegistration registration({
       auto opt = std::make_shared<ExportCommandOptions>();
       sub.add_option("model", opt->model, "Hugging Face model folder")->required();
       sub.add_option("-o,--output", opt->output, "The .onnx file to write")->required();
+      sub.add_flag("--force", opt->force, "Replace an existing output file");
       sub.add_option("--opset", opt->opset, "ONNX opset (13..21)")->capture_default_str();
       sub.add_flag("--dynamic-axes", opt->dynamic_axes, "Symbolic batch and seq dims (the default)");
       sub.add_option("--batch", opt->batch, "Fix the batch dimension");
