@@ -282,22 +282,12 @@ void Tensor::copy_from(const Tensor& src) {
   check(!dtype_info(dtype_).is_packed, "tensor", "strided copy of packed {}", dtype_name(dtype_));
   const int64_t n = numel();
   if (n == 0) return;
-  switch (element_bytes(dtype_)) {
-    case 1:
-      copy_strided<1>(*this, src);
-      return;
-    case 2:
-      copy_strided<2>(*this, src);
-      return;
-    case 4:
-      copy_strided<4>(*this, src);
-      return;
-    case 8:
-      copy_strided<8>(*this, src);
-      return;
-    default:
-      fail("tensor", "copy_from: no strided copy of {}-byte elements", element_bytes(dtype_));
-  }
+  const size_t bytes = element_bytes(dtype_);
+  if (bytes == 1) return copy_strided<1>(*this, src);
+  if (bytes == 2) return copy_strided<2>(*this, src);
+  if (bytes == 4) return copy_strided<4>(*this, src);
+  if (bytes == 8) return copy_strided<8>(*this, src);
+  fail("tensor", "copy_from: no strided copy of {}-byte elements", bytes);
 }
 
 Tensor Tensor::contiguous() const {

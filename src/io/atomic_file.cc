@@ -41,17 +41,16 @@ pid_t pid_of_temporary_suffix(std::string_view text) {
 
 }  // namespace
 
-std::string claim_temporary_name(std::string_view prefix) {
+TemporaryName::TemporaryName(std::string_view prefix) {
   static std::atomic<uint64_t> serial{0};
-  std::string name = std::string(prefix) + std::to_string(::getpid()) + "-" + std::to_string(serial++);
+  name_ = std::string(prefix) + std::to_string(::getpid()) + "-" + std::to_string(serial++);
   const std::lock_guard<std::mutex> lock(live_names_mutex);
-  live_names().insert(name);
-  return name;
+  live_names().insert(name_);
 }
 
-void release_temporary_name(const std::string& name) {
+TemporaryName::~TemporaryName() {
   const std::lock_guard<std::mutex> lock(live_names_mutex);
-  live_names().erase(name);
+  live_names().erase(name_);
 }
 
 void remove_stale_temporaries(const std::filesystem::path& folder, std::string_view prefix) {
@@ -101,17 +100,14 @@ void copy_small_file(const std::filesystem::path& from, const std::filesystem::p
 }
 
 AtomicFileWriter::AtomicFileWriter(std::filesystem::path path, std::string tag)
-    : path_(std::move(path)), tag_(std::move(tag)) {
+    : path_(std::move(path)),
+      temp_name_(path_.filename().string() + ".tmp-"),
+      temp_path_(path_.parent_path() / temp_name_.str()),
+      tag_(std::move(tag)) {
   const std::filesystem::path absolute = std::filesystem::absolute(path_);
   remove_stale_temporaries(absolute.parent_path(), absolute.filename().string() + ".tmp-");
-  temp_name_ = claim_temporary_name(path_.filename().string() + ".tmp-");
-  temp_path_ = path_.parent_path() / temp_name_;
   file_ = std::fopen(temp_path_.c_str(), "wb");
-  if (!file_) {
-    const int error = errno;
-    release_temporary_name(temp_name_);
-    fail(tag_, "{}: cannot create {}: {}", path_.string(), temp_path_.string(), std::strerror(error));
-  }
+  if (!file_) fail(tag_, "{}: cannot create {}: {}", path_.string(), temp_path_.string(), std::strerror(errno));
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
@@ -120,7 +116,6 @@ AtomicFileWriter::~AtomicFileWriter() {
     std::error_code ignored;
     std::filesystem::remove(temp_path_, ignored);
   }
-  release_temporary_name(temp_name_);
 }
 
 void AtomicFileWriter::write(const void* data, size_t bytes) {

@@ -29,9 +29,18 @@ void write_small_file(const std::filesystem::path& path, std::string_view bytes,
 void copy_small_file(const std::filesystem::path& from, const std::filesystem::path& to, std::string_view tag);
 
 // A fresh temporary name for a writer, "<prefix><pid>-<serial>" (the serial counts up in
-// this process), held as live until release_temporary_name(name).
-std::string claim_temporary_name(std::string_view prefix);
-void release_temporary_name(const std::string& name);
+// this process), held as live (remove_stale_temporaries keeps it) while the object lives.
+class TemporaryName {
+ public:
+  explicit TemporaryName(std::string_view prefix);
+  TemporaryName(const TemporaryName&) = delete;
+  TemporaryName& operator=(const TemporaryName&) = delete;
+  ~TemporaryName();
+  const std::string& str() const { return name_; }
+
+ private:
+  std::string name_;
+};
 
 // Removes the entries of `folder` named `prefix` + "<pid>" or "<pid>-<serial>" whose process
 // is gone (or is this one, unless a writer here holds the name): the temporaries of writers
@@ -58,7 +67,7 @@ class AtomicFileWriter {
 
  private:
   std::filesystem::path path_;
-  std::string temp_name_;
+  TemporaryName temp_name_;  // released after the destructor removed an uncommitted temporary
   std::filesystem::path temp_path_;
   std::string tag_;
   std::FILE* file_ = nullptr;

@@ -41,23 +41,18 @@ AtomicFolderWriter::AtomicFolderWriter(fs::path out, bool overwrite, std::string
   const fs::path dir = folder_of(out_);
   const std::string temp_prefix = fmt::format(".{}.tmp-", dir.filename().string());
   remove_stale_temporaries(dir.parent_path(), temp_prefix);
-  temp_name_ = claim_temporary_name(temp_prefix);
-  temp_ = dir.parent_path() / temp_name_;
+  temp_name_.emplace(temp_prefix);
+  temp_ = dir.parent_path() / temp_name_->str();
   std::error_code ec;
   fs::remove_all(temp_, ec);
   fs::create_directories(temp_, ec);
-  if (ec) {
-    release_temporary_name(temp_name_);
-    fail(tag_, "cannot create {}: {}", temp_.string(), ec.message());
-  }
+  check(!ec, tag_, "cannot create {}: {}", temp_.string(), ec.message());
 }
 
 AtomicFolderWriter::~AtomicFolderWriter() {
-  if (!committed_) {
-    std::error_code ec;
-    fs::remove_all(temp_, ec);
-  }
-  release_temporary_name(temp_name_);
+  if (committed_) return;
+  std::error_code ec;
+  fs::remove_all(temp_, ec);
 }
 
 void AtomicFolderWriter::commit() {

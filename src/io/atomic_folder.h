@@ -8,7 +8,10 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
+
+#include "io/atomic_file.h"
 
 namespace octet::io {
 
@@ -28,8 +31,8 @@ class AtomicFolderWriter {
   void commit();
 
  private:
+  std::optional<TemporaryName> temp_name_;  // released after the destructor removed the temporary
   std::filesystem::path out_, temp_;
-  std::string temp_name_;
   std::string tag_;
   bool committed_ = false;
 };

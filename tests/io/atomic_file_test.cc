@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -136,7 +137,8 @@ pid_t dead_pid() {
 TEST(RemoveStaleTemporaries, RemovesOnlyThoseOfGoneProcessesAndNotLiveOnes) {
   const fs::path dir = temp_dir();
   const std::string dead = std::to_string(dead_pid()), self = std::to_string(::getpid());
-  const std::string live = claim_temporary_name("x.tmp-");
+  std::optional<TemporaryName> live_name(std::in_place, "x.tmp-");
+  const std::string live = live_name->str();
   const std::vector<std::string> stale = {"x.tmp-" + dead, "x.tmp-" + dead + "-7", "x.tmp-" + self,
                                           "x.tmp-" + self + "-123456789"};
   // pid 1 is alive; the others are not temporaries' names.
@@ -151,7 +153,7 @@ TEST(RemoveStaleTemporaries, RemovesOnlyThoseOfGoneProcessesAndNotLiveOnes) {
   for (const auto& name : stale) EXPECT_FALSE(fs::exists(dir / name)) << name;
   EXPECT_FALSE(fs::exists(dir / ("x.tmp-" + dead + "-8")));
   for (const auto& name : kept) EXPECT_TRUE(fs::exists(dir / name)) << name;
-  release_temporary_name(live);
+  live_name.reset();
   remove_stale_temporaries(dir, "x.tmp-");
   EXPECT_FALSE(fs::exists(dir / live)) << "released, so a killed run's";
 }
