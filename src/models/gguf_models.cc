@@ -285,7 +285,11 @@ nlohmann::json llama_hf_config_from_gguf(const GgufFile& file) {
   c["rms_norm_eps"] = double(file.get_or<float>(key("attention.layer_norm_rms_epsilon"), 1e-5f));
   c["rope_theta"] = double(file.get_or<float>(key("rope.freq_base"), 10000.0f));
   c["rope_scaling"] = rope_scaling;
-  c["vocab_size"] = file.tensor_info("token_embd.weight").shape.at(0);
+  // (A 0-d embedding used to throw std::out_of_range here, out of the library's error contract; fuzz_gguf_model.)
+  const auto& embedding = file.tensor_info("token_embd.weight").shape;
+  check(embedding.size() == 2, "models",
+        "{}: tensor 'token_embd.weight' has {} dimensions, expected 2 (vocabulary x hidden)", where, embedding.size());
+  c["vocab_size"] = embedding[0];
   c["tie_word_embeddings"] = !file.contains("output.weight");
   c["attention_bias"] = o_bias;
   c["mlp_bias"] = file.contains("blk.0.ffn_up.bias");

@@ -14,6 +14,8 @@
 #include <functional>
 #include <random>
 
+#include <fmt/format.h>
+
 #include "octet/generate.h"
 #include "octet/gguf.h"
 #include "octet/gguf_model.h"
@@ -297,6 +299,24 @@ TEST(GgufFolder, HostileHyperParametersAreRejectedBeforeBuilding) {
   // Within the bound but past the file's blocks: an error naming the first missing tensor.
   const fs::path claimed = stories_with({{"llama.block_count", GgufValue(S(uint32_t{1} << 24))}}, dir / "claimed.gguf");
   EXPECT_THAT(error_of([&] { (void)load_model(claimed); }), HasSubstr("model.layers.5."));
+}
+
+// A token_embd.weight that is not 2-D is a one-line error. A 0-d one (which GGUF's reader takes, its writer
+// does not write) used to throw std::out_of_range out of llama_hf_config_from_gguf: fuzz_gguf_model's input
+// tests/fuzz/regressions/gguf_model/crash-cba34c54..., replayed by FuzzReplay.
+TEST(GgufFolder, EmbeddingThatIsNotTwoDimensionalIsRejected) {
+  const fs::path dir = testing::temp_dir();
+  const GgufFile src = GgufFile::open(stories());
+  for (const Shape& shape : {Shape{7}, Shape{2, 3, 4}}) {
+    std::vector<GgufTensorToWrite> tensors;
+    for (const GgufTensorInfo& t : src.tensors())
+      tensors.push_back(
+          {t.name, t.name == "token_embd.weight" ? Tensor::zeros(shape, DType::F32) : src.get(t.name), GgmlType::F32});
+    const fs::path gguf = dir / "embedding.gguf";
+    write_gguf(gguf, src.metadata(), tensors);
+    EXPECT_THAT(error_of([&] { (void)load_model(gguf); }),
+                HasSubstr(fmt::format("'token_embd.weight' has {} dimensions, expected 2", shape.size())));
+  }
 }
 
 // A Q8_0 / Q4_0 Linear is kept in its blocks (the builder never reads it as f32), so its shape is
