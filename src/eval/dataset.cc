@@ -35,10 +35,10 @@ size_t find_column(const std::vector<std::string>& header, const std::string& co
   for (size_t i = 0; i < header.size(); ++i)
     if (header[i] == column) return i;
   if (all_digits(column)) {
-    const size_t index = std::stoul(column);
-    check(index < header.size(), "eval", "{}: {} column {} is out of range (the header has {} columns)",
-          path.string(), what, index, header.size());
-    return index;
+    // (More digits than stoul takes threw std::out_of_range: "octet: error: stoul".)
+    check(column.size() <= 9 && std::stoul(column) < header.size(), "eval",
+          "{}: {} column {} is out of range (the header has {} columns)", path.string(), what, column, header.size());
+    return std::stoul(column);
   }
   fail("eval", "{}: no {} column '{}' (header: {})", path.string(), what, column, fmt::join(header, ", "));
 }
@@ -90,9 +90,10 @@ std::vector<int64_t> resolve_labels(const ClassificationDataset& data, const std
     } else {
       check(all_digits(l), "eval", "{}: example {}: label '{}' is neither a class id nor one of the model's labels ({})",
             data.source.string(), i + 1, l, fmt::join(labels, ", "));
+      // (A label of more digits than stoll takes threw std::out_of_range: "octet: error: stoll".)
+      check(l.size() <= 9 && std::stoll(l) < int64_t(labels.size()), "eval",
+            "{}: example {}: class id {} but the model has {} classes", data.source.string(), i + 1, l, labels.size());
       ids[i] = std::stoll(l);
-      check(ids[i] < int64_t(labels.size()), "eval", "{}: example {}: class id {} but the model has {} classes",
-            data.source.string(), i + 1, ids[i], labels.size());
     }
   }
   return ids;

@@ -34,10 +34,10 @@ size_t column_index(const std::vector<std::string>& header, const std::string& c
   for (size_t i = 0; i < header.size(); ++i)
     if (trim(header[i]) == column) return i;
   if (!column.empty() && std::all_of(column.begin(), column.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    const size_t i = std::stoul(column);
-    check(i < header.size(), kCalibrateTag, "{}: column index {} is past the {} columns of the header", file, i,
-          header.size());
-    return i;
+    // (More digits than stoul takes threw std::out_of_range: "octet: error: stoul".)
+    check(column.size() <= 9 && std::stoul(column) < header.size(), kCalibrateTag,
+          "{}: column index {} is past the {} columns of the header", file, column, header.size());
+    return std::stoul(column);
   }
   std::vector<std::string> names;
   for (const auto& h : header) names.push_back(trim(h));

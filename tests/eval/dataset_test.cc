@@ -52,6 +52,11 @@ TEST(TsvDataset, ErrorsNameFileLineAndColumn) {
   EXPECT_NE(m.find("text, label"), std::string::npos) << m;
   EXPECT_NE(eval_error_message([&] { load_tsv_dataset(no_col, {"text", "", "5"}); }).find("out of range"),
             std::string::npos);
+  // More digits than an integer holds: the same error (it was std::out_of_range, "octet: error: stoul").
+  EXPECT_NE(eval_error_message([&] {
+              load_tsv_dataset(no_col, {"text", "", "99999999999999999999999"});
+            }).find("column 99999999999999999999999 is out of range"),
+            std::string::npos);
   EXPECT_NE(eval_error_message([&] { load_tsv_dataset(write_tsv("sentence\tlabel\n")); }).find("no examples"),
             std::string::npos);
   EXPECT_NE(eval_error_message([&] { load_tsv_dataset(write_tsv("sentence\tlabel\nx\t \n")); }).find("empty label"),
@@ -99,6 +104,12 @@ TEST(Scoring, UnknownLabelsAndBadLogits) {
             std::string::npos);
   data.labels = {"1"};
   EXPECT_NE(eval_error_message([&] { score_classification(logits, data, {"a", "b", "c"}); }).find("classes"),
+            std::string::npos);
+  // A class id of more digits than an integer holds (it was std::out_of_range, "octet: error: stoll").
+  data.labels = {"99999999999999999999999"};
+  EXPECT_NE(eval_error_message([&] {
+              score_classification(logits, data, {"negative", "positive"});
+            }).find("class id 99999999999999999999999 but the model has 2 classes"),
             std::string::npos);
 }
 

@@ -44,6 +44,13 @@ TEST(CalibrationTexts, BadFilesAreClearErrors) {
   CalibrationTextOptions by_index;
   by_index.column = "0";
   EXPECT_EQ(read_calibration_texts(other, by_index).texts, std::vector<std::string>{"hello"});
+  // More digits than an integer holds (it was std::out_of_range, "octet: error: stoul").
+  by_index.column = "99999999999999999999999";
+  EXPECT_NE(error_of([&] {
+              read_calibration_texts(other, by_index);
+            }).find("column index 99999999999999999999999 is past the 2 columns"),
+            std::string::npos);
+  by_index.column = "0";
   const auto short_row = write_file("short.tsv", "label\tsentence\n1\tok\n0\n");
   by_index.column = "sentence";
   EXPECT_NE(error_of([&] { read_calibration_texts(short_row, by_index); }).find(":3:"), std::string::npos);
