@@ -1,7 +1,9 @@
 // TSV classification datasets, label resolution and scoring.
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <fstream>
+#include <limits>
 
 #include "octet/error.h"
 #include "octet/eval.h"
@@ -29,16 +31,24 @@ bool all_digits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
+// The value of a digit string (all_digits), or int64's maximum past it: std::from_chars reports the
+// overflow where std::stoll threw std::out_of_range ("octet: error: stoll").
+int64_t digits_value(const std::string& s) {
+  int64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() ? v : std::numeric_limits<int64_t>::max();
+}
+
 // A column given by header name, or by 0-based index written as digits.
 size_t find_column(const std::vector<std::string>& header, const std::string& column, const std::string& what,
                    const std::filesystem::path& path) {
   for (size_t i = 0; i < header.size(); ++i)
     if (header[i] == column) return i;
   if (all_digits(column)) {
-    // (More digits than stoul takes threw std::out_of_range: "octet: error: stoul".)
-    check(column.size() <= 9 && std::stoul(column) < header.size(), "eval",
-          "{}: {} column {} is out of range (the header has {} columns)", path.string(), what, column, header.size());
-    return std::stoul(column);
+    const int64_t index = digits_value(column);
+    check(index < int64_t(header.size()), "eval", "{}: {} column {} is out of range (the header has {} columns)",
+          path.string(), what, column, header.size());
+    return size_t(index);
   }
   fail("eval", "{}: no {} column '{}' (header: {})", path.string(), what, column, fmt::join(header, ", "));
 }
@@ -90,10 +100,9 @@ std::vector<int64_t> resolve_labels(const ClassificationDataset& data, const std
     } else {
       check(all_digits(l), "eval", "{}: example {}: label '{}' is neither a class id nor one of the model's labels ({})",
             data.source.string(), i + 1, l, fmt::join(labels, ", "));
-      // (A label of more digits than stoll takes threw std::out_of_range: "octet: error: stoll".)
-      check(l.size() <= 9 && std::stoll(l) < int64_t(labels.size()), "eval",
-            "{}: example {}: class id {} but the model has {} classes", data.source.string(), i + 1, l, labels.size());
-      ids[i] = std::stoll(l);
+      ids[i] = digits_value(l);
+      check(ids[i] < int64_t(labels.size()), "eval", "{}: example {}: class id {} but the model has {} classes",
+            data.source.string(), i + 1, l, labels.size());
     }
   }
   return ids;

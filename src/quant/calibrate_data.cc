@@ -1,5 +1,6 @@
 // Calibration data: texts from a TSV file, tokenized into unpadded batches.
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <map>
 #include <random>
@@ -34,10 +35,12 @@ size_t column_index(const std::vector<std::string>& header, const std::string& c
   for (size_t i = 0; i < header.size(); ++i)
     if (trim(header[i]) == column) return i;
   if (!column.empty() && std::all_of(column.begin(), column.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    // (More digits than stoul takes threw std::out_of_range: "octet: error: stoul".)
-    check(column.size() <= 9 && std::stoul(column) < header.size(), kCalibrateTag,
+    // std::from_chars reports an overflow where std::stoul threw std::out_of_range ("octet: error: stoul").
+    size_t i = 0;
+    const auto [end, ec] = std::from_chars(column.data(), column.data() + column.size(), i);
+    check(ec == std::errc() && i < header.size(), kCalibrateTag,
           "{}: column index {} is past the {} columns of the header", file, column, header.size());
-    return std::stoul(column);
+    return i;
   }
   std::vector<std::string> names;
   for (const auto& h : header) names.push_back(trim(h));
