@@ -5,27 +5,15 @@
 #include <fstream>
 #include <limits>
 
+#include "io/tsv.h"
 #include "octet/error.h"
 #include "octet/eval.h"
 
 namespace octet {
 namespace {
 
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> fields;
-  size_t begin = 0;
-  while (true) {
-    const size_t end = line.find('\t', begin);
-    fields.push_back(line.substr(begin, end == std::string::npos ? std::string::npos : end - begin));
-    if (end == std::string::npos) return fields;
-    begin = end + 1;
-  }
-}
-
-std::string trim(const std::string& s) {
-  const auto first = s.find_first_not_of(" \t\r\n"), last = s.find_last_not_of(" \t\r\n");
-  return first == std::string::npos ? "" : s.substr(first, last - first + 1);
-}
+using io::split_tabs;
+using io::trim;
 
 bool all_digits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
@@ -42,14 +30,10 @@ int64_t digits_value(const std::string& s) {
 // A column given by header name, or by 0-based index written as digits.
 size_t find_column(const std::vector<std::string>& header, const std::string& column, const std::string& what,
                    const std::filesystem::path& path) {
-  for (size_t i = 0; i < header.size(); ++i)
-    if (header[i] == column) return i;
-  if (all_digits(column)) {
-    const int64_t index = digits_value(column);
-    check(index < int64_t(header.size()), "eval", "{}: {} column {} is out of range (the header has {} columns)",
-          path.string(), what, column, header.size());
-    return size_t(index);
-  }
+  const io::TsvColumn c = io::find_tsv_column(header, column);
+  if (c.found) return c.index;
+  check(!c.is_index, "eval", "{}: {} column {} is out of range (the header has {} columns)", path.string(), what,
+        column, header.size());
   fail("eval", "{}: no {} column '{}' (header: {})", path.string(), what, column, fmt::join(header, ", "));
 }
 

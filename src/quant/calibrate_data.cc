@@ -1,11 +1,11 @@
 // Calibration data: texts from a TSV file, tokenized into unpadded batches.
 #include <algorithm>
-#include <charconv>
 #include <fstream>
 #include <map>
 #include <random>
 
 #include "core/error_tags.h"
+#include "io/tsv.h"
 #include "octet/error.h"
 #include "octet/log.h"
 #include "octet/quantize_model.h"
@@ -14,34 +14,14 @@
 namespace octet {
 namespace {
 
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> fields;
-  size_t start = 0;
-  while (true) {
-    const size_t tab = line.find('\t', start);
-    fields.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-    if (tab == std::string::npos) return fields;
-    start = tab + 1;
-  }
-}
-
-std::string trim(const std::string& s) {
-  const size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
+using io::split_tabs;
+using io::trim;
 
 size_t column_index(const std::vector<std::string>& header, const std::string& column, const std::string& file) {
-  for (size_t i = 0; i < header.size(); ++i)
-    if (trim(header[i]) == column) return i;
-  if (!column.empty() && std::all_of(column.begin(), column.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    // std::from_chars reports an overflow where std::stoul threw std::out_of_range ("octet: error: stoul").
-    size_t i = 0;
-    const auto [end, ec] = std::from_chars(column.data(), column.data() + column.size(), i);
-    check(ec == std::errc() && i < header.size(), kCalibrateTag,
-          "{}: column index {} is past the {} columns of the header", file, column, header.size());
-    return i;
-  }
+  const io::TsvColumn c = io::find_tsv_column(header, column);
+  if (c.found) return c.index;
+  check(!c.is_index, kCalibrateTag, "{}: column index {} is past the {} columns of the header", file, column,
+        header.size());
   std::vector<std::string> names;
   for (const auto& h : header) names.push_back(trim(h));
   fail(kCalibrateTag, "{}: no column '{}' in the header (columns: {})", file, column, fmt::join(names, ", "));
