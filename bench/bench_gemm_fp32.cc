@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "kernels/dispatch.h"
 #include "kernels/gemm_backend.h"
@@ -98,6 +99,57 @@ void BM_Bf16Linear(benchmark::State& state) {
   set_flops(state, m, n, k);
 }
 
+// BERT-base's 48 Linears (12 layers: QKV 768 -> 2304, output 768 -> 768, FFN
+// 768 -> 3072 -> 768), weights packed as the model packs them at load, run
+// one after another on M tokens: at small M the weights (340 MB fp32, 170 MB
+// bf16) stream from DRAM on every pass, as in the model, which the one-shape
+// benchmarks above (weights in cache) do not show. range(0): 0 fp32
+// (linear_prepacked), 1 bf16; range(1): M. Reports weight GB/s beside GFLOP/s.
+void BM_LinearStackCold(benchmark::State& state) {
+  const bool bf16 = state.range(0) == 1;
+  if (bf16 ? !octet::bf16_gemm_supported() : !octet::kernels::small_gemm_avx512_supported()) {
+    state.SkipWithError("ISA not supported here");
+    return;
+  }
+  const int64_t m = state.range(1);
+  struct Shape {
+    int64_t k, n;
+  };
+  const Shape layer[] = {{768, 2304}, {768, 768}, {768, 3072}, {3072, 768}};
+  std::vector<octet::kernels::PackedLinearB> f32;
+  std::vector<octet::PackedBf16Weights> b16;
+  int64_t macs = 0, weight_bytes = 0;
+  for (int l = 0; l < 12; ++l)
+    for (const Shape& s : layer) {
+      const Tensor w = random({s.n, s.k}, static_cast<uint32_t>(f32.size() + b16.size() + 7));
+      if (bf16)
+        b16.push_back(octet::pack_bf16_weights(w.data<float>(), s.n, s.k));
+      else
+        f32.push_back(octet::kernels::pack_linear_b(w.data<float>(), s.n, s.k));
+      macs += m * s.n * s.k;
+      weight_bytes += s.n * s.k * (bf16 ? 2 : 4);
+    }
+  const Tensor x = random({m, 3072}, 1), b = random({3072}, 3);
+  Tensor y = Tensor::empty({m, 3072}, DType::F32);
+  for (auto _ : state) {
+    size_t i = 0;
+    for (int l = 0; l < 12; ++l)
+      for (const Shape& s : layer) {
+        if (bf16)
+          octet::gemm_bf16(x.data<float>(), m, s.k, b16[i], b.data<float>(), y.data<float>(), s.n);
+        else
+          octet::kernels::linear_prepacked(x.data<float>(), m, s.k, f32[i], b.data<float>(), y.data<float>(), s.n);
+        ++i;
+      }
+    benchmark::DoNotOptimize(y.data<float>());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["weight_GB/s"] =
+      benchmark::Counter(weight_bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(bf16 ? "bf16" : "fp32") + " M=" + std::to_string(m) + " threads " +
+                 std::to_string(octet::num_threads()));
+}
+
 #ifdef OCTET_BENCH_ONEDNN
 using SgemmFn = decltype(&dnnl_sgemm);
 
@@ -152,6 +204,12 @@ void own_shapes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_OctetLinearOpenBlas)->Apply(bert_shapes);
 BENCHMARK(BM_OctetLinearOwn)->Apply(own_shapes);
 BENCHMARK(BM_Bf16Linear)->Apply(own_shapes);
+BENCHMARK(BM_LinearStackCold)
+    ->ArgNames({"bf16", "M"})
+    ->ArgsProduct({{0, 1}, {1, 16, 64, 128}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0);
 #ifdef OCTET_BENCH_ONEDNN
 BENCHMARK(BM_OneDnnSgemm)->Apply(bert_shapes);
 #endif
