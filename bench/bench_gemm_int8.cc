@@ -253,6 +253,51 @@ BENCHMARK(BM_GemmInt8Bert)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
+// The epilogue's share: the FFN-up shape (1024 x 3072 x 768) with the raw
+// int32 sums (range(0) = 0), the f32 epilogue with bias (1), and bias + GELU
+// requantized to int8 (2, what BERT's FFN up runs); one thread.
+void BM_GemmInt8Epilogue(benchmark::State& state) {
+  const auto isa = octet::Int8Isa::Avx512Vnni;
+  if (!octet::int8_isa_available(isa)) {
+    state.SkipWithError("variant not available on this CPU");
+    return;
+  }
+  octet::set_num_threads(1);
+  const int64_t m = kBertM, k = 768, n = 3072;
+  const auto a = random_int8(m * k, -128, 127, 1);
+  const auto w = random_int8(n * k, -127, 127, 2);
+  const auto scales = random_float(n, 3);
+  const auto bias = random_float(n, 4);
+  const octet::PackedInt8Weights packed = octet::pack_int8_weights(w.data(), n, k, scales.data(), isa);
+  std::vector<float> c(m * n);
+  std::vector<int32_t> c32(m * n);
+  std::vector<int8_t> c8(m * n);
+  octet::Int8Epilogue ep;
+  ep.a_scale = 0.01f;
+  ep.bias = bias.data();
+  octet::Int8OutputQuant oq;
+  oq.scale = 0.05f;
+  oq.qmin = -127;
+  Timer timer;
+  for (auto _ : state) {
+    timer.time([&] {
+      if (state.range(0) == 0) {
+        octet::gemm_int8_s32(a.data(), m, k, 0, packed, c32.data(), n);
+      } else if (state.range(0) == 1) {
+        octet::gemm_int8(a.data(), m, k, 0, packed, ep, c.data(), n);
+      } else {
+        octet::Int8Epilogue gelu = ep;
+        gelu.activation = octet::Int8Activation::GeluErf;
+        octet::gemm_int8_requantize(a.data(), m, k, 0, packed, gelu, oq, c8.data(), n);
+      }
+    });
+    benchmark::ClobberMemory();
+  }
+  state.counters["GOP/s_best"] = 2.0 * m * n * k / timer.best / 1e9;
+  state.SetLabel(state.range(0) == 0 ? "s32" : state.range(0) == 1 ? "f32+bias" : "gelu+requantize");
+}
+BENCHMARK(BM_GemmInt8Epilogue)->Arg(0)->Arg(1)->Arg(2)->MinTime(1.0)->UseRealTime()->Unit(benchmark::kMillisecond);
+
 // ---- (c) fp32 baseline ------------------------------------------------------------------
 
 void BM_SgemmOpenBlasBert(benchmark::State& state) {

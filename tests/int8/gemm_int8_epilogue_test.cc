@@ -26,6 +26,7 @@
 #include <bit>
 #include <cmath>
 #include <iostream>
+#include <limits>
 
 #include "int8_test_util.h"
 
@@ -235,6 +236,39 @@ TEST(GemmInt8Epilogue, RequantizeEqualsQuantizedF32Output) {
         }
       }
     }
+  }
+}
+
+// Non-finite and out-of-range epilogue outputs (a bias of NaN, +-inf, +-1e30,
+// +-3e9 or values just past the clamp bounds) requantize as the rule says in
+// every variant: NaN -> zero_point, the rest clamped to [qmin, 127]. The
+// AVX-512 epilogue clamps before it converts, so huge values must not reach
+// the float-to-int conversion's out-of-range result.
+TEST(GemmInt8Epilogue, RequantizeNonFiniteAndHugeOutputs) {
+  Problem p = make_problem(6, 40, 48, 1700);
+  const float inf = std::numeric_limits<float>::infinity();
+  const float specials[] = {
+      std::numeric_limits<float>::quiet_NaN(), inf, -inf, 1e30f, -1e30f, 3e9f, -3e9f, 1.275f, -1.285f, 1.265f, 0.0f};
+  for (int64_t j = 0; j < p.n; ++j) p.bias[j] = specials[j % std::size(specials)];
+  Int8Epilogue ep;
+  ep.a_scale = 1e-6f;  // the sums add well under one code to the bias
+  ep.bias = p.bias.data();
+  for (const Int8OutputQuant oq : {Int8OutputQuant{0.01f, 7, -128}, Int8OutputQuant{0.01f, -3, -100}}) {
+    const auto want = run_s8(Int8Isa::Scalar, p, 0, ep, oq);
+    for (int64_t i = 0; i < p.m; ++i)
+      for (int64_t j = 0; j < p.n; ++j) {
+        const float b = p.bias[j];
+        const int8_t code = want[i * p.n + j];
+        if (std::isnan(b)) {
+          EXPECT_EQ(code, oq.zero_point);
+        } else if (b > 1e9f) {
+          EXPECT_EQ(code, 127);
+        } else if (b < -1e9f) {
+          EXPECT_EQ(code, oq.qmin);
+        }
+      }
+    for (Int8Isa isa : simd_isas())
+      ASSERT_EQ(run_s8(isa, p, 0, ep, oq), want) << int8_isa_name(isa) << " zp " << oq.zero_point;
   }
 }
 

@@ -123,12 +123,27 @@ inline void accumulate(const int8_t* a, int64_t lda, int64_t k, const int8_t* b,
 }
 
 // ---- epilogue (same operations and approximations as the AVX2 one, 16 lanes) ----
+//
+// Each step runs over a row's NP vectors before the next step starts: one
+// vector's GELU + requantization is a ~100-cycle chain of dependent
+// operations, and written vector by vector the out-of-order window overlapped
+// too few of them (the GELU epilogue took ~25 % of an FFN-up GEMM's time;
+// bench_gemm_int8 BM_GemmInt8Epilogue).
 
-inline __m512 horner(__m512 x, std::initializer_list<float> coeffs) {
+template <int N>
+using Vecs = __m512[N];
+
+template <int N>
+inline void horner(const Vecs<N>& x, std::initializer_list<float> coeffs, Vecs<N>& p) {
   auto it = coeffs.begin();
-  __m512 p = _mm512_set1_ps(*it++);
-  for (; it != coeffs.end(); ++it) p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(*it));
-  return p;
+  const __m512 first = _mm512_set1_ps(*it++);
+#pragma GCC unroll 4
+  for (int j = 0; j < N; ++j) p[j] = first;
+  for (; it != coeffs.end(); ++it) {
+    const __m512 c = _mm512_set1_ps(*it);
+#pragma GCC unroll 4
+    for (int j = 0; j < N; ++j) p[j] = _mm512_fmadd_ps(p[j], x[j], c);
+  }
 }
 
 inline __m512 with_sign_of(__m512 magnitude, __m512 x) {
@@ -136,59 +151,107 @@ inline __m512 with_sign_of(__m512 magnitude, __m512 x) {
       _mm512_castps_si512(magnitude), _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN))));
 }
 
-inline __m512 erf_approx(__m512 x) {
+// x[j] <- erf(x[j]) (the rational approximation, |x| >= 4 -> +-1).
+template <int N>
+inline void erf_approx(Vecs<N>& x) {
   const __m512 limit = _mm512_set1_ps(4.0f);
-  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-4.0f)), limit);
-  const __m512 x2 = _mm512_mul_ps(xc, xc);
-  const __m512 p = _mm512_mul_ps(xc, horner(x2, {-2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f,
-                                                 -5.69250639462346e-05f, -7.34990630326855e-04f,
-                                                 -2.95459980854025e-03f, -1.60960333262415e-02f}));
-  const __m512 q = horner(x2, {-1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f,
-                               -7.37332916720468e-03f, -1.42647390514189e-02f});
-  const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(x), limit, _CMP_GE_OQ);
-  return _mm512_mask_blend_ps(big, _mm512_div_ps(p, q), with_sign_of(_mm512_set1_ps(1.0f), x));
+  Vecs<N> xc, x2, p, q;
+#pragma GCC unroll 4
+  for (int j = 0; j < N; ++j) {
+    xc[j] = _mm512_min_ps(_mm512_max_ps(x[j], _mm512_set1_ps(-4.0f)), limit);
+    x2[j] = _mm512_mul_ps(xc[j], xc[j]);
+  }
+  horner<N>(x2,
+            {-2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f, -5.69250639462346e-05f,
+             -7.34990630326855e-04f, -2.95459980854025e-03f, -1.60960333262415e-02f},
+            p);
+  horner<N>(x2,
+            {-1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f, -7.37332916720468e-03f,
+             -1.42647390514189e-02f},
+            q);
+#pragma GCC unroll 4
+  for (int j = 0; j < N; ++j) {
+    const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(x[j]), limit, _CMP_GE_OQ);
+    x[j] = _mm512_mask_blend_ps(big, _mm512_div_ps(_mm512_mul_ps(xc[j], p[j]), q[j]),
+                                with_sign_of(_mm512_set1_ps(1.0f), x[j]));
+  }
 }
 
-inline __m512 tanh_approx(__m512 x) {
+template <int N>
+inline void tanh_approx(Vecs<N>& x) {
   const __m512 clamp = _mm512_set1_ps(7.90531110763549805f);
-  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-7.90531110763549805f)), clamp);
-  const __m512 x2 = _mm512_mul_ps(xc, xc);
-  const __m512 p = _mm512_mul_ps(xc, horner(x2, {-2.76076847742355e-16f, 2.00018790482477e-13f, -8.60467152213735e-11f,
-                                                 5.12229709037114e-08f, 1.48572235717979e-05f, 6.37261928875436e-04f,
-                                                 4.89352455891786e-03f}));
-  const __m512 q = horner(x2, {1.19825839466702e-06f, 1.18534705686654e-04f, 2.26843463243900e-03f,
-                               4.89352518554385e-03f});
-  const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(9.0f), _CMP_GE_OQ);
-  return _mm512_mask_blend_ps(big, _mm512_div_ps(p, q), with_sign_of(_mm512_set1_ps(1.0f), x));
+  Vecs<N> xc, x2, p, q;
+#pragma GCC unroll 4
+  for (int j = 0; j < N; ++j) {
+    xc[j] = _mm512_min_ps(_mm512_max_ps(x[j], _mm512_set1_ps(-7.90531110763549805f)), clamp);
+    x2[j] = _mm512_mul_ps(xc[j], xc[j]);
+  }
+  horner<N>(x2,
+            {-2.76076847742355e-16f, 2.00018790482477e-13f, -8.60467152213735e-11f, 5.12229709037114e-08f,
+             1.48572235717979e-05f, 6.37261928875436e-04f, 4.89352455891786e-03f},
+            p);
+  horner<N>(x2, {1.19825839466702e-06f, 1.18534705686654e-04f, 2.26843463243900e-03f, 4.89352518554385e-03f}, q);
+#pragma GCC unroll 4
+  for (int j = 0; j < N; ++j) {
+    const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(x[j]), _mm512_set1_ps(9.0f), _CMP_GE_OQ);
+    x[j] = _mm512_mask_blend_ps(big, _mm512_div_ps(_mm512_mul_ps(xc[j], p[j]), q[j]),
+                                with_sign_of(_mm512_set1_ps(1.0f), x[j]));
+  }
 }
 
-inline __m512 activate(__m512 y, Int8Activation act) {
+template <int N>
+inline void activate(Vecs<N>& y, Int8Activation act) {
   const __m512 half = _mm512_set1_ps(0.5f);
   const __m512 one = _mm512_set1_ps(1.0f);
+  Vecs<N> t;
   switch (act) {
-    case Int8Activation::None: return y;
-    case Int8Activation::Relu: return _mm512_max_ps(y, _mm512_setzero_ps());
-    case Int8Activation::GeluErf: {
-      const __m512 e = erf_approx(_mm512_mul_ps(y, _mm512_set1_ps(kInvSqrt2)));
-      return _mm512_mul_ps(_mm512_mul_ps(half, y), _mm512_add_ps(one, e));
-    }
-    case Int8Activation::GeluTanh: {
-      const __m512 cube = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(kGeluTanhCubic), y), y), y);
-      const __m512 t = tanh_approx(_mm512_mul_ps(_mm512_set1_ps(kSqrt2OverPi), _mm512_add_ps(y, cube)));
-      return _mm512_mul_ps(_mm512_mul_ps(half, y), _mm512_add_ps(one, t));
-    }
+    case Int8Activation::None:
+      return;
+    case Int8Activation::Relu:
+#pragma GCC unroll 4
+      for (int j = 0; j < N; ++j) y[j] = _mm512_max_ps(y[j], _mm512_setzero_ps());
+      return;
+    case Int8Activation::GeluErf:
+#pragma GCC unroll 4
+      for (int j = 0; j < N; ++j) t[j] = _mm512_mul_ps(y[j], _mm512_set1_ps(kInvSqrt2));
+      erf_approx<N>(t);
+      break;
+    case Int8Activation::GeluTanh:
+#pragma GCC unroll 4
+      for (int j = 0; j < N; ++j) {
+        const __m512 cube =
+            _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(kGeluTanhCubic), y[j]), y[j]), y[j]);
+        t[j] = _mm512_mul_ps(_mm512_set1_ps(kSqrt2OverPi), _mm512_add_ps(y[j], cube));
+      }
+      tanh_approx<N>(t);
+      break;
   }
-  return y;
+#pragma GCC unroll 4
+  for (int j = 0; j < N; ++j) y[j] = _mm512_mul_ps(_mm512_mul_ps(half, y[j]), _mm512_add_ps(one, t[j]));
 }
 
-inline __m128i quantize16(__m512 y, const Int8OutputQuant& oq, float inverse_scale) {
-  // Rounds as y / scale does (vec_math_avx512.h), dividing only next to a rounding boundary.
-  __m512 v = kernels::avx512::quotient_to_round(y, _mm512_set1_ps(oq.scale), _mm512_set1_ps(inverse_scale));
-  v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);  // NaN -> 0
-  v = _mm512_add_ps(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                    _mm512_set1_ps(static_cast<float>(oq.zero_point)));
-  v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(static_cast<float>(oq.qmin))), _mm512_set1_ps(127.0f));
-  return _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(v));
+// q[j] = the int8 codes of y[j] (16 lanes each).
+template <int N>
+inline void quantize16(const Vecs<N>& y, const Int8OutputQuant& oq, float inverse_scale, __m128i (&q)[N]) {
+  const __m512 scale = _mm512_set1_ps(oq.scale), inverse = _mm512_set1_ps(inverse_scale);
+  const __m512i zero_point = _mm512_set1_epi32(oq.zero_point);
+  // Clamping to the integer bounds less the zero point before rounding equals
+  // clamping after it (rounding is monotonic and keeps integers), and leaves
+  // the conversion in range.
+  const __m512 low = _mm512_set1_ps(static_cast<float>(oq.qmin - oq.zero_point));
+  const __m512 high = _mm512_set1_ps(static_cast<float>(127 - oq.zero_point));
+#pragma GCC unroll 4
+  for (int j = 0; j < N; ++j) {
+    // Rounds as y / scale does (vec_math_avx512.h), dividing only next to a rounding boundary.
+    const __m512 v = kernels::avx512::quotient_to_round(y[j], scale, inverse);
+    const __mmask16 number = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);  // NaN -> the zero point
+    // max / min return their second operand for NaN; those lanes are zeroed by the mask.
+    const __m512 clamped = _mm512_min_ps(_mm512_max_ps(v, low), high);
+    // Round half to even (the default rounding mode) as the conversion's own rounding.
+    const __m512i codes = _mm512_add_epi32(
+        _mm512_maskz_cvt_roundps_epi32(number, clamped, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zero_point);
+    q[j] = _mm512_cvtepi32_epi8(codes);
+  }
 }
 
 // GCC contracts mul + add into FMA even in ISO mode; this empty asm keeps the
@@ -202,34 +265,56 @@ template <int MR, int NP>
 void store_tile(const GemmCall& call, int64_t m, int64_t n0, const Acc<MR, NP>& acc) {
   const PackedInt8Weights& w = *call.w;
   const int64_t valid = w.n() - n0;
-  __m512i comp[NP];
+  // The call's fields, read once (the stores below could alias them as far as the compiler knows).
+  const OutKind out = call.out;
+  const Int8Activation activation = call.ep.activation;
+  const float* const bias = call.ep.bias;
+  const float* const row_scales = call.ep.a_row_scales;
+  const float a_scale_all = call.ep.a_scale;
+  const int64_t ldc = call.ldc;
+  const Int8OutputQuant oq = call.oq;
+  const float inverse_scale = 1.0f / oq.scale;  // requantization
   const __m512i offset = _mm512_set1_epi32(128 + call.a_zero_point);
-  const float inverse_scale = 1.0f / call.oq.scale;  // requantization
-  for (int j = 0; j < NP; ++j)
+  __m512i comp[NP];
+  __mmask16 mask[NP];
+  __m512 scale[NP], add[NP];
+#pragma GCC unroll 4
+  for (int j = 0; j < NP; ++j) {
+    const int64_t cols = std::clamp<int64_t>(valid - j * kPw, 0, kPw);
+    mask[j] = static_cast<__mmask16>((1u << cols) - 1u);
     comp[j] = _mm512_mullo_epi32(_mm512_load_si512(w.row_sums().data() + n0 + j * kPw), offset);
+    scale[j] = _mm512_load_ps(w.scales().data() + n0 + j * kPw);
+    add[j] = bias ? _mm512_maskz_loadu_ps(mask[j], bias + n0 + j * kPw) : _mm512_setzero_ps();
+  }
   for (int r = 0; r < MR; ++r) {
     const int64_t row = m + r;
-    const float a_scale = call.ep.a_row_scales ? call.ep.a_row_scales[row] : call.ep.a_scale;
+    if (out == OutKind::S32) {
+#pragma GCC unroll 4
+      for (int j = 0; j < NP; ++j)
+        _mm512_mask_storeu_epi32(static_cast<int32_t*>(call.c) + row * ldc + n0 + j * kPw, mask[j],
+                                 _mm512_sub_epi32(_mm512_load_si512(acc.v[r][j]), comp[j]));
+      continue;
+    }
+    const __m512 a_scale = _mm512_set1_ps(row_scales ? row_scales[row] : a_scale_all);
+    Vecs<NP> y;
+#pragma GCC unroll 4
     for (int j = 0; j < NP; ++j) {
-      const int64_t cols = std::min<int64_t>(kPw, valid - j * kPw);
-      if (cols <= 0) break;
-      const int64_t col = n0 + j * kPw;
-      const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1u);
       const __m512i v = _mm512_sub_epi32(_mm512_load_si512(acc.v[r][j]), comp[j]);
-      if (call.out == OutKind::S32) {
-        _mm512_mask_storeu_epi32(static_cast<int32_t*>(call.c) + row * call.ldc + col, mask, v);
-        continue;
-      }
-      __m512 y = _mm512_cvtepi32_ps(v);
-      y = _mm512_mul_ps(y, _mm512_set1_ps(a_scale));
-      y = rounded(_mm512_mul_ps(y, _mm512_load_ps(w.scales().data() + col)));
-      if (call.ep.bias) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, call.ep.bias + col));
-      y = activate(y, call.ep.activation);
-      if (call.out == OutKind::F32) {
-        _mm512_mask_storeu_ps(static_cast<float*>(call.c) + row * call.ldc + col, mask, y);
-      } else {
-        _mm_mask_storeu_epi8(static_cast<int8_t*>(call.c) + row * call.ldc + col, mask, quantize16(y, call.oq, inverse_scale));
-      }
+      y[j] = _mm512_mul_ps(_mm512_cvtepi32_ps(v), a_scale);
+      y[j] = rounded(_mm512_mul_ps(y[j], scale[j]));
+      if (bias) y[j] = _mm512_add_ps(y[j], add[j]);
+    }
+    activate<NP>(y, activation);
+    if (out == OutKind::F32) {
+#pragma GCC unroll 4
+      for (int j = 0; j < NP; ++j)
+        _mm512_mask_storeu_ps(static_cast<float*>(call.c) + row * ldc + n0 + j * kPw, mask[j], y[j]);
+    } else {
+      __m128i q[NP];
+      quantize16<NP>(y, oq, inverse_scale, q);
+#pragma GCC unroll 4
+      for (int j = 0; j < NP; ++j)
+        _mm_mask_storeu_epi8(static_cast<int8_t*>(call.c) + row * ldc + n0 + j * kPw, mask[j], q[j]);
     }
   }
 }
