@@ -1,7 +1,9 @@
 #include "octet/device.h"
 
-#include <charconv>
+#include <cstdint>
+#include <optional>
 
+#include "core/parse_int.h"
 #include "octet/cpu_features.h"
 #include "octet/error.h"
 
@@ -12,12 +14,9 @@ Device parse_device(std::string_view text) {
   if (text == "cuda") return {DeviceKind::CUDA, 0};
   constexpr std::string_view kCudaPrefix = "cuda:";
   if (text.starts_with(kCudaPrefix)) {
-    const std::string_view digits = text.substr(kCudaPrefix.size());
-    int index = -1;
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
-    // from_chars accepts a leading '-', so check the first character too.
-    if (!digits.empty() && digits.front() != '-' && ec == std::errc() && end == digits.data() + digits.size())
-      return {DeviceKind::CUDA, index};
+    // Unsigned, so "cuda:-0" is no device either.
+    const std::optional<uint32_t> index = parse_decimal<uint32_t>(text.substr(kCudaPrefix.size()));
+    if (index && *index <= uint32_t{INT32_MAX}) return {DeviceKind::CUDA, static_cast<int>(*index)};
   }
   fail("device", "unknown device '{}': expected cpu, cuda or cuda:N", text);
 }

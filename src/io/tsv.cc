@@ -1,7 +1,9 @@
 #include "io/tsv.h"
 
 #include <algorithm>
-#include <charconv>
+#include <optional>
+
+#include "core/parse_int.h"
 
 namespace octet::io {
 
@@ -26,11 +28,10 @@ TsvColumn find_tsv_column(const std::vector<std::string>& header, const std::str
     if (trim(header[i]) == column) return {true, false, i};
   if (column.empty() || !std::all_of(column.begin(), column.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return {};
-  // std::from_chars reports an index past size_t where std::stoul threw std::out_of_range (once
-  // "octet: error: stoul").
-  size_t i = 0;
-  const auto [end, ec] = std::from_chars(column.data(), column.data() + column.size(), i);
-  return {ec == std::errc() && i < header.size(), true, i};
+  // Digits past size_t are an index out of range, not an exception (std::stoul threw
+  // std::out_of_range here once: "octet: error: stoul").
+  const std::optional<size_t> i = parse_decimal<size_t>(column);
+  return {i.has_value() && *i < header.size(), true, i.value_or(0)};
 }
 
 }  // namespace octet::io

@@ -1,6 +1,9 @@
 // load_model: folder or GGUF -> registry entry -> builder; weight sources.
 #include <fstream>
+#include <optional>
+#include <vector>
 
+#include "core/parse_int.h"
 #include "octet/error.h"
 #include "octet/gguf.h"
 #include "octet/hf_checkpoint.h"
@@ -87,15 +90,15 @@ ModelInfo read_common_info(const JsonConfig& config) {
     const auto& j = config.json().at("id2label");
     check(j.is_object(), "config", "{}: 'id2label' must be an object", config.source());
     info.labels.resize(j.size());
+    std::vector<bool> seen(j.size(), false);
     for (const auto& [key, value] : j.items()) {
-      size_t idx = 0;
-      try {
-        idx = std::stoul(key);
-      } catch (const std::exception&) {
-        fail("config", "{}: id2label key '{}' is not an integer", config.source(), key);
-      }
-      check(idx < j.size() && value.is_string(), "config", "{}: id2label entry '{}' is invalid", config.source(), key);
-      info.labels[idx] = value.get<std::string>();
+      const std::optional<size_t> idx = parse_decimal<size_t>(key);
+      check(idx.has_value(), "config", "{}: id2label key '{}' is not an integer", config.source(), key);
+      check(*idx < j.size() && value.is_string(), "config", "{}: id2label entry '{}' is invalid", config.source(), key);
+      // "1" and "01" would both be label 1 and leave another label empty.
+      check(!seen[*idx], "config", "{}: id2label has two entries for label {} ('{}')", config.source(), *idx, key);
+      seen[*idx] = true;
+      info.labels[*idx] = value.get<std::string>();
     }
   }
   info.num_labels = config.get_or<int64_t>("num_labels", info.labels.empty() ? 2 : int64_t(info.labels.size()));

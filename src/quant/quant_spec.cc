@@ -1,13 +1,14 @@
 // QuantSpec: parsing, printing, validation, grids, and range -> scale / zero point.
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cfloat>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/error_tags.h"
+#include "core/parse_int.h"
 #include "octet/quant.h"
 #include "quant/quant_kernels.h"
 
@@ -34,11 +35,9 @@ std::string_view trim(std::string_view s) {
 
 int64_t parse_int(std::string_view s, std::string_view what, std::string_view text) {
   s = trim(s);
-  int64_t v = 0;
-  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size() || s.empty())
-    fail(kQuantTag, "spec '{}': {} '{}' is not an integer", text, what, s);
-  return v;
+  const std::optional<int64_t> v = parse_decimal<int64_t>(s);
+  check(v.has_value(), kQuantTag, "spec '{}': {} '{}' is not an integer", text, what, s);
+  return *v;
 }
 
 // "name(args)" -> args split at commas; "name" -> no args. Returns false when

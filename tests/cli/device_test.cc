@@ -22,8 +22,8 @@ TEST(ParseDevice, RoundTripsThroughToString) {
 }
 
 TEST(ParseDevice, RejectsMalformedNamesWithDeviceError) {
-  for (const char* bad : {"", "gpu", "CPU", "cuda:", "cuda:-1", "cuda:+1", "cuda:1x", "cuda: 1", "cuda:1.0",
-                          "cuda:99999999999", "cpu:0", " cpu", "cuda0"}) {
+  for (const char* bad : {"", "gpu", "CPU", "cuda:", "cuda:-1", "cuda:-0", "cuda:+1", "cuda:2147483648", "cuda:1x",
+                          "cuda: 1", "cuda:1.0", "cuda:99999999999", "cpu:0", " cpu", "cuda0"}) {
     SCOPED_TRACE(bad);
     try {
       parse_device(bad);

@@ -54,5 +54,24 @@ TEST(CommonInfo, ReadsLabelsAndTokenIds) {
   EXPECT_EQ(info.bos_token_id, -1);
 }
 
+// id2label keys are strict decimals, one per label: std::stoul took "1abc"
+// as 1, and "01" beside "1" left label 0 empty without a word.
+TEST(CommonInfo, RejectsMalformedAndDuplicateLabelKeys) {
+  for (const char* labels : {R"({"0": "negative", "1abc": "positive"})", R"({"1": "negative", "01": "positive"})",
+                             R"({"0": "negative", " 1": "positive"})", R"({"0": "negative", "-1": "positive"})",
+                             R"({"0": "negative", "2": "positive"})"}) {
+    SCOPED_TRACE(labels);
+    auto cfg = JsonConfig::from_json(
+        nlohmann::json::parse(std::string(R"({"model_type": "bert", "id2label": )") + labels + "}"), "config.json");
+    try {
+      read_common_info(cfg);
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.tag(), "config");
+      EXPECT_NE(std::string(e.what()).find("id2label"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace octet

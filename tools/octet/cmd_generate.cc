@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "core/parse_int.h"
 #include "llm_device.h"
 #include "octet/cuda_decoder.h"
 #include "octet/device.h"
@@ -43,13 +45,12 @@ std::vector<int64_t> parse_ids(const std::string& text) {
   std::stringstream in(text);
   std::string item;
   while (std::getline(in, item, ',')) {
-    try {
-      size_t used = 0;
-      ids.push_back(std::stoll(item, &used));
-      check(used == item.size(), "cli", "--prompt-ids: '{}' is not an integer", item);
-    } catch (const std::logic_error&) {
-      fail("cli", "--prompt-ids: '{}' is not an integer", item);
-    }
+    // Spaces around an id are allowed ("1, 2, 3"); the id itself is strict.
+    const size_t first = item.find_first_not_of(" \t"), last = item.find_last_not_of(" \t");
+    const std::optional<int64_t> id = parse_decimal<int64_t>(
+        first == std::string::npos ? "" : std::string_view(item).substr(first, last - first + 1));
+    check(id.has_value(), "cli", "--prompt-ids: '{}' is not an integer", item);
+    ids.push_back(*id);
   }
   check(!ids.empty(), "cli", "--prompt-ids is empty");
   return ids;
