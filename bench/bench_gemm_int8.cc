@@ -210,6 +210,25 @@ void bert_shapes(benchmark::internal::Benchmark* b, std::vector<int64_t> isas) {
         b->Args({isa, k, n, threads});
 }
 
+// Random activations, weights, scales and bias of one BERT-shaped product, packed for `isa`.
+struct BertGemmInputs {
+  std::vector<int8_t> a, w;
+  std::vector<float> scales, bias;
+  octet::PackedInt8Weights packed;
+  BertGemmInputs(int64_t m, int64_t k, int64_t n, octet::Int8Isa isa)
+      : a(random_int8(m * k, -128, 127, 1)),
+        w(random_int8(n * k, -127, 127, 2)),
+        scales(random_float(n, 3)),
+        bias(random_float(n, 4)),
+        packed(octet::pack_int8_weights(w.data(), n, k, scales.data(), isa)) {}
+  octet::Int8Epilogue epilogue() const {
+    octet::Int8Epilogue ep;
+    ep.a_scale = 0.01f;
+    ep.bias = bias.data();
+    return ep;
+  }
+};
+
 // ---- (b) INT8 GEMM ------------------------------------------------------------------
 
 void BM_GemmInt8Bert(benchmark::State& state) {
@@ -221,18 +240,12 @@ void BM_GemmInt8Bert(benchmark::State& state) {
     return;
   }
   octet::set_num_threads(threads);
-  const auto a = random_int8(m * k, -128, 127, 1);
-  const auto w = random_int8(n * k, -127, 127, 2);
-  const auto scales = random_float(n, 3);
-  const auto bias = random_float(n, 4);
-  const octet::PackedInt8Weights packed = octet::pack_int8_weights(w.data(), n, k, scales.data(), isa);
+  const BertGemmInputs in(m, k, n, isa);
   std::vector<float> c(m * n);
-  octet::Int8Epilogue ep;
-  ep.a_scale = 0.01f;
-  ep.bias = bias.data();
+  const octet::Int8Epilogue ep = in.epilogue();
   Timer timer;
   for (auto _ : state) {
-    timer.time([&] { octet::gemm_int8(a.data(), m, k, 0, packed, ep, c.data(), n); });
+    timer.time([&] { octet::gemm_int8(in.a.data(), m, k, 0, in.packed, ep, c.data(), n); });
     benchmark::ClobberMemory();
   }
   const double ops = 2.0 * m * n * k;
@@ -264,17 +277,11 @@ void BM_GemmInt8Epilogue(benchmark::State& state) {
   }
   octet::set_num_threads(1);
   const int64_t m = kBertM, k = 768, n = 3072;
-  const auto a = random_int8(m * k, -128, 127, 1);
-  const auto w = random_int8(n * k, -127, 127, 2);
-  const auto scales = random_float(n, 3);
-  const auto bias = random_float(n, 4);
-  const octet::PackedInt8Weights packed = octet::pack_int8_weights(w.data(), n, k, scales.data(), isa);
+  const BertGemmInputs in(m, k, n, isa);
   std::vector<float> c(m * n);
   std::vector<int32_t> c32(m * n);
   std::vector<int8_t> c8(m * n);
-  octet::Int8Epilogue ep;
-  ep.a_scale = 0.01f;
-  ep.bias = bias.data();
+  const octet::Int8Epilogue ep = in.epilogue();
   octet::Int8OutputQuant oq;
   oq.scale = 0.05f;
   oq.qmin = -127;
@@ -282,13 +289,13 @@ void BM_GemmInt8Epilogue(benchmark::State& state) {
   for (auto _ : state) {
     timer.time([&] {
       if (state.range(0) == 0) {
-        octet::gemm_int8_s32(a.data(), m, k, 0, packed, c32.data(), n);
+        octet::gemm_int8_s32(in.a.data(), m, k, 0, in.packed, c32.data(), n);
       } else if (state.range(0) == 1) {
-        octet::gemm_int8(a.data(), m, k, 0, packed, ep, c.data(), n);
+        octet::gemm_int8(in.a.data(), m, k, 0, in.packed, ep, c.data(), n);
       } else {
         octet::Int8Epilogue gelu = ep;
         gelu.activation = octet::Int8Activation::GeluErf;
-        octet::gemm_int8_requantize(a.data(), m, k, 0, packed, gelu, oq, c8.data(), n);
+        octet::gemm_int8_requantize(in.a.data(), m, k, 0, in.packed, gelu, oq, c8.data(), n);
       }
     });
     benchmark::ClobberMemory();

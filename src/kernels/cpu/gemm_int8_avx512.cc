@@ -151,52 +151,42 @@ inline __m512 with_sign_of(__m512 magnitude, __m512 x) {
       _mm512_castps_si512(magnitude), _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN))));
 }
 
-// x[j] <- erf(x[j]) (the rational approximation, |x| >= 4 -> +-1).
+// x[j] <- the odd rational approximation x p(x^2) / q(x^2) on x clamped to
+// [-clamp, clamp], and sign(x) where |x| >= saturate (erf and tanh below).
 template <int N>
-inline void erf_approx(Vecs<N>& x) {
-  const __m512 limit = _mm512_set1_ps(4.0f);
+inline void odd_rational(Vecs<N>& x, float clamp, float saturate, std::initializer_list<float> p_coeffs,
+                         std::initializer_list<float> q_coeffs) {
   Vecs<N> xc, x2, p, q;
 #pragma GCC unroll 4
   for (int j = 0; j < N; ++j) {
-    xc[j] = _mm512_min_ps(_mm512_max_ps(x[j], _mm512_set1_ps(-4.0f)), limit);
+    xc[j] = _mm512_min_ps(_mm512_max_ps(x[j], _mm512_set1_ps(-clamp)), _mm512_set1_ps(clamp));
     x2[j] = _mm512_mul_ps(xc[j], xc[j]);
   }
-  horner<N>(x2,
-            {-2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f, -5.69250639462346e-05f,
-             -7.34990630326855e-04f, -2.95459980854025e-03f, -1.60960333262415e-02f},
-            p);
-  horner<N>(x2,
-            {-1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f, -7.37332916720468e-03f,
-             -1.42647390514189e-02f},
-            q);
+  horner<N>(x2, p_coeffs, p);
+  horner<N>(x2, q_coeffs, q);
 #pragma GCC unroll 4
   for (int j = 0; j < N; ++j) {
-    const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(x[j]), limit, _CMP_GE_OQ);
+    const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(x[j]), _mm512_set1_ps(saturate), _CMP_GE_OQ);
     x[j] = _mm512_mask_blend_ps(big, _mm512_div_ps(_mm512_mul_ps(xc[j], p[j]), q[j]),
                                 with_sign_of(_mm512_set1_ps(1.0f), x[j]));
   }
 }
 
 template <int N>
+inline void erf_approx(Vecs<N>& x) {
+  odd_rational<N>(x, 4.0f, 4.0f,
+                  {-2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f, -5.69250639462346e-05f,
+                   -7.34990630326855e-04f, -2.95459980854025e-03f, -1.60960333262415e-02f},
+                  {-1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f, -7.37332916720468e-03f,
+                   -1.42647390514189e-02f});
+}
+
+template <int N>
 inline void tanh_approx(Vecs<N>& x) {
-  const __m512 clamp = _mm512_set1_ps(7.90531110763549805f);
-  Vecs<N> xc, x2, p, q;
-#pragma GCC unroll 4
-  for (int j = 0; j < N; ++j) {
-    xc[j] = _mm512_min_ps(_mm512_max_ps(x[j], _mm512_set1_ps(-7.90531110763549805f)), clamp);
-    x2[j] = _mm512_mul_ps(xc[j], xc[j]);
-  }
-  horner<N>(x2,
-            {-2.76076847742355e-16f, 2.00018790482477e-13f, -8.60467152213735e-11f, 5.12229709037114e-08f,
-             1.48572235717979e-05f, 6.37261928875436e-04f, 4.89352455891786e-03f},
-            p);
-  horner<N>(x2, {1.19825839466702e-06f, 1.18534705686654e-04f, 2.26843463243900e-03f, 4.89352518554385e-03f}, q);
-#pragma GCC unroll 4
-  for (int j = 0; j < N; ++j) {
-    const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(x[j]), _mm512_set1_ps(9.0f), _CMP_GE_OQ);
-    x[j] = _mm512_mask_blend_ps(big, _mm512_div_ps(_mm512_mul_ps(xc[j], p[j]), q[j]),
-                                with_sign_of(_mm512_set1_ps(1.0f), x[j]));
-  }
+  odd_rational<N>(x, 7.90531110763549805f, 9.0f,
+                  {-2.76076847742355e-16f, 2.00018790482477e-13f, -8.60467152213735e-11f, 5.12229709037114e-08f,
+                   1.48572235717979e-05f, 6.37261928875436e-04f, 4.89352455891786e-03f},
+                  {1.19825839466702e-06f, 1.18534705686654e-04f, 2.26843463243900e-03f, 4.89352518554385e-03f});
 }
 
 template <int N>
