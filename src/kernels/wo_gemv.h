@@ -42,16 +42,30 @@
 //
 // Result (every variant computes exactly this; the int32 dots are exact and
 // the f32 steps are the same correctly rounded operations in the same order):
-//   acc = 0; for b in blocks, for each sub-block s of b (one of 32 inputs, or
-//   two of 16 for group 16), in order:
-//     scale-min:  acc = fma(w_scale[n, g(s)] * a_scale[m, b], float(dot_s(u, a)), acc)
-//                 acc = fma(w_min[n, g(s)], -(a_scale[m, b] * float(sum[m, s])), acc)
-//     otherwise:  d = dot_s(u, a) - o[n, g(s)] * sum[m, s]
-//                 acc = fma(w_scale[n, g(s)] * a_scale[m, b], float(d), acc)
+//   groups of 32 or 16 inputs (and the scale-min form):
+//     acc = 0; for b in blocks, for each sub-block s of b (one of 32 inputs,
+//     or two of 16 for group 16), in order:
+//       scale-min:  acc = fma(w_scale[n, g(s)] * a_scale[m, b], float(dot_s(u, a)), acc)
+//                   acc = fma(w_min[n, g(s)], -(a_scale[m, b] * float(sum[m, s])), acc)
+//       otherwise:  d = dot_s(u, a) - o[n, g(s)] * sum[m, s]
+//                   acc = fma(w_scale[n, g(s)] * a_scale[m, b], float(d), acc)
+//   groups of 64 inputs or more ("grouped": the weight scale is applied once
+//   per group, the offset once per group in f32, so a block costs a row one
+//   conversion and one fma instead of four vector operations):
+//     acc = 0; for g in groups, in order:
+//       c = 0;    for b in g: c = fma(a_scale[m, b], float(sum[m, b]), c)
+//       gacc = float(o[n, g]) * -c
+//       for b in g: gacc = fma(a_scale[m, b], float(dot_b(u, a)), gacc)
+//       acc = fma(w_scale[n, g], gacc, acc)
+//     (float(dot_b(u, a)) is exact: |dot| <= 32 * 255 * 127 < 2^24.)
 //   y[m, n] = bias ? acc + bias[n] : acc
 // with g(s) the group holding s, and sum[m, s] the sum of the activation
 // codes of s (sums per sum_block() inputs). A row's result does not depend on
 // the other rows or on their count, so batching never changes a result.
+// The grouped form's f32 rounding differs from the per-block form's (the
+// offset is subtracted in f32 from a sum of unsigned dots), by a few units of
+// the last place of w_scale * sum |u| a_scale |a|: far below the activation
+// blocks' own rounding (1/254 of a block's largest value).
 #pragma once
 
 #include <cstdint>
@@ -78,6 +92,8 @@ struct PackedWoWeights {
   // Inputs per activation code sum (sum[m, s] above): 16 for group 16, else 32.
   int64_t sum_block() const { return group < kWoBlock ? group : kWoBlock; }
   bool scale_min() const { return scale_min_codes.defined(); }
+  // The grouped form of the result (above): groups of 64 inputs or more, not scale-min.
+  bool grouped() const { return !scale_min() && group >= 2 * kWoBlock; }
   Tensor codes;    // u8, tiles * blocks * block_bytes
   Tensor scales;   // f32 [tiles, groups, 16] (undefined in the scale-min form)
   Tensor offsets;  // i32 [tiles, groups, 16], affine only (else undefined: every offset is sym_offset())

@@ -105,11 +105,31 @@ std::vector<float> naive(const Case& c, const Problem& p) {
   std::vector<int32_t> sums(as.size());
   quantize_q8_blocks(p.x.data(), c.m, c.k, a.data(), as.data(), sums.data());
   const int64_t sub = std::min<int64_t>(c.group, 32);  // inputs per integer dot
+  // The grouped form (groups of 64 or more): the offset once per group in f32, dots of the stored u = q + o.
+  const bool grouped = c.fmt != Fmt::Uint4Min && c.group >= 64;
+  const int32_t sym_offset = c.fmt == Fmt::Int8 ? 128 : c.fmt == Fmt::Int4Sym ? 8 : 0;
   std::vector<float> y(size_t(c.m * c.n));
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t n = 0; n < c.n; ++n) {
       float acc = 0.0f;
-      for (int64_t s0 = 0; s0 < c.k; s0 += sub) {
+      for (int64_t g = 0; grouped && g < groups; ++g) {
+        const int32_t o = p.zps.empty() ? sym_offset : p.zps[size_t(n * groups + g)];
+        float csum = 0.0f;
+        for (int64_t b = g * c.group / 32; b < (g + 1) * c.group / 32; ++b) {
+          int32_t sum = 0;
+          for (int64_t j = b * 32; j < (b + 1) * 32; ++j) sum += a[size_t(i * c.k + j)];
+          csum = std::fma(as[size_t(i * blocks + b)], float(sum), csum);
+        }
+        float gacc = float(o) * -csum;
+        for (int64_t b = g * c.group / 32; b < (g + 1) * c.group / 32; ++b) {
+          int32_t dot = 0;
+          for (int64_t j = b * 32; j < (b + 1) * 32; ++j)
+            dot += (int32_t(p.q[size_t(n * c.k + j)]) + sym_offset) * int32_t(a[size_t(i * c.k + j)]);
+          gacc = std::fma(as[size_t(i * blocks + b)], float(dot), gacc);
+        }
+        acc = std::fma(p.scales[size_t(n * groups + g)], gacc, acc);
+      }
+      for (int64_t s0 = 0; !grouped && s0 < c.k; s0 += sub) {
         const int64_t g = s0 / c.group, b = s0 / 32;
         const int32_t zp = p.zps.empty() ? 0 : p.zps[size_t(n * groups + g)];
         int32_t dot = 0, sum = 0;
@@ -225,6 +245,50 @@ TEST(WoGemvShared, EachOutputEqualsItsOwnProductBitForBit) {
         EXPECT_TRUE(same_bits(got[i], run(products[i], problems[i], isa)))
             << "isa " << int(isa) << " m " << m << " product " << i << " (" << fmt_name(products[i].fmt) << ")";
     }
+  }
+}
+
+// The grouped form subtracts the offset in f32 from a sum of unsigned dots (kernels/wo_gemv.h). Against the
+// exact value of the same codes and scales (double), each output stays within gamma_n * T, n the roundings
+// on a path (2 * blocks + groups + 2) and T = sum over groups and blocks of |w_scale| a_scale (|dot(u, a)| +
+// o |sum(a)|), the terms' magnitudes. Activations all positive make sum(a) large, so the unsigned dots and
+// the offset term nearly cancel: the case where this form rounds worst.
+TEST(WoGemv, GroupedFormStaysWithinItsRoundingBound) {
+  for (const Case& c : {Case{Fmt::Int4Sym, 48, 2048, 128, 3, false}, Case{Fmt::Uint4Affine, 32, 1024, 64, 2, false},
+                        Case{Fmt::Int8, 32, 2048, 2048, 2, false}}) {
+    Problem p = make_problem(c, 31);
+    for (auto& v : p.x) v = std::fabs(v) + 0.5f;
+    const std::vector<float> y = run(c, p, WoIsa::Reference);
+    const int64_t blocks = c.k / 32, groups = c.k / c.group;
+    std::vector<int8_t> a(size_t(c.m * c.k));
+    std::vector<float> as(size_t(c.m * blocks));
+    std::vector<int32_t> sums(as.size());
+    quantize_q8_blocks(p.x.data(), c.m, c.k, a.data(), as.data(), sums.data());
+    const int32_t sym_offset = c.fmt == Fmt::Int8 ? 128 : c.fmt == Fmt::Int4Sym ? 8 : 0;
+    const double u = std::ldexp(1.0, -24), roundings = double(2 * blocks + groups + 2);
+    const double gamma = roundings * u / (1.0 - roundings * u);
+    double worst = 0.0;
+    for (int64_t i = 0; i < c.m; ++i)
+      for (int64_t n = 0; n < c.n; ++n) {
+        double exact = 0.0, terms = 0.0;
+        for (int64_t b = 0; b < blocks; ++b) {
+          const int64_t g = b * 32 / c.group;
+          const int32_t o = p.zps.empty() ? sym_offset : p.zps[size_t(n * groups + g)];
+          int64_t dot_u = 0, sum = 0;
+          for (int64_t j = b * 32; j < (b + 1) * 32; ++j) {
+            dot_u += (int64_t(p.q[size_t(n * c.k + j)]) + sym_offset) * a[size_t(i * c.k + j)];
+            sum += a[size_t(i * c.k + j)];
+          }
+          const double ws = p.scales[size_t(n * groups + g)], asc = as[size_t(i * blocks + b)];
+          exact += ws * asc * double(dot_u - int64_t(o) * sum);
+          terms += std::fabs(ws) * asc * (std::fabs(double(dot_u)) + double(o) * std::fabs(double(sum)));
+        }
+        const double err = std::fabs(double(y[size_t(i * c.n + n)]) - exact);
+        ASSERT_LE(err, gamma * terms) << fmt_name(c.fmt) << " row " << i << " output " << n;
+        worst = std::max(worst, err / terms);
+      }
+    // The bound is not vacuous: the cancellation does cost roundings (a sum of order 32 * 127 per block).
+    EXPECT_GT(worst, 0.0) << fmt_name(c.fmt);
   }
 }
 

@@ -14,7 +14,10 @@
 // with many rows (prefill) the tiles are taken kTileGroup at a time and
 // every row block runs over that group while its weights are in cache.
 //
-// Forms (kernels/wo_gemv.h): WoForm::Four (int4 / uint4 with offsets),
+// Groups of 64 inputs or more take tile_rows_grouped (the grouped form of
+// kernels/wo_gemv.h: per block and row one conversion and one fma); groups of
+// 32 or 16 and the k-quant form take tile_rows, in these forms:
+// WoForm::Four (int4 / uint4 with offsets),
 // FourScaleMin (k-quant scale * u - min: the scale and min made from their
 // 6-bit codes and the super-block's f32 factors, then a second fma per block
 // with the min), Eight, and EightGroup16 (two dots per block, one per half, each with
@@ -31,7 +34,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <utility>
+#include <vector>
 
 #include "kernels/wo_gemv.h"
 
@@ -45,6 +50,24 @@ constexpr int64_t kTileGroup = 4;         // tiles a row block visits before the
 constexpr int64_t kPrefetchBytes = 4096;
 
 enum class WoForm { Four, FourScaleMin, Eight, EightGroup16 };
+
+// Writes R rows' accumulators (lanes [lane0, lane0 + kLanes) of tile t) to y, adding the bias.
+template <class Ops, int64_t R>
+void store_rows(const PackedWoWeights& w, int64_t t, int64_t lane0, const typename Ops::F* acc, const float* bias,
+                float* y, int64_t ldy) {
+  constexpr int64_t L = Ops::kLanes;
+  const int64_t n0 = t * kWoTile + lane0, valid = std::min<int64_t>(L, w.n - n0);
+#pragma GCC unroll 8
+  for (int64_t i = 0; i < R; ++i) {
+    if (valid == L && !bias) {
+      Ops::fstoreu(y + i * ldy + n0, acc[i]);
+      continue;
+    }
+    alignas(64) float out[L];
+    Ops::fstore(out, acc[i]);
+    for (int64_t r = 0; r < valid; ++r) y[i * ldy + n0 + r] = bias ? out[r] + bias[n0 + r] : out[r];
+  }
+}
 
 // R rows (R <= Ops::kRows) x lanes [half * kLanes, +kLanes) of tile t.
 // The row loops are unrolled (R and kQuads are constants) so that the weight
@@ -65,8 +88,6 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
   const float* ws = kMin ? nullptr : w.scales.data<float>();
   const int32_t* wo = w.affine ? w.offsets.data<int32_t>() : nullptr;
   const int64_t blocks = w.blocks(), groups = w.groups(), k = w.k;
-  // Blocks per scale; group 16 has two scales per block (advanced by hand below).
-  const int64_t per_group = kHalves ? 1 : w.group / kWoBlock;
   const int64_t sums_per_row = k / w.sum_block();
   const int64_t bb = w.block_bytes(), lane0 = half * L;
   const int32_t sym_offset = w.sym_offset();
@@ -78,9 +99,7 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
   const int32_t* offset_at = wo ? wo + t * groups * kWoTile + lane0 : nullptr;
   // Scale-min form: the group's 6-bit scale and min codes, and the super-block's d and dmin (kernels/wo_gemv.h).
   const uint8_t* code_at = kMin ? w.scale_min_codes.data<uint8_t>() + t * groups * 2 * kWoTile + lane0 : nullptr;
-  const float* super_at =
-      kMin ? w.super_scales.data<float>() + t * (k / kWoSuperBlock) * 2 * kWoTile + lane0 : nullptr;
-  int64_t in_group = 0;
+  const float* super_at = kMin ? w.super_scales.data<float>() + t * (k / kWoSuperBlock) * 2 * kWoTile + lane0 : nullptr;
   for (int64_t b = 0; b < blocks; ++b) {
     F scale;
     if constexpr (kMin)
@@ -159,23 +178,83 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
     if constexpr (kMin) {
       code_at += 2 * kWoTile;  // group 32: one group per block
       if ((b + 1) % (kWoSuperBlock / kWoBlock) == 0) super_at += 2 * kWoTile;
-    } else if (++in_group == per_group) {
-      in_group = 0;
+    } else {  // one group per block (larger groups take tile_rows_grouped)
       scale_at += kWoTile;
       if (offset_at) offset_at += kWoTile;
     }
   }
-  const int64_t n0 = t * kWoTile + lane0, valid = std::min<int64_t>(L, w.n - n0);
+  store_rows<Ops, R>(w, t, lane0, acc, bias, y, ldy);
+}
+
+// The grouped form (groups of 64 inputs or more; kernels/wo_gemv.h): per row and block one conversion and one
+// fma with the block's activation scale; per row and group the offset's start value and one fma with the
+// group's weight scale. group_base[i * groups + g] is row i's float(o) * -c for the symmetric formats, -c for
+// uint4 affine (multiplied here by the lanes' zero points).
+template <class Ops, int64_t R, bool kFour>
+void tile_rows_grouped(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* a, const float* a_scales,
+                       const int32_t* a_sums, const float* group_base, const float* bias, float* y, int64_t ldy) {
+  using I = typename Ops::I;
+  using F = typename Ops::F;
+  constexpr int64_t L = Ops::kLanes;
+  const int64_t blocks = w.blocks(), groups = w.groups(), k = w.k, per_group = w.group / kWoBlock;
+  const int64_t bb = w.block_bytes(), lane0 = half * L;
+  const uint8_t* tile = w.codes.data<uint8_t>() + t * blocks * bb + lane0 * 4;
+  const float* scale_at = w.scales.data<float>() + t * groups * kWoTile + lane0;
+  const int32_t* offset_at = w.affine ? w.offsets.data<int32_t>() + t * groups * kWoTile + lane0 : nullptr;
+  // 8-bit weights on a variant that multiplies the signed q (not u = q + 128): the dot of u is the dot of q
+  // plus 128 * sum(a), started in int32.
+  constexpr bool kSigned8 = !kFour && !Ops::kUnsigned8;
+  F acc[R];
 #pragma GCC unroll 8
-  for (int64_t i = 0; i < R; ++i) {
-    if (valid == L && !bias) {
-      Ops::fstoreu(y + i * ldy + n0, acc[i]);
-      continue;
+  for (int64_t i = 0; i < R; ++i) acc[i] = Ops::fzero();
+  for (int64_t g = 0; g < groups; ++g) {
+    F gacc[R];
+    if (offset_at) {
+      const F zp = Ops::cvt(Ops::iload(offset_at + g * kWoTile));
+#pragma GCC unroll 8
+      for (int64_t i = 0; i < R; ++i) gacc[i] = Ops::fmul(zp, group_base[i * groups + g]);
+    } else {
+#pragma GCC unroll 8
+      for (int64_t i = 0; i < R; ++i) gacc[i] = Ops::fset1(group_base[i * groups + g]);
     }
-    alignas(64) float out[L];
-    Ops::fstore(out, acc[i]);
-    for (int64_t r = 0; r < valid; ++r) y[i * ldy + n0 + r] = bias ? out[r] + bias[n0 + r] : out[r];
+    for (int64_t b = g * per_group; b < (g + 1) * per_group; ++b) {
+      const uint8_t* blk = tile + b * bb;
+      if constexpr (R > 1) {
+        for (int64_t line = 0; line < bb; line += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes + line), _MM_HINT_T0);
+      }
+      const int8_t* ab = a + b * kWoBlock;
+      I d[R];
+#pragma GCC unroll 8
+      for (int64_t i = 0; i < R; ++i) d[i] = kSigned8 ? Ops::iset1(128 * a_sums[i * blocks + b]) : Ops::izero();
+      // A weight vector is used by every row as soon as it is unpacked (int32 dots are exact in any order), so
+      // two weight vectors are live, not eight, next to the rows' dots and both accumulators.
+      if constexpr (kFour) {
+#pragma GCC unroll 4
+        for (int64_t c = 0; c < kQuads / 2; ++c) {
+          I lo, hi;
+          Ops::unpack4(blk + c * kWoChunkBytes, lo, hi);
+#pragma GCC unroll 8
+          for (int64_t i = 0; i < R; ++i) d[i] = Ops::dot4_u(d[i], lo, ab + i * k + 4 * c);
+#pragma GCC unroll 8
+          for (int64_t i = 0; i < R; ++i) d[i] = Ops::dot4_u(d[i], hi, ab + i * k + 4 * (c + kQuads / 2));
+        }
+      } else {
+#pragma GCC unroll 8
+        for (int64_t q = 0; q < kQuads; ++q) {
+          const I wv = Ops::load8(blk + q * kWoChunkBytes);
+#pragma GCC unroll 8
+          for (int64_t i = 0; i < R; ++i) d[i] = Ops::dot4_8(d[i], wv, ab + i * k + 4 * q);
+        }
+      }
+#pragma GCC unroll 8
+      for (int64_t i = 0; i < R; ++i) gacc[i] = Ops::fma(Ops::fset1(a_scales[i * blocks + b]), Ops::cvt(d[i]), gacc[i]);
+    }
+    const F scale = Ops::fload(scale_at + g * kWoTile);
+#pragma GCC unroll 8
+    for (int64_t i = 0; i < R; ++i) acc[i] = Ops::fma(scale, gacc[i], acc[i]);
   }
+  store_rows<Ops, R>(w, t, lane0, acc, bias, y, ldy);
 }
 
 // tile_rows<Ops, R, kForm> for R = 1 .. Ops::kRows, indexed by R - 1.
@@ -187,6 +266,28 @@ constexpr auto row_kernels(std::integer_sequence<int64_t, R...>) {
 template <class Ops, WoForm kForm>
 constexpr auto kRowKernels = row_kernels<Ops, kForm>(std::make_integer_sequence<int64_t, Ops::kRows>{});
 
+template <class Ops, bool kFour, int64_t... R>
+constexpr auto grouped_row_kernels(std::integer_sequence<int64_t, R...>) {
+  return std::array{&tile_rows_grouped<Ops, R + 1, kFour>...};
+}
+
+template <class Ops, bool kFour>
+constexpr auto kGroupedRowKernels = grouped_row_kernels<Ops, kFour>(std::make_integer_sequence<int64_t, Ops::kRows>{});
+
+// The grouped form's per row and group start values (see tile_rows_grouped) of m rows, into base [m, groups].
+inline void grouped_bases(const PackedWoWeights& w, const float* a_scales, const int32_t* a_sums, int64_t m,
+                          float* base) {
+  const int64_t blocks = w.blocks(), groups = w.groups(), per_group = w.group / kWoBlock;
+  const float o = w.affine ? 1.0f : static_cast<float>(w.sym_offset());
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t g = 0; g < groups; ++g) {
+      float c = 0.0f;
+      for (int64_t b = g * per_group; b < (g + 1) * per_group; ++b)
+        c = std::fma(a_scales[i * blocks + b], static_cast<float>(a_sums[i * blocks + b]), c);
+      base[i * groups + g] = o * -c;  // exact for affine (1 * -c); fl(o * -c) as the definition otherwise
+    }
+}
+
 template <class Ops>
 void wo_gemv_tiles(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums, int64_t m,
                    const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end) {
@@ -194,7 +295,15 @@ void wo_gemv_tiles(const PackedWoWeights& w, const int8_t* a, const float* a_sca
   const auto& kernels = w.bits == 4 ? (w.scale_min() ? kRowKernels<Ops, WoForm::FourScaleMin> : kRowKernels<Ops, WoForm::Four>)
                        : w.group < kWoBlock ? kRowKernels<Ops, WoForm::EightGroup16>
                                             : kRowKernels<Ops, WoForm::Eight>;
-  const int64_t blocks = w.blocks(), sums_per_row = w.k / w.sum_block();
+  const int64_t blocks = w.blocks(), sums_per_row = w.k / w.sum_block(), groups = w.groups();
+  const bool grouped = w.grouped();
+  const auto& grouped_kernels = w.bits == 4 ? kGroupedRowKernels<Ops, true> : kGroupedRowKernels<Ops, false>;
+  // The grouped form's start values, m x groups floats (a few thousand multiply-adds next to the tiles').
+  thread_local std::vector<float> bases;
+  if (grouped) {
+    bases.resize(size_t(m * groups));
+    grouped_bases(w, a_scales, a_sums, m, bases.data());
+  }
   for (int64_t t0 = tile_begin; t0 < tile_end; t0 += kTileGroup) {
     const int64_t t1 = std::min(tile_end, t0 + kTileGroup);
     for (int64_t r0 = 0; r0 < m; r0 += Ops::kRows) {
@@ -202,8 +311,12 @@ void wo_gemv_tiles(const PackedWoWeights& w, const int8_t* a, const float* a_sca
       for (int64_t t = t0; t < t1; ++t)
         for (int64_t h = 0; h < halves; ++h) {
           if (h * Ops::kLanes >= w.n - t * kWoTile) break;  // a padded half of the last tile
-          kernels[rows - 1](w, t, h, a + r0 * w.k, a_scales + r0 * blocks, a_sums + r0 * sums_per_row, bias,
-                            y + r0 * ldy, ldy);
+          if (grouped)
+            grouped_kernels[rows - 1](w, t, h, a + r0 * w.k, a_scales + r0 * blocks, a_sums + r0 * sums_per_row,
+                                      bases.data() + r0 * groups, bias, y + r0 * ldy, ldy);
+          else
+            kernels[rows - 1](w, t, h, a + r0 * w.k, a_scales + r0 * blocks, a_sums + r0 * sums_per_row, bias,
+                              y + r0 * ldy, ldy);
         }
     }
   }

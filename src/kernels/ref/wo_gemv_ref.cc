@@ -213,6 +213,25 @@ void wo_gemv_ref(const PackedWoWeights& w, const int8_t* a, const float* a_scale
     const int64_t t = n / kWoTile, r = n % kWoTile;
     for (int64_t i = 0; i < m; ++i) {
       float acc = 0.0f;
+      if (w.grouped()) {
+        const int64_t per_group = w.group / kWoBlock;
+        for (int64_t g = 0; g < groups; ++g) {
+          const int64_t slot = (t * groups + g) * kWoTile + r, b0 = g * per_group;
+          float c = 0.0f;
+          for (int64_t b = b0; b < b0 + per_group; ++b)
+            c = std::fma(a_scales[i * blocks + b], static_cast<float>(a_sums[i * sums_per_row + b]), c);
+          float gacc = static_cast<float>(wo ? wo[slot] : w.sym_offset()) * -c;
+          for (int64_t b = b0; b < b0 + per_group; ++b) {
+            int32_t dot = 0;
+            for (int64_t j = b * kWoBlock; j < (b + 1) * kWoBlock; ++j)
+              dot += packed_code(w, codes, n, j) * int32_t(a[i * w.k + j]);
+            gacc = std::fma(a_scales[i * blocks + b], static_cast<float>(dot), gacc);
+          }
+          acc = std::fma(ws[slot], gacc, acc);
+        }
+        y[i * ldy + n] = bias ? acc + bias[n] : acc;
+        continue;
+      }
       for (int64_t b = 0; b < blocks; ++b)
         for (int64_t s0 = b * kWoBlock; s0 < (b + 1) * kWoBlock; s0 += sub) {
           const int64_t slot = (t * groups + s0 / w.group) * kWoTile + r;
