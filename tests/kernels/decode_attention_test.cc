@@ -134,10 +134,12 @@ TEST_P(DecodeAttentionVariants, Avx512WithinTheDerivedBoundOfTheReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, DecodeAttentionVariants,
-    ::testing::Values(Case{8, 64, 300, 64, false, 0, -1},  // TinyLlama's group: 8 query heads, d 64
-                      Case{8, 64, 300, 64, true, 0, -1},   // a padding mask
-                      Case{3, 64, 1, 64, false, 0, -1},    // the first decode step: one key
-                      Case{10, 32, 40, 32, true, 0, -1},   // eight heads at once, then two alone
+    ::testing::Values(Case{8, 64, 300, 64, false, 0, -1},    // TinyLlama's group: 8 query heads, d 64
+                      Case{8, 64, 300, 64, true, 0, -1},     // a padding mask
+                      Case{3, 64, 1, 64, false, 0, -1},      // the first decode step: one key
+                      Case{10, 32, 40, 32, true, 0, -1},     // eight heads at once, then two alone
+                      Case{8, 64, 301, 72, true, 5, 290},    // keys in pairs and an odd last one, wide rows
+                      Case{16, 128, 7, 128, false, 0, -1},   // two groups of eight heads, d 128
                       Case{5, 128, 77, 136, false, 20, 60},  // rows wider than d, a window
                       Case{1, 16, 33, 16, false, 0, -1}, Case{2, 256, 50, 256, true, 0, -1}),
     [](const ::testing::TestParamInfo<Case>& info) {

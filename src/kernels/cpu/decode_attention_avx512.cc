@@ -1,10 +1,9 @@
 // AVX-512 decode-step attention (kernels/decode_attention.h).
 //
-// Scores: eight heads at a time (a GQA group of LLaMA-style models), each key
-// row loaded once for the eight, d / 16 fused multiply-adds per head into one
-// vector, the eight vectors summed by one shuffle tree into one vector of the
-// eight scores (stored key by key, then written out per head); other heads one
-// by one with a horizontal sum per key. Softmax: the AVX-512 row kernel.
+// Scores: eight heads at a time (a GQA group of LLaMA-style models), two keys
+// per step, each vector holding four heads x four elements of d against a
+// 128-bit broadcast of the key (scores_of_8_heads); other heads one by one
+// with a horizontal sum per key. Softmax: the AVX-512 row kernel.
 // Values: out[h] = sum_j p[h][j] v[j] in d / 16 vector accumulators, up to four
 // heads per pass over the values, a row of v loaded once for them. An INT8 / FP8 cache
 // is read as codes: 16 at a time widened (int8) or decoded (e4m3) to f32 and
@@ -13,6 +12,7 @@
 
 #include <array>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -124,56 +124,85 @@ void values_of_heads(const DecodeAttentionGroup& g, Rows values, const float* p,
     for (int c = 0; c < NQ; ++c) _mm512_storeu_ps(out + h * kD + 16 * c, acc[h][c]);
 }
 
-// The 16-lane sums of a[0..7] as lanes: element 4 * r of the result is sum(a[r]) and element 4 * r + 1 is
-// sum(a[4 + r]) (r = 0..3), by a tree of 128/256-bit shuffles and adds: 23 operations where eight
-// horizontal reductions take about 64.
-inline __m512 sum_lanes_of_8(const __m512 a[8]) {
-  __m512 x[4];
-  for (int i = 0; i < 4; ++i)  // [a(2i) low 256 + high 256 | a(2i+1) likewise]
-    x[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44),
-                         _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xEE));
-  // 128-bit lanes [a0 | a1 | a2 | a3] (y0) and [a4 | a5 | a6 | a7] (y1), four partial sums each.
-  const __m512 y0 = _mm512_add_ps(_mm512_shuffle_f32x4(x[0], x[1], 0x88), _mm512_shuffle_f32x4(x[0], x[1], 0xDD));
-  const __m512 y1 = _mm512_add_ps(_mm512_shuffle_f32x4(x[2], x[3], 0x88), _mm512_shuffle_f32x4(x[2], x[3], 0xDD));
-  const __m512 t = _mm512_add_ps(_mm512_unpacklo_ps(y0, y1), _mm512_unpackhi_ps(y0, y1));
-  return _mm512_add_ps(t, _mm512_permute_ps(t, 0x4E));
-}
+// Scores of eight heads, four elements of d at a time: lane (h, e) of a vector holds head h's products of
+// elements 4c + e (c = 0 .. 4 NQ - 1), so a key's 4 elements are one 128-bit broadcast and a key costs 8 NQ
+// fused multiply-adds plus 5 operations to reduce (a shuffle tree over one vector per head took 23, and
+// each head's q was loaded again for every key). q is rearranged once per call into qx [2][4 NQ][16] (heads 0-3, 4-7);
+// two keys per iteration share qx's loads. f32 rows broadcast 4 elements from memory; code rows decode 16 (Rows::load,
+// the product dequantize_row rounds) and broadcast each quarter, so both see the same values.
+struct Four {
+  __m512 v[4];
+};
+template <class Rows>
+struct Quarters {
+  static Four of(const typename Rows::Row& k, int c16) {
+    const __m512 v = k.load(c16);
+    return {{_mm512_shuffle_f32x4(v, v, 0x00), _mm512_shuffle_f32x4(v, v, 0x55), _mm512_shuffle_f32x4(v, v, 0xAA),
+             _mm512_shuffle_f32x4(v, v, 0xFF)}};
+  }
+};
+template <>
+struct Quarters<F32Rows> {
+  static Four of(const F32Rows::Row& k, int c16) {
+    const float* p = k.p + 16 * c16;
+    return {{_mm512_broadcast_f32x4(_mm_loadu_ps(p)), _mm512_broadcast_f32x4(_mm_loadu_ps(p + 4)),
+             _mm512_broadcast_f32x4(_mm_loadu_ps(p + 8)), _mm512_broadcast_f32x4(_mm_loadu_ps(p + 12))}};
+  }
+};
 
-// Scores of eight heads at once: each key row is loaded once for the eight, and their dot products are
-// reduced together (sum_lanes_of_8). s rows are g.total apart.
 template <int NQ, class Rows>
 void scores_of_8_heads(const DecodeAttentionGroup& g, Rows keys, const float* q, float* s) {
-  constexpr int64_t kD = 16 * NQ;  // (a constant: head offsets become displacements, not registers)
-  // The eight sums of a key land in lanes 0..7 (one permute) and are stored together, key after key, into
-  // `by_key` [total][8]; the rows of s are written from it afterwards. (Eight scalar stores into eight rows
-  // per key kept the loop waiting on their address arithmetic and on spilled pointers.)
+  constexpr int64_t kD = 16 * NQ, kChunks = 4 * NQ;
+  alignas(64) float qx[2][kChunks][16];
+  for (int hg = 0; hg < 2; ++hg)
+    for (int64_t c = 0; c < kChunks; ++c)
+      for (int h = 0; h < 4; ++h)
+        for (int e = 0; e < 4; ++e) qx[hg][c][4 * h + e] = q[(4 * hg + h) * kD + 4 * c + e];
+  // The eight scores of a key are stored together, key after key, into `by_key` [total][8]; the rows of s
+  // are written from it afterwards (eight scalar stores into eight rows per key were slower).
   thread_local std::vector<float> by_key_buffer;
   by_key_buffer.resize(size_t(8 * g.total));
   float* const by_key = by_key_buffer.data();
-  const __m512i heads_in_order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+  // After the reduction, lane 4L holds head L of heads 0-3 and lane 4L + 2 head 4 + L.
+  const __m512i heads_in_order = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
   const __m256 scale = _mm256_set1_ps(g.scale);
   const __m256 masked = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
-  for (int64_t j = 0; j < g.total; ++j) {
-    if (is_masked(g, j)) {
-      _mm256_storeu_ps(by_key + 8 * j, masked);
-      continue;
-    }
-    const auto k = keys.row(j);
-    const __m512 k0 = k.load(0);
-    __m512 acc[8];
-#pragma GCC unroll 8
-    for (int h = 0; h < 8; ++h) acc[h] = _mm512_mul_ps(_mm512_loadu_ps(q + h * kD), k0);
-#pragma GCC unroll 16
-    for (int c = 1; c < NQ; ++c) {
-      const __m512 kc = k.load(c);
-#pragma GCC unroll 8
-      for (int h = 0; h < 8; ++h) acc[h] = _mm512_fmadd_ps(_mm512_loadu_ps(q + h * kD + 16 * c), kc, acc[h]);
-    }
-    const __m512 sums = _mm512_permutexvar_ps(heads_in_order, sum_lanes_of_8(acc));
+  const auto reduce_store = [&](__m512 lo, __m512 hi, int64_t j) {
+    const __m512 v = _mm512_add_ps(_mm512_shuffle_ps(lo, hi, 0x44), _mm512_shuffle_ps(lo, hi, 0xEE));
+    const __m512 sums = _mm512_permutexvar_ps(heads_in_order, _mm512_add_ps(v, _mm512_permute_ps(v, 0xB1)));
     _mm256_storeu_ps(by_key + 8 * j, _mm256_mul_ps(scale, _mm512_castps512_ps256(sums)));
-  }
+  };
+  // Keys j and j + 1 (both when pair), unmasked or not: masked scores are overwritten below.
+  const auto keys_at = [&](int64_t j, auto pair_constant) {
+    constexpr bool pair = decltype(pair_constant)::value;
+    const auto k0 = keys.row(j), k1 = keys.row(pair ? j + 1 : j);
+    __m512 a[2][2] = {{_mm512_setzero_ps(), _mm512_setzero_ps()}, {_mm512_setzero_ps(), _mm512_setzero_ps()}};
+#pragma GCC unroll 16
+    for (int c16 = 0; c16 < NQ; ++c16) {
+      const Four b0 = Quarters<Rows>::of(k0, c16);
+      Four b1 = b0;
+      if constexpr (pair) b1 = Quarters<Rows>::of(k1, c16);
+#pragma GCC unroll 4
+      for (int e = 0; e < 4; ++e) {
+        const __m512 q0 = _mm512_load_ps(qx[0][4 * c16 + e]), q1 = _mm512_load_ps(qx[1][4 * c16 + e]);
+        a[0][0] = _mm512_fmadd_ps(q0, b0.v[e], a[0][0]);
+        a[0][1] = _mm512_fmadd_ps(q1, b0.v[e], a[0][1]);
+        if constexpr (pair) {
+          a[1][0] = _mm512_fmadd_ps(q0, b1.v[e], a[1][0]);
+          a[1][1] = _mm512_fmadd_ps(q1, b1.v[e], a[1][1]);
+        }
+      }
+    }
+    reduce_store(a[0][0], a[0][1], j);
+    if constexpr (pair) reduce_store(a[1][0], a[1][1], j + 1);
+  };
+  int64_t j = 0;
+  for (; j + 2 <= g.total; j += 2) keys_at(j, std::true_type{});
+  if (j < g.total) keys_at(j, std::false_type{});
+  for (j = 0; j < g.total; ++j)
+    if (is_masked(g, j)) _mm256_storeu_ps(by_key + 8 * j, masked);
   for (int h = 0; h < 8; ++h)
-    for (int64_t j = 0; j < g.total; ++j) s[h * g.total + j] = by_key[8 * j + h];
+    for (int64_t jj = 0; jj < g.total; ++jj) s[h * g.total + jj] = by_key[8 * jj + h];
 }
 
 template <int NQ, class Rows>
