@@ -1,10 +1,10 @@
 // TSV classification datasets, label resolution and scoring.
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <fstream>
-#include <limits>
+#include <optional>
 
+#include "core/parse_int.h"
 #include "io/tsv.h"
 #include "octet/error.h"
 #include "octet/eval.h"
@@ -17,14 +17,6 @@ using io::trim;
 
 bool all_digits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
-}
-
-// The value of a digit string (all_digits), or int64's maximum past it: std::from_chars reports the
-// overflow where std::stoll threw std::out_of_range ("octet: error: stoll").
-int64_t digits_value(const std::string& s) {
-  int64_t v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  return ec == std::errc() ? v : std::numeric_limits<int64_t>::max();
 }
 
 // A column given by header name, or by 0-based index written as digits.
@@ -84,9 +76,11 @@ std::vector<int64_t> resolve_labels(const ClassificationDataset& data, const std
     } else {
       check(all_digits(l), "eval", "{}: example {}: label '{}' is neither a class id nor one of the model's labels ({})",
             data.source.string(), i + 1, l, fmt::join(labels, ", "));
-      ids[i] = digits_value(l);
-      check(ids[i] < int64_t(labels.size()), "eval", "{}: example {}: class id {} but the model has {} classes",
+      // Digits past uint64's range parse to nullopt: as out of range as any id >= the class count.
+      const std::optional<uint64_t> id = parse_decimal<uint64_t>(l);
+      check(id && *id < labels.size(), "eval", "{}: example {}: class id {} but the model has {} classes",
             data.source.string(), i + 1, l, labels.size());
+      ids[i] = static_cast<int64_t>(*id);
     }
   }
   return ids;
