@@ -10,6 +10,7 @@
 // multiplied by the row's scale, in registers.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <array>
 #include <limits>
 #include <type_traits>
@@ -172,7 +173,7 @@ void scores_of_8_heads(const DecodeAttentionGroup& g, Rows keys, const float* q,
     const __m512 sums = _mm512_permutexvar_ps(heads_in_order, _mm512_add_ps(v, _mm512_permute_ps(v, 0xB1)));
     _mm256_storeu_ps(by_key + 8 * j, _mm256_mul_ps(scale, _mm512_castps512_ps256(sums)));
   };
-  // Keys j and j + 1 (both when pair), unmasked or not: masked scores are overwritten below.
+  // Keys j and j + 1 (both when pair).
   const auto keys_at = [&](int64_t j, auto pair_constant) {
     constexpr bool pair = decltype(pair_constant)::value;
     const auto k0 = keys.row(j), k1 = keys.row(pair ? j + 1 : j);
@@ -196,9 +197,12 @@ void scores_of_8_heads(const DecodeAttentionGroup& g, Rows keys, const float* q,
     reduce_store(a[0][0], a[0][1], j);
     if constexpr (pair) reduce_store(a[1][0], a[1][1], j + 1);
   };
-  int64_t j = 0;
-  for (; j + 2 <= g.total; j += 2) keys_at(j, std::true_type{});
-  if (j < g.total) keys_at(j, std::false_type{});
+  // Only keys inside the window [first, last] are computed (a sliding window over a long cache skips the
+  // rest); padding masks inside it are applied after.
+  const int64_t begin = std::max<int64_t>(g.first, 0), end = std::min<int64_t>(g.last + 1, g.total);
+  int64_t j = begin;
+  for (; j + 2 <= end; j += 2) keys_at(j, std::true_type{});
+  if (j < end) keys_at(j, std::false_type{});
   for (j = 0; j < g.total; ++j)
     if (is_masked(g, j)) _mm256_storeu_ps(by_key + 8 * j, masked);
   for (int h = 0; h < 8; ++h)
