@@ -46,6 +46,7 @@ struct Avx2Ops {
   }
   static I isub(I a, I b) { return _mm256_sub_epi32(a, b); }
   static I imul(I a, int32_t s) { return _mm256_mullo_epi32(a, _mm256_set1_epi32(s)); }
+  static F fmul_at(F a, const float* s) { return _mm256_mul_ps(a, _mm256_broadcast_ss(s)); }
   static F fmul(F a, float s) { return _mm256_mul_ps(a, _mm256_set1_ps(s)); }
   static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
   static F cvt(I d) { return _mm256_cvtepi32_ps(d); }

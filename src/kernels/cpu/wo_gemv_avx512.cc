@@ -48,6 +48,13 @@ struct Avx512Ops {
   static I isub(I a, I b) { return _mm512_sub_epi32(a, b); }
   static I imul(I a, int32_t s) { return _mm512_mullo_epi32(a, _mm512_set1_epi32(s)); }
   static F fmul(F a, float s) { return _mm512_mul_ps(a, _mm512_set1_ps(s)); }
+  // a * (*s broadcast), the broadcast folded into the memory operand at a constant displacement from s (GCC 12
+  // otherwise keeps a register per row for the address).
+  static F fmul_at(F a, const float* s) {
+    F r;
+    __asm__("vmulps %[s]%{1to16%}, %[a], %[r]" : [r] "=v"(r) : [a] "v"(a), [s] "m"(*s));
+    return r;
+  }
   static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static F cvt(I d) { return _mm512_cvtepi32_ps(d); }
   static void fstore(float* p, F v) { _mm512_store_ps(p, v); }

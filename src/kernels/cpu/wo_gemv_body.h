@@ -17,7 +17,7 @@
 // Groups of 64 inputs or more take tile_rows_grouped (the grouped form of
 // kernels/wo_gemv.h: per block and row one conversion and one fma); groups of
 // 32 or 16 and the k-quant form take tile_rows, in these forms:
-// WoForm::Four (int4 / uint4 with offsets),
+// WoForm::Four (int4, symmetric), FourAffine (uint4 with per-group zero points),
 // FourScaleMin (k-quant scale * u - min: the scale and min made from their
 // 6-bit codes and the super-block's f32 factors, then a second fma per block
 // with the min), Eight, and EightGroup16 (two dots per block, one per half, each with
@@ -49,12 +49,23 @@ constexpr int64_t kTileGroup = 4;         // tiles a row block visits before the
 // batch 1 (one row) keeps up with memory without it and was not faster with it.
 constexpr int64_t kPrefetchBytes = 4096;
 
-enum class WoForm { Four, FourScaleMin, Eight, EightGroup16 };
+enum class WoForm { Four, FourAffine, FourScaleMin, Eight, EightGroup16 };
 
 // Writes R rows' accumulators (lanes [lane0, lane0 + kLanes) of tile t) to y, adding the bias.
+// A row block's per-block terms, row-interleaved ([block][row] for the block's R rows) so that a tile reaches
+// every row's term through one pointer: the activation scale, and the dot's start value (-o * sum(a) for the
+// symmetric formats, -sum(a) for uint4 affine, to be multiplied by the lanes' zero points). Made once per call
+// (row_block_terms) for the per-block forms Four (not scale-min) and Eight.
+struct RowBlockTerms {
+  const float* scales = nullptr;
+  const int32_t* starts = nullptr;
+};
+
+// Always inlined: a call would take the accumulators' address, and GCC then keeps them in memory (a store per
+// row and block) instead of registers.
 template <class Ops, int64_t R>
-void store_rows(const PackedWoWeights& w, int64_t t, int64_t lane0, const typename Ops::F* acc, const float* bias,
-                float* y, int64_t ldy) {
+[[gnu::always_inline]] inline void store_rows(const PackedWoWeights& w, int64_t t, int64_t lane0,
+                                              const typename Ops::F* acc, const float* bias, float* y, int64_t ldy) {
   constexpr int64_t L = Ops::kLanes;
   const int64_t n0 = t * kWoTile + lane0, valid = std::min<int64_t>(L, w.n - n0);
 #pragma GCC unroll 8
@@ -77,19 +88,21 @@ void store_rows(const PackedWoWeights& w, int64_t t, int64_t lane0, const typena
 // operations and their order are unchanged, so results are too).
 template <class Ops, int64_t R, WoForm kForm>
 void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* a, const float* a_scales,
-               const int32_t* a_sums, const float* bias, float* y, int64_t ldy) {
+               const int32_t* a_sums, const RowBlockTerms& terms, const float* bias, float* y, int64_t ldy) {
   using I = typename Ops::I;
   using F = typename Ops::F;
   constexpr int64_t L = Ops::kLanes;
-  constexpr bool kFour = kForm == WoForm::Four || kForm == WoForm::FourScaleMin;
+  constexpr bool kFour = kForm == WoForm::Four || kForm == WoForm::FourAffine || kForm == WoForm::FourScaleMin;
+  constexpr bool kAffine = kForm == WoForm::FourAffine;
   constexpr bool kMin = kForm == WoForm::FourScaleMin, kHalves = kForm == WoForm::EightGroup16;
   constexpr bool use_offset = kFour ? !kMin : Ops::kUnsigned8;
   const uint8_t* codes = w.codes.data<uint8_t>();
   const float* ws = kMin ? nullptr : w.scales.data<float>();
-  const int32_t* wo = w.affine ? w.offsets.data<int32_t>() : nullptr;
+  const int32_t* wo = kAffine ? w.offsets.data<int32_t>() : nullptr;
   const int64_t blocks = w.blocks(), groups = w.groups(), k = w.k;
   const int64_t sums_per_row = k / w.sum_block();
-  const int64_t bb = w.block_bytes(), lane0 = half * L;
+  constexpr int64_t bb = kWoTile * kWoBlock * (kFour ? 4 : 8) / 8;  // w.block_bytes(), a constant for the unrolling
+  const int64_t lane0 = half * L;
   const int32_t sym_offset = w.sym_offset();
   F acc[R];
 #pragma GCC unroll 8
@@ -111,6 +124,7 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
     // leave the hardware prefetcher too little lead, so fetch kPrefetchBytes ahead (the tiles of a task are
     // contiguous, so this runs on into the next tile).
     if constexpr (R > 1) {
+#pragma GCC unroll 8
       for (int64_t line = 0; line < bb; line += 64)
         _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes + line), _MM_HINT_T0);
     }
@@ -146,15 +160,16 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
     // The dot starts from -o * sum(a) (exact in int32 in any order): for the symmetric formats that is one
     // scalar product broadcast, not a vector multiply per row and block.
     I d[R];
-    if constexpr (use_offset) {
-      if (offset_at) {
-        const I offset = Ops::iload(offset_at);
+    if constexpr (kMin) {
 #pragma GCC unroll 8
-        for (int64_t i = 0; i < R; ++i) d[i] = Ops::isub(Ops::izero(), Ops::imul(offset, a_sums[i * blocks + b]));
-      } else {
+      for (int64_t i = 0; i < R; ++i) d[i] = Ops::izero();
+    } else if constexpr (kAffine) {
+      const I offset = Ops::iload(offset_at);
 #pragma GCC unroll 8
-        for (int64_t i = 0; i < R; ++i) d[i] = Ops::iset1(-sym_offset * a_sums[i * blocks + b]);
-      }
+      for (int64_t i = 0; i < R; ++i) d[i] = Ops::imul(offset, terms.starts[b * R + i]);
+    } else if constexpr (use_offset) {
+#pragma GCC unroll 8
+      for (int64_t i = 0; i < R; ++i) d[i] = Ops::iset1(terms.starts[b * R + i]);
     } else {
 #pragma GCC unroll 8
       for (int64_t i = 0; i < R; ++i) d[i] = Ops::izero();
@@ -164,9 +179,15 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
 #pragma GCC unroll 8
       for (int64_t i = 0; i < R; ++i)
         d[i] = kFour ? Ops::dot4_u(d[i], wv[q], ab + i * k + 4 * q) : Ops::dot4_8(d[i], wv[q], ab + i * k + 4 * q);
+    if constexpr (kMin) {
 #pragma GCC unroll 8
-    for (int64_t i = 0; i < R; ++i)
-      acc[i] = Ops::fma(Ops::fmul(scale, a_scales[i * blocks + b]), Ops::cvt(d[i]), acc[i]);
+      for (int64_t i = 0; i < R; ++i)
+        acc[i] = Ops::fma(Ops::fmul(scale, a_scales[i * blocks + b]), Ops::cvt(d[i]), acc[i]);
+    } else {
+      const float* row_scales = terms.scales + b * R;
+#pragma GCC unroll 8
+      for (int64_t i = 0; i < R; ++i) acc[i] = Ops::fma(Ops::fmul_at(scale, row_scales + i), Ops::cvt(d[i]), acc[i]);
+    }
     if constexpr (kMin) {
       // - min * (a_scale * sum(a)): the min's share of the block, one more fma per row.
       const F mn = Ops::fmulv(Ops::fload(super_at + kWoTile), Ops::u8_to_f(code_at + kWoTile));
@@ -180,7 +201,7 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
       if ((b + 1) % (kWoSuperBlock / kWoBlock) == 0) super_at += 2 * kWoTile;
     } else {  // one group per block (larger groups take tile_rows_grouped)
       scale_at += kWoTile;
-      if (offset_at) offset_at += kWoTile;
+      if constexpr (kAffine) offset_at += kWoTile;
     }
   }
   store_rows<Ops, R>(w, t, lane0, acc, bias, y, ldy);
@@ -197,7 +218,8 @@ void tile_rows_grouped(const PackedWoWeights& w, int64_t t, int64_t half, const 
   using F = typename Ops::F;
   constexpr int64_t L = Ops::kLanes;
   const int64_t blocks = w.blocks(), groups = w.groups(), k = w.k, per_group = w.group / kWoBlock;
-  const int64_t bb = w.block_bytes(), lane0 = half * L;
+  constexpr int64_t bb = kWoTile * kWoBlock * (kFour ? 4 : 8) / 8;  // w.block_bytes()
+  const int64_t lane0 = half * L;
   const uint8_t* tile = w.codes.data<uint8_t>() + t * blocks * bb + lane0 * 4;
   const float* scale_at = w.scales.data<float>() + t * groups * kWoTile + lane0;
   const int32_t* offset_at = w.affine ? w.offsets.data<int32_t>() + t * groups * kWoTile + lane0 : nullptr;
@@ -220,6 +242,7 @@ void tile_rows_grouped(const PackedWoWeights& w, int64_t t, int64_t half, const 
     for (int64_t b = g * per_group; b < (g + 1) * per_group; ++b) {
       const uint8_t* blk = tile + b * bb;
       if constexpr (R > 1) {
+#pragma GCC unroll 8
         for (int64_t line = 0; line < bb; line += 64)
           _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes + line), _MM_HINT_T0);
       }
@@ -292,9 +315,11 @@ template <class Ops>
 void wo_gemv_tiles(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums, int64_t m,
                    const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end) {
   constexpr int64_t halves = kWoTile / Ops::kLanes;
-  const auto& kernels = w.bits == 4 ? (w.scale_min() ? kRowKernels<Ops, WoForm::FourScaleMin> : kRowKernels<Ops, WoForm::Four>)
-                       : w.group < kWoBlock ? kRowKernels<Ops, WoForm::EightGroup16>
-                                            : kRowKernels<Ops, WoForm::Eight>;
+  const auto& kernels = w.bits == 4          ? (w.scale_min() ? kRowKernels<Ops, WoForm::FourScaleMin>
+                                                : w.affine    ? kRowKernels<Ops, WoForm::FourAffine>
+                                                              : kRowKernels<Ops, WoForm::Four>)
+                        : w.group < kWoBlock ? kRowKernels<Ops, WoForm::EightGroup16>
+                                             : kRowKernels<Ops, WoForm::Eight>;
   const int64_t blocks = w.blocks(), sums_per_row = w.k / w.sum_block(), groups = w.groups();
   const bool grouped = w.grouped();
   const auto& grouped_kernels = w.bits == 4 ? kGroupedRowKernels<Ops, true> : kGroupedRowKernels<Ops, false>;
@@ -303,6 +328,26 @@ void wo_gemv_tiles(const PackedWoWeights& w, const int8_t* a, const float* a_sca
   if (grouped) {
     bases.resize(size_t(m * groups));
     grouped_bases(w, a_scales, a_sums, m, bases.data());
+  }
+  // The row blocks' interleaved terms (per-block forms with one sum per block, not scale-min).
+  thread_local std::vector<float> term_scales;
+  thread_local std::vector<int32_t> term_starts;
+  const bool interleaved = !grouped && !w.scale_min() && w.sum_block() == kWoBlock;
+  if (interleaved) {
+    term_scales.resize(size_t(m * blocks));
+    term_starts.resize(size_t(m * blocks));
+    const bool use_offset = w.bits == 4 || Ops::kUnsigned8;
+    const int32_t o = w.affine ? 1 : w.sym_offset();
+    for (int64_t r0 = 0; r0 < m; r0 += Ops::kRows) {
+      const int64_t rows = std::min(Ops::kRows, m - r0);
+      float* sc = term_scales.data() + r0 * blocks;
+      int32_t* st = term_starts.data() + r0 * blocks;
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t b = 0; b < blocks; ++b) {
+          sc[b * rows + i] = a_scales[(r0 + i) * blocks + b];
+          st[b * rows + i] = use_offset ? -o * a_sums[(r0 + i) * blocks + b] : 0;
+        }
+    }
   }
   for (int64_t t0 = tile_begin; t0 < tile_end; t0 += kTileGroup) {
     const int64_t t1 = std::min(tile_end, t0 + kTileGroup);
@@ -315,8 +360,11 @@ void wo_gemv_tiles(const PackedWoWeights& w, const int8_t* a, const float* a_sca
             grouped_kernels[rows - 1](w, t, h, a + r0 * w.k, a_scales + r0 * blocks, a_sums + r0 * sums_per_row,
                                       bases.data() + r0 * groups, bias, y + r0 * ldy, ldy);
           else
-            kernels[rows - 1](w, t, h, a + r0 * w.k, a_scales + r0 * blocks, a_sums + r0 * sums_per_row, bias,
-                              y + r0 * ldy, ldy);
+            kernels[rows - 1](w, t, h, a + r0 * w.k, a_scales + r0 * blocks, a_sums + r0 * sums_per_row,
+                              interleaved
+                                  ? RowBlockTerms{term_scales.data() + r0 * blocks, term_starts.data() + r0 * blocks}
+                                  : RowBlockTerms{},
+                              bias, y + r0 * ldy, ldy);
         }
     }
   }
