@@ -133,6 +133,33 @@ void append_to_cache(const Tensor& k, const Tensor& v, AttentionCache& cache) {
   cache.length += seq;
 }
 
+// The decode kernel's problem for block bg (= b * kv_heads + g) of `cache` after a one-token append: the `rows`
+// query heads sharing kv head g (q, out: [rows, d]) over the cached keys [0, length), the newest at `past`;
+// keep: the block's key mask [length], or null for every key.
+kernels::DecodeAttentionGroup decode_group(const AttentionConfig& c, const AttentionCache& cache, int64_t bg,
+                                           int64_t rows, const float* q, int64_t past, const uint8_t* keep,
+                                           float* out) {
+  const int64_t d = c.head_dim, cap = cache.capacity(), total = cache.length;
+  kernels::DecodeAttentionGroup g;
+  g.q = q, g.heads = rows, g.d = d;
+  if (cache.quant.enabled()) {
+    g.k = kv_quant::rows_of_block(cache.k_codes, cache.k_scales, cache.quant, kv_quant::Part::Keys, bg);
+    g.v = kv_quant::rows_of_block(cache.v_codes, cache.v_scales, cache.quant, kv_quant::Part::Values, bg);
+  } else {
+    g.k.data = cache.k.data<float>() + bg * cap * d;
+    g.v.data = cache.v.data<float>() + bg * cap * d;
+  }
+  g.ld = d, g.total = total;
+  g.scale = c.scale.value_or(1.0f / std::sqrt(static_cast<float>(d)));
+  g.keep = keep;
+  g.last = c.causal ? past : total - 1;
+  g.first = c.causal && c.sliding_window > 0 ? past - c.sliding_window : 0;
+  thread_local std::vector<float> probabilities;
+  probabilities.resize(static_cast<size_t>(rows * total));
+  g.scores = probabilities.data(), g.out = out;
+  return g;
+}
+
 void check_projection(const Linear& p, std::string_view name, int64_t out, int64_t in) {
   check(p.weight().defined() || p.kernel_resident(), "multi_head_attention", "{} projection has no weight", name);
   check(p.out_features() == out && p.in_features() == in, "multi_head_attention",
@@ -171,12 +198,14 @@ AttentionCache MultiHeadAttention::make_cache(int64_t batch, int64_t capacity) c
 
 void MultiHeadAttention::set_kv_quant(KvCacheQuant quant) {
   const int64_t kvh = config_.num_kv_heads;
-  check(quant.dtype == DType::F32 || quant.dtype == DType::I8 || quant.dtype == DType::F8_E4M3, "multi_head_attention",
-        "KV cache dtype must be f32 (off), i8 or f8_e4m3, got {}", dtype_name(quant.dtype));
+  check(quant.dtype == DType::F32 || quant.dtype == DType::F16 || quant.dtype == DType::I8 ||
+            quant.dtype == DType::F8_E4M3,
+        "multi_head_attention", "KV cache dtype must be f32 (off), f16, i8 or f8_e4m3, got {}",
+        dtype_name(quant.dtype));
   const bool has_scales = !quant.k_scale.empty() || !quant.v_scale.empty();
-  if (!quant.enabled()) {
-    check(!quant.dynamic && !has_scales, "multi_head_attention",
-          "KV cache quantization is off (f32): it takes no scales and no dynamic mode");
+  if (!quant.enabled() || quant.dtype == DType::F16) {
+    check(!quant.dynamic && !has_scales, "multi_head_attention", "a {} KV cache takes no scales and no dynamic mode",
+          quant.enabled() ? "f16" : "f32 (unquantized)");
   } else if (quant.dynamic) {
     check(!has_scales, "multi_head_attention", "dynamic KV cache quantization takes no static scales");
   } else {
@@ -217,24 +246,8 @@ Tensor MultiHeadAttention::attend_cache(const Tensor& q, const AttentionCache& c
     const Tensor qg = Tensor::borrow(q.data<float>() + bg * rows * d, {rows, d}, DType::F32);
     Tensor og = Tensor::borrow(out.data<float>() + bg * rows * d, {rows, d}, DType::F32);
     if (decode_kernel) {  // one query per head: the decode kernel reads the cache rows (or codes) in place
-      kernels::DecodeAttentionGroup g;
-      g.q = qg.data<float>(), g.heads = rows, g.d = d;
-      if (quantized) {
-        g.k = kv_quant::rows_of_block(cache.k_codes, cache.k_scales, cache.quant, kv_quant::Part::Keys, bg);
-        g.v = kv_quant::rows_of_block(cache.v_codes, cache.v_scales, cache.quant, kv_quant::Part::Values, bg);
-      } else {
-        g.k.data = cache.k.data<float>() + bg * cap * d;
-        g.v.data = cache.v.data<float>() + bg * cap * d;
-      }
-      g.ld = d, g.total = total;
-      g.scale = scale;
-      g.keep = keep.data() + b * total;
-      g.last = c.causal ? past : total - 1;
-      g.first = c.causal && c.sliding_window > 0 ? past - c.sliding_window : 0;
-      thread_local std::vector<float> probabilities;
-      probabilities.resize(static_cast<size_t>(rows * total));
-      g.scores = probabilities.data(), g.out = og.data<float>();
-      decode_kernel(g);
+      decode_kernel(
+          decode_group(c, cache, bg, rows, qg.data<float>(), past, keep.data() + b * total, og.data<float>()));
       return;
     }
     Tensor kg, vg;
@@ -433,9 +446,36 @@ Tensor MultiHeadAttention::forward_ragged(const Tensor& hidden, std::span<Attent
   Tensor q, k, v;
   project(hidden, inputs, q, k, v);
   const int64_t h = config_.num_heads, kvh = config_.num_kv_heads, d = config_.head_dim;
+  Tensor context = Tensor::empty({n, h, 1, d}, DType::F32);
+  // With the decode kernel and every cache holding earlier tokens: each row's k, v appended to its cache, then
+  // the n * kv_heads groups attended as one pool job (one hand-off per layer, not one per sequence). Each group
+  // is the one attend_cache runs for that row (no key mask: null keep is every key, as its all-ones mask).
+  const kernels::DecodeAttentionFn decode_kernel = kernels::decode_attention_kernel(d);
+  // (Anything else, an empty cache or one the per-row path refuses, takes the per-row path.)
+  const bool grouped_job = decode_kernel && !position_bias_ &&
+                           std::all_of(caches.begin(), caches.end(),
+                                       [&](const AttentionCache* c) { return c->length > 0 && c->quant == kv_quant_; });
+  if (grouped_job) {
+    std::vector<int64_t> past(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      AttentionCache& cache = *caches[size_t(i)];
+      past[size_t(i)] = cache.length;
+      append_to_cache(Tensor::borrow(k.data<float>() + i * kvh * d, {1, kvh, 1, d}, DType::F32),
+                      Tensor::borrow(v.data<float>() + i * kvh * d, {1, kvh, 1, d}, DType::F32), cache);
+    }
+    const int64_t group = h / kvh;
+    parallel_for(n * kvh, [&](int64_t begin, int64_t end) {
+      for (int64_t ig = begin; ig < end; ++ig) {
+        const int64_t i = ig / kvh, g = ig % kvh;
+        const int64_t offset = (i * h + g * group) * d;  // row i's heads of kv head g, in q and the context
+        decode_kernel(decode_group(config_, *caches[size_t(i)], g, group, q.data<float>() + offset, past[size_t(i)],
+                                   nullptr, context.data<float>() + offset));
+      }
+    });
+    return out_.forward(merge_heads(context));
+  }
   // Each row's slice of q, k, v ([1, heads, 1, d], contiguous since seq is 1)
   // goes through forward()'s cached attention; the contexts land in one tensor.
-  Tensor context = Tensor::empty({n, h, 1, d}, DType::F32);
   for (int64_t i = 0; i < n; ++i) {
     const Tensor qi = Tensor::borrow(q.data<float>() + i * h * d, {1, h, 1, d}, DType::F32);
     Tensor ki = Tensor::borrow(k.data<float>() + i * kvh * d, {1, kvh, 1, d}, DType::F32);
