@@ -9,7 +9,9 @@ row of it is read): octet's bench-llm weight_bytes minus vocab x hidden x 4
 parameters outside token_embd (the exporter stores token_embd in the file's
 type). Bound = bandwidth / that; "% bound" = decode tok/s / bound.
 Peak RSS is that of the batch-1 process; "RSS / (weights + KV)" divides it by
-the weight bytes plus one sequence's f32 KV cache (prefill + decode tokens).
+the weight bytes plus one sequence's KV cache (prefill + decode tokens) in the
+run's --kv-cache type (f32 4 bytes a value, f16 2, int8 / fp8 1 plus a scale per
+token and kv head).
 """
 import argparse
 import glob
@@ -54,6 +56,7 @@ def main():
         ap.add_argument(a, required=True)
     for a in ("--threads", "--prefill", "--decode", "--rounds"):
         ap.add_argument(a, type=int, required=True)
+    ap.add_argument("--kv-cache", default="f32")
     o = ap.parse_args()
     res = os.path.join(o.out, "results")
     cfg = json.load(open(os.path.join(o.model, "config.json")))
@@ -73,8 +76,9 @@ def main():
                 bw.append(b["GB/s"] * 1e9)
     bandwidth = median(bw)
 
-    # The f32 KV cache of one sequence of prefill + decode tokens (what batch 1 holds besides the weights).
-    kv_bytes = layers * 2 * (o.prefill + o.decode) * kv * d * 4
+    # The KV cache of one sequence of prefill + decode tokens (what batch 1 holds besides the weights).
+    value_bytes = {"f32": 4.0, "f16": 2.0}.get(o.kv_cache, 1.0 + 4.0 / d)
+    kv_bytes = layers * 2 * (o.prefill + o.decode) * kv * d * value_bytes
 
     rows = {}
     for name in PAIRS:
@@ -120,7 +124,8 @@ def main():
                                       prefill=median(pre), dec1=median(dec1), dec8=None, rss=median(rss), rss_ratio=None)
 
     print(f"model: {o.model} ({params / 1e9:.2f} B parameters, vocabulary {vocab}); {o.threads} threads; "
-          f"prefill {o.prefill} tokens, decode {o.decode} tokens; median of {o.rounds} interleaved rounds")
+          f"prefill {o.prefill} tokens, decode {o.decode} tokens; median of {o.rounds} interleaved rounds; "
+          f"octet's KV cache {o.kv_cache} (llama.cpp's: its default, f16)")
     print(f"read bandwidth (same run, {o.threads} threads): " + (f"{bandwidth / 1e9:.1f} GB/s" if bandwidth else "not measured (bench_decode not built)"))
     if peer_missing:
         print("llama.cpp: node-llama-cpp is not installed (scripts/setup.sh installs it): octet rows only")

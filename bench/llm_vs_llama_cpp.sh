@@ -2,7 +2,12 @@
 # octet's native CPU LLM execution against llama.cpp on the same weights, same
 # run, same thread count (issue 12's table; docs/llm_benchmarks.md).
 #
-#   bench/llm_vs_llama_cpp.sh [--model DIR] [--threads 2] [--prefill 512] [--decode 128] [--rounds 2] [--out DIR]
+#   bench/llm_vs_llama_cpp.sh [--model DIR] [--threads 2] [--prefill 512] [--decode 128] [--rounds 2]
+#                             [--kv-cache f16] [--out DIR]
+#
+# KV cache: octet's rows decode with `bench-llm --kv-cache KV` (default f16, the
+# precision of llama.cpp's default cache, so both runtimes read the same bytes
+# per cached token; f32 was the only CPU choice before 2026-12-07).
 #
 # MODEL: an fp32 LLaMA folder with a tokenizer (default: `octet synth --arch
 # llama --size 1b`, TinyLlama-1.1B's shapes, vocabulary 32000, written once
@@ -22,7 +27,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OCTET="${OCTET:-$ROOT/build/bin/octet}"
 BUILD_DIR="$(dirname "$(dirname "$OCTET")")"
 SHARED="${OCTET_SHARED:-$ROOT/../shared}"
-MODEL="" THREADS=2 PREFILL=512 DECODE=128 ROUNDS=2 OUT="$ROOT/bench/out/llm"
+MODEL="" THREADS=2 PREFILL=512 DECODE=128 ROUNDS=2 KV=f16 OUT="$ROOT/bench/out/llm"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --model) MODEL="$2"; shift 2 ;;
@@ -30,8 +35,9 @@ while [[ $# -gt 0 ]]; do
     --prefill) PREFILL="$2"; shift 2 ;;
     --decode) DECODE="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
+    --kv-cache) KV="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "llm_vs_llama_cpp.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -71,9 +77,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
     echo "   octet $c"
     # Batch 1 and batch 8 in separate processes: the peak RSS of batch 1 is the model's own (weights + KV).
     /usr/bin/time -f '%M' -o "$OUT/results/octet-$c.r$r.time" \
-      "$OCTET" bench-llm "$dir" --prefill "$PREFILL" --decode "$DECODE" --batch 1 --threads "$THREADS" --json \
+      "$OCTET" bench-llm "$dir" --prefill "$PREFILL" --decode "$DECODE" --batch 1 --threads "$THREADS" --kv-cache "$KV" --json \
       > "$OUT/results/octet-$c.r$r.json"
-    "$OCTET" bench-llm "$dir" --prefill "$PREFILL" --decode "$DECODE" --batch 8 --threads "$THREADS" --json \
+    "$OCTET" bench-llm "$dir" --prefill "$PREFILL" --decode "$DECODE" --batch 8 --threads "$THREADS" --kv-cache "$KV" --json \
       > "$OUT/results/octet-$c-b8.r$r.json"
   done
   for t in "${GGUF_TYPES[@]}"; do
@@ -84,4 +90,4 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 python3 "$ROOT/bench/llm_vs_llama_cpp.py" --out "$OUT" --model "$MODEL" --threads "$THREADS" --prefill "$PREFILL" \
-  --decode "$DECODE" --rounds "$ROUNDS" | tee "$OUT/table.md"
+  --decode "$DECODE" --rounds "$ROUNDS" --kv-cache "$KV" | tee "$OUT/table.md"

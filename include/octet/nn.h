@@ -181,8 +181,10 @@ struct AttentionConfig {
 };
 
 // How an attention block stores keys and values in its AttentionCache.
-// Codes follow octet's quantization conventions (octet/quant.h), with
-// inv = 1 / scale:
+// F16 stores each value rounded to half precision (x^ = f16_to_float(
+// float_to_f16(x)): nearest even, |x| > 65504 overflows to Inf, no scales;
+// half the bytes of f32, as llama.cpp's default cache). Codes follow octet's
+// quantization conventions (octet/quant.h), with inv = 1 / scale:
 //   I8:      q = clamp(round_half_even(x * inv), -127, 127), x^ = float(q) * scale
 //   F8_E4M3: code = float_to_fp8_e4m3(x * inv),              x^ = fp8_e4m3_to_float(code) * scale
 // Dynamic scales are amax / 127 (I8) or amax / 448 (F8_E4M3) over the
@@ -190,7 +192,7 @@ struct AttentionConfig {
 // once; all-zero row: 1; nonzero row: >= FLT_MIN; NaN/Inf do not count towards amax; in I8 NaN -> 0,
 // Inf saturates). Attention always sees x^, with or without a cache.
 struct KvCacheQuant {
-  DType dtype = DType::F32;  // F32: off; I8: symmetric int8 [-127, 127]; F8_E4M3
+  DType dtype = DType::F32;  // F32: off; F16 (no scales); I8: symmetric int8 [-127, 127]; F8_E4M3
   bool dynamic = false;      // one scale per (sequence, kv head, token) from that row's max |x|, at run time
   std::vector<float> k_scale, v_scale;  // static: one positive finite scale per kv head
   bool enabled() const { return dtype != DType::F32; }
@@ -201,7 +203,7 @@ struct KvCacheQuant {
 // per attention layer, all [batch, kv_heads, capacity, head_dim] (after
 // rotary); positions [0, length) along the third axis are filled.
 // Quantization off: k, v are f32. On (quant.enabled()): k, v stay undefined
-// and k_codes, v_codes hold I8 or F8_E4M3 codes; with dynamic scales
+// and k_codes, v_codes hold F16 values or I8 / F8_E4M3 codes; with dynamic scales
 // k_scales, v_scales are f32 [batch, kv_heads, capacity], one per token.
 struct AttentionCache {
   Tensor k, v;

@@ -14,15 +14,17 @@
 
 namespace octet::kernels {
 
-// How cached key or value rows are stored: f32, or one code byte per value
-// (an INT8 / FP8 KV cache, nn/kv_quant.h) read as value = decode(code) * scale
-// (a product rounded to f32: the kernel sees exactly the rows kv_quant's
-// dequantize_row gives, without writing them out), with one scale per row
-// (dynamic) or one for all rows (static).
-enum class CachedElement { F32, I8, F8E4M3 };
+// How cached key or value rows are stored: f32; f16 (an F16 KV cache, read
+// as the exact f32 of each half); or one code byte per value (an INT8 / FP8
+// KV cache, nn/kv_quant.h) read as value = decode(code) * scale (a product
+// rounded to f32: the kernel sees exactly the rows kv_quant's dequantize_row
+// gives, without writing them out), with one scale per row (dynamic) or one
+// for all rows (static).
+enum class CachedElement { F32, F16, I8, F8E4M3 };
 
 struct CachedRows {
   const void* data = nullptr;  // [total, ld] elements (the first d of each row are used)
+  // (row_scales and scale apply to I8 and F8E4M3 codes only)
   CachedElement element = CachedElement::F32;
   const float* row_scales = nullptr;  // codes: [total] scales, or null: `scale` for every row
   float scale = 1.0f;

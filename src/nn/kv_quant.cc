@@ -7,6 +7,7 @@
 #include <array>
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 
 #include "octet/error.h"
 #include "octet/number_formats.h"
@@ -37,8 +38,12 @@ const std::array<float, 256>& fp8_e4m3_table() {
 }
 
 float static_scale(const KvCacheQuant& quant, Part part, int64_t kv_head) {
+  if (quant.dtype == DType::F16) return 1.0f;  // halves take no scale
   return (part == Part::Keys ? quant.k_scale : quant.v_scale)[size_t(kv_head)];
 }
+
+// Bytes of one cached value: 2 for F16, 1 for the codes.
+int64_t value_bytes(DType dtype) { return dtype == DType::F16 ? 2 : 1; }
 
 uint8_t* bytes_of(Tensor& codes) { return static_cast<uint8_t*>(codes.raw_data()); }
 const uint8_t* bytes_of(const Tensor& codes) { return static_cast<const uint8_t*>(codes.raw_data()); }
@@ -57,6 +62,13 @@ float dynamic_scale(const float* row, int64_t n, DType dtype) {
 }
 
 void quantize_row(const float* row, int64_t n, float scale, DType dtype, uint8_t* codes) {
+  if (dtype == DType::F16) {  // round to nearest even, no scale
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t half = float_to_f16(row[i]);
+      std::memcpy(codes + 2 * i, &half, 2);
+    }
+    return;
+  }
   const float inv = 1.0f / scale;
   if (dtype == DType::I8) {
     for (int64_t i = 0; i < n; ++i) {
@@ -71,7 +83,13 @@ void quantize_row(const float* row, int64_t n, float scale, DType dtype, uint8_t
 }
 
 void dequantize_row(const uint8_t* codes, int64_t n, float scale, DType dtype, float* out) {
-  if (dtype == DType::I8) {
+  if (dtype == DType::F16) {
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t half;
+      std::memcpy(&half, codes + 2 * i, 2);
+      out[i] = f16_to_float(half);
+    }
+  } else if (dtype == DType::I8) {
     for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(static_cast<int8_t>(codes[i])) * scale;
   } else {
     const std::array<float, 256>& table = fp8_e4m3_table();
@@ -86,6 +104,7 @@ void store(const Tensor& x_in, const KvCacheQuant& quant, Part part, Tensor& cod
         "multi_head_attention", "cannot store {} at token {} of KV codes {}", x, at, codes);
   const float* src = x.data<float>();
   uint8_t* dst = bytes_of(codes);
+  const int64_t row_bytes = d * value_bytes(quant.dtype);
   float* dst_scales = quant.dynamic ? scales.data<float>() : nullptr;
   parallel_for(
       x.dim(0) * kvh * seq,
@@ -100,7 +119,7 @@ void store(const Tensor& x_in, const KvCacheQuant& quant, Part part, Tensor& cod
           } else {
             scale = static_scale(quant, part, bg % kvh);
           }
-          quantize_row(row, d, scale, quant.dtype, dst + slot * d);
+          quantize_row(row, d, scale, quant.dtype, dst + slot * row_bytes);
         }
       },
       64);
@@ -110,8 +129,10 @@ kernels::CachedRows rows_of_block(const Tensor& codes, const Tensor& scales, con
                                   int64_t bg) {
   const int64_t kvh = codes.dim(1), cap = codes.dim(2), d = codes.dim(3);
   kernels::CachedRows rows;
-  rows.data = bytes_of(codes) + bg * cap * d;
-  rows.element = quant.dtype == DType::I8 ? kernels::CachedElement::I8 : kernels::CachedElement::F8E4M3;
+  rows.data = bytes_of(codes) + bg * cap * d * value_bytes(quant.dtype);
+  rows.element = quant.dtype == DType::F16  ? kernels::CachedElement::F16
+                 : quant.dtype == DType::I8 ? kernels::CachedElement::I8
+                                            : kernels::CachedElement::F8E4M3;
   if (quant.dynamic)
     rows.row_scales = scales.data<float>() + bg * cap;
   else
@@ -123,9 +144,9 @@ void load_block(const Tensor& codes, const Tensor& scales, const KvCacheQuant& q
                 float* out) {
   const kernels::CachedRows rows = rows_of_block(codes, scales, quant, part, bg);
   const uint8_t* src = static_cast<const uint8_t*>(rows.data);
-  const int64_t d = codes.dim(3);
+  const int64_t d = codes.dim(3), row_bytes = d * value_bytes(quant.dtype);
   for (int64_t t = 0; t < n; ++t)
-    dequantize_row(src + t * d, d, rows.row_scales ? rows.row_scales[t] : rows.scale, quant.dtype, out + t * d);
+    dequantize_row(src + t * row_bytes, d, rows.row_scales ? rows.row_scales[t] : rows.scale, quant.dtype, out + t * d);
 }
 
 Tensor load(const Tensor& codes, const Tensor& scales, const KvCacheQuant& quant, Part part, int64_t n) {

@@ -5,7 +5,7 @@
 // can come later as long as they match these bit for bit.
 //
 // Layouts: x is f32 [batch, kv_heads, seq, head_dim]; codes are one byte per
-// value (I8 or F8_E4M3) [batch, kv_heads, capacity, head_dim]; dynamic scales
+// value (I8 or F8_E4M3) or two (F16, no scale) [batch, kv_heads, capacity, head_dim]; dynamic scales
 // are f32 [batch, kv_heads, capacity]; static scales come from KvCacheQuant,
 // one per kv head.
 #pragma once
@@ -24,9 +24,9 @@ namespace octet::nn::kv_quant {
 float dynamic_scale(const float* row, int64_t n, DType dtype);
 
 // One row of n values with one scale -> n code bytes (the int8 value's low
-// byte, or the e4m3 code).
+// byte, or the e4m3 code), or n halves (F16: 2n bytes, the scale unused).
 void quantize_row(const float* row, int64_t n, float scale, DType dtype, uint8_t* codes);
-// n code bytes -> n floats: float(q) * scale or fp8_e4m3_to_float(code) * scale.
+// n codes -> n floats: float(q) * scale, fp8_e4m3_to_float(code) * scale, or f16_to_float(half).
 void dequantize_row(const uint8_t* codes, int64_t n, float scale, DType dtype, float* out);
 
 // Which half of the cache a call is about (picks the static scales).

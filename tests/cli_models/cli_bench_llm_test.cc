@@ -1,5 +1,5 @@
 // `octet bench-llm MODEL` on the CPU: the KV cache a row reports is the one the
-// model decodes with (as stored, or replaced by --kv-cache f32|int8|fp8), and
+// model decodes with (as stored, or replaced by --kv-cache f32|f16|int8|fp8), and
 // a KV type the CPU does not have is a one-line error.
 #include <gtest/gtest.h>
 
@@ -38,16 +38,17 @@ TEST(CliBenchLlm, ReportsTheKvCacheTheModelDecodesWith) {
   EXPECT_EQ(bench_row({"--kv-cache", "int8"}).at("kv_cache"), "int8 dyn");
   EXPECT_EQ(bench_row({"--kv-cache", "fp8"}).at("kv_cache"), "fp8 dyn");
   EXPECT_EQ(bench_row({"--kv-cache", "f32"}).at("kv_cache"), "f32");
+  EXPECT_EQ(bench_row({"--kv-cache", "f16"}).at("kv_cache"), "f16");
 }
 
 TEST(CliBenchLlm, KvCacheTypeTheCpuLacksIsAOneLineError) {
   const auto scratch = testing::temp_dir();
   const auto r = run_octet(
-      {"bench-llm", kjv_llama_dir().string(), "--prefill", "8", "--decode", "2", "--kv-cache", "f16"}, scratch);
+      {"bench-llm", kjv_llama_dir().string(), "--prefill", "8", "--decode", "2", "--kv-cache", "bf16"}, scratch);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(r.out.empty()) << r.out;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find("--kv-cache must be f32, int8 or fp8"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--kv-cache must be f32, f16, int8 or fp8"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // The decode-step attention kernel (kernels/decode_attention.h): the AVX-512
 // variant against kernels/ref's reference_attention within a derived bound, masks, and the
-// head sizes it takes; on an INT8 / FP8 cache, bit for bit the f32 kernel on the
-// dequantized rows. (The attention module's cached decode steps, which run it,
+// head sizes it takes; on an F16 / INT8 / FP8 cache, bit for bit the f32 kernel on the
+// widened or dequantized rows. (The attention module's cached decode steps, which run it,
 // are compared with the uncached forward in tests/nn and tests/runtime.)
 #include <gtest/gtest.h>
 
@@ -244,6 +244,49 @@ INSTANTIATE_TEST_SUITE_P(
                       QuantizedCase{"fp8_static_window", DType::F8_E4M3, false, Case{5, 128, 77, 136, false, 20, 60}},
                       QuantizedCase{"fp8_one_key", DType::F8_E4M3, true, Case{3, 16, 1, 16, false, 0, -1}}),
     [](const ::testing::TestParamInfo<QuantizedCase>& info) { return std::string(info.param.name); });
+
+// An F16 cache: the rows rounded to f16 (NaN-free, some subnormal, some at f16's largest finite value) are read
+// as their exact f32 widening, so the kernel equals the f32 kernel on the widened rows bit for bit.
+class DecodeAttentionOnHalves : public ::testing::TestWithParam<Case> {};
+
+TEST_P(DecodeAttentionOnHalves, EqualsTheF32KernelOnWidenedRowsAndTheBound) {
+  if (!cpu_features_detected().avx512f || !avx512_rows_supported()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const Case& c = GetParam();
+  Problem p = make_problem(c, 7);
+  std::vector<uint16_t> k_half(p.k.size()), v_half(p.v.size());
+  for (size_t i = 0; i < p.k.size(); ++i) {
+    if (i % 97 == 5) p.k[i] = 3e-6f;  // an f16 subnormal
+    if (i % 89 == 7) p.v[i] = -65504.0f;
+    k_half[i] = float_to_f16(p.k[i]), v_half[i] = float_to_f16(p.v[i]);
+    p.k[i] = f16_to_float(k_half[i]), p.v[i] = f16_to_float(v_half[i]);  // the rows the kernel must see
+  }
+  std::vector<float> probs_f32(size_t(c.heads * c.total), -7.0f), out_f32(size_t(c.heads * c.d), -7.0f);
+  DecodeAttentionGroup g = p.g;
+  g.scores = probs_f32.data(), g.out = out_f32.data();
+  decode_attention_avx512(g);
+  std::vector<float> probs(probs_f32.size(), -9.0f), out(out_f32.size(), -9.0f);
+  g.k = CachedRows{k_half.data(), CachedElement::F16};
+  g.v = CachedRows{v_half.data(), CachedElement::F16};
+  g.scores = probs.data(), g.out = out.data();
+  decode_attention_avx512(g);
+  for (size_t i = 0; i < probs.size(); ++i) ASSERT_EQ(probs[i], probs_f32[i]) << "probability " << i;
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], out_f32[i]) << "output " << i;
+  std::vector<float> probs_ref(probs.size()), out_ref(out.size());
+  reference_of(p, probs_ref, out_ref);
+  expect_within_bound(p, probs_ref, out_ref, probs, out);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, DecodeAttentionOnHalves,
+                         ::testing::Values(Case{8, 64, 300, 64, true, 0, -1},     // eight heads, keys in pairs
+                                           Case{8, 64, 301, 72, false, 5, 290},   // an odd last key, wide rows
+                                           Case{5, 128, 77, 136, false, 20, 60},  // heads one by one, a window
+                                           Case{3, 16, 1, 16, false, 0, -1}),     // one key
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           const Case& c = info.param;
+                           std::ostringstream name;
+                           name << "h" << c.heads << "_d" << c.d << "_n" << c.total << "_ld" << c.ld;
+                           return name.str();
+                         });
 
 TEST(DecodeAttention, KeysAndValuesOfDifferentElementTypesAreRefused) {
   if (!cpu_features_detected().avx512f || !avx512_rows_supported()) GTEST_SKIP() << "no AVX-512 on this CPU";

@@ -1,4 +1,4 @@
-// INT8 and FP8 KV-cache quantization in MultiHeadAttention:
+// F16, INT8 and FP8 KV caches in MultiHeadAttention:
 //  (1) the row quantizers (nn/kv_quant.h) against a reference written here
 //      (std::nearbyint for int8, a search over every e4m3 value for fp8) and
 //      against octet's own per-token fake_quantize, with ties, saturation,
@@ -19,6 +19,8 @@
 //     2^-4 |y|; below, the subnormal spacing is 2^-9, so at most 2^-10; |y|
 //     stays below 448 (1 + 3u) < 464, so saturation never rounds farther:
 //       |x^ - x| <= 2^-4 |x| + 2^-10 s + 4u(|x| + s).
+//   f16 (no scale; 11 significant bits, subnormal spacing 2^-24, |x| < 65520
+//     so nothing overflows): |x^ - x| <= 2^-11 |x| + 2^-25.
 // Attention (one query row, keys j, head size d, score scale c):
 //   logits z_j = c q.k_j move by at most E_j = c sum_t |q_t| dk_jt; with
 //   E = max_j E_j every probability moves by a factor in [e^-2E, e^2E]
@@ -94,6 +96,18 @@ float ref_e4m3_value(uint8_t code) {
   return float(code & 0x80 ? -m : m);
 }
 
+// x rounded to the nearest f16 value, ties to even, by arithmetic in double: 11 significant bits at f16's
+// exponent of |x| (subnormals share 2^-14, spacing 2^-24); |x| >= 65520 (the midpoint past 65504) is Inf.
+float ref_half(float x) {
+  if (!std::isfinite(x)) return x;
+  const double a = std::fabs(double(x));
+  if (a >= 65520.0) return std::copysign(std::numeric_limits<float>::infinity(), x);
+  int e = 0;
+  std::frexp(a, &e);  // a = f 2^e, f in [0.5, 1)
+  const double ulp = std::ldexp(1.0, std::max(e - 1, -14) - 10);
+  return float(std::copysign(std::nearbyint(a / ulp) * ulp, double(x)));  // nearbyint: ties to even
+}
+
 uint8_t ref_code(float x, float s, DType dtype) {
   const float y = x * (1.0f / s);
   if (dtype == DType::F8_E4M3) return ref_e4m3_code(y);
@@ -107,6 +121,7 @@ float ref_value(uint8_t code, float s, DType dtype) {
 
 // The derived per-element bound (top of the file).
 double element_bound(double x, double s, DType dtype) {
+  if (dtype == DType::F16) return 0x1p-11 * std::fabs(x) + 0x1p-25;
   const double rounding = 4 * kU * (std::fabs(x) + s);
   return dtype == DType::I8 ? s / 2 + rounding : 0x1p-4 * std::fabs(x) + 0x1p-10 * s + rounding;
 }
@@ -118,6 +133,11 @@ Tensor ref_round_trip(const Tensor& x, const KvCacheQuant& quant, kv_quant::Part
   if (scales) scales->resize(size_t(rows));
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = x.data<float>() + r * d;
+    if (quant.dtype == DType::F16) {
+      if (scales) (*scales)[size_t(r)] = 1.0f;
+      for (int64_t t = 0; t < d; ++t) out.data<float>()[r * d + t] = ref_half(row[t]);
+      continue;
+    }
     const float s = quant.dynamic
                         ? ref_scale(row, d, quant.dtype)
                         : (part == kv_quant::Part::Keys ? quant.k_scale : quant.v_scale)[size_t(r / s_n % g_n)];
@@ -238,6 +258,58 @@ TEST(KvQuantRows, RandomRowsMatchReferenceOctetQuantAndBound) {
     }
 }
 
+// F16 rows: every value rounded to nearest even as ref_half says (ties in normal and subnormal range, the
+// largest finite value, overflow, NaN, signed zero), and random rows over many magnitudes within the bound.
+TEST(KvQuantRows, HalvesRoundToNearestEvenAndOverflowToInf) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> special = {1.0f + 0x1p-11f,
+                                      1.0f + 3 * 0x1p-11f,
+                                      -(2.0f + 0x1p-10f),
+                                      0x1p-25f,
+                                      3 * 0x1p-25f,
+                                      0x1p-26f,
+                                      65504.0f,
+                                      65519.0f,
+                                      65520.0f,
+                                      -1e6f,
+                                      inf,
+                                      -0.0f,
+                                      6.1e-5f,
+                                      1e-8f};
+  const std::vector<float> want = {1.0f, 1.0f + 0x1p-9f, -2.0f, 0.0f,  0x1p-23f,          0.0f, 65504.0f, 65504.0f,
+                                   inf,  -inf,           inf,   -0.0f, ref_half(6.1e-5f), 0.0f};
+  std::vector<uint8_t> codes(2 * special.size());
+  std::vector<float> back(special.size());
+  kv_quant::quantize_row(special.data(), int64_t(special.size()), 1.0f, DType::F16, codes.data());
+  kv_quant::dequantize_row(codes.data(), int64_t(special.size()), 1.0f, DType::F16, back.data());
+  for (size_t i = 0; i < special.size(); ++i) {
+    EXPECT_EQ(ref_half(special[i]), want[i]) << "reference, element " << i;
+    EXPECT_EQ(back[i], want[i]) << "element " << i << " x = " << special[i];
+    EXPECT_EQ(std::signbit(back[i]), std::signbit(want[i])) << "element " << i;
+  }
+  const float nan = std::nanf("");
+  kv_quant::quantize_row(&nan, 1, 1.0f, DType::F16, codes.data());
+  kv_quant::dequantize_row(codes.data(), 1, 1.0f, DType::F16, back.data());
+  EXPECT_TRUE(std::isnan(back[0]));
+
+  const int64_t rows = 64, d = 32;
+  Tensor x = random_tensor({1, 4, rows / 4, d}, 12, -1.0f, 1.0f);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t t = 0; t < d; ++t) x.data<float>()[r * d + t] *= std::ldexp(1.0f, int(r % 9) * 3 - 24);
+  const KvCacheQuant quant{DType::F16, false, {}, {}};
+  const Tensor want_rows = ref_round_trip(x, quant, kv_quant::Part::Keys, nullptr);
+  const Tensor got = kv_quant::round_trip(x, quant, kv_quant::Part::Values);
+  double worst = 0.0;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    ASSERT_EQ(got.data<float>()[i], want_rows.data<float>()[i]) << "element " << i;
+    const double err = std::fabs(double(got.data<float>()[i]) - x.data<float>()[i]);
+    const double bound = element_bound(x.data<float>()[i], 1.0, DType::F16);
+    ASSERT_LE(err, bound) << "element " << i;
+    worst = std::max(worst, err / bound);
+  }
+  std::printf("  f16 rows: worst |x^ - x| / bound = %.3f\n", worst);
+}
+
 // ---- blocks ---------------------------------------------------------------------------
 
 Linear random_linear(int64_t out, int64_t in, uint32_t seed) {
@@ -256,7 +328,8 @@ struct QuantCase {
   bool dynamic;
 };
 
-const QuantCase kQuantCases[] = {{"int8_static", DType::I8, false},
+const QuantCase kQuantCases[] = {{"f16", DType::F16, false},
+                                 {"int8_static", DType::I8, false},
                                  {"int8_dynamic", DType::I8, true},
                                  {"fp8_static", DType::F8_E4M3, false},
                                  {"fp8_dynamic", DType::F8_E4M3, true}};
@@ -265,7 +338,7 @@ const QuantCase kQuantCases[] = {{"int8_static", DType::I8, false},
 // observers see the raw keys and values, max |x| per kv head / levels.
 KvCacheQuant calibrated(MultiHeadAttention& block, const QuantCase& qc, const Tensor& x, const AttentionInputs& in) {
   KvCacheQuant quant{qc.dtype, qc.dynamic, {}, {}};
-  if (qc.dynamic) return quant;
+  if (qc.dynamic || qc.dtype == DType::F16) return quant;  // (halves take no scales)
   const int64_t kvh = block.config().num_kv_heads;
   std::vector<double> kmax(size_t(kvh), 0.0), vmax(size_t(kvh), 0.0);
   block.visit_sites([&](ActivationSite& site) {
@@ -568,15 +641,16 @@ TEST(KvCacheQuant, BytesCountWhatIsAllocated) {
   EXPECT_EQ(block.make_cache(batch, cap).bytes(), f32_bytes);
   for (const QuantCase& qc : kQuantCases) {
     KvCacheQuant quant{qc.dtype, qc.dynamic, {}, {}};
-    if (!qc.dynamic) quant.k_scale = quant.v_scale = std::vector<float>(size_t(kvh), 0.1f);
+    if (!qc.dynamic && qc.dtype != DType::F16) quant.k_scale = quant.v_scale = std::vector<float>(size_t(kvh), 0.1f);
     block.set_kv_quant(quant);
     std::vector<AttentionCache> layers;
     for (int i = 0; i < 3; ++i) layers.push_back(block.make_cache(batch, cap));
-    EXPECT_EQ(layers[0].bytes(), f32_bytes / 4 + (qc.dynamic ? scale_bytes : 0)) << qc.name;
+    const size_t value_bytes = f32_bytes / 4 * (qc.dtype == DType::F16 ? 2 : 1);
+    EXPECT_EQ(layers[0].bytes(), value_bytes + (qc.dynamic ? scale_bytes : 0)) << qc.name;
     EXPECT_EQ(layers[0].k_codes.dtype(), qc.dtype);
     EXPECT_EQ(layers[0].quant, quant);
     const KVCache cache(std::move(layers));
-    EXPECT_EQ(cache.bytes(), 3 * (f32_bytes / 4 + (qc.dynamic ? scale_bytes : 0))) << qc.name;
+    EXPECT_EQ(cache.bytes(), 3 * (value_bytes + (qc.dynamic ? scale_bytes : 0))) << qc.name;
     EXPECT_EQ(cache.capacity(), cap);
     EXPECT_EQ(cache.batch(), batch);
   }
@@ -597,6 +671,7 @@ TEST(KvCacheQuant, BadSettingsThrow) {
   EXPECT_THROW(block.set_kv_quant(with(DType::I8, false, good, {inf, 0.1f, 0.1f, 0.1f})), Error);
   EXPECT_THROW(block.set_kv_quant(with(DType::I8, true, good, good)), Error);  // dynamic takes no scales
   EXPECT_THROW(block.set_kv_quant(with(DType::F32, true, {}, {})), Error);
+  EXPECT_THROW(block.set_kv_quant(with(DType::F16, false, good, good)), Error);  // halves take no scales
   for (DType dtype : {DType::F16, DType::BF16, DType::U8, DType::I4, DType::F8_E5M2, DType::I32})
     EXPECT_THROW(block.set_kv_quant(with(dtype, true, {}, {})), Error) << dtype_name(dtype);
   EXPECT_FALSE(block.kv_quant().enabled());  // a refused setting changes nothing

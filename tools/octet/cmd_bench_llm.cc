@@ -11,7 +11,7 @@
 // cache length) / step time, reported against a device-to-device copy of 1 GiB
 // measured in the same run (read + written bytes). On CPU the model runs as
 // stored (fp32, or a quantized folder natively) on the KV-cache generator of
-// octet/generate.h; its KV cache is the folder's unless --kv-cache f32|int8|fp8
+// octet/generate.h; its KV cache is the folder's unless --kv-cache f32|f16|int8|fp8
 // replaces it (int8 / fp8 with dynamic per-token scales, which need no
 // calibration).
 #include <algorithm>
@@ -69,15 +69,20 @@ Tensor random_prompt(int64_t batch, int64_t len, int64_t vocab, uint64_t seed) {
   return Tensor::from_vector(ids, {batch, len});
 }
 
-// --kv-cache on the CPU: f32 (no quantization) or int8 / fp8 with dynamic scales (for every attention block).
+// --kv-cache on the CPU: f32 (no quantization), f16 (halves, no scales) or int8 / fp8 with dynamic scales (for
+// every attention block).
 nn::KvCacheQuant cpu_kv_cache(const std::string& type) {
   nn::KvCacheQuant q;
+  if (type == "f16") {
+    q.dtype = DType::F16;
+    return q;
+  }
   if (type == "int8") {
     q.dtype = DType::I8;
   } else if (type == "fp8") {
     q.dtype = DType::F8_E4M3;
   } else {
-    check(type == "f32", "cli", "bench-llm --device cpu: --kv-cache must be f32, int8 or fp8, got '{}'", type);
+    check(type == "f32", "cli", "bench-llm --device cpu: --kv-cache must be f32, f16, int8 or fp8, got '{}'", type);
   }
   q.dynamic = q.enabled();
   return q;
@@ -90,7 +95,9 @@ std::string kv_cache_label(Model& model) {
     if (!label.empty()) return;
     const nn::KvCacheQuant& q = a.kv_quant();
     label = !q.enabled() ? "f32"
-                         : fmt::format("{} {}", q.dtype == DType::I8 ? "int8" : "fp8", q.dynamic ? "dyn" : "static");
+            : q.dtype == DType::F16
+                ? "f16"
+                : fmt::format("{} {}", q.dtype == DType::I8 ? "int8" : "fp8", q.dynamic ? "dyn" : "static");
   });
   return label.empty() ? "-" : label;
 }
@@ -263,8 +270,8 @@ const CommandRegistration registration{{
       sub.add_option("--prefill", o->prefill, "Prompt tokens per sequence")->capture_default_str();
       sub.add_option("--decode", o->decode, "Timed decode steps")->capture_default_str();
       sub.add_option("--kv-cache", o->kv_cache,
-                     "KV cache: cuda f16 (default) or fp8; cpu f32, int8 or fp8 (dynamic scales; default: the "
-                     "model's own)");
+                     "KV cache: cuda f16 (default) or fp8; cpu f32, f16, int8 or fp8 (int8 / fp8 with dynamic "
+                     "scales; default: the model's own)");
       sub.add_flag("--no-graphs", o->no_graphs, "Decode without CUDA graphs");
       sub.add_option("--seed", o->seed, "Seed of the random prompts")->capture_default_str();
       sub.add_flag("--json", o->json, "Print JSON");

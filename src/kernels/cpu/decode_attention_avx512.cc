@@ -5,9 +5,9 @@
 // 128-bit broadcast of the key (scores_of_8_heads); other heads one by one
 // with a horizontal sum per key. Softmax: the AVX-512 row kernel.
 // Values: out[h] = sum_j p[h][j] v[j] in d / 16 vector accumulators, up to four
-// heads per pass over the values, a row of v loaded once for them. An INT8 / FP8 cache
-// is read as codes: 16 at a time widened (int8) or decoded (e4m3) to f32 and
-// multiplied by the row's scale, in registers.
+// heads per pass over the values, a row of v loaded once for them. An F16 cache is
+// widened 16 halves at a time; an INT8 / FP8 cache is read as codes: 16 at a time
+// widened (int8) or decoded (e4m3) to f32 and multiplied by the row's scale, in registers.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -38,6 +38,20 @@ struct F32Rows {
   struct Row {
     const float* p;
     __m512 load(int c) const { return _mm512_loadu_ps(p + 16 * c); }
+  };
+  Row row(int64_t j) const { return {data + j * ld}; }
+};
+
+// Cached f16 rows (an F16 KV cache): 16 halves at a time widened to f32 (vcvtph2ps, exact).
+struct F16Rows {
+  const uint16_t* data;
+  int64_t ld;
+  F16Rows(const CachedRows& r, int64_t ld_) : data(static_cast<const uint16_t*>(r.data)), ld(ld_) {}
+  struct Row {
+    const uint16_t* p;
+    __m512 load(int c) const {
+      return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16 * c)));
+    }
   };
   Row row(int64_t j) const { return {data + j * ld}; }
 };
@@ -245,6 +259,8 @@ void decode_attention_avx512(const DecodeAttentionGroup& g) {
   const size_t nq = size_t(g.d / 16 - 1);
   switch (g.k.element) {
     case CachedElement::F32: return kNqKernels<F32Rows>[nq](g);
+    case CachedElement::F16:
+      return kNqKernels<F16Rows>[nq](g);
     case CachedElement::I8: return kNqKernels<CodeRows<DecodeI8>>[nq](g);
     case CachedElement::F8E4M3: return kNqKernels<CodeRows<DecodeE4M3>>[nq](g);
   }
