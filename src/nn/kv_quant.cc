@@ -1,13 +1,13 @@
-// KV-cache quantization loops (see kv_quant.h). Scalar on purpose: they run
-// once per new token and once per cached token per step, next to GEMMs of the
-// same size; SIMD can come later, matching these bit for bit.
+// KV-cache quantization loops (see kv_quant.h). Scalar on purpose (F16 rows
+// take the bulk conversions, octet/number_formats.h): they run once per new
+// token and once per cached token per step, next to GEMMs of the same size;
+// SIMD can come later, matching these bit for bit.
 #include "nn/kv_quant.h"
 
 #include <algorithm>
 #include <array>
 #include <cfloat>
 #include <cmath>
-#include <cstring>
 
 #include "octet/error.h"
 #include "octet/number_formats.h"
@@ -62,11 +62,8 @@ float dynamic_scale(const float* row, int64_t n, DType dtype) {
 }
 
 void quantize_row(const float* row, int64_t n, float scale, DType dtype, uint8_t* codes) {
-  if (dtype == DType::F16) {  // round to nearest even, no scale
-    for (int64_t i = 0; i < n; ++i) {
-      const uint16_t half = float_to_f16(row[i]);
-      std::memcpy(codes + 2 * i, &half, 2);
-    }
+  if (dtype == DType::F16) {  // float_to_f16 (nearest even), no scale; the bulk conversion's SIMD variant equals it
+    convert_f32_to_f16({row, size_t(n)}, {reinterpret_cast<uint16_t*>(codes), size_t(n)});
     return;
   }
   const float inv = 1.0f / scale;
@@ -84,11 +81,7 @@ void quantize_row(const float* row, int64_t n, float scale, DType dtype, uint8_t
 
 void dequantize_row(const uint8_t* codes, int64_t n, float scale, DType dtype, float* out) {
   if (dtype == DType::F16) {
-    for (int64_t i = 0; i < n; ++i) {
-      uint16_t half;
-      std::memcpy(&half, codes + 2 * i, 2);
-      out[i] = f16_to_float(half);
-    }
+    convert_f16_to_f32({reinterpret_cast<const uint16_t*>(codes), size_t(n)}, {out, size_t(n)});
   } else if (dtype == DType::I8) {
     for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(static_cast<int8_t>(codes[i])) * scale;
   } else {
