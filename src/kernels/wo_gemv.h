@@ -132,17 +132,37 @@ void quantize_q8_blocks_avx512(const float* x, int64_t m, int64_t k, int8_t* cod
 // The code sums of x's activation codes [m, k] per 16 inputs, [m, k / 16] (for group-16 weights).
 void sum_codes_per_16(const int8_t* codes, int64_t m, int64_t k, int32_t* sums);
 
+// What every tile range of one product takes from its m rows' activation blocks and the weights' format,
+// made once per product (wo_gemv_shared calls prepare_wo_terms; a kernel given none makes its own per call):
+//   per-block forms (int4 / uint4 / int8 with one scale per 32 inputs; not group 16, not scale-min): the
+//     activation scales and the dots' start values, interleaved by row [block][m] so that a tile reaches every
+//     row's through one pointer: start = -o * sum(a) (symmetric), -sum(a) (uint4 affine: times the zero points);
+//   grouped form (groups of 64 or more): each row's per-group start value [m, groups], float(o) * -c of the
+//     result above (-c for affine, times the zero points).
+struct WoTerms {
+  std::vector<float> scales;
+  std::vector<int32_t> starts;
+  std::vector<float> group_bases;
+};
+void prepare_wo_terms(const PackedWoWeights& w, const float* a_scales, const int32_t* a_sums, int64_t m,
+                      WoTerms& terms);
+// Whether weights a and b take the same terms from the same activations (equal k assumed).
+bool same_wo_terms(const PackedWoWeights& a, const PackedWoWeights& b);
+
 // Output tiles [tile_begin, tile_end) of y [m, ldy] for m rows (any m); a and a_scales hold the m rows'
-// activation blocks, a_sums their code sums per w.sum_block() inputs; bias may be null.
+// activation blocks, a_sums their code sums per w.sum_block() inputs; terms: prepare_wo_terms' of these
+// activations for w, or null; bias may be null.
 using WoGemvFn = void (*)(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums,
-                          int64_t m, const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end);
+                          int64_t m, const WoTerms* terms, const float* bias, float* y, int64_t ldy, int64_t tile_begin,
+                          int64_t tile_end);
 
 void wo_gemv_ref(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums, int64_t m,
-                 const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end);
+                 const WoTerms* terms, const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end);
 void wo_gemv_avx2(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums, int64_t m,
-                  const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end);
-void wo_gemv_avx512(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums,
-                    int64_t m, const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end);
+                  const WoTerms* terms, const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end);
+void wo_gemv_avx512(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums, int64_t m,
+                    const WoTerms* terms, const float* bias, float* y, int64_t ldy, int64_t tile_begin,
+                    int64_t tile_end);
 
 enum class WoIsa { Reference, Avx2, Avx512 };
 // Whether this CPU runs the variant (hardware, ignoring OCTET_ISA).

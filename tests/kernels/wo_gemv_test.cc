@@ -226,10 +226,13 @@ TEST(WoGemvShared, EachOutputEqualsItsOwnProductBitForBit) {
   for (WoIsa isa : {WoIsa::Reference, WoIsa::Avx2, WoIsa::Avx512}) {
     if (!wo_isa_supported(isa)) continue;
     for (int64_t m : {1, 5, 8, 20}) {
-      const std::vector<Case> products = {{Fmt::Uint4Min, 37, 512, 32, m, true},
-                                          {Fmt::Int4Sym, 64, 512, 32, m, false},
-                                          {Fmt::Int8, 40, 512, 16, m, true},
-                                          {Fmt::Uint4Affine, 200, 512, 128, m, true}};
+      // Outputs of one format share the terms wo_gemv_shared prepares (products 1 and 4; 5 and 6 are both
+      // grouped, but groups of 128 and 64 take different start values).
+      const std::vector<Case> products = {
+          {Fmt::Uint4Min, 37, 512, 32, m, true}, {Fmt::Int4Sym, 64, 512, 32, m, false},
+          {Fmt::Int8, 40, 512, 16, m, true},     {Fmt::Uint4Affine, 200, 512, 128, m, true},
+          {Fmt::Int4Sym, 48, 512, 32, m, true},  {Fmt::Int4Sym, 24, 512, 128, m, false},
+          {Fmt::Int4Sym, 16, 512, 64, m, false}, {Fmt::Int8, 32, 512, 512, m, false}};
       std::vector<Problem> problems;
       for (size_t i = 0; i < products.size(); ++i) {
         problems.push_back(make_problem(products[i], uint32_t(20 + i)));
@@ -246,6 +249,41 @@ TEST(WoGemvShared, EachOutputEqualsItsOwnProductBitForBit) {
             << "isa " << int(isa) << " m " << m << " product " << i << " (" << fmt_name(products[i].fmt) << ")";
     }
   }
+}
+
+// A variant called without prepared terms makes its own (per call), with the same result bit for bit; and
+// weights of different formats never count as sharing terms.
+TEST(WoGemv, VariantsMakeTheirOwnTermsWhenGivenNone) {
+  for (WoIsa isa : {WoIsa::Avx2, WoIsa::Avx512}) {
+    if (!wo_isa_supported(isa)) continue;
+    for (const Case& c : {Case{Fmt::Int4Sym, 48, 256, 32, 9, true}, Case{Fmt::Uint4Affine, 40, 256, 32, 8, false},
+                          Case{Fmt::Int8, 33, 256, 32, 3, true}, Case{Fmt::Int4Sym, 40, 256, 128, 8, false}}) {
+      const Problem p = make_problem(c, 31);
+      const int64_t blocks = c.k / 32;
+      std::vector<int8_t> a(size_t(c.m * c.k));
+      std::vector<float> as(size_t(c.m * blocks));
+      std::vector<int32_t> sums(as.size());
+      quantize_q8_blocks(p.x.data(), c.m, c.k, a.data(), as.data(), sums.data());
+      WoTerms terms;
+      prepare_wo_terms(p.packed, as.data(), sums.data(), c.m, terms);
+      EXPECT_TRUE(terms.scales.empty() == (c.group > 32) && terms.group_bases.empty() == (c.group == 32));
+      std::vector<float> with(size_t(c.m * c.n), -7.0f), without(with.size(), -9.0f);
+      const float* bias = c.bias ? p.bias.data() : nullptr;
+      const WoGemvFn fn = wo_gemv_variant(isa);
+      fn(p.packed, a.data(), as.data(), sums.data(), c.m, &terms, bias, with.data(), c.n, 0, p.packed.tiles());
+      fn(p.packed, a.data(), as.data(), sums.data(), c.m, nullptr, bias, without.data(), c.n, 0, p.packed.tiles());
+      EXPECT_TRUE(same_bits(with, without)) << fmt_name(c.fmt) << " isa " << int(isa);
+      EXPECT_TRUE(same_bits(with, run(c, p, WoIsa::Reference))) << fmt_name(c.fmt) << " isa " << int(isa);
+    }
+  }
+  const Problem sym = make_problem({Fmt::Int4Sym, 16, 256, 32, 1, false}, 1);
+  const Problem affine = make_problem({Fmt::Uint4Affine, 16, 256, 32, 1, false}, 1);
+  const Problem int8 = make_problem({Fmt::Int8, 16, 256, 32, 1, false}, 1);
+  const Problem g128 = make_problem({Fmt::Int4Sym, 16, 256, 128, 1, false}, 1);
+  const Problem g64 = make_problem({Fmt::Int4Sym, 16, 256, 64, 1, false}, 1);
+  EXPECT_TRUE(same_wo_terms(sym.packed, make_problem({Fmt::Int4Sym, 32, 256, 32, 1, true}, 2).packed));
+  for (const Problem* other : {&affine, &int8, &g128}) EXPECT_FALSE(same_wo_terms(sym.packed, other->packed));
+  EXPECT_FALSE(same_wo_terms(g128.packed, g64.packed));
 }
 
 // The grouped form subtracts the offset in f32 from a sum of unsigned dots (kernels/wo_gemv.h). Against the

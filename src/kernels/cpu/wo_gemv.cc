@@ -1,5 +1,7 @@
 // Weight-only GEMV: variant choice and the threaded driver (kernels/wo_gemv.h).
 #include <algorithm>
+#include <cmath>
+#include <tuple>
 #include <vector>
 
 #include "kernels/wo_gemv.h"
@@ -47,6 +49,40 @@ WoIsa wo_gemv_default_isa() {
     return WoIsa::Reference;
   }();
   return isa;
+}
+
+void prepare_wo_terms(const PackedWoWeights& w, const float* a_scales, const int32_t* a_sums, int64_t m,
+                      WoTerms& terms) {
+  const int64_t blocks = w.blocks();
+  terms.scales.clear(), terms.starts.clear(), terms.group_bases.clear();
+  if (w.grouped()) {
+    const int64_t groups = w.groups(), per_group = w.group / kWoBlock;
+    const float o = w.affine ? 1.0f : static_cast<float>(w.sym_offset());
+    terms.group_bases.resize(size_t(m * groups));
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t g = 0; g < groups; ++g) {
+        float c = 0.0f;
+        for (int64_t b = g * per_group; b < (g + 1) * per_group; ++b)
+          c = std::fma(a_scales[i * blocks + b], static_cast<float>(a_sums[i * blocks + b]), c);
+        terms.group_bases[size_t(i * groups + g)] = o * -c;  // exact for affine (1 * -c); else fl(o * -c)
+      }
+  } else if (!w.scale_min() && w.sum_block() == kWoBlock) {
+    const int32_t o = w.affine ? 1 : w.sym_offset();
+    terms.scales.resize(size_t(m * blocks));
+    terms.starts.resize(size_t(m * blocks));
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t b = 0; b < blocks; ++b) {
+        terms.scales[size_t(b * m + i)] = a_scales[i * blocks + b];
+        terms.starts[size_t(b * m + i)] = -o * a_sums[i * blocks + b];
+      }
+  }
+}
+
+bool same_wo_terms(const PackedWoWeights& a, const PackedWoWeights& b) {
+  const auto key = [](const PackedWoWeights& w) {
+    return std::tuple(w.grouped(), w.grouped() ? w.group : 0, w.scale_min(), w.sum_block(), w.affine, w.sym_offset());
+  };
+  return key(a) == key(b);
 }
 
 void wo_gemv(const PackedWoWeights& w, const float* x, int64_t m, const float* bias, float* y, WoIsa isa) {
@@ -99,6 +135,19 @@ void wo_gemv_shared(std::span<const WoGemvOutput> outputs, const float* x, int64
     sum_codes_per_16(codes, m, k, sums16_buffer.data());
     sums16 = sums16_buffer.data();
   }
+  // The terms of each output's format, made once here rather than by every tile range (outputs of one format
+  // share them: q, k, v or gate, up usually are one).
+  thread_local std::vector<WoTerms> terms_buffer;
+  std::vector<const WoTerms*> terms_of(outputs.size(), nullptr);
+  if (terms_buffer.size() < outputs.size()) terms_buffer.resize(outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    for (size_t j = 0; j < i && !terms_of[i]; ++j)
+      if (same_wo_terms(*outputs[j].w, *outputs[i].w)) terms_of[i] = terms_of[j];
+    if (!terms_of[i]) {
+      prepare_wo_terms(*outputs[i].w, scales, sums, m, terms_buffer[i]);
+      terms_of[i] = &terms_buffer[i];
+    }
+  }
   const auto tiles = [&](int64_t begin, int64_t end) {
     // The outputs whose tiles overlap [begin, end), each over its own part.
     size_t i = size_t(std::upper_bound(tile_start.begin(), tile_start.end(), begin) - tile_start.begin()) - 1;
@@ -106,7 +155,9 @@ void wo_gemv_shared(std::span<const WoGemvOutput> outputs, const float* x, int64
       const WoGemvOutput& o = outputs[i];
       const int64_t lo = std::max(begin, tile_start[i]) - tile_start[i];
       const int64_t hi = std::min(end, tile_start[i + 1]) - tile_start[i];
-      if (lo < hi) fn(*o.w, codes, scales, o.w->sum_block() == kWoBlock ? sums : sums16, m, o.bias, o.y, o.w->n, lo, hi);
+      if (lo < hi)
+        fn(*o.w, codes, scales, o.w->sum_block() == kWoBlock ? sums : sums16, m, terms_of[i], o.bias, o.y, o.w->n, lo,
+           hi);
     }
   };
   const int64_t total = tile_start.back();

@@ -97,8 +97,9 @@ void quantize_q8_blocks_avx2(const float* x, int64_t m, int64_t k, int8_t* codes
 }
 
 void wo_gemv_avx2(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums, int64_t m,
-                  const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end) {
-  wo_detail::wo_gemv_tiles<Avx2Ops>(w, a, a_scales, a_sums, m, bias, y, ldy, tile_begin, tile_end);
+                  const WoTerms* terms, const float* bias, float* y, int64_t ldy, int64_t tile_begin,
+                  int64_t tile_end) {
+  wo_detail::wo_gemv_tiles<Avx2Ops>(w, a, a_scales, a_sums, m, terms, bias, y, ldy, tile_begin, tile_end);
 }
 
 }  // namespace octet::kernels

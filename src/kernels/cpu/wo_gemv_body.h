@@ -51,16 +51,15 @@ constexpr int64_t kPrefetchBytes = 4096;
 
 enum class WoForm { Four, FourAffine, FourScaleMin, Eight, EightGroup16 };
 
-// Writes R rows' accumulators (lanes [lane0, lane0 + kLanes) of tile t) to y, adding the bias.
-// A row block's per-block terms, row-interleaved ([block][row] for the block's R rows) so that a tile reaches
-// every row's term through one pointer: the activation scale, and the dot's start value (-o * sum(a) for the
-// symmetric formats, -sum(a) for uint4 affine, to be multiplied by the lanes' zero points). Made once per call
-// (row_block_terms) for the per-block forms Four (not scale-min) and Eight.
+// A row block's view of the per-block forms' terms (kernels/wo_gemv.h WoTerms, [block][m]): row i's of block
+// b at scales[b * stride + i], starts[b * stride + i].
 struct RowBlockTerms {
   const float* scales = nullptr;
   const int32_t* starts = nullptr;
+  int64_t stride = 0;
 };
 
+// Writes R rows' accumulators (lanes [lane0, lane0 + kLanes) of tile t) to y, adding the bias.
 // Always inlined: a call would take the accumulators' address, and GCC then keeps them in memory (a store per
 // row and block) instead of registers.
 template <class Ops, int64_t R>
@@ -157,8 +156,8 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
       scale_at += 2 * kWoTile;
       continue;
     }
-    // The dot starts from -o * sum(a) (exact in int32 in any order): for the symmetric formats that is one
-    // scalar product broadcast, not a vector multiply per row and block.
+    // The dot starts from -o * sum(a) (exact in int32 in any order): for the symmetric formats a broadcast of
+    // the precomputed start value, not a vector multiply per row and block.
     I d[R];
     if constexpr (kMin) {
 #pragma GCC unroll 8
@@ -166,10 +165,10 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
     } else if constexpr (kAffine) {
       const I offset = Ops::iload(offset_at);
 #pragma GCC unroll 8
-      for (int64_t i = 0; i < R; ++i) d[i] = Ops::imul(offset, terms.starts[b * R + i]);
+      for (int64_t i = 0; i < R; ++i) d[i] = Ops::imul(offset, terms.starts[b * terms.stride + i]);
     } else if constexpr (use_offset) {
 #pragma GCC unroll 8
-      for (int64_t i = 0; i < R; ++i) d[i] = Ops::iset1(terms.starts[b * R + i]);
+      for (int64_t i = 0; i < R; ++i) d[i] = Ops::iset1(terms.starts[b * terms.stride + i]);
     } else {
 #pragma GCC unroll 8
       for (int64_t i = 0; i < R; ++i) d[i] = Ops::izero();
@@ -184,7 +183,7 @@ void tile_rows(const PackedWoWeights& w, int64_t t, int64_t half, const int8_t* 
       for (int64_t i = 0; i < R; ++i)
         acc[i] = Ops::fma(Ops::fmul(scale, a_scales[i * blocks + b]), Ops::cvt(d[i]), acc[i]);
     } else {
-      const float* row_scales = terms.scales + b * R;
+      const float* row_scales = terms.scales + b * terms.stride;
 #pragma GCC unroll 8
       for (int64_t i = 0; i < R; ++i) acc[i] = Ops::fma(Ops::fmul_at(scale, row_scales + i), Ops::cvt(d[i]), acc[i]);
     }
@@ -297,23 +296,10 @@ constexpr auto grouped_row_kernels(std::integer_sequence<int64_t, R...>) {
 template <class Ops, bool kFour>
 constexpr auto kGroupedRowKernels = grouped_row_kernels<Ops, kFour>(std::make_integer_sequence<int64_t, Ops::kRows>{});
 
-// The grouped form's per row and group start values (see tile_rows_grouped) of m rows, into base [m, groups].
-inline void grouped_bases(const PackedWoWeights& w, const float* a_scales, const int32_t* a_sums, int64_t m,
-                          float* base) {
-  const int64_t blocks = w.blocks(), groups = w.groups(), per_group = w.group / kWoBlock;
-  const float o = w.affine ? 1.0f : static_cast<float>(w.sym_offset());
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t g = 0; g < groups; ++g) {
-      float c = 0.0f;
-      for (int64_t b = g * per_group; b < (g + 1) * per_group; ++b)
-        c = std::fma(a_scales[i * blocks + b], static_cast<float>(a_sums[i * blocks + b]), c);
-      base[i * groups + g] = o * -c;  // exact for affine (1 * -c); fl(o * -c) as the definition otherwise
-    }
-}
-
 template <class Ops>
 void wo_gemv_tiles(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums, int64_t m,
-                   const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end) {
+                   const WoTerms* terms, const float* bias, float* y, int64_t ldy, int64_t tile_begin,
+                   int64_t tile_end) {
   constexpr int64_t halves = kWoTile / Ops::kLanes;
   const auto& kernels = w.bits == 4          ? (w.scale_min() ? kRowKernels<Ops, WoForm::FourScaleMin>
                                                 : w.affine    ? kRowKernels<Ops, WoForm::FourAffine>
@@ -322,48 +308,27 @@ void wo_gemv_tiles(const PackedWoWeights& w, const int8_t* a, const float* a_sca
                                              : kRowKernels<Ops, WoForm::Eight>;
   const int64_t blocks = w.blocks(), sums_per_row = w.k / w.sum_block(), groups = w.groups();
   const bool grouped = w.grouped();
-  const auto& grouped_kernels = w.bits == 4 ? kGroupedRowKernels<Ops, true> : kGroupedRowKernels<Ops, false>;
-  // The grouped form's start values, m x groups floats (a few thousand multiply-adds next to the tiles').
-  thread_local std::vector<float> bases;
-  if (grouped) {
-    bases.resize(size_t(m * groups));
-    grouped_bases(w, a_scales, a_sums, m, bases.data());
-  }
-  // The row blocks' interleaved terms (per-block forms with one sum per block, not scale-min).
-  thread_local std::vector<float> term_scales;
-  thread_local std::vector<int32_t> term_starts;
   const bool interleaved = !grouped && !w.scale_min() && w.sum_block() == kWoBlock;
-  if (interleaved) {
-    term_scales.resize(size_t(m * blocks));
-    term_starts.resize(size_t(m * blocks));
-    const bool use_offset = w.bits == 4 || Ops::kUnsigned8;
-    const int32_t o = w.affine ? 1 : w.sym_offset();
-    for (int64_t r0 = 0; r0 < m; r0 += Ops::kRows) {
-      const int64_t rows = std::min(Ops::kRows, m - r0);
-      float* sc = term_scales.data() + r0 * blocks;
-      int32_t* st = term_starts.data() + r0 * blocks;
-      for (int64_t i = 0; i < rows; ++i)
-        for (int64_t b = 0; b < blocks; ++b) {
-          sc[b * rows + i] = a_scales[(r0 + i) * blocks + b];
-          st[b * rows + i] = use_offset ? -o * a_sums[(r0 + i) * blocks + b] : 0;
-        }
-    }
+  const auto& grouped_kernels = w.bits == 4 ? kGroupedRowKernels<Ops, true> : kGroupedRowKernels<Ops, false>;
+  if (!terms && (grouped || interleaved)) {
+    thread_local WoTerms own;
+    prepare_wo_terms(w, a_scales, a_sums, m, own);
+    terms = &own;
   }
   for (int64_t t0 = tile_begin; t0 < tile_end; t0 += kTileGroup) {
     const int64_t t1 = std::min(tile_end, t0 + kTileGroup);
     for (int64_t r0 = 0; r0 < m; r0 += Ops::kRows) {
       const int64_t rows = std::min(Ops::kRows, m - r0);
+      const RowBlockTerms row_terms =
+          interleaved ? RowBlockTerms{terms->scales.data() + r0, terms->starts.data() + r0, m} : RowBlockTerms{};
       for (int64_t t = t0; t < t1; ++t)
         for (int64_t h = 0; h < halves; ++h) {
           if (h * Ops::kLanes >= w.n - t * kWoTile) break;  // a padded half of the last tile
           if (grouped)
             grouped_kernels[rows - 1](w, t, h, a + r0 * w.k, a_scales + r0 * blocks, a_sums + r0 * sums_per_row,
-                                      bases.data() + r0 * groups, bias, y + r0 * ldy, ldy);
+                                      terms->group_bases.data() + r0 * groups, bias, y + r0 * ldy, ldy);
           else
-            kernels[rows - 1](w, t, h, a + r0 * w.k, a_scales + r0 * blocks, a_sums + r0 * sums_per_row,
-                              interleaved
-                                  ? RowBlockTerms{term_scales.data() + r0 * blocks, term_starts.data() + r0 * blocks}
-                                  : RowBlockTerms{},
+            kernels[rows - 1](w, t, h, a + r0 * w.k, a_scales + r0 * blocks, a_sums + r0 * sums_per_row, row_terms,
                               bias, y + r0 * ldy, ldy);
         }
     }

@@ -201,8 +201,10 @@ void quantize_q8_blocks(const float* x, int64_t m, int64_t k, int8_t* codes, flo
     }
 }
 
+// (The definition itself: terms, a SIMD variant's precomputation, are not used.)
 void wo_gemv_ref(const PackedWoWeights& w, const int8_t* a, const float* a_scales, const int32_t* a_sums, int64_t m,
-                 const float* bias, float* y, int64_t ldy, int64_t tile_begin, int64_t tile_end) {
+                 const WoTerms* /*terms*/, const float* bias, float* y, int64_t ldy, int64_t tile_begin,
+                 int64_t tile_end) {
   const uint8_t* codes = w.codes.data<uint8_t>();
   const bool scale_min = w.scale_min();
   const float* ws = scale_min ? nullptr : w.scales.data<float>();
