@@ -463,9 +463,18 @@ Tensor MultiHeadAttention::forward_ragged(const Tensor& hidden, std::span<Attent
       append_to_cache(Tensor::borrow(k.data<float>() + i * kvh * d, {1, kvh, 1, d}, DType::F32),
                       Tensor::borrow(v.data<float>() + i * kvh * d, {1, kvh, 1, d}, DType::F32), cache);
     }
-    const int64_t group = h / kvh;
-    parallel_for(n * kvh, [&](int64_t begin, int64_t end) {
-      for (int64_t ig = begin; ig < end; ++ig) {
+    // A group costs in proportion to its sequence's length, and a step's sequences may differ by thousands of
+    // tokens: each thread takes a contiguous run of groups of about equal total length.
+    const int64_t group = h / kvh, items = n * kvh;
+    std::vector<int64_t> upto(static_cast<size_t>(items));  // the cost of groups [0, j]
+    int64_t total = 0;
+    for (int64_t j = 0; j < items; ++j) upto[size_t(j)] = total += past[size_t(j / kvh)] + 1;
+    const int64_t parts = std::min<int64_t>(num_threads(), items);
+    const auto first_of = [&](int64_t part) {  // the first group whose cost so far exceeds part's share
+      return std::upper_bound(upto.begin(), upto.end(), total * part / parts) - upto.begin();
+    };
+    parallel_for(parts, [&](int64_t p0, int64_t p1) {
+      for (int64_t ig = first_of(p0), end = first_of(p1); ig < end; ++ig) {
         const int64_t i = ig / kvh, g = ig % kvh;
         const int64_t offset = (i * h + g * group) * d;  // row i's heads of kv head g, in q and the context
         decode_kernel(decode_group(config_, *caches[size_t(i)], g, group, q.data<float>() + offset, past[size_t(i)],
