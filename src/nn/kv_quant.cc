@@ -9,6 +9,7 @@
 #include <cfloat>
 #include <cmath>
 
+#include "octet/dtype.h"
 #include "octet/error.h"
 #include "octet/number_formats.h"
 #include "octet/thread_pool.h"
@@ -41,9 +42,6 @@ float static_scale(const KvCacheQuant& quant, Part part, int64_t kv_head) {
   if (quant.dtype == DType::F16) return 1.0f;  // halves take no scale
   return (part == Part::Keys ? quant.k_scale : quant.v_scale)[size_t(kv_head)];
 }
-
-// Bytes of one cached value: 2 for F16, 1 for the codes.
-int64_t value_bytes(DType dtype) { return dtype == DType::F16 ? 2 : 1; }
 
 uint8_t* bytes_of(Tensor& codes) { return static_cast<uint8_t*>(codes.raw_data()); }
 const uint8_t* bytes_of(const Tensor& codes) { return static_cast<const uint8_t*>(codes.raw_data()); }
@@ -97,7 +95,7 @@ void store(const Tensor& x_in, const KvCacheQuant& quant, Part part, Tensor& cod
         "multi_head_attention", "cannot store {} at token {} of KV codes {}", x, at, codes);
   const float* src = x.data<float>();
   uint8_t* dst = bytes_of(codes);
-  const int64_t row_bytes = d * value_bytes(quant.dtype);
+  const int64_t row_bytes = int64_t(storage_bytes(quant.dtype, d));
   float* dst_scales = quant.dynamic ? scales.data<float>() : nullptr;
   parallel_for(
       x.dim(0) * kvh * seq,
@@ -122,7 +120,7 @@ kernels::CachedRows rows_of_block(const Tensor& codes, const Tensor& scales, con
                                   int64_t bg) {
   const int64_t kvh = codes.dim(1), cap = codes.dim(2), d = codes.dim(3);
   kernels::CachedRows rows;
-  rows.data = bytes_of(codes) + bg * cap * d * value_bytes(quant.dtype);
+  rows.data = bytes_of(codes) + bg * cap * int64_t(storage_bytes(quant.dtype, d));
   rows.element = quant.dtype == DType::F16  ? kernels::CachedElement::F16
                  : quant.dtype == DType::I8 ? kernels::CachedElement::I8
                                             : kernels::CachedElement::F8E4M3;
@@ -137,7 +135,7 @@ void load_block(const Tensor& codes, const Tensor& scales, const KvCacheQuant& q
                 float* out) {
   const kernels::CachedRows rows = rows_of_block(codes, scales, quant, part, bg);
   const uint8_t* src = static_cast<const uint8_t*>(rows.data);
-  const int64_t d = codes.dim(3), row_bytes = d * value_bytes(quant.dtype);
+  const int64_t d = codes.dim(3), row_bytes = int64_t(storage_bytes(quant.dtype, d));
   for (int64_t t = 0; t < n; ++t)
     dequantize_row(src + t * row_bytes, d, rows.row_scales ? rows.row_scales[t] : rows.scale, quant.dtype, out + t * d);
 }
