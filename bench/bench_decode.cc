@@ -26,6 +26,7 @@
 
 #include "kernels/decode_attention.h"
 #include "octet/generate.h"
+#include "octet/memory_bandwidth.h"
 #include "octet/kernels.h"
 #include "octet/synth.h"
 #include "octet/thread_pool.h"
@@ -43,19 +44,10 @@ void BM_ReadBandwidth(benchmark::State& state) {
   octet::parallel_for(words, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) data[size_t(i)] = uint64_t(i) * 0x9E3779B97F4A7C15ull;
   });
+  // The same reads as `octet bench-llm`'s probe (octet/memory_bandwidth.h).
+  const std::span<const std::byte> region = std::as_bytes(std::span(data));
   uint64_t sink = 0;
-  for (auto _ : state) {
-    std::atomic<uint64_t> total{0};
-    octet::parallel_for(words, [&](int64_t b, int64_t e) {
-      // Four independent sums: the loop is limited by memory, not by add latency.
-      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      int64_t i = b;
-      for (; i + 4 <= e; i += 4) s0 += data[size_t(i)], s1 += data[size_t(i + 1)], s2 += data[size_t(i + 2)], s3 += data[size_t(i + 3)];
-      for (; i < e; ++i) s0 += data[size_t(i)];
-      total += s0 + s1 + s2 + s3;
-    });
-    sink += total.load();
-  }
+  for (auto _ : state) sink += octet::measure_read_bandwidth({&region, 1}, 1).checksum;
   benchmark::DoNotOptimize(sink);
   const double bytes = double(words) * 8.0 * double(state.iterations());
   state.SetBytesProcessed(int64_t(bytes));

@@ -8,6 +8,12 @@ row of it is read): octet's bench-llm weight_bytes minus vocab x hidden x 4
 (octet keeps the embedding f32), a GGUF's file size times the share of its
 parameters outside token_embd (the exporter stores token_embd in the file's
 type). Bound = bandwidth / that; "% bound" = decode tok/s / bound.
+"% bound (probe)": octet's own figure (bench-llm's decode_bound_fraction):
+the bytes a step reads, KV included, per step time, against the read bandwidth
+of the model's weights measured just before and after that very run, so a
+machine whose bandwidth drifts between rounds moves both sides of the ratio.
+"b8 / b1": median of each round's ratio (its batch-1 and batch-8 processes run
+back to back), with the rounds' range.
 Peak RSS is that of the batch-1 process; "RSS / (weights + KV)" divides it by
 the weight bytes plus one sequence's KV cache (prefill + decode tokens) in the
 run's --kv-cache type (f32 4 bytes a value, f16 2, int8 / fp8 1 plus a scale per
@@ -82,18 +88,23 @@ def main():
 
     rows = {}
     for name in PAIRS:
-        pre, dec1, dec8, rss, wbytes = [], [], [], [], None
+        pre, dec1, dec8, rss, wbytes, probe1 = [], [], [], [], None, []
+        by_round = {}  # round -> {batch: decode tok/s}
         # octet-NAME.rN.json: batch 1 (its .time: the peak RSS); octet-NAME-b8.rN.json: batch 8.
         for p in sorted(glob.glob(os.path.join(res, f"octet-{name}.r*.json")) +
                         glob.glob(os.path.join(res, f"octet-{name}-b8.r*.json"))):
             j = load_json(p)
             if not j:
                 continue
+            rnd = p.rsplit(".r", 1)[1].split(".")[0]
             for r in j["results"]:
                 wbytes = r["weight_bytes"]
+                by_round.setdefault(rnd, {})[r["batch"]] = r["decode_tokens_per_second"]
                 if r["batch"] == 1:
                     pre.append(r["prefill_tokens_per_second"])
                     dec1.append(r["decode_tokens_per_second"])
+                    if r.get("decode_bound_fraction") is not None:
+                        probe1.append(100 * r["decode_bound_fraction"])
                 elif r["batch"] == 8:
                     dec8.append(r["decode_tokens_per_second"])
             if "-b8." not in p:
@@ -103,7 +114,8 @@ def main():
         read = wbytes - vocab * hidden * 4
         rss_mb = median(rss)
         rows[f"octet {name}"] = dict(kind="octet", name=name, weights=wbytes / 1e6, read=read / 1e6, prefill=median(pre),
-                                     dec1=median(dec1), dec8=median(dec8), rss=rss_mb,
+                                     dec1=median(dec1), dec8=median(dec8), rss=rss_mb, probe1=probe1,
+                                     ratios=[b[8] / b[1] for b in by_round.values() if b.get(1) and b.get(8)],
                                      rss_ratio=rss_mb * 1024 * 1024 / (wbytes + kv_bytes) if rss_mb else None)
     peer_missing = False
     for t in ("f16", "q8_0", "q4_0", "q4_k"):
@@ -121,7 +133,8 @@ def main():
             continue
         size = os.path.getsize(gguf)
         rows[f"llama.cpp {t}"] = dict(kind="llama", name=t, weights=size / 1e6, read=size * (1 - embed_share) / 1e6,
-                                      prefill=median(pre), dec1=median(dec1), dec8=None, rss=median(rss), rss_ratio=None)
+                                      prefill=median(pre), dec1=median(dec1), dec8=None, rss=median(rss), rss_ratio=None,
+                                      probe1=[], ratios=[])
 
     print(f"model: {o.model} ({params / 1e9:.2f} B parameters, vocabulary {vocab}); {o.threads} threads; "
           f"prefill {o.prefill} tokens, decode {o.decode} tokens; median of {o.rounds} interleaved rounds; "
@@ -130,18 +143,24 @@ def main():
     if peer_missing:
         print("llama.cpp: node-llama-cpp is not installed (scripts/setup.sh installs it): octet rows only")
     print()
-    print("| runtime | weights MB | read / token MB | prefill tok/s | decode b1 tok/s | % of bound | decode b8 tok/s (total) | b8 / b1 | peak RSS MB (b1) | RSS / (weights + KV) | vs llama.cpp (prefill, decode b1) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| runtime | weights MB | read / token MB | prefill tok/s | decode b1 tok/s | % of bound | % of bound (probe) | decode b8 tok/s (total) | b8 / b1 (rounds) | peak RSS MB (b1) | RSS / (weights + KV) | vs llama.cpp (prefill, decode b1) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+
+    def spread(values, digits):
+        if not values:
+            return "-"
+        text = f"{median(values):.{digits}f}"
+        return text + (f" ({min(values):.{digits}f}-{max(values):.{digits}f})" if len(values) > 1 else "")
     for key, r in rows.items():
         bound = bandwidth / (r["read"] * 1e6) if bandwidth and r["read"] > 0 else None
         pct = 100 * r["dec1"] / bound if bound and r["dec1"] else None
-        scale = r["dec8"] / r["dec1"] if r["dec8"] and r["dec1"] else None
         vs = ""
         if r["kind"] == "octet" and f"llama.cpp {PAIRS[r['name']]}" in rows:
             p = rows[f"llama.cpp {PAIRS[r['name']]}"]
             vs = f"{PAIRS[r['name']]}: {r['prefill'] / p['prefill']:.2f}x, {r['dec1'] / p['dec1']:.2f}x"
         print(f"| {key} | {r['weights']:.0f} | {r['read']:.0f} | {fmt(r['prefill'])} | {fmt(r['dec1'])} | {fmt(pct, 0)} | "
-              f"{fmt(r['dec8'])} | {fmt(scale, 2)} | {fmt(r['rss'], 0)} | {fmt(r['rss_ratio'], 2)} | {vs} |")
+              f"{spread(r['probe1'], 0)} | {fmt(r['dec8'])} | {spread(r['ratios'], 2)} | {fmt(r['rss'], 0)} | "
+              f"{fmt(r['rss_ratio'], 2)} | {vs} |")
     return 0
 
 

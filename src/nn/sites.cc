@@ -61,6 +61,12 @@ Tensor LinearKernel::forward_activated(const Tensor& x, kernels::Activation act)
   return y;
 }
 
+int64_t LinearKernel::resident_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& region : resident_regions()) bytes += int64_t(region.size());
+  return bytes;
+}
+
 std::shared_ptr<const PreparedInput> LinearKernel::prepare_input(const Tensor&) const { return nullptr; }
 
 Tensor LinearKernel::forward_prepared(const PreparedInput&) const {

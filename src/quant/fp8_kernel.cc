@@ -90,7 +90,10 @@ class NativeFp8Linear final : public nn::LinearKernel {
     return y;
   }
   std::string describe() const override { return label_; }
-  int64_t resident_bytes() const override { return int64_t(packed_.bytes() + out_scale_.size() * sizeof(float)); }
+  std::vector<std::span<const std::byte>> resident_regions() const override {
+    return {{static_cast<const std::byte*>(packed_.codes.raw_data()), packed_.codes.nbytes()},
+            std::as_bytes(std::span(out_scale_))};
+  }
   // Every row is quantized on its own and summed in one fixed order, whatever the row count.
   int64_t row_invariant_rows() const override { return std::numeric_limits<int64_t>::max(); }
 

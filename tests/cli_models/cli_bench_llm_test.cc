@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -39,6 +41,31 @@ TEST(CliBenchLlm, ReportsTheKvCacheTheModelDecodesWith) {
   EXPECT_EQ(bench_row({"--kv-cache", "fp8"}).at("kv_cache"), "fp8 dyn");
   EXPECT_EQ(bench_row({"--kv-cache", "f32"}).at("kv_cache"), "f32");
   EXPECT_EQ(bench_row({"--kv-cache", "f16"}).at("kv_cache"), "f16");
+}
+
+// Bytes a decode step reads: every Linear's f32 weight (kjv-llama: q, k, v, o, gate, up, down of each layer and
+// the untied lm_head; no biases) plus keys and values at the timed steps' mean cache length, 8 + 1 + (4 - 1) / 2
+// tokens. kjv-llama's 23 MB may sit in cache, so no read bandwidth is measured and no bound reported.
+TEST(CliBenchLlm, ReportsTheBytesADecodeStepReads) {
+  const auto config = nlohmann::json::parse(std::ifstream(kjv_llama_dir() / "config.json"));
+  const int64_t hidden = config.at("hidden_size"), inter = config.at("intermediate_size");
+  const int64_t layers = config.at("num_hidden_layers"), heads = config.at("num_attention_heads");
+  const int64_t kv_heads = config.at("num_key_value_heads"), vocab = config.at("vocab_size");
+  const int64_t head_dim = hidden / heads, kv_dim = kv_heads * head_dim;
+  const int64_t linear_params =
+      layers * (2 * hidden * hidden + 2 * kv_dim * hidden + 3 * inter * hidden) + vocab * hidden;
+  const int64_t len = 8 + 1 + 1;
+  for (const auto& [kv, value_bytes] : {std::pair{"f32", 4}, std::pair{"f16", 2}}) {
+    const auto row = bench_row({"--kv-cache", kv});
+    EXPECT_EQ(row.at("decode_bytes_per_step").get<int64_t>(),
+              4 * linear_params + len * layers * 2 * kv_dim * value_bytes)
+        << kv;
+    EXPECT_FALSE(row.contains("read_bandwidth_bytes_per_second")) << row;
+    EXPECT_FALSE(row.contains("decode_bound_fraction")) << row;
+  }
+  // int8 with dynamic scales: a byte per value and an f32 scale per token and kv head.
+  EXPECT_EQ(bench_row({"--kv-cache", "int8"}).at("decode_bytes_per_step").get<int64_t>(),
+            4 * linear_params + len * layers * 2 * kv_heads * (head_dim + 4));
 }
 
 TEST(CliBenchLlm, KvCacheTypeTheCpuLacksIsAOneLineError) {

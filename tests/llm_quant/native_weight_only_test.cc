@@ -61,6 +61,14 @@ TEST(NativeWeightOnlyFolder, LoadsWithoutFloatWeightsAndDecodesAsSimulated) {
     EXPECT_FALSE(l.weight().defined()) << l.name();
     EXPECT_EQ(names.count(l.name() + ".weight"), 0u) << l.name();
     EXPECT_NE(l.kernel()->describe().find("(native)"), std::string::npos) << l.name();
+    // What it holds, as the regions a decode step reads: int4 codes two per byte for outputs padded to tiles of
+    // 16, then an f32 scale per output and group of 128 (symmetric: no zero points).
+    const auto regions = l.kernel()->resident_regions();
+    const int64_t padded = (l.out_features() + 15) / 16 * 16, in = l.in_features();
+    ASSERT_EQ(regions.size(), 2u) << l.name();
+    EXPECT_EQ(int64_t(regions[0].size()), padded * in / 2) << l.name();
+    EXPECT_EQ(int64_t(regions[1].size()), padded * (in / 128) * int64_t(sizeof(float))) << l.name();
+    EXPECT_EQ(l.kernel()->resident_bytes(), int64_t(regions[0].size() + regions[1].size()));
   });
   EXPECT_EQ(resident, int64_t(read_quantization_config(dir / "w4").linears.size()));
   EXPECT_GE(resident, 6 * 7);  // q, k, v, o, gate, up, down of 6 layers

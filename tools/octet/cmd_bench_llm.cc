@@ -13,7 +13,11 @@
 // stored (fp32, or a quantized folder natively) on the KV-cache generator of
 // octet/generate.h; its KV cache is the folder's unless --kv-cache f32|f16|int8|fp8
 // replaces it (int8 / fp8 with dynamic per-token scales, which need no
-// calibration).
+// calibration). Bandwidth on the CPU: the Linears' weights as the model holds
+// them (packed codes and scales, or f32) are read over the pool's threads just
+// before and just after each generation (octet/memory_bandwidth.h), no extra
+// memory; decode bound = (those bytes + keys and values read per step) / step
+// time against that rate, so a busy or throttled machine moves both figures.
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -31,6 +35,7 @@
 #include "octet/error.h"
 #include "octet/generate.h"
 #include "octet/log.h"
+#include "octet/memory_bandwidth.h"
 #include "octet/quantized_model.h"
 #include "output.h"
 
@@ -55,7 +60,8 @@ struct Row {
   double prefill_s = 0, decode_s = 0;
   int64_t decode_steps = 0;
   int64_t weight_bytes = 0, step_bytes = 0;
-  double hbm_fraction = -1;  // < 0: not measured (CPU)
+  double hbm_fraction = -1;   // decode bytes per second / the bandwidth; < 0: not measured
+  double read_bandwidth = 0;  // CPU: bytes/s of the weight reads around the generation; 0: not measured
 };
 
 using Clock = std::chrono::steady_clock;
@@ -102,6 +108,39 @@ std::string kv_cache_label(Model& model) {
   return label.empty() ? "-" : label;
 }
 
+// What a decode step reads of the weights, as regions: each Linear's resident kernel weights, or its f32 weight
+// and bias. The embedding table is not among them (a step gathers one row per sequence).
+std::vector<std::span<const std::byte>> linear_weight_regions(Model& model) {
+  std::vector<std::span<const std::byte>> regions;
+  const auto add = [&](const Tensor& t) {
+    if (t.defined() && t.nbytes() > 0) regions.push_back({static_cast<const std::byte*>(t.raw_data()), t.nbytes()});
+  };
+  model.visit_linears([&](nn::Linear& l) {
+    const auto resident = l.kernel() ? l.kernel()->resident_regions() : std::vector<std::span<const std::byte>>{};
+    if (resident.empty()) add(l.weight());
+    regions.insert(regions.end(), resident.begin(), resident.end());
+    add(l.bias());
+  });
+  return regions;
+}
+
+// Bytes of keys and values one decode step of `batch` sequences reads at cache length `len`.
+int64_t kv_bytes_per_step(Model& model, int64_t batch, int64_t len) {
+  int64_t per_token = 0;
+  model.visit_attention([&](nn::MultiHeadAttention& a) {
+    const nn::AttentionConfig& c = a.config();
+    const int64_t kv_heads = c.num_kv_heads > 0 ? c.num_kv_heads : c.num_heads;
+    const int64_t head_dim = c.head_dim > 0 ? c.head_dim : c.hidden_size / c.num_heads;
+    const nn::KvCacheQuant& q = a.kv_quant();
+    const int64_t row = int64_t(storage_bytes(q.dtype, head_dim)) + (q.dynamic ? int64_t(sizeof(float)) : 0);
+    per_token += 2 * kv_heads * row;
+  });
+  return batch * len * per_token;
+}
+
+// Below this the weights may sit in the last-level cache, and reading them measures the cache, not memory.
+constexpr int64_t kMinProbeBytes = int64_t(128) << 20;
+
 // The CPU runs the model as stored: fp32, or a quantized folder natively
 // (weight-only int8 / int4 Linears as packed codes, docs/llm_native_cpu.md).
 // Weight bytes: f32 parameters the model holds plus the stored codes, scales
@@ -140,6 +179,13 @@ std::vector<Row> bench_cpu(const Options& o) {
     });
     if (native > 0) precision = fmt::format("gguf ({} Linears native)", native);
   }
+  const std::vector<std::span<const std::byte>> probe = linear_weight_regions(*model);
+  int64_t probe_bytes = 0;
+  for (const auto& r : probe) probe_bytes += int64_t(r.size());
+  const bool measure_bandwidth = probe_bytes >= kMinProbeBytes;
+  if (!measure_bandwidth)
+    log_info("bench-llm: the Linears' weights ({:.1f} MB) may fit in cache; the read bandwidth is not measured",
+             double(probe_bytes) / 1e6);
   std::vector<Row> rows;
   for (const int64_t b : o.batches) {
     const Tensor prompt = random_prompt(b, o.prefill, model->info().vocab_size, o.seed);
@@ -149,12 +195,23 @@ std::vector<Row> bench_cpu(const Options& o) {
     GenerationOptions g;
     g.max_new_tokens = o.decode + 1;  // the first new token comes from the prefill
     g.eos_ids = std::vector<int64_t>{};  // never stop early
+    const ReadBandwidth before = measure_bandwidth ? measure_read_bandwidth(probe, 2) : ReadBandwidth{};
     const GenerationResult r = generate(*model, prompts, g);
+    const ReadBandwidth after = measure_bandwidth ? measure_read_bandwidth(probe, 2) : ReadBandwidth{};
     Row row;
     row.precision = precision, row.kv_cache = kv_cache_label(*model), row.batch = b;
     row.prefill_s = r.prefill_seconds, row.decode_s = r.decode_seconds, row.decode_steps = r.decode_steps;
     row.weight_bytes = stored_bytes;
     for (const auto& [name, t] : model->parameters()) row.weight_bytes += int64_t(t.numel()) * 4;
+    // Keys and values at the mean cache length of the timed steps (step i attends to prefill + i + 1 tokens).
+    row.step_bytes =
+        probe_bytes + kv_bytes_per_step(*model, b, o.prefill + 1 + std::max<int64_t>(0, r.decode_steps - 1) / 2);
+    if (measure_bandwidth) {
+      // The mean rate of the two probes: equal bytes each, so total bytes over total seconds.
+      row.read_bandwidth = 2.0 / (1.0 / before.bytes_per_second + 1.0 / after.bytes_per_second);
+      if (r.decode_steps > 0 && r.decode_seconds > 0)
+        row.hbm_fraction = double(row.step_bytes) / (r.decode_seconds / double(r.decode_steps)) / row.read_bandwidth;
+    }
     rows.push_back(row);
   }
   return rows;
@@ -231,9 +288,11 @@ void run(const Options& o) {
                        {"decode_tokens_per_second", rate(double(r.batch * r.decode_steps), r.decode_s)},
                        {"decode_step_ms", r.decode_steps > 0 ? 1e3 * r.decode_s / double(r.decode_steps) : 0.0},
                        {"weight_bytes", r.weight_bytes}};
-      if (dev.cuda) {
-        j["decode_bytes_per_step"] = r.step_bytes;
-        j["decode_hbm_fraction"] = r.hbm_fraction;
+      j["decode_bytes_per_step"] = r.step_bytes;
+      if (dev.cuda) j["decode_hbm_fraction"] = r.hbm_fraction;
+      if (!dev.cuda && r.read_bandwidth > 0) {
+        j["read_bandwidth_bytes_per_second"] = r.read_bandwidth;
+        j["decode_bound_fraction"] = r.hbm_fraction;
       }
       results.push_back(std::move(j));
     }
@@ -251,9 +310,12 @@ void run(const Options& o) {
                      fmt::format("{:.3f}", r.decode_steps > 0 ? 1e3 * r.decode_s / double(r.decode_steps) : 0.0),
                      fmt::format("{:.1f}", double(r.weight_bytes) / 1e6),
                      r.hbm_fraction >= 0 ? fmt::format("{:.1f}%", 100.0 * r.hbm_fraction) : std::string("-")});
+    if (!dev.cuda) table.back().push_back(r.read_bandwidth > 0 ? fmt::format("{:.1f}", r.read_bandwidth / 1e9) : "-");
   }
-  print_table({"precision", "kv", "batch", "prefill tok/s", "decode tok/s", "step ms", "weights MB", "decode HBM"},
-              table);
+  std::vector<std::string> header{"precision",    "kv",      "batch",      "prefill tok/s",
+                                  "decode tok/s", "step ms", "weights MB", "decode HBM"};
+  if (!dev.cuda) header.back() = "decode / bound", header.push_back("read GB/s");
+  print_table(header, table);
   if (dev.cuda) std::printf("copy bandwidth (cuda:%d, 1 GiB d2d): %.1f GB/s\n", dev.index, bandwidth / 1e9);
 }
 
