@@ -27,7 +27,7 @@ import statistics
 import sys
 
 # octet -> llama.cpp at (about) equal bits; gguf-*: octet running llama.cpp's own file.
-PAIRS = {"fp32": "f16", "w8a16": "q8_0", "w8a8-sq": "q8_0", "w4a16": "q4_0", "gguf-q8_0": "q8_0", "gguf-q4_0": "q4_0",
+PAIRS = {"fp32": "f16", "bf16": "f16", "w8a16": "q8_0", "w8a8-sq": "q8_0", "w4a16": "q4_0", "gguf-q8_0": "q8_0", "gguf-q4_0": "q4_0",
          "gguf-q4_k": "q4_k"}
 
 

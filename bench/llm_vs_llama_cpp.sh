@@ -17,8 +17,11 @@
 #                  output.weight is quantized too;
 #   GGUF files     octet export-gguf MODEL --type f16 | q8_0 | q4_0 | q4_k.
 # Then ROUNDS interleaved rounds, each: the read bandwidth (bench_decode's
-# BM_ReadBandwidth, when built), every octet folder (`octet bench-llm --batch
-# 1,8 --json`) and every GGUF in llama.cpp (bench/peers/llama_cpp.mjs, batch 1:
+# BM_ReadBandwidth, when built), the fp32 model as fp32 and as bf16
+# (`--precision bf16`: its Linears on the bf16 GEMM, where the CPU has AVX-512
+# BF16), every octet folder (`octet bench-llm --batch 1` and `--batch 8`, each
+# also reporting decode against the read bandwidth of the model's own weights
+# measured just before and after it) and every GGUF in llama.cpp (bench/peers/llama_cpp.mjs, batch 1:
 # PREFILL prompt ids, DECODE new tokens), each under /usr/bin/time for its
 # peak RSS. bench/llm_vs_llama_cpp.py prints the table (median of rounds).
 # Without node-llama-cpp the octet rows still run and the table says so.
@@ -54,7 +57,11 @@ declare -A RECIPE=(
   [w4a16]="--recipe w4a16-rtn --group 32 --quantize-lm-head"
 )
 # gguf-*: octet itself on llama.cpp's files (Q8_0 / Q4_0 / Q4_K / Q6_K Linears run natively).
-OCTET_CONFIGS=(fp32 w8a16 w8a8-sq w4a16 gguf-q8_0 gguf-q4_0 gguf-q4_k)
+OCTET_CONFIGS=(fp32 bf16 w8a16 w8a8-sq w4a16 gguf-q8_0 gguf-q4_0 gguf-q4_k)
+if ! grep -qw avx512_bf16 /proc/cpuinfo; then
+  echo "this CPU lacks AVX-512 BF16: no octet bf16 row"
+  OCTET_CONFIGS=("${OCTET_CONFIGS[@]/bf16}")
+fi
 GGUF_TYPES=(f16 q8_0 q4_0 q4_k)
 for c in w8a16 w8a8-sq w4a16; do
   [[ -f "$OUT/$c/quantization_config.json" ]] || "$OCTET" quantize "$MODEL" -o "$OUT/$c" ${RECIPE[$c]} --force
@@ -73,13 +80,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
       --benchmark_out="$OUT/results/bandwidth.r$r.json" --benchmark_out_format=json > /dev/null 2>&1 || true
   fi
   for c in "${OCTET_CONFIGS[@]}"; do
-    dir="$OUT/$c"; [[ $c == fp32 ]] && dir="$MODEL"; [[ $c == gguf-* ]] && dir="$OUT/model-${c#gguf-}.gguf"
+    [[ -n $c ]] || continue
+    dir="$OUT/$c"; [[ $c == fp32 || $c == bf16 ]] && dir="$MODEL"; [[ $c == gguf-* ]] && dir="$OUT/model-${c#gguf-}.gguf"
+    precision=(); [[ $c == fp32 || $c == bf16 ]] && precision=(--precision "$c")
     echo "   octet $c"
     # Batch 1 and batch 8 in separate processes: the peak RSS of batch 1 is the model's own (weights + KV).
     /usr/bin/time -f '%M' -o "$OUT/results/octet-$c.r$r.time" \
-      "$OCTET" bench-llm "$dir" --prefill "$PREFILL" --decode "$DECODE" --batch 1 --threads "$THREADS" --kv-cache "$KV" --json \
+      "$OCTET" bench-llm "$dir" "${precision[@]}" --prefill "$PREFILL" --decode "$DECODE" --batch 1 --threads "$THREADS" --kv-cache "$KV" --json \
       > "$OUT/results/octet-$c.r$r.json"
-    "$OCTET" bench-llm "$dir" --prefill "$PREFILL" --decode "$DECODE" --batch 8 --threads "$THREADS" --kv-cache "$KV" --json \
+    "$OCTET" bench-llm "$dir" "${precision[@]}" --prefill "$PREFILL" --decode "$DECODE" --batch 8 --threads "$THREADS" --kv-cache "$KV" --json \
       > "$OUT/results/octet-$c-b8.r$r.json"
   done
   for t in "${GGUF_TYPES[@]}"; do

@@ -17,9 +17,10 @@ struct ReadBandwidth {
   uint64_t checksum = 0;
 };
 
-// Reads `regions` `passes` times (>= 1) over the pool's threads, each thread a
-// contiguous share, four independent sums each so that the loop waits on
-// memory and not on its adds (as bench_decode's BM_ReadBandwidth). Regions
+// Reads `regions` `passes` times (>= 1) over the pool's threads, in pieces of
+// 256 KiB balanced over them as decode's GEMVs are (parallel_for_balanced),
+// four independent sums per thread so that the loop waits on memory and not
+// on its adds (bench_decode's BM_ReadBandwidth runs this too). Regions
 // much larger than the last-level cache measure DRAM; regions already in
 // cache measure the cache. Empty regions: bytes 0, rate 0.
 ReadBandwidth measure_read_bandwidth(std::span<const std::span<const std::byte>> regions, int passes = 3);

@@ -99,12 +99,14 @@ class LinearKernel {
   // any row count up to the limit (what CausalLM::decode_ragged needs to
   // batch independent sequences). 1, the default: no such promise.
   virtual int64_t row_invariant_rows() const { return 1; }
-  // The weights the kernel itself holds (packed codes, scales, zero points)
-  // as (address, bytes) regions: what a decode step reads of this Linear
-  // (`octet bench-llm` reads them to measure the bandwidth decode sees).
-  // Empty (the default) for kernels that compute from the Linear's f32 weight.
+  // The weights the kernel itself holds and computes from (packed codes,
+  // scales, zero points; a bf16 copy) as (address, bytes) regions: what a
+  // decode step reads of this Linear (`octet bench-llm` reads them to measure
+  // the bandwidth decode sees). Empty (the default) for kernels that compute
+  // from the Linear's f32 weight.
   virtual std::vector<std::span<const std::byte>> resident_regions() const { return {}; }
-  // The regions' total: what a kernel-resident Linear costs in memory.
+  // The regions' total: what a kernel-resident Linear costs in memory (a bf16
+  // kernel's copy comes on top of the Linear's f32 weight).
   int64_t resident_bytes() const;
 };
 

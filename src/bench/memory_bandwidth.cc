@@ -50,11 +50,16 @@ ReadBandwidth measure_read_bandwidth(std::span<const std::span<const std::byte>>
   const auto start = std::chrono::steady_clock::now();
   for (int pass = 0; pass < passes; ++pass) {
     std::atomic<uint64_t> total{0};
-    parallel_for(int64_t(pieces.size()), [&](int64_t b, int64_t e) {
-      uint64_t s = 0;
-      for (int64_t i = b; i < e; ++i) s += sum_piece(pieces[size_t(i)]);
-      total += s;
-    });
+    // Balanced as a decode step's GEMVs are (thread_pool.h): on a machine whose threads run at uneven speeds a
+    // plain split would time the slower thread's share, and the probe would read low against decode.
+    parallel_for_balanced(
+        int64_t(pieces.size()),
+        [&](int64_t b, int64_t e) {
+          uint64_t s = 0;
+          for (int64_t i = b; i < e; ++i) s += sum_piece(pieces[size_t(i)]);
+          total += s;
+        },
+        1);
     out.checksum = total.load();
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

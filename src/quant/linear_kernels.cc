@@ -324,6 +324,11 @@ class NativeInt8Linear final : public nn::LinearKernel {
   }
 
   Tensor forward(const Tensor& x) const override { return forward_activated_int8(x, Int8Activation::None); }
+  std::vector<std::span<const std::byte>> resident_regions() const override {
+    return {{reinterpret_cast<const std::byte*>(packed_.data()), size_t(packed_.n_padded() * packed_.k_padded())},
+            std::as_bytes(packed_.scales()),
+            std::as_bytes(packed_.row_sums())};
+  }
   Tensor forward_activated(const Tensor& x, kernels::Activation act) const override {
     const auto fused = epilogue_activation(act);
     return fused ? forward_activated_int8(x, *fused) : LinearKernel::forward_activated(x, act);

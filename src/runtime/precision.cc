@@ -45,6 +45,9 @@ class Bf16LinearKernel final : public nn::LinearKernel {
   // gemm_bf16 computes every row the same way whatever the row count.
   int64_t row_invariant_rows() const override { return std::numeric_limits<int64_t>::max(); }
   size_t bytes() const { return packed_.bytes(); }
+  std::vector<std::span<const std::byte>> resident_regions() const override {
+    return {{reinterpret_cast<const std::byte*>(packed_.data()), packed_.bytes()}};
+  }
 
  private:
   PackedBf16Weights packed_;

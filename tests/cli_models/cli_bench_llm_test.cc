@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_models/cli_models_util.h"
+#include "octet/gemm_bf16.h"
 #include "support/shared_data.h"
 
 namespace octet {
@@ -66,6 +67,32 @@ TEST(CliBenchLlm, ReportsTheBytesADecodeStepReads) {
   // int8 with dynamic scales: a byte per value and an f32 scale per token and kv head.
   EXPECT_EQ(bench_row({"--kv-cache", "int8"}).at("decode_bytes_per_step").get<int64_t>(),
             4 * linear_params + len * layers * 2 * kv_heads * (head_dim + 4));
+}
+
+// --precision bf16 on the CPU: the Linears run on their bf16 copies, which is what the row's weight bytes count
+// (2 bytes per weight, outputs padded to panels of 32; kjv-llama's all are) and what a step reads.
+TEST(CliBenchLlm, Bf16RowCountsTheLinearsBf16Copies) {
+  if (!bf16_gemm_supported()) GTEST_SKIP() << "no AVX-512 BF16 here";
+  const auto f32 = bench_row({"--precision", "fp32"});
+  const auto bf16 = bench_row({"--precision", "bf16"});
+  EXPECT_EQ(bf16.at("precision"), "bf16");
+  EXPECT_EQ(f32.at("precision"), "fp32");
+  const int64_t f32_linear_bytes = f32.at("decode_bytes_per_step").get<int64_t>() - (8 + 1 + 1) * 6 * 2 * 128 * 4;
+  EXPECT_EQ(bf16.at("decode_bytes_per_step").get<int64_t>() - (8 + 1 + 1) * 6 * 2 * 128 * 4, f32_linear_bytes / 2);
+  EXPECT_EQ(bf16.at("weight_bytes").get<int64_t>(), f32.at("weight_bytes").get<int64_t>() - f32_linear_bytes / 2);
+  EXPECT_GT(bf16.at("decode_tokens_per_second").get<double>(), 0.0);
+}
+
+TEST(CliBenchLlm, PrecisionOfAQuantizedFolderIsAOneLineError) {
+  const auto scratch = testing::temp_dir();
+  const auto q =
+      run_octet({"quantize", kjv_llama_dir().string(), "-o", (scratch / "w8").string(), "--recipe", "w8a16"}, scratch);
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const auto r = run_octet(
+      {"bench-llm", (scratch / "w8").string(), "--prefill", "8", "--decode", "2", "--precision", "bf16"}, scratch);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("quantized folder natively as stored"), std::string::npos) << r.err;
 }
 
 TEST(CliBenchLlm, KvCacheTypeTheCpuLacksIsAOneLineError) {

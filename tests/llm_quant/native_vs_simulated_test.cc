@@ -45,6 +45,23 @@ TEST_P(NativeLlm, EveryLinearWithinTheBoundAndPerplexityClose) {
   // flip of one activation code moves one logit by ~s_a |w|; thousands of
   // positions average it out).
   EXPECT_NEAR(nat.perplexity, sim.perplexity, 5e-4 * sim.perplexity);
+
+  // What a decode step reads of each native Linear (`octet bench-llm`'s bandwidth probe): its packed codes, a
+  // byte per weight for outputs padded to the kernel's panels, then an f32 scale and an int32 code sum per padded
+  // output.
+  int64_t native = 0;
+  q.model->visit_linears([&](nn::Linear& l) {
+    if (!l.kernel() || l.kernel()->resident_regions().empty()) return;
+    ++native;
+    const auto regions = l.kernel()->resident_regions();
+    ASSERT_EQ(regions.size(), 3u) << l.name();
+    const int64_t padded = int64_t(regions[1].size() / sizeof(float));
+    EXPECT_GE(padded, l.out_features()) << l.name();
+    EXPECT_LT(padded, l.out_features() + 64) << l.name();
+    EXPECT_EQ(int64_t(regions[0].size()), padded * l.in_features()) << l.name();
+    EXPECT_EQ(regions[2].size(), regions[1].size()) << l.name();
+  });
+  EXPECT_EQ(native, 6 * 7);
 }
 
 INSTANTIATE_TEST_SUITE_P(Kjv, NativeLlm,

@@ -1,6 +1,6 @@
 // `octet bench-llm MODEL`: prefill and decode speed of a decoder LLM.
 //
-//   octet bench-llm MODEL [--device cpu|cuda[:N]] [--precision fp16,w4a16,fp8] [--batch 1,16]
+//   octet bench-llm MODEL [--device cpu|cuda[:N]] [--precision fp32,bf16 | fp16,w4a16,fp8] [--batch 1,16]
 //                         [--prefill 512] [--decode 128] [--kv-cache TYPE] [--no-graphs] [--json]
 //
 // Prompts are random token ids (seeded). On CUDA, per precision and batch:
@@ -36,6 +36,7 @@
 #include "octet/generate.h"
 #include "octet/log.h"
 #include "octet/memory_bandwidth.h"
+#include "octet/precision.h"
 #include "octet/quantized_model.h"
 #include "output.h"
 
@@ -141,20 +142,14 @@ int64_t kv_bytes_per_step(Model& model, int64_t batch, int64_t len) {
 // Below this the weights may sit in the last-level cache, and reading them measures the cache, not memory.
 constexpr int64_t kMinProbeBytes = int64_t(128) << 20;
 
-// The CPU runs the model as stored: fp32, or a quantized folder natively
-// (weight-only int8 / int4 Linears as packed codes, docs/llm_native_cpu.md).
-// Weight bytes: f32 parameters the model holds plus the stored codes, scales
-// and zero points of the quantized Linears.
-std::vector<Row> bench_cpu(const Options& o) {
+// One precision on the CPU: "" runs a quantized folder as stored (weight-only int8 / int4 Linears as packed
+// codes, docs/llm_native_cpu.md), fp32 an fp32 model, bf16 its Linears on the bf16 GEMM (octet/precision.h).
+// Weight bytes: f32 parameters the model holds plus the stored codes, scales and zero points of the quantized
+// Linears (bf16: the Linears' bf16 copies instead of their f32 weights).
+std::vector<Row> bench_cpu_precision(const Options& o, const std::string& cpu_precision,
+                                     const std::optional<nn::KvCacheQuant>& kv_cache) {
   const bool quantized = is_quantized_model(o.model);
-  for (const auto& p : o.precisions)
-    check(p == "fp32" && !quantized, "cli",
-          "bench-llm --device cpu runs precision fp32 only, or a quantized folder natively as stored without "
-          "--precision (got '{}')",
-          p);
-  const std::optional<nn::KvCacheQuant> kv_cache =
-      o.kv_cache.empty() ? std::nullopt : std::optional(cpu_kv_cache(o.kv_cache));
-  std::string precision = "fp32";
+  std::string precision = cpu_precision.empty() ? "fp32" : cpu_precision;
   int64_t stored_bytes = 0;
   if (quantized) {
     // Read (and its mapping of the checkpoint released) before the model loads, so the peak RSS the bench
@@ -167,6 +162,11 @@ std::vector<Row> bench_cpu(const Options& o) {
     }
   }
   const auto model = load_causal_lm(o.model);
+  int64_t bf16_bytes = 0;
+  if (cpu_precision == "bf16") {
+    use_bf16_kernels(*model);  // an error without AVX-512 BF16, or on a GGUF's native Linears
+    bf16_bytes = int64_t(bf16_weight_bytes(*model));
+  }
   use_decode_kernels(*model);
   if (kv_cache) model->visit_attention([&](nn::MultiHeadAttention& a) { a.set_kv_quant(*kv_cache); });
   if (!quantized) {
@@ -186,6 +186,10 @@ std::vector<Row> bench_cpu(const Options& o) {
   if (!measure_bandwidth)
     log_info("bench-llm: the Linears' weights ({:.1f} MB) may fit in cache; the read bandwidth is not measured",
              double(probe_bytes) / 1e6);
+  // One unmeasured pass first: weights mapped from the checkpoint (an fp32 model's) fault their pages in on the
+  // first read, which would otherwise count as slow memory (a 4.4 GB fp32 model measured 4-8 GB/s).
+  else
+    measure_read_bandwidth(probe, 1);
   std::vector<Row> rows;
   for (const int64_t b : o.batches) {
     const Tensor prompt = random_prompt(b, o.prefill, model->info().vocab_size, o.seed);
@@ -203,6 +207,11 @@ std::vector<Row> bench_cpu(const Options& o) {
     row.prefill_s = r.prefill_seconds, row.decode_s = r.decode_seconds, row.decode_steps = r.decode_steps;
     row.weight_bytes = stored_bytes;
     for (const auto& [name, t] : model->parameters()) row.weight_bytes += int64_t(t.numel()) * 4;
+    if (bf16_bytes > 0) {
+      // The Linears compute from their bf16 copies: those count instead of the f32 weights (still mapped).
+      model->visit_linears([&](nn::Linear& l) { row.weight_bytes -= int64_t(l.weight().nbytes()); });
+      row.weight_bytes += bf16_bytes;
+    }
     // Keys and values at the mean cache length of the timed steps (step i attends to prefill + i + 1 tokens).
     row.step_bytes =
         probe_bytes + kv_bytes_per_step(*model, b, o.prefill + 1 + std::max<int64_t>(0, r.decode_steps - 1) / 2);
@@ -213,6 +222,24 @@ std::vector<Row> bench_cpu(const Options& o) {
         row.hbm_fraction = double(row.step_bytes) / (r.decode_seconds / double(r.decode_steps)) / row.read_bandwidth;
     }
     rows.push_back(row);
+  }
+  return rows;
+}
+
+std::vector<Row> bench_cpu(const Options& o) {
+  const bool quantized = is_quantized_model(o.model);
+  for (const auto& p : o.precisions)
+    check((p == "fp32" || p == "bf16") && !quantized, "cli",
+          "bench-llm --device cpu runs precision fp32 or bf16, or a quantized folder natively as stored without "
+          "--precision (got '{}')",
+          p);
+  const std::optional<nn::KvCacheQuant> kv_cache =
+      o.kv_cache.empty() ? std::nullopt : std::optional(cpu_kv_cache(o.kv_cache));
+  std::vector<Row> rows;
+  // Each precision on a model of its own (bf16 kernels replace the decode GEMV's), loaded once it is reached.
+  for (const std::string& p : quantized ? std::vector<std::string>{""} : o.precisions) {
+    const std::vector<Row> more = bench_cpu_precision(o, p, kv_cache);
+    rows.insert(rows.end(), more.begin(), more.end());
   }
   return rows;
 }
@@ -326,7 +353,7 @@ const CommandRegistration registration{{
       auto o = std::make_shared<Options>();
       sub.add_option("model", o->model, "Model folder (config.json + safetensors) or .gguf file")->required();
       sub.add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
-      sub.add_option("--precision", o->precisions, "Comma-separated: fp32 (cpu); fp16, w4a16, fp8 (cuda)")
+      sub.add_option("--precision", o->precisions, "Comma-separated: fp32, bf16 (cpu); fp16, w4a16, fp8 (cuda)")
           ->delimiter(',');
       sub.add_option("--batch", o->batches, "Comma-separated batch sizes")->delimiter(',')->capture_default_str();
       sub.add_option("--prefill", o->prefill, "Prompt tokens per sequence")->capture_default_str();
