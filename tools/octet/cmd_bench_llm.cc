@@ -183,13 +183,14 @@ std::vector<Row> bench_cpu_precision(const Options& o, const std::string& cpu_pr
   int64_t probe_bytes = 0;
   for (const auto& r : probe) probe_bytes += int64_t(r.size());
   const bool measure_bandwidth = probe_bytes >= kMinProbeBytes;
-  if (!measure_bandwidth)
+  if (measure_bandwidth) {
+    // One unmeasured pass first: weights mapped from the checkpoint (an fp32 model's) fault their pages in on
+    // the first read, which would otherwise count as slow memory (a 4.4 GB fp32 model probed at ~7 GB/s).
+    measure_read_bandwidth(probe, 1);
+  } else {
     log_info("bench-llm: the Linears' weights ({:.1f} MB) may fit in cache; the read bandwidth is not measured",
              double(probe_bytes) / 1e6);
-  // One unmeasured pass first: weights mapped from the checkpoint (an fp32 model's) fault their pages in on the
-  // first read, which would otherwise count as slow memory (a 4.4 GB fp32 model measured 4-8 GB/s).
-  else
-    measure_read_bandwidth(probe, 1);
+  }
   std::vector<Row> rows;
   for (const int64_t b : o.batches) {
     const Tensor prompt = random_prompt(b, o.prefill, model->info().vocab_size, o.seed);
