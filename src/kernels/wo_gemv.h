@@ -104,9 +104,17 @@ struct PackedWoWeights {
   // The scale-min form's scale and min of output lane r of tile t, group g.
   float group_scale(int64_t t, int64_t g, int64_t r) const;
   float group_min(int64_t t, int64_t g, int64_t r) const;
+  // The tensors the kernels read (those this format uses), and their total.
+  std::vector<const Tensor*> tensors() const {
+    std::vector<const Tensor*> out;
+    for (const Tensor* t : {&codes, &scales, &offsets, &scale_min_codes, &super_scales})
+      if (t->defined() && t->nbytes() > 0) out.push_back(t);
+    return out;
+  }
   size_t bytes() const {
-    const auto of = [](const Tensor& x) { return x.defined() ? x.nbytes() : size_t(0); };
-    return codes.nbytes() + of(scales) + of(offsets) + of(scale_min_codes) + of(super_scales);
+    size_t total = 0;
+    for (const Tensor* t : tensors()) total += t->nbytes();
+    return total;
   }
 };
 

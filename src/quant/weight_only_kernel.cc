@@ -130,10 +130,8 @@ class NativeWeightOnlyLinear final : public nn::LinearKernel {
   std::string describe() const override { return label_; }
   std::vector<std::span<const std::byte>> resident_regions() const override {
     std::vector<std::span<const std::byte>> regions;
-    for (const Tensor* t :
-         {&packed_.codes, &packed_.scales, &packed_.offsets, &packed_.scale_min_codes, &packed_.super_scales})
-      if (t->defined() && t->nbytes() > 0)
-        regions.push_back({static_cast<const std::byte*>(t->raw_data()), t->nbytes()});
+    for (const Tensor* t : packed_.tensors())
+      regions.push_back({static_cast<const std::byte*>(t->raw_data()), t->nbytes()});
     return regions;
   }
   // The integer path quantizes each row on its own and sums each output in a

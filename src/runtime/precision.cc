@@ -44,7 +44,6 @@ class Bf16LinearKernel final : public nn::LinearKernel {
   std::string describe() const override { return "bf16"; }
   // gemm_bf16 computes every row the same way whatever the row count.
   int64_t row_invariant_rows() const override { return std::numeric_limits<int64_t>::max(); }
-  size_t bytes() const { return packed_.bytes(); }
   std::vector<std::span<const std::byte>> resident_regions() const override {
     return {{reinterpret_cast<const std::byte*>(packed_.data()), packed_.bytes()}};
   }
@@ -125,7 +124,7 @@ size_t packed_fp32_weight_bytes(Model& model) {
 size_t bf16_weight_bytes(Model& model) {
   size_t bytes = 0;
   model.visit_linears([&](nn::Linear& linear) {
-    if (const auto* k = dynamic_cast<const Bf16LinearKernel*>(linear.kernel())) bytes += k->bytes();
+    if (const auto* k = dynamic_cast<const Bf16LinearKernel*>(linear.kernel())) bytes += size_t(k->resident_bytes());
   });
   return bytes;
 }

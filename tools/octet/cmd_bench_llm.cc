@@ -148,7 +148,7 @@ constexpr int64_t kMinProbeBytes = int64_t(128) << 20;
 // Linears (bf16: the Linears' bf16 copies instead of their f32 weights).
 std::vector<Row> bench_cpu_precision(const Options& o, const std::string& cpu_precision,
                                      const std::optional<nn::KvCacheQuant>& kv_cache) {
-  const bool quantized = is_quantized_model(o.model);
+  const bool quantized = cpu_precision.empty();  // bench_cpu passes "" for a quantized folder only
   std::string precision = cpu_precision.empty() ? "fp32" : cpu_precision;
   int64_t stored_bytes = 0;
   if (quantized) {
